@@ -1,0 +1,3 @@
+from ramancmp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""``python -m ramancmp`` -- the command line: data, book, bench and predict.
+
+Each sub-command imports its module lazily, so ``data`` works without loading torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ramancmp.config import DEFAULT_SEED, PROFILES
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from ramancmp.data.fetch import fetch
+
+    path = fetch(args.source, dest_dir=args.dest, force=args.force)
+    print(path)
+    return 0
+
+
+def _cmd_data_summary(args: argparse.Namespace) -> int:
+    from ramancmp.data.summary import format_summary, summarize
+
+    summary = summarize(args.task, source=args.source)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def _cmd_book_run(args: argparse.Namespace) -> int:
+    from ramancmp.book import run_book
+
+    return run_book(profile=args.profile, chapters=args.chapters, output=args.output, seed=args.seed,
+                    force=args.force)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from ramancmp import bench
+
+    table = bench.run(args.what, task=args.task, profile=args.profile, seed=args.seed)
+    print(json.dumps(table, indent=2) if args.json else bench.format_table(table))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ramancmp.predict import format_predictions, predict_paths
+
+    report = predict_paths(args.model, args.paths, top=args.top)
+    print(json.dumps(report, indent=2) if args.json else format_predictions(report))
+    return 0 if report["predictions"] else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ramancmp", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="fetch the RRUFF archive, summarise a task").add_subparsers(
+        dest="data_command", required=True)
+    p = data.add_parser("fetch", help="download (or copy) the RRUFF excellent_unoriented archive into the data cache")
+    p.add_argument("--from", dest="source", default=None, help="local zip or URL (default: rruff.info)")
+    p.add_argument("--dest", type=Path, default=None, help="data cache folder (default: $RAMANCMP_DATA_DIR or data/raw)")
+    p.add_argument("--force", action="store_true", help="fetch again even if a verified copy is present")
+    p.set_defaults(func=_cmd_data_fetch)
+    p = data.add_parser("summary", help="spectra, classes, samples, lasers and skipped files of a task")
+    p.add_argument("--task", default="rruff-groups-10")
+    p.add_argument("--source", default=None, help="any RRUFF zip or folder (default: the data cache)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_data_summary)
+
+    book = sub.add_parser("book", help="run the book's chapters").add_subparsers(dest="book_command", required=True)
+    p = book.add_parser("run", help="execute chapters in order with papermill")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    p.add_argument("--chapters", nargs="*", default=None, help="chapter numbers or names (default: all)")
+    p.add_argument("--output", type=Path, default=Path("build"))
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--force", action="store_true", help="rerun chapters that already finished in this profile")
+    p.set_defaults(func=_cmd_book_run)
+
+    p = sub.add_parser("bench", help="benchmarks: models, compression methods, or everything side by side")
+    p.add_argument("what", choices=["models", "compression", "all"])
+    p.add_argument("--task", default="rruff-groups-10")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("predict", help="identify spectra: top classes per file")
+    p.add_argument("--model", required=True, help="a model name (trained on the task) or a checkpoint path")
+    p.add_argument("paths", nargs="+", help="spectrum files, folders or zips")
+    p.add_argument("--top", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

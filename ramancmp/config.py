@@ -1,0 +1,65 @@
+"""Configuration in one place: paths, the default seed and the run profiles (quick / full).
+
+Every chapter, benchmark and command reads its settings from here, so the quick profile (CI) and the full profile
+(the results shown in the book) differ only in the numbers below.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SEED = 0
+RRUFF_URL = "https://rruff.info/zipped_data_files/raman/excellent_unoriented.zip"
+RRUFF_ZIP_NAME = "excellent_unoriented.zip"
+
+
+def data_dir() -> Path:
+    """The data cache: ``$RAMANCMP_DATA_DIR`` if set, else ``data/raw`` in the project."""
+    env = os.environ.get("RAMANCMP_DATA_DIR")
+    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "data" / "raw"
+
+
+def results_dir() -> Path:
+    """Where chapters and benchmarks write their JSON results: ``$RAMANCMP_RESULTS_DIR`` or ``results/``."""
+    env = os.environ.get("RAMANCMP_RESULTS_DIR")
+    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "results"
+
+
+def checkpoints_dir() -> Path:
+    """Where trained models are saved: ``$RAMANCMP_CHECKPOINT_DIR`` or ``checkpoints/``."""
+    env = os.environ.get("RAMANCMP_CHECKPOINT_DIR")
+    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "checkpoints"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work a run does. ``quick`` checks that everything runs; ``full`` produces the book's results."""
+
+    name: str
+    repeats: int  # repeated splits per evaluation (mean +- sd over these)
+    max_epochs: int  # training epochs for the networks (early stopping may end sooner)
+    patience: int  # early-stopping patience in epochs, on the validation part
+    batch_size: int
+    latency_runs: int  # timed batch-1 forward passes (median reported)
+    throughput_runs: int  # timed batch-256 forward passes
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile("quick", repeats=2, max_epochs=4, patience=2, batch_size=64, latency_runs=20, throughput_runs=3),
+    "full": Profile("full", repeats=5, max_epochs=60, patience=12, batch_size=32, latency_runs=200, throughput_runs=10),
+}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None

@@ -1,0 +1,101 @@
+"""Results files: every chapter and benchmark writes ``results/<name>.json`` with its metrics and provenance.
+
+Writes are atomic (temporary file + ``os.replace``) so an interrupted run never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ramancmp.config import PROJECT_ROOT, results_dir
+
+_PACKAGES = ("ramancmp", "torch", "numpy", "scipy", "scikit-learn", "pandas", "thop", "onnxruntime", "torch-pruning")
+
+
+def git_commit() -> str | None:
+    """The project's current git commit (with ``-dirty`` if the tree has changes), or None outside a checkout."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def provenance(**fields: Any) -> dict[str, Any]:
+    """Provenance block: what produced a result (caller adds data sha256, task, split, seed, profile, ...)."""
+    return {
+        **fields,
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count()},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json_atomic(path: Path, payload: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(_jsonable(payload), fh, indent=2, sort_keys=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_result(name: str, metrics: dict[str, Any], *, directory: Path | None = None, **provenance_fields: Any) -> Path:
+    """Write ``<results>/<name>.json`` = ``{"name", "metrics", "provenance"}`` atomically and return its path."""
+    path = Path(directory or results_dir()) / f"{name}.json"
+    return write_json_atomic(path, {"name": name, "metrics": metrics, "provenance": provenance(**provenance_fields)})
+
+
+def load_result(name: str, *, directory: Path | None = None) -> dict[str, Any]:
+    path = Path(directory or results_dir()) / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no results for {name!r} at {path}; run the chapter first: python -m ramancmp book run --chapters {name}")
+    return json.loads(path.read_text(encoding="utf-8"))
