@@ -33,7 +33,7 @@ def _cmd_book_run(args: argparse.Namespace) -> int:
     from ramancmp.book import run_book
 
     return run_book(profile=args.profile, chapters=args.chapters, output=args.output, seed=args.seed,
-                    force=args.force)
+                    force=args.force, update_book=args.update_book)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, default=Path("build"))
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--force", action="store_true", help="rerun chapters that already finished in this profile")
+    p.add_argument("--update-book", action="store_true",
+                   help="copy the executed notebooks over book/*.ipynb (how the committed outputs are made)")
     p.set_defaults(func=_cmd_book_run)
 
     p = sub.add_parser("bench", help="benchmarks: models, compression methods, or everything side by side")

@@ -1,0 +1,155 @@
+"""The book runner: ``python -m ramancmp book run`` executes the chapters in order with papermill.
+
+Each chapter is a jupytext pair in ``book/`` (``NN_name.py`` text form + ``NN_name.ipynb``). The runner converts the
+text form (the source of truth) to a notebook, injects the parameters ``profile``, ``seed`` and ``data_dir``, runs it
+and writes the executed notebook to ``build/<profile>/NN_name.ipynb``.
+
+Results and checkpoints are kept per profile, so a quick (CI) run never overwrites the full-profile results that
+the book and README show: the full profile uses ``results/`` and ``checkpoints/full``; the quick profile uses
+``build/quick/results`` and ``checkpoints/quick`` (both ignored by git).
+
+Resume: a chapter counts as finished when its ``results/<chapter>.json`` exists with the same profile and seed;
+such chapters are skipped unless ``force=True``, so an interrupted run continues from the first unfinished chapter.
+With ``update_book=True`` the executed notebooks replace ``book/*.ipynb`` (how the committed outputs are made).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from ramancmp.config import DEFAULT_SEED, PROJECT_ROOT, checkpoints_dir, data_dir, get_profile, results_dir
+from ramancmp.results import write_json_atomic
+
+BOOK_DIR = PROJECT_ROOT / "book"
+
+
+def list_chapters(book_dir: Path = BOOK_DIR) -> list[str]:
+    """Chapter names (``00_introduction``, ...) in reading order, from the text forms in ``book/``."""
+    return sorted(p.stem for p in Path(book_dir).glob("[0-9][0-9]_*.py"))
+
+
+def select_chapters(requested: list[str] | None, book_dir: Path = BOOK_DIR) -> list[str]:
+    """Resolve ``["1", "02", "03_cnn"]`` style requests to chapter names; unknown ones are a ValueError."""
+    chapters = list_chapters(book_dir)
+    if not requested:
+        return chapters
+    chosen = []
+    for item in requested:
+        matches = [c for c in chapters if c == item or c.split("_", 1)[0] == item.zfill(2)]
+        if not matches:
+            raise ValueError(f"unknown chapter {item!r}; chapters are: {', '.join(chapters)}")
+        chosen.extend(m for m in matches if m not in chosen)
+    return sorted(chosen)
+
+
+def profile_dirs(profile: str) -> dict[str, Path]:
+    """Where a profile's results and checkpoints go (see the module docstring)."""
+    if profile == "full":
+        return {"results": results_dir(), "checkpoints": checkpoints_dir() / "full"}
+    return {"results": PROJECT_ROOT / "build" / profile / "results", "checkpoints": checkpoints_dir() / profile}
+
+
+@contextmanager
+def _profile_environment(profile: str):
+    """Point the chapters' kernels (which inherit this environment) at the profile's folders."""
+    dirs = profile_dirs(profile)
+    saved = {k: os.environ.get(k) for k in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR", "RAMANCMP_PROFILE")}
+    os.environ["RAMANCMP_RESULTS_DIR"] = str(dirs["results"])
+    os.environ["RAMANCMP_CHECKPOINT_DIR"] = str(dirs["checkpoints"])
+    os.environ["RAMANCMP_PROFILE"] = profile
+    try:
+        yield dirs
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def chapter_finished(chapter: str, profile: str, seed: int) -> bool:
+    """True when ``results/<chapter>.json`` exists and was produced with this profile and seed."""
+    path = profile_dirs(profile)["results"] / f"{chapter}.json"
+    try:
+        prov = json.loads(path.read_text(encoding="utf-8"))["provenance"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return prov.get("profile") == profile and prov.get("seed") == seed
+
+
+def _to_notebook(chapter: str, destination: Path, book_dir: Path) -> Path:
+    import jupytext
+
+    nb = jupytext.read(book_dir / f"{chapter}.py")
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    jupytext.write(nb, destination, fmt="ipynb")
+    return destination
+
+
+def run_chapter(chapter: str, *, profile: str, seed: int, output: Path, book_dir: Path = BOOK_DIR) -> Path:
+    """Execute one chapter with papermill; raise ``RuntimeError`` naming the chapter and cell on failure."""
+    import papermill as pm
+
+    output.mkdir(parents=True, exist_ok=True)
+    source = _to_notebook(chapter, output / f".{chapter}.input.ipynb", book_dir)
+    executed = output / f"{chapter}.ipynb"
+    parameters = {"profile": profile, "seed": seed, "data_dir": str(data_dir())}
+    try:
+        pm.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name="python3",
+                            cwd=str(book_dir), progress_bar=False, log_output=False)
+    except pm.PapermillExecutionError as exc:
+        raise RuntimeError(f"chapter {chapter} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+                           f"{exc.ename}: {exc.evalue}\n  executed notebook with the traceback: {executed}") from exc
+    finally:
+        source.unlink(missing_ok=True)
+    return executed
+
+
+def run_book(profile: str = "quick", chapters: list[str] | None = None, output: Path | str = "build",
+             seed: int = DEFAULT_SEED, force: bool = False, update_book: bool = False,
+             book_dir: Path = BOOK_DIR) -> int:
+    """Run chapters in order; returns a process exit code (0 when every chapter ran or was already finished)."""
+    get_profile(profile)
+    selected = select_chapters(chapters, book_dir)
+    out = Path(output) / profile
+    timings: dict[str, float] = {}
+    with _profile_environment(profile) as dirs:
+        for chapter in selected:
+            if not force and chapter_finished(chapter, profile, seed):
+                print(f"[book] {chapter}: already finished in profile {profile!r} (seed {seed}); skipped "
+                      f"(use --force to rerun)")
+                continue
+            print(f"[book] {chapter}: running (profile {profile}, seed {seed}) ...", flush=True)
+            start = time.perf_counter()
+            try:
+                executed = run_chapter(chapter, profile=profile, seed=seed, output=out, book_dir=book_dir)
+            except RuntimeError as exc:
+                print(f"[book] FAILED: {exc}", file=sys.stderr)
+                return 1
+            timings[chapter] = round(time.perf_counter() - start, 1)
+            print(f"[book] {chapter}: done in {timings[chapter]:.1f} s -> {executed}", flush=True)
+            if update_book:
+                shutil.copyfile(executed, book_dir / f"{chapter}.ipynb")
+        if timings:
+            _record_timings(dirs["results"], profile, timings)
+    print(f"[book] {len(selected)} chapter(s) ready in profile {profile!r}; results in {dirs['results']}")
+    return 0
+
+
+def _record_timings(results: Path, profile: str, timings: dict[str, float]) -> None:
+    """Keep each chapter's latest wall time in ``book_timings.json`` (read by the comparison chapter)."""
+    path = results / "book_timings.json"
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    previous.setdefault("chapters", {}).update(timings)
+    previous["profile"] = profile
+    previous["cpu_count"] = os.cpu_count()
+    write_json_atomic(path, previous)
