@@ -153,3 +153,56 @@ def _record_timings(results: Path, profile: str, timings: dict[str, float]) -> N
     previous["profile"] = profile
     previous["cpu_count"] = os.cpu_count()
     write_json_atomic(path, previous)
+
+
+class Chapter:
+    """What a chapter notebook needs from the runner: its parameters applied, and one place to save results.
+
+    >>> ch = Chapter("01_data", profile="quick", seed=0, data_dir=None)   # doctest: +SKIP
+    >>> ch.save({"n_spectra": 1000}, task="rruff-groups-10")               # doctest: +SKIP
+    """
+
+    def __init__(self, name: str, *, profile: str = "quick", seed: int = DEFAULT_SEED, data_dir: str | None = None):
+        self.name = name
+        self.profile = get_profile(profile)
+        self.seed = int(seed)
+        if data_dir:
+            os.environ["RAMANCMP_DATA_DIR"] = str(data_dir)
+        # Run interactively (not through the runner) the chapter still keeps profiles apart.
+        os.environ.setdefault("RAMANCMP_RESULTS_DIR", str(profile_dirs(self.profile.name)["results"]))
+        os.environ.setdefault("RAMANCMP_CHECKPOINT_DIR", str(profile_dirs(self.profile.name)["checkpoints"]))
+        self.results_dir = results_dir()
+        self.checkpoints_dir = checkpoints_dir()
+        _configure_plotly()
+
+    def save(self, metrics: dict, **provenance_fields) -> Path:
+        """Write ``results/<chapter>.json`` (atomically) with the profile, seed and any provenance given."""
+        from ramancmp.results import save_result
+
+        return save_result(self.name, metrics, directory=self.results_dir, profile=self.profile.name,
+                           seed=self.seed, chapter=self.name, **provenance_fields)
+
+    def __repr__(self) -> str:
+        return f"Chapter({self.name!r}, profile={self.profile.name!r}, seed={self.seed})"
+
+
+def _configure_plotly() -> None:
+    """Figures render as interactive plotly outputs in JupyterLab (and stay small in the committed .ipynb)."""
+    try:
+        import plotly.io as pio
+    except ImportError:  # pragma: no cover - plotly is a core dependency
+        return
+    pio.renderers.default = "plotly_mimetype"
+
+
+def chapter_titles(book_dir: Path = BOOK_DIR) -> dict[str, str]:
+    """``{chapter: title}`` from each text form's first markdown heading (the book's table of contents)."""
+    titles = {}
+    for chapter in list_chapters(book_dir):
+        title = chapter
+        for line in (Path(book_dir) / f"{chapter}.py").read_text(encoding="utf-8").splitlines():
+            if line.startswith("# # "):
+                title = line[4:].strip()
+                break
+        titles[chapter] = title
+    return titles
