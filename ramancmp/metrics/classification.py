@@ -1,0 +1,138 @@
+"""Classification metrics as the paper reports them: accuracy, sensitivity and specificity, mean +- sd over repeats.
+
+For a multi-class problem, *sensitivity* of class k is its recall, TP / (TP + FN), and *specificity* of class k is
+TN / (TN + FP), i.e. how rarely spectra of the other classes are mistaken for k (one-vs-rest). The macro values are
+the unweighted means over classes, so a rare mineral group counts as much as a common one. Macro sensitivity is
+the same number scikit-learn calls balanced accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, multilabel_confusion_matrix
+from sklearn.utils.multiclass import unique_labels
+
+__all__ = ["classification_metrics", "aggregate", "format_mean_sd", "SCALAR_METRICS"]
+
+# The scalar metrics that ``aggregate`` summarises by default (per-class tables and matrices are not averaged).
+SCALAR_METRICS = ("accuracy", "sensitivity", "specificity")
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den per class, NaN where the denominator is zero (undefined, e.g. a class absent from the test set)."""
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def classification_metrics(y_true: Sequence | np.ndarray, y_pred: Sequence | np.ndarray,
+                           labels: Sequence | None = None,
+                           class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Accuracy, macro sensitivity and macro specificity, their per-class values and the confusion matrix.
+
+    Args:
+        y_true, y_pred: true and predicted labels (same length, at least one).
+        labels: the classes to report, in order (default: every label seen in ``y_true`` or ``y_pred``). Pass all
+            class indices (``range(n_classes)``) so that the confusion matrix has the same shape in every repeat.
+        class_names: a display name per entry of ``labels`` (default: ``str(label)``).
+
+    Returns:
+        ``{"accuracy", "sensitivity", "specificity", "n", "labels", "class_names", "per_class", "confusion_matrix"}``.
+        ``per_class`` maps a class name to ``{"sensitivity", "specificity", "support"}``; ``confusion_matrix[i][j]``
+        counts spectra of class ``labels[i]`` predicted as ``labels[j]``. A class absent from ``y_true`` has an
+        undefined sensitivity (NaN, stored as null in JSON) and is left out of the macro mean, like scikit-learn's
+        ``recall_score(..., zero_division=np.nan)``.
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.ndim != 1 or y_pred.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D label arrays, got shapes {y_true.shape} and {y_pred.shape}")
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true and y_pred differ in length: {len(y_true)} != {len(y_pred)}")
+    if len(y_true) == 0:
+        raise ValueError("cannot compute metrics of an empty prediction set")
+    labels = np.asarray(unique_labels(y_true, y_pred) if labels is None else labels)
+    if class_names is None:
+        class_names = [str(label) for label in labels.tolist()]
+    class_names = [str(name) for name in class_names]
+    if len(class_names) != len(labels):
+        raise ValueError(f"{len(class_names)} class names given for {len(labels)} labels")
+    unknown = np.setdiff1d(np.union1d(y_true, y_pred), labels)
+    if unknown.size:
+        raise ValueError(f"labels {unknown.tolist()} occur in y_true/y_pred but not in labels={labels.tolist()}")
+
+    # One-vs-rest 2x2 matrices per class: [[TN, FP], [FN, TP]].
+    mcm = multilabel_confusion_matrix(y_true, y_pred, labels=labels)
+    tn, fp, fn, tp = mcm[:, 0, 0], mcm[:, 0, 1], mcm[:, 1, 0], mcm[:, 1, 1]
+    sensitivity = _safe_ratio(tp, tp + fn)
+    specificity = _safe_ratio(tn, tn + fp)
+    support = tp + fn
+
+    def _mean(values: np.ndarray) -> float:
+        return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "sensitivity": _mean(sensitivity),
+        "specificity": _mean(specificity),
+        "n": int(len(y_true)),
+        "labels": labels.tolist(),
+        "class_names": class_names,
+        "per_class": {
+            name: {"sensitivity": float(se), "specificity": float(sp), "support": int(n)}
+            for name, se, sp, n in zip(class_names, sensitivity, specificity, support)
+        },
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def aggregate(results: Iterable[Mapping[str, Any]],
+              metrics: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Mean and standard deviation of scalar metrics over repeats.
+
+    Args:
+        results: one metrics dict per repeat (e.g. from :func:`classification_metrics`).
+        metrics: the keys to summarise (default: every key whose value is a real number in all results).
+
+    Returns:
+        ``{metric: {"mean", "sd", "values"}}``. ``sd`` is the *sample* standard deviation (``ddof=1``), the spread
+        one would expect between repeats; it is NaN for a single repeat, where it is undefined.
+    """
+    results = list(results)
+    if not results:
+        raise ValueError("aggregate() needs at least one result")
+    if metrics is None:
+        def _is_number(v: Any) -> bool:
+            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        metrics = [k for k, v in results[0].items() if _is_number(v) and all(_is_number(r.get(k)) for r in results)]
+    out: dict[str, dict[str, Any]] = {}
+    for key in metrics:
+        missing = [i for i, r in enumerate(results) if key not in r]
+        if missing:
+            raise ValueError(f"metric {key!r} is missing from results {missing}")
+        values = np.array([float(r[key]) for r in results])
+        sd = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+        out[key] = {"mean": float(np.mean(values)), "sd": sd, "values": values.tolist()}
+    return out
+
+
+def format_mean_sd(mean: float | Mapping[str, Any], sd: float | None = None, *, digits: int = 3,
+                   scale: float = 1.0) -> str:
+    """``"0.912 ± 0.013"``; pass a ``{"mean", "sd"}`` dict or two numbers; ``scale=100`` prints percentages.
+
+    The sd is left out when it is undefined (one repeat) and the whole value is ``"n/a"`` when the mean is.
+    """
+    if isinstance(mean, Mapping):
+        mean, sd = mean.get("mean"), mean.get("sd")
+    if mean is None or not math.isfinite(float(mean)):
+        return "n/a"
+    text = f"{float(mean) * scale:.{digits}f}"
+    if sd is not None and math.isfinite(float(sd)):
+        text += f" ± {float(sd) * scale:.{digits}f}"
+    return text

@@ -1,0 +1,206 @@
+"""Metrics: classification numbers checked by hand, FLOP counting cross-checked, timings checked for structure."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.dummy import DummyClassifier
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.neighbors import KNeighborsClassifier
+from torch import nn
+
+from ramancmp.metrics import (aggregate, classification_metrics, count_flops, count_params, flop_counter_flops,
+                              format_mean_sd, gemm_peak_gflops, layer_table, measure_fit_time, measure_latency,
+                              measure_throughput, sklearn_complexity)
+
+
+# ----------------------------------------------------------------------------------------------- classification
+Y_TRUE = [0, 0, 0, 1, 1, 2]
+Y_PRED = [0, 0, 1, 1, 2, 2]
+
+
+def test_classification_metrics_by_hand():
+    m = classification_metrics(Y_TRUE, Y_PRED, class_names=["a", "b", "c"])
+    # class a: TP 2, FN 1, FP 0, TN 3 | class b: TP 1, FN 1, FP 1, TN 3 | class c: TP 1, FN 0, FP 1, TN 4
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class"]["a"] == {"sensitivity": pytest.approx(2 / 3), "specificity": 1.0, "support": 3}
+    assert m["per_class"]["b"] == {"sensitivity": 0.5, "specificity": 0.75, "support": 2}
+    assert m["per_class"]["c"] == {"sensitivity": 1.0, "specificity": pytest.approx(0.8), "support": 1}
+    assert m["sensitivity"] == pytest.approx((2 / 3 + 0.5 + 1.0) / 3)
+    assert m["specificity"] == pytest.approx((1.0 + 0.75 + 0.8) / 3)
+    assert m["sensitivity"] == pytest.approx(balanced_accuracy_score(Y_TRUE, Y_PRED))
+    assert m["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert m["n"] == 6
+
+
+def test_classification_metrics_absent_class_is_undefined_not_zero():
+    m = classification_metrics([0, 0, 1], [0, 1, 1], labels=[0, 1, 2])
+    assert math.isnan(m["per_class"]["2"]["sensitivity"])
+    assert m["per_class"]["2"]["specificity"] == 1.0
+    assert m["sensitivity"] == pytest.approx((0.5 + 1.0) / 2)  # class 2 left out of the macro mean
+    assert len(m["confusion_matrix"]) == 3
+
+
+@pytest.mark.parametrize("y_true, y_pred, kwargs, match", [
+    ([0, 1], [0], {}, "length"),
+    ([], [], {}, "empty"),
+    ([0, 1], [0, 3], {"labels": [0, 1]}, "not in labels"),
+    ([0, 1], [0, 1], {"labels": [0, 1], "class_names": ["a"]}, "class names"),
+])
+def test_classification_metrics_rejects_bad_input(y_true, y_pred, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        classification_metrics(y_true, y_pred, **kwargs)
+
+
+def test_aggregate_mean_sd_ddof1_and_format():
+    runs = [{"accuracy": 0.9, "sensitivity": 0.8, "per_class": {}}, {"accuracy": 0.7, "sensitivity": 0.6}]
+    agg = aggregate(runs)
+    assert set(agg) == {"accuracy", "sensitivity"}  # non-scalars are not averaged
+    assert agg["accuracy"]["mean"] == pytest.approx(0.8)
+    assert agg["accuracy"]["sd"] == pytest.approx(math.sqrt(0.02))  # ddof=1: ((0.1^2 + 0.1^2) / 1) ** 0.5
+    assert agg["accuracy"]["values"] == [0.9, 0.7]
+    assert format_mean_sd(agg["accuracy"]) == "0.800 ± 0.141"
+    assert format_mean_sd(agg["accuracy"], scale=100, digits=1) == "80.0 ± 14.1"
+    single = aggregate([{"accuracy": 0.5}])
+    assert math.isnan(single["accuracy"]["sd"])
+    assert format_mean_sd(single["accuracy"]) == "0.500"
+    assert format_mean_sd(float("nan")) == "n/a"
+    with pytest.raises(ValueError, match="missing"):
+        aggregate([{"accuracy": 1.0}, {"sensitivity": 1.0}], metrics=["accuracy"])
+
+
+# ----------------------------------------------------------------------------------------------- complexity
+class ConvLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, 8, 7, padding=3)
+        self.conv2 = nn.Conv1d(8, 16, 5, stride=2, padding=2, groups=2, bias=False)
+        self.fc = nn.Linear(16 * 32, 5)
+
+    def forward(self, x):
+        x = self.conv2(self.conv1(x))
+        return self.fc(x.flatten(1))
+
+
+class WithSE(nn.Module):
+    """Conv + SiLU + a squeeze-excitation style gate (Sigmoid), to exercise the custom rules."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 3, padding=1)
+        self.act = nn.SiLU()
+        self.gate = nn.Sigmoid()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.act(self.conv(x))
+        x = x * self.gate(x.mean(-1, keepdim=True))
+        return self.fc(x.mean(-1))
+
+
+def test_thop_macs_times_two_equals_flop_counter_for_conv_linear_model():
+    model = ConvLinear()
+    stats = count_flops(model, (1, 1, 64))
+    # by hand: conv1 8*64*1*7, conv2 (groups 2) 16*32*(8/2)*5, fc 512*5 (biases not counted)
+    expected_macs = 8 * 64 * 7 + 16 * 32 * 4 * 5 + 512 * 5
+    assert stats["macs"] == stats["breakdown"]["conv_linear"] == expected_macs
+    assert stats["flops"] == 2 * expected_macs
+    assert flop_counter_flops(model, (1, 1, 64)) == stats["flops"]
+    assert stats["params"] == count_params(model)["total"]
+
+
+def test_count_flops_does_not_touch_the_model():
+    model = WithSE()
+    keys = set(model.state_dict())
+    model.train()
+    stats = count_flops(model, (2, 1, 32))
+    assert set(model.state_dict()) == keys  # thop's total_ops/total_params buffers went to a copy
+    assert not any(m._forward_hooks for m in model.modules())
+    assert model.training
+    # custom rules: SiLU 4 per element (2*4*32), Sigmoid 3 per element of its (2, 4, 1) input
+    assert stats["by_type"]["SiLU"] == 4 * 2 * 4 * 32
+    assert stats["by_type"]["Sigmoid"] == 3 * 2 * 4
+    assert stats["breakdown"]["custom"] == 4 * 2 * 4 * 32 + 3 * 2 * 4
+
+
+def test_count_params_trainable():
+    model = ConvLinear()
+    model.conv1.weight.requires_grad_(False)
+    p = count_params(model)
+    assert p["total"] == sum(x.numel() for x in model.parameters())
+    assert p["trainable"] == p["total"] - model.conv1.weight.numel()
+
+
+def test_layer_table_rows_and_totals():
+    model = ConvLinear()
+    table = layer_table(model, (1, 1, 64))
+    assert list(table["layer"]) == ["conv1", "conv2", "fc"]
+    assert table.loc[table.layer == "conv2", "output_shape"].item() == [1, 16, 32]
+    assert table["params"].sum() == count_params(model)["total"]
+    assert table["macs"].sum() == count_flops(model, (1, 1, 64))["macs"]
+    assert table["flops_share"].sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="depth"):
+        layer_table(model, depth=0)
+
+
+def test_sklearn_complexity_rules():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 20)), np.repeat([0, 1, 2], 10)
+    lda = LinearDiscriminantAnalysis().fit(X, y)
+    stats = sklearn_complexity(lda)
+    assert stats["params"] == 3 * 20 + 3 and stats["macs"] == 3 * 20 + 3 and stats["flops"] == 2 * stats["macs"]
+    knn = KNeighborsClassifier(1, metric="cosine", algorithm="brute").fit(X, y)
+    assert count_params(knn)["total"] == 30 * 20
+    assert count_flops(knn, (1, 1, 20))["flops"] == 2 * 30 * 20
+    with pytest.raises(ValueError, match="no complexity rule"):
+        sklearn_complexity(DummyClassifier().fit(X, y))
+
+
+@pytest.mark.parametrize("name", ["cnn", "efficientnet_b0", "drsn_cw"])
+def test_real_models_conv_part_matches_flop_counter(name):
+    models = pytest.importorskip("ramancmp.models")
+    if not hasattr(models, "create_model"):
+        pytest.skip("ramancmp.models.create_model not available")
+    model = models.create_model(name, num_classes=10)
+    stats = count_flops(model)
+    reference = flop_counter_flops(model)
+    assert 2 * stats["breakdown"]["conv_linear"] == pytest.approx(reference, rel=0.01)
+    assert stats["macs"] > stats["breakdown"]["conv_linear"]
+    if name == "efficientnet_b0":
+        assert stats["by_type"]["SqueezeExcitation"] > 0 and stats["by_type"]["SiLU"] > 0
+    if name == "drsn_cw":
+        assert stats["by_type"]["SoftThreshold"] > 0
+
+
+# ----------------------------------------------------------------------------------------------- timing
+def test_latency_and_throughput_structure_torch_and_sklearn():
+    model = ConvLinear()
+    lat = measure_latency(model, (1, 1, 64), runs=5, warmup=1)
+    assert lat["p10_ms"] <= lat["median_ms"] <= lat["p90_ms"] and lat["mean_ms"] > 0
+    assert lat["threads"] == torch.get_num_threads() and lat["batch"] == 1 and lat["device"] == "cpu"
+    thr = measure_throughput(model, batch=8, runs=3, warmup=1, length=64)
+    assert thr["spectra_per_s"] > 0 and thr["batch"] == 8
+
+    rng = np.random.default_rng(0)
+    lda = LinearDiscriminantAnalysis().fit(rng.normal(size=(30, 64)), np.repeat([0, 1, 2], 10))
+    assert measure_latency(lda, (1, 1, 64), runs=3, warmup=1)["median_ms"] > 0
+    seen = []
+    thr = measure_throughput(None, batch=4, runs=2, warmup=0, length=64,
+                             predict_fn=lambda x: seen.append(x.shape))
+    assert seen == [(4, 64), (4, 64)] and thr["spectra_per_s"] > 0
+    with pytest.raises(ValueError, match="runs"):
+        measure_latency(model, (1, 1, 64), runs=0)
+    with pytest.raises(ValueError, match="cannot time"):
+        measure_latency(object(), (1, 1, 64), runs=1)
+
+
+def test_gemm_peak_and_fit_time():
+    peak = gemm_peak_gflops(n=128, runs=2)
+    assert peak["gflops"] > 0 and peak["best_gflops"] >= peak["gflops"] and peak["n"] == 128
+    assert peak["threads"] == torch.get_num_threads()
+    result, seconds = measure_fit_time(lambda a, b: a + b, 1, b=2)
+    assert result == 3 and seconds >= 0
