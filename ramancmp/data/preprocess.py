@@ -1,0 +1,228 @@
+"""Preprocessing: one wavenumber grid, optional smoothing, one normalisation.
+
+RRUFF spectra come on different grids (start 0-303 cm^-1, end 854-4,244 cm^-1, step ~0.5 cm^-1), so every model
+sees them only after :func:`preprocess_spectrum` has put them on one common grid. The same function is used when
+training and when predicting, and its settings travel with every checkpoint as :class:`PreprocessConfig`, so a model
+can never be fed spectra processed differently from those it learned on.
+
+The steps, in order:
+
+1. **Coverage check.** A spectrum must span the grid to within ``coverage_tolerance`` cm^-1 on each side
+   (default 5 cm^-1). Inside the tolerance the edge value is repeated; a spectrum that stops further from the grid
+   edge is *not* extrapolated but rejected (``ValueError`` here, "not covering grid" in a task's summary), because
+   inventing a tenth of the fingerprint region would teach a model artefacts.
+2. **Resampling** onto the grid by linear interpolation (:func:`numpy.interp`). RRUFF steps (~0.5 cm^-1) are finer
+   than the default grid step (~1.03 cm^-1), so linear interpolation loses little.
+3. **Smoothing** (optional): a Savitzky-Golay filter on the uniform grid, window in grid points.
+4. **Normalisation**: ``minmax`` (default, as in the paper: each spectrum to [0, 1]), ``vector`` (unit L2 norm),
+   ``area`` (sum of |intensity| over the grid = 1, i.e. unit area in grid steps) or ``none``. A spectrum with no signal on the grid (constant after
+   resampling) cannot be normalised: it raises ``ValueError`` instead of producing NaN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from scipy.signal import savgol_filter
+
+NORMALISATIONS = ("minmax", "vector", "area", "none")
+
+
+def make_grid(start: float = 150.0, stop: float = 1200.0, n: int = 1024) -> np.ndarray:
+    """A uniform wavenumber grid (cm^-1), both ends included, float64."""
+    if not (np.isfinite(start) and np.isfinite(stop)) or stop <= start:
+        raise ValueError(f"grid needs finite start < stop, got start={start}, stop={stop}")
+    if int(n) != n or n < 2:
+        raise ValueError(f"grid needs an integer number of points >= 2, got {n!r}")
+    return np.linspace(float(start), float(stop), int(n))
+
+
+DEFAULT_GRID = make_grid()
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Everything that decides what a model's input looks like; stored in checkpoints and cache keys."""
+
+    grid_start: float = 150.0  # cm^-1
+    grid_stop: float = 1200.0  # cm^-1
+    n_points: int = 1024
+    normalisation: str = "minmax"  # one of NORMALISATIONS
+    smoothing: int | None = None  # Savitzky-Golay window in grid points (odd), or None for no smoothing
+    smoothing_polyorder: int = 3
+    coverage_tolerance: float = 5.0  # cm^-1 a spectrum may fall short of each grid end
+
+    def __post_init__(self) -> None:
+        make_grid(self.grid_start, self.grid_stop, self.n_points)  # validates the grid
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"unknown normalisation {self.normalisation!r}; choose one of {list(NORMALISATIONS)}")
+        if self.smoothing is not None:
+            _check_savgol(self.smoothing, self.smoothing_polyorder, self.n_points)
+        if not np.isfinite(self.coverage_tolerance) or self.coverage_tolerance < 0:
+            raise ValueError(f"coverage_tolerance must be a finite number >= 0, got {self.coverage_tolerance!r}")
+
+    @property
+    def grid(self) -> np.ndarray:
+        return make_grid(self.grid_start, self.grid_stop, self.n_points)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PreprocessConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown preprocessing settings {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def key(self) -> str:
+        """A short stable digest of the settings (for cache file names)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _check_savgol(window: int, polyorder: int, n_points: int) -> None:
+    if int(window) != window or window < 3 or window % 2 == 0:
+        raise ValueError(f"Savitzky-Golay window must be an odd integer >= 3 (grid points), got {window!r}")
+    if int(polyorder) != polyorder or not 0 <= polyorder < window:
+        raise ValueError(f"Savitzky-Golay polyorder must be an integer in [0, window), got {polyorder!r}")
+    if window > n_points:
+        raise ValueError(f"Savitzky-Golay window {window} is longer than the grid ({n_points} points)")
+
+
+def _arrays(spectrum_or_arrays: Any) -> tuple[np.ndarray, np.ndarray, str]:
+    """(wavenumber, intensity, source) from a Spectrum-like object or a (wavenumber, intensity) pair."""
+    if hasattr(spectrum_or_arrays, "wavenumber") and hasattr(spectrum_or_arrays, "intensity"):
+        wn, inten = spectrum_or_arrays.wavenumber, spectrum_or_arrays.intensity
+        source = str(getattr(spectrum_or_arrays, "source", "spectrum"))
+    else:
+        try:
+            wn, inten = spectrum_or_arrays
+        except (TypeError, ValueError):
+            raise ValueError("expected a Spectrum or a (wavenumber, intensity) pair of arrays") from None
+        source = "spectrum"
+    wn = np.asarray(wn, dtype=np.float64)
+    inten = np.asarray(inten, dtype=np.float64)
+    if wn.ndim != 1 or inten.shape != wn.shape or wn.size < 2:
+        raise ValueError(f"{source}: wavenumber and intensity must be 1-D arrays of the same length >= 2, "
+                         f"got shapes {wn.shape} and {inten.shape}")
+    if not (np.all(np.isfinite(wn)) and np.all(np.isfinite(inten))):
+        raise ValueError(f"{source}: wavenumber and intensity must be finite")
+    if np.any(np.diff(wn) <= 0):
+        raise ValueError(f"{source}: wavenumbers must be strictly increasing")
+    return wn, inten, source
+
+
+def coverage_problem(wavenumber: np.ndarray, config: PreprocessConfig) -> str | None:
+    """Why a spectrum measured at ``wavenumber`` cannot be put on the grid, or None if it can."""
+    lo, hi = float(wavenumber[0]), float(wavenumber[-1])
+    tol = config.coverage_tolerance
+    if lo > config.grid_start + tol or hi < config.grid_stop - tol:
+        return (f"not covering grid: spectrum spans {lo:.1f}-{hi:.1f} cm^-1, the grid "
+                f"{config.grid_start:g}-{config.grid_stop:g} cm^-1 (tolerance {tol:g} cm^-1)")
+    return None
+
+
+def resample(spectrum_or_arrays: Any, grid: np.ndarray = DEFAULT_GRID) -> np.ndarray:
+    """Linear interpolation onto ``grid`` (float64). Grid points outside the spectrum get the edge value;
+    callers decide whether that is acceptable (see :func:`coverage_problem`)."""
+    wn, inten, _ = _arrays(spectrum_or_arrays)
+    return np.interp(np.asarray(grid, dtype=np.float64), wn, inten)
+
+
+def smooth(X: np.ndarray, window: int = 11, polyorder: int = 3) -> np.ndarray:
+    """Savitzky-Golay smoothing along the last axis (the grid must be uniform, as :func:`make_grid`'s is)."""
+    X = np.asarray(X, dtype=np.float64)
+    _check_savgol(window, polyorder, X.shape[-1])
+    return savgol_filter(X, window_length=int(window), polyorder=int(polyorder), axis=-1, mode="interp")
+
+
+def _scale(X: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) per row for ``method``; scale is 0 where a row cannot be normalised."""
+    if method == "minmax":
+        lo, hi = X.min(axis=-1, keepdims=True), X.max(axis=-1, keepdims=True)
+        return lo, hi - lo
+    if method == "vector":
+        return np.zeros_like(X[..., :1]), np.linalg.norm(X, axis=-1, keepdims=True)
+    if method == "area":  # sum of |intensity| = 1 (area in units of the grid step; sign-safe for negative values)
+        return np.zeros_like(X[..., :1]), np.abs(X).sum(axis=-1, keepdims=True)
+    if method == "none":
+        return np.zeros_like(X[..., :1]), np.ones_like(X[..., :1])
+    raise ValueError(f"unknown normalisation {method!r}; choose one of {list(NORMALISATIONS)}")
+
+
+def _flat_rows(scale: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Rows whose scale is zero or negligible compared with their magnitude (constant spectra)."""
+    mag = np.abs(X).max(axis=-1, keepdims=True)
+    return (~np.isfinite(scale) | (scale <= 1e-12 * np.maximum(mag, 1e-300))).reshape(X.shape[:-1])
+
+
+def normalise(X: np.ndarray, method: str = "minmax") -> np.ndarray:
+    """Normalise each spectrum (last axis). Raises ``ValueError`` naming the rows that are constant."""
+    X = np.asarray(X, dtype=np.float64)
+    offset, scale = _scale(X, method)
+    flat = _flat_rows(scale, X) if method != "none" else np.zeros(X.shape[:-1], dtype=bool)
+    if np.any(flat):
+        rows = np.flatnonzero(flat)
+        raise ValueError(f"cannot {method}-normalise constant spectra (no signal on the grid): rows "
+                         f"{rows[:10].tolist()}{' ...' if rows.size > 10 else ''}")
+    return (X - offset) / scale
+
+
+def _finish(R: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    if config.smoothing is not None:
+        R = smooth(R, config.smoothing, config.smoothing_polyorder)
+    return R
+
+
+def preprocess_spectrum(spectrum: Any, config: PreprocessConfig | None = None) -> np.ndarray:
+    """One spectrum -> float32 vector on ``config.grid``: the code path shared by training and prediction.
+
+    Raises ``ValueError`` naming the spectrum's source when it does not cover the grid or has no signal on it.
+    """
+    config = config or PreprocessConfig()
+    wn, inten, source = _arrays(spectrum)
+    problem = coverage_problem(wn, config)
+    if problem:
+        raise ValueError(f"{source}: {problem}")
+    R = _finish(np.interp(config.grid, wn, inten)[None, :], config)
+    try:
+        return normalise(R, config.normalisation)[0].astype(np.float32)
+    except ValueError:
+        raise ValueError(f"{source}: flat: constant after resampling, cannot {config.normalisation}-normalise") \
+            from None
+
+
+def preprocess_many(spectra: Sequence[Any] | Iterable[Any], config: PreprocessConfig | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Preprocess many spectra, dropping the ones that cannot be used instead of raising.
+
+    Returns ``(X, kept, reasons)``: ``X`` float32 ``(kept.sum(), n_points)`` for the kept spectra in input order,
+    ``kept`` a boolean mask over the input, and ``reasons[i]`` None for kept spectra, else why spectrum ``i`` was
+    dropped (starting with ``"not covering grid"`` or ``"flat"``). Gives the same rows as :func:`preprocess_spectrum`.
+    """
+    config = config or PreprocessConfig()
+    spectra = list(spectra)
+    grid = config.grid
+    reasons: list[str | None] = [None] * len(spectra)
+    R = np.empty((len(spectra), grid.size), dtype=np.float64)
+    for i, s in enumerate(spectra):
+        wn, inten, _ = _arrays(s)
+        reasons[i] = coverage_problem(wn, config)
+        if reasons[i] is None:
+            R[i] = np.interp(grid, wn, inten)
+    kept = np.array([r is None for r in reasons], dtype=bool)
+    R = _finish(R[kept], config)
+    if config.normalisation != "none" and R.shape[0]:
+        offset, scale = _scale(R, config.normalisation)
+        flat = _flat_rows(scale, R)
+        for i in np.flatnonzero(kept)[flat]:
+            reasons[i] = f"flat: constant after resampling, cannot {config.normalisation}-normalise"
+        R, kept[np.flatnonzero(kept)[flat]] = R[~flat], False
+    X = normalise(R, config.normalisation) if R.shape[0] else R
+    return X.astype(np.float32).reshape(-1, grid.size), kept, reasons

@@ -1,0 +1,120 @@
+"""Train / validation / test splits: by RRUFF sample (default) or at random (as in the paper).
+
+RRUFF holds several spectra of the same sample (other lasers, other grains of the same specimen). A random split puts
+spectra of one sample on both sides, so a model can score by recognising the *sample* rather than the mineral: the
+paper's split is of this kind. ``kind="sample"`` keeps every sample whole:
+
+* **sample** -- :class:`sklearn.model_selection.StratifiedGroupKFold` (shuffled, seeded): the test part is one fold
+  of ``round(1 / test_size)`` folds, so no sample is in two parts and each class is spread over the folds as evenly as
+  its samples allow (a plain ``GroupShuffleSplit`` can leave small classes out of the test part entirely). The
+  validation part is carved from the rest the same way, with ``round((1 - test) / val_size)`` folds. Fractions are
+  therefore those of whole folds: ``test_size=0.2`` gives 1/5, ``val_size=0.15`` gives 1/5 of the remaining 80 %.
+* **random** -- :func:`sklearn.model_selection.train_test_split` stratified by class (the paper's protocol), twice.
+
+Repeat ``r`` of :func:`repeated_splits` uses ``seed + r``; one seed gives the same split on every machine.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+__all__ = ["SPLIT_KINDS", "Split", "make_split", "repeated_splits"]
+
+SPLIT_KINDS = ("sample", "random")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Index arrays (sorted, disjoint) into the dataset, and how they were made."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    kind: str
+    seed: int
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def _check(y, groups, kind: str, test_size: float, val_size: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    if kind not in SPLIT_KINDS:
+        raise ValueError(f"unknown split kind {kind!r}; choose one of {list(SPLIT_KINDS)}")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"y must be a non-empty 1-D array of labels, got shape {y.shape}")
+    if groups is None:
+        if kind == "sample":
+            raise ValueError("a by-sample split needs groups (the sample ID of each spectrum)")
+    else:
+        groups = np.asarray(groups)
+        if groups.shape != y.shape:
+            raise ValueError(f"y and groups must have the same length, got {len(y)} and {len(groups)}")
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
+    if not 0.0 <= val_size < 1.0 or test_size + val_size >= 1.0:
+        raise ValueError(f"val_size must be in [0, 1) with test_size + val_size < 1, got val_size={val_size!r}, "
+                         f"test_size={test_size!r}")
+    if int(seed) != seed:
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    return y, groups
+
+
+def _group_fold(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int, what: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, held) positions: ``held`` is the first fold of a shuffled StratifiedGroupKFold with 1/fraction folds."""
+    n_splits = max(2, int(round(1.0 / fraction)))
+    n_groups = len(np.unique(groups))
+    if n_groups < n_splits:
+        raise ValueError(f"cannot hold out {fraction:.0%} of the samples for {what}: {n_groups} samples, "
+                         f"need at least {n_splits}")
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed))
+    with warnings.catch_warnings():  # "least populated class has only k members": expected for rare minerals
+        warnings.filterwarnings("ignore", message=".*least populated class.*", category=UserWarning)
+        rest, held = next(cv.split(np.zeros(len(y)), y, groups))
+    return rest, held
+
+
+def _random_part(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return train_test_split(idx, test_size=fraction, stratify=y[idx], random_state=int(seed))
+    except ValueError as exc:
+        raise ValueError(f"stratified random split for {what} failed: {exc} (every class needs at least 2 spectra, "
+                         "and the part must have room for one spectrum per class)") from exc
+
+
+def make_split(y, groups=None, kind: str = "sample", test_size: float = 0.2, val_size: float = 0.15,
+               seed: int = 0) -> Split:
+    """Split indices ``0..len(y)-1`` into train / val / test (see the module docstring for the two kinds).
+
+    ``test_size`` and ``val_size`` are fractions of the whole dataset; ``val_size=0`` gives an empty validation part.
+    """
+    y, groups = _check(y, groups, kind, test_size, val_size, seed)
+    idx = np.arange(len(y))
+    if kind == "sample":
+        rest, test = _group_fold(y, groups, test_size, seed, "the test part")
+        if val_size > 0:
+            fit, val = _group_fold(y[rest], groups[rest], val_size / (1.0 - test_size), seed, "validation")
+            train, val = rest[fit], rest[val]
+        else:
+            train, val = rest, idx[:0]
+    else:
+        rest, test = _random_part(idx, y, test_size, seed, "the test part")
+        if val_size > 0:
+            train, val = _random_part(rest, y, val_size / (1.0 - test_size), seed, "validation")
+        else:
+            train, val = rest, idx[:0]
+    return Split(np.sort(train), np.sort(val), np.sort(test), kind, int(seed))
+
+
+def repeated_splits(y, groups=None, kind: str = "sample", repeats: int = 5, seed: int = 0, test_size: float = 0.2,
+                    val_size: float = 0.15) -> list[Split]:
+    """``repeats`` splits with seeds ``seed, seed + 1, ...`` (for mean +- sd over repeats)."""
+    if int(repeats) != repeats or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    return [make_split(y, groups, kind, test_size, val_size, seed + r) for r in range(int(repeats))]

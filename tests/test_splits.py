@@ -1,0 +1,89 @@
+"""Splits: by-sample splits never share a sample between parts; random splits are stratified; both are seeded."""
+
+import numpy as np
+import pytest
+
+from ramancmp.data.splits import Split, make_split, repeated_splits
+
+
+def synthetic(n_classes=10, samples_per_class=8, spectra_per_sample=3, seed=0):
+    """Labels and sample IDs; spectra per sample vary (1..spectra_per_sample) like RRUFF's."""
+    rng = np.random.default_rng(seed)
+    y, groups = [], []
+    for c in range(n_classes):
+        for s in range(samples_per_class):
+            k = int(rng.integers(1, spectra_per_sample + 1))
+            y += [c] * k
+            groups += [f"R{c:02d}{s:04d}"] * k
+    return np.array(y), np.array(groups)
+
+
+def assert_partition(split: Split, n: int):
+    parts = np.concatenate([split.train, split.val, split.test])
+    assert len(parts) == n and len(np.unique(parts)) == n  # disjoint and complete
+    for part in (split.train, split.val, split.test):
+        assert np.all(np.diff(part) > 0)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_sample_split_never_shares_a_sample(seed):
+    y, groups = synthetic(seed=seed)
+    split = make_split(y, groups, kind="sample", seed=seed)
+    assert_partition(split, len(y))
+    train, val, test = (set(groups[p]) for p in (split.train, split.val, split.test))
+    assert not (train & val) and not (train & test) and not (val & test)
+    assert set(y[split.train]) == set(range(10))
+    assert set(y[split.test]) == set(range(10))  # stratified: every class is tested
+    assert split.kind == "sample" and split.seed == seed
+
+
+def test_sample_split_fractions_are_whole_folds():
+    y, groups = synthetic(samples_per_class=20, spectra_per_sample=1)
+    s = make_split(y, groups, test_size=0.2, val_size=0.15)
+    assert s.sizes() == {"train": 128, "val": 32, "test": 40}  # 1/5 of 200, then 1/5 of 160
+    s = make_split(y, groups, val_size=0.0)
+    assert len(s.val) == 0 and len(s.test) == 40
+
+
+@pytest.mark.parametrize("kind", ["sample", "random"])
+def test_seeded_reproducible_and_seed_sensitive(kind):
+    y, groups = synthetic()
+    a, b, c = (make_split(y, groups, kind=kind, seed=s) for s in (3, 3, 4))
+    for part in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(a, part), getattr(b, part))
+    assert not np.array_equal(a.test, c.test)
+
+
+def test_random_split_is_stratified():
+    y = np.repeat(np.arange(4), [40, 80, 120, 160])
+    s = make_split(y, None, kind="random", test_size=0.25, val_size=0.15, seed=0)
+    assert_partition(s, len(y))
+    np.testing.assert_allclose(np.bincount(y[s.test]), [10, 20, 30, 40], atol=1)
+    np.testing.assert_allclose(np.bincount(y[s.val]), 0.15 * np.bincount(y), atol=1)
+
+
+def test_repeated_splits_use_consecutive_seeds():
+    y, groups = synthetic()
+    reps = repeated_splits(y, groups, kind="sample", repeats=3, seed=7)
+    assert [r.seed for r in reps] == [7, 8, 9]
+    np.testing.assert_array_equal(reps[1].test, make_split(y, groups, seed=8).test)
+    with pytest.raises(ValueError, match="repeats"):
+        repeated_splits(y, groups, repeats=0)
+
+
+def test_invalid_inputs_raise_clear_errors():
+    y, groups = synthetic()
+    with pytest.raises(ValueError, match="unknown split kind"):
+        make_split(y, groups, kind="stratified")
+    with pytest.raises(ValueError, match="same length"):
+        make_split(y, groups[:-1])
+    with pytest.raises(ValueError, match="needs groups"):
+        make_split(y, None, kind="sample")
+    with pytest.raises(ValueError, match="test_size"):
+        make_split(y, groups, test_size=1.2)
+    with pytest.raises(ValueError, match="val_size"):
+        make_split(y, groups, test_size=0.5, val_size=0.5)
+    with pytest.raises(ValueError, match="samples"):
+        make_split(y[:3], groups[:3])
+    with pytest.raises(ValueError, match="stratified random split"):
+        make_split(np.array([0, 0, 0, 0, 1]), None, kind="random")
