@@ -5,8 +5,8 @@ text form (the source of truth) to a notebook, injects the parameters ``profile`
 and writes the executed notebook to ``build/<profile>/NN_name.ipynb``.
 
 Results and checkpoints are kept per profile, so a quick (CI) run never overwrites the full-profile results that
-the book and README show: the full profile uses ``results/`` and ``checkpoints/full``; the quick profile uses
-``build/quick/results`` and ``checkpoints/quick`` (both ignored by git).
+the book and README show: the full profile uses ``results/`` and ``checkpoints/``; the quick profile uses
+``build/quick/results`` and ``build/quick/checkpoints`` (ignored by git, like ``checkpoints/``).
 
 Resume: a chapter counts as finished when its ``results/<chapter>.json`` exists with the same profile and seed;
 such chapters are skipped unless ``force=True``, so an interrupted run continues from the first unfinished chapter.
@@ -51,8 +51,9 @@ def select_chapters(requested: list[str] | None, book_dir: Path = BOOK_DIR) -> l
 def profile_dirs(profile: str) -> dict[str, Path]:
     """Where a profile's results and checkpoints go (see the module docstring)."""
     if profile == "full":
-        return {"results": results_dir(), "checkpoints": checkpoints_dir() / "full"}
-    return {"results": PROJECT_ROOT / "build" / profile / "results", "checkpoints": checkpoints_dir() / profile}
+        return {"results": results_dir(), "checkpoints": checkpoints_dir()}
+    return {"results": PROJECT_ROOT / "build" / profile / "results",
+            "checkpoints": PROJECT_ROOT / "build" / profile / "checkpoints"}
 
 
 @contextmanager
