@@ -1,0 +1,175 @@
+"""Getting the RRUFF archive into the data cache, verified, with a provenance record beside it.
+
+``fetch()`` downloads (or copies) ``excellent_unoriented.zip`` into a temporary file next to its destination, checks
+that it is a complete zip holding ``.txt`` spectra, and only then moves it into place with ``os.replace`` (atomic on
+one file system) and writes ``excellent_unoriented.json`` (source, date, size, sha256). An interrupted or failed fetch
+therefore never leaves a file that looks valid, and a later call can tell a verified copy from a stale one by its
+sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+from ramancmp import config
+from ramancmp.results import write_json_atomic
+
+__all__ = ["FetchError", "archive_path", "fetch", "file_sha256", "record_path"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20  # 1 MiB
+_TIMEOUT_S = 60.0
+
+
+class FetchError(ValueError):
+    """A download or copy that failed; names the source and the reason. (A ValueError, so the CLI reports it.)"""
+
+
+def archive_path(dest_dir: Path | None = None) -> Path:
+    """Where the cached archive lives: ``<dest_dir or data cache>/excellent_unoriented.zip`` (may not exist yet)."""
+    return Path(dest_dir or config.data_dir()).expanduser() / config.RRUFF_ZIP_NAME
+
+
+def record_path(archive: Path) -> Path:
+    """The provenance record beside an archive: ``excellent_unoriented.json``."""
+    return Path(archive).with_suffix(".json")
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_url(source: str) -> bool:
+    return source.lower().startswith(("http://", "https://"))
+
+
+def _verified_record(dest: Path) -> dict | None:
+    """The provenance record if ``dest`` exists and its sha256 matches the record, else None."""
+    rec = record_path(dest)
+    if not (dest.is_file() and rec.is_file()):
+        return None
+    try:
+        record = json.loads(rec.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("sha256") == file_sha256(dest) else None
+
+
+def _copy_stream(src: BinaryIO, dst: BinaryIO, total: int | None, desc: str) -> tuple[int, str]:
+    """Stream ``src`` into ``dst`` with a byte progress bar (shown on a terminal); return (bytes, sha256)."""
+    from tqdm.auto import tqdm
+
+    digest, size = hashlib.sha256(), 0
+    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=None) as bar:
+        for chunk in iter(lambda: src.read(_CHUNK), b""):
+            dst.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+            bar.update(len(chunk))
+    return size, digest.hexdigest()
+
+
+def _download(url: str, out: BinaryIO) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"User-Agent": "ramancmp (+https://rruff.info)"})
+    try:
+        with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
+            length = response.headers.get("Content-Length")
+            expected = int(length) if length and length.isdigit() else None
+            size, sha = _copy_stream(response, out, expected, config.RRUFF_ZIP_NAME)
+    except urllib.error.HTTPError as exc:
+        raise FetchError(f"could not download {url}: HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise FetchError(f"could not download {url}: {exc.reason}") from exc
+    except (http.client.HTTPException, OSError) as exc:  # connection reset, timeout, IncompleteRead
+        raise FetchError(f"download of {url} broke off: {exc!r}") from exc
+    if expected is not None and size != expected:
+        raise FetchError(f"download of {url} is incomplete: received {size:,} of {expected:,} bytes "
+                         "(Content-Length); the connection was cut, try again")
+    return size, sha
+
+
+def _copy_local(path: Path, out: BinaryIO) -> tuple[int, str]:
+    if not path.is_file():
+        raise FetchError(f"cannot copy {path}: no such file")
+    with open(path, "rb") as src:
+        return _copy_stream(src, out, path.stat().st_size, path.name)
+
+
+def _check_zip(path: Path, source: str) -> int:
+    """Number of ``.txt`` members; raises FetchError unless the file is a complete zip with at least one."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()  # reads every member and checks its CRC
+            n_txt = sum(1 for n in zf.namelist() if n.lower().endswith(".txt"))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise FetchError(f"{source} is not a valid zip archive ({exc})") from exc
+    if bad is not None:
+        raise FetchError(f"{source} is a corrupt zip archive: member {bad!r} fails its CRC check")
+    if n_txt == 0:
+        raise FetchError(f"{source} is a zip archive without any .txt spectrum files")
+    return n_txt
+
+
+def fetch(source: str | None = None, dest_dir: Path | None = None, force: bool = False) -> Path:
+    """Download (URL) or copy (local path) the RRUFF archive into the data cache and return its path.
+
+    ``source`` defaults to :data:`ramancmp.config.RRUFF_URL`; the file lands at :func:`archive_path` ``(dest_dir)``.
+    If a copy whose sha256 matches its ``excellent_unoriented.json`` record is already there, nothing is done
+    (whatever ``source`` is); ``force=True`` fetches again. Raises :class:`FetchError` naming the source and the
+    reason on an HTTP error, a cut connection, a size that differs from ``Content-Length``, or a file that is not a
+    complete zip with ``.txt`` members; the temporary file is removed and any previous copy is left untouched.
+    """
+    source = str(source or config.RRUFF_URL)
+    dest = archive_path(dest_dir)
+    if not force:
+        record = _verified_record(dest)
+        if record is not None:
+            log.info("%s already present (sha256 %s, from %s); use force=True to fetch again",
+                     dest, record["sha256"][:12], record.get("source"))
+            return dest
+
+    local = None if _is_url(source) else Path(source).expanduser()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if local is not None and local.is_file() and local.resolve() == dest.resolve():
+        # the archive is already where it belongs (placed by hand): verify it and write the record
+        n_txt = _check_zip(dest, source)
+        size, sha = dest.stat().st_size, file_sha256(dest)
+    else:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                size, sha = _download(source, out) if local is None else _copy_local(local, out)
+            n_txt = _check_zip(tmp, source)
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    write_json_atomic(record_path(dest), {
+        "file": dest.name,
+        "source": source if local is None else str(local.resolve()),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "size": size,
+        "sha256": sha,
+        "n_txt_files": n_txt,
+    })
+    log.info("fetched %s (%s bytes, %d .txt files, sha256 %s) from %s", dest, f"{size:,}", n_txt, sha[:12], source)
+    return dest

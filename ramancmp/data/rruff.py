@@ -1,0 +1,418 @@
+"""Reading RRUFF Raman spectra: one ``.txt`` file, a zip archive (read in place) or a folder.
+
+RRUFF files are small text files: ``##KEY=value`` header lines, then ``wavenumber, intensity`` rows, then ``##END=``.
+Two layouts are in circulation and both are read:
+
+* **2019 snapshot** (the ``excellent_unoriented`` archive this project uses), named
+  ``Mineral__RRUFFID__Raman__<laser nm>__0__unoriented__Raman_Data_Processed__<n>.txt``. Headers: NAMES, RRUFFID,
+  IDEAL CHEMISTRY, LOCALITY, OWNER, SOURCE, DESCRIPTION, STATUS, URL, MEASURED CHEMISTRY. The laser wavelength is
+  only in the file name.
+* **today's rruff.info**, named like ``Mineral__R040063-4__Raman__514__0-000____Raman_Data_Processed__<hash>.txt``
+  (oriented sets: ``45-000__ccw``), with extra headers ``##PIN_ID``, ``##ORIENTATION``, ``##FILETYPE=Raman Processed``,
+  ``##RAMAN WAVELENGTH=514`` and a blank line before the data rows.
+
+Metadata come from the headers when present and from the file name otherwise; when both give a laser wavelength,
+orientation or processing and they disagree, the header wins (it is written by the instrument software, the name by
+whoever packed the archive).
+
+Validation rules (a file that breaks one raises :class:`SpectrumParseError` naming the file and the reason; in an
+archive it becomes a :class:`Skipped` entry, never a silently wrong spectrum):
+
+* Text is decoded as UTF-8, falling back to latin-1 (old RRUFF localities are latin-1 encoded). CRLF, LF and CR line
+  endings may be mixed; blank lines are ignored anywhere.
+* Data rows are exactly two numbers, separated by a comma and/or whitespace. A third column, a non-numeric value,
+  NaN or infinity is an error naming the line.
+* Everything after the first ``##END=`` line is ignored (RRUFF files end with blank lines; a trailing row there is not
+  part of the spectrum). A file *without* ``##END=`` is accepted, since hand-exported and older files often lack it.
+  Any other ``##`` header line after the data rows began is an error.
+* At least :data:`MIN_POINTS` rows. Wavenumbers must be strictly increasing; a strictly decreasing spectrum (some
+  instruments export high-to-low) is reversed. Duplicate wavenumbers are an error rather than averaged away: a
+  repeated x value means a stitched or corrupted export, and guessing how to merge it would hide that.
+* Negative intensities are kept as they are: processed RRUFF spectra are baseline-corrected, and 272 of the 5,471
+  files in the 2019 archive dip slightly below zero. Clipping them is a preprocessing choice, not a parsing one.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "MIN_POINTS",
+    "ArchiveContents",
+    "ArchiveError",
+    "Skipped",
+    "Spectrum",
+    "SpectrumParseError",
+    "load_archive",
+    "parse_spectrum",
+    "read_spectrum",
+]
+
+MIN_POINTS = 10
+"""Fewest data rows accepted: fewer cannot describe a Raman spectrum and usually mean a truncated export."""
+
+_SAMPLE_ID = re.compile(r"^([A-Z]\d{6})")  # R050016_a -> R050016, R040063-4 -> R040063, X050012.3 -> X050012
+_PROCESSING = re.compile(r"^raman_data_(\w+)$", re.IGNORECASE)
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d*)?")
+_FIELD_SPLIT = re.compile(r"\s*,\s*|\s+")
+_BLANK_LINE = re.compile(r"^[ \t\f\v]+$", re.MULTILINE)
+_LASER_KEYS = ("RAMAN WAVELENGTH", "LASER WAVELENGTH", "WAVELENGTH")
+
+
+class SpectrumParseError(ValueError):
+    """A spectrum file that cannot be read; ``str()`` names the file and the reason."""
+
+    def __init__(self, source: str, reason: str):
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class ArchiveError(ValueError):
+    """An archive or folder that cannot be read as a whole (missing, not a zip, truncated, unsafe member names)."""
+
+
+@dataclass(eq=False)
+class Spectrum:
+    """One validated RRUFF spectrum: wavenumbers strictly increasing, all values finite."""
+
+    wavenumber: np.ndarray = field(repr=False)  # float64, cm^-1, strictly increasing
+    intensity: np.ndarray = field(repr=False)  # float64, same length
+    mineral: str  # header NAMES ("Agardite-(Y)") or the file name's mineral ("AgarditeY"); "" if unknown
+    rruff_id: str  # full RRUFF ID as given ("R050016_a", "R040063-4"); "" if unknown
+    sample_id: str  # suffix stripped ("R050016"): spectra of one sample share it, so splits group on it
+    laser_nm: float | None
+    orientation: str | None  # "unoriented", "0-000", "45-000 ccw", ...
+    processing: str | None  # "Processed" or "RAW"
+    locality: str | None
+    source: str  # "path/to/file.txt" or "archive.zip::member.txt"
+    header: dict[str, str] = field(default_factory=dict, repr=False)  # every ##KEY=value line, keys upper-case
+
+    def __len__(self) -> int:
+        return len(self.wavenumber)
+
+    def meta(self) -> dict:
+        """The metadata as a flat dict (no arrays, no raw header): one row of a metadata table."""
+        return {"mineral": self.mineral, "rruff_id": self.rruff_id, "sample_id": self.sample_id,
+                "laser_nm": self.laser_nm, "orientation": self.orientation, "processing": self.processing,
+                "locality": self.locality, "n_points": len(self), "wn_min": float(self.wavenumber[0]),
+                "wn_max": float(self.wavenumber[-1]), "source": self.source}
+
+
+@dataclass
+class Skipped:
+    """A file in an archive that was not loaded, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class ArchiveContents:
+    """Everything :func:`load_archive` found: the good spectra, the skipped files with reasons, and provenance."""
+
+    spectra: list[Spectrum]
+    skipped: list[Skipped]
+    source: str
+    sha256: str | None  # of the zip file; None for a folder
+
+    def __len__(self) -> int:
+        return len(self.spectra)
+
+    def summary(self) -> dict:
+        return {"source": self.source, "sha256": self.sha256, "n_files": len(self.spectra) + len(self.skipped),
+                "n_spectra": len(self.spectra), "n_skipped": len(self.skipped),
+                "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped]}
+
+
+# --------------------------------------------------------------------------------------------------------- parsing
+def _decode(data: bytes | str, source: str) -> str:
+    if isinstance(data, str):
+        text = data
+    else:
+        if b"\x00" in data:
+            raise SpectrumParseError(source, "contains NUL bytes: a binary (or UTF-16) file, not a RRUFF text file")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")  # never fails; RRUFF's older files are latin-1
+    return text.removeprefix("\ufeff")
+
+
+def _rows_slow(lines: list[str], first_line: int, source: str) -> np.ndarray:
+    """Row-by-row parse, used only when the fast path fails: returns the array or names the offending line."""
+    rows = []
+    for k, line in enumerate(lines):
+        s = line.strip()
+        if not s:
+            continue
+        fields = _FIELD_SPLIT.split(s)
+        where = f"line {first_line + k}"
+        if len(fields) != 2:
+            raise SpectrumParseError(source, f"{where} has {len(fields)} column{'s' * (len(fields) != 1)}, expected 2 "
+                                             f"(wavenumber, intensity): {s[:60]!r}")
+        try:
+            rows.append((float(fields[0]), float(fields[1])))
+        except ValueError:
+            raise SpectrumParseError(source, f"{where} is not numeric: {s[:60]!r}") from None
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+
+
+def _line_of_row(block: str, first_line: int, row: int) -> int:
+    """File line number (1-based) of data row ``row`` of ``block`` (blank lines do not count as rows)."""
+    nonblank = [k for k, line in enumerate(block.split("\n")) if line.strip()]
+    return first_line + nonblank[row]
+
+
+def _parse_rows(block: str, first_line: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """The data block (text between the headers and ``##END=``) as validated, increasing (x, y) arrays."""
+    block = block.rstrip()
+    if (" \n" in block or "\t\n" in block) and _BLANK_LINE.search(block):
+        block = _BLANK_LINE.sub("", block)  # whitespace-only lines -> empty lines, which the reader skips
+    delimiter = "," if "," in block.partition("\n")[0] else r"\s+"
+    try:
+        # pandas' C reader, about twice as fast as np.loadtxt on these files (5,471 of them in a few seconds).
+        # It is lenient (ragged rows become NaN, "NA" reads as NaN), so any doubt goes to the strict row parser.
+        arr = pd.read_csv(io.StringIO(block), sep=delimiter, header=None, dtype=np.float64, engine="c",
+                          skip_blank_lines=True).to_numpy()
+        if arr.ndim != 2 or arr.shape[1] != 2 or not np.isfinite(arr).all():
+            raise ValueError
+    except (ValueError, pd.errors.ParserError):
+        # mixed separators parse here; a real problem is reported with its line number
+        arr = _rows_slow(block.split("\n"), first_line, source)
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise SpectrumParseError(source, f"line {_line_of_row(block, first_line, r)} holds a non-finite value "
+                                         f"(NaN or infinity): {arr[r, 0]:g}, {arr[r, 1]:g}")
+    if len(arr) < MIN_POINTS:
+        raise SpectrumParseError(source, f"too few points: {len(arr)} data row{'s' * (len(arr) != 1)}, "
+                                         f"need at least {MIN_POINTS}")
+    x, y = arr[:, 0], arr[:, 1]
+    step = np.diff(x)
+    if (step > 0).all():
+        return x.copy(), y.copy()
+    if (step < 0).all():  # exported high-to-low: same spectrum, reversed
+        return x[::-1].copy(), y[::-1].copy()
+    if (step >= 0).all() or (step <= 0).all():
+        r = int(np.argmax(step == 0)) + 1
+        raise SpectrumParseError(source, f"duplicate wavenumber {x[r]:g} at lines "
+                                         f"{_line_of_row(block, first_line, r - 1)} and "
+                                         f"{_line_of_row(block, first_line, r)}")
+    direction = 1.0 if x[-1] >= x[0] else -1.0
+    r = int(np.argmax(step * direction <= 0)) + 1
+    raise SpectrumParseError(source, f"wavenumbers are not in order: {x[r]:g} at line "
+                                     f"{_line_of_row(block, first_line, r)} follows {x[r - 1]:g} at line "
+                                     f"{_line_of_row(block, first_line, r - 1)}")
+
+
+def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
+    """Header dict, the data block (up to ``##END=`` or the end) and the 1-based line number where it starts."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # CRLF, LF and CR, mixed
+    header: dict[str, str] = {}
+    pos, n = 0, len(text)
+    ended = False
+    while pos < n:  # header lines: '##KEY=value' (and blank lines) until the first data row
+        eol = text.find("\n", pos)
+        eol = n if eol < 0 else eol
+        s = text[pos:eol].strip()
+        if s and not s.startswith("##"):
+            break
+        if s:
+            key, _, value = s[2:].partition("=")
+            key = key.strip().upper()
+            if key == "END":
+                ended = True
+                break
+            header[key] = value.strip()
+        pos = eol + 1
+    if not header and pos >= n:
+        raise SpectrumParseError(source, "empty file")
+    first_line = text.count("\n", 0, pos) + 1
+    end = pos if ended else text.find("##", pos)  # '#' never occurs in numeric rows, so this finds ##END= fast
+    if end < 0:
+        end = n  # no ##END=: accepted (see the module docstring)
+    elif not ended:
+        end = text.rfind("\n", 0, end) + 1  # start of that line
+        eol = text.find("\n", end)
+        marker = text[end:n if eol < 0 else eol].strip()
+        line = text.count("\n", 0, end) + 1
+        if not marker.startswith("##"):
+            raise SpectrumParseError(source, f"line {line} is not numeric: {marker[:60]!r}")
+        if marker[2:].partition("=")[0].strip().upper() != "END":
+            raise SpectrumParseError(source, f"line {line}: header line {marker[:60]!r} after the data rows began")
+    block = text[pos:end]
+    if not block.strip():
+        raise SpectrumParseError(source, "no data rows (header only)")
+    return header, block, first_line
+
+
+def _number(value: str | None) -> float | None:
+    m = _NUMBER.search(value or "")
+    return float(m.group()) if m else None
+
+
+def _processing(value: str | None) -> str | None:
+    if not value:
+        return None
+    low = value.lower()
+    return "RAW" if "raw" in low else "Processed" if "processed" in low else value.strip()
+
+
+def _name_fields(name: str) -> dict:
+    """Metadata from a RRUFF file name (both layouts); {} for a name that is not RRUFF-style."""
+    parts = PurePosixPath(name.replace("\\", "/")).name
+    parts = parts[:-4].split("__") if parts.lower().endswith(".txt") else parts.split("__")
+    if len(parts) < 4 or parts[2].lower() != "raman":
+        return {}
+    out = {"mineral": parts[0], "rruff_id": parts[1], "laser_nm": _number(parts[3]) if parts[3] else None}
+    rest = parts[4:]
+    proc = next((k for k, p in enumerate(rest) if _PROCESSING.match(p)), None)
+    if proc is not None:
+        out["processing"] = _processing(_PROCESSING.match(rest[proc]).group(1))
+        rest = rest[:proc]
+    rest = [p for p in rest if p]
+    if "unoriented" in (p.lower() for p in rest):  # 2019 layout: "0__unoriented"
+        out["orientation"] = "unoriented"
+    elif rest:
+        out["orientation"] = " ".join(rest)  # "0-000", "45-000 ccw"
+    return out
+
+
+def _member_name(source: str) -> str:
+    return source.rsplit("::", 1)[-1]
+
+
+def parse_spectrum(data: bytes | str, source: str) -> Spectrum:
+    """Parse the bytes (or text) of one RRUFF ``.txt`` file; ``source`` names it in metadata and in errors.
+
+    Metadata are read from the headers and, where a header is missing, from the file name in ``source``.
+    Raises :class:`SpectrumParseError` for anything that is not a valid spectrum (see the module docstring).
+    """
+    source = str(source)
+    if not data or (isinstance(data, bytes) and not data.strip()) or (isinstance(data, str) and not data.strip()):
+        raise SpectrumParseError(source, "empty file")
+    header, block, first_line = _split_text(_decode(data, source), source)
+    wavenumber, intensity = _parse_rows(block, first_line, source)
+
+    from_name = _name_fields(_member_name(source))
+    header_id = header.get("RRUFFID", "").strip()
+    name_id = from_name.get("rruff_id", "")
+    # the file name carries the suffix that tells a sample's spectra apart (R050016_a); the header the bare sample ID
+    rruff_id = name_id if name_id and (not header_id or name_id.startswith(header_id)) else header_id or name_id
+    m = _SAMPLE_ID.match(header_id) or _SAMPLE_ID.match(rruff_id)
+    laser = next((v for v in (_number(header.get(k)) for k in _LASER_KEYS) if v is not None), None)
+    return Spectrum(
+        wavenumber=wavenumber,
+        intensity=intensity,
+        mineral=header.get("NAMES", "").strip() or from_name.get("mineral", ""),
+        rruff_id=rruff_id,
+        sample_id=m.group(1) if m else rruff_id,
+        laser_nm=laser if laser is not None else from_name.get("laser_nm"),
+        orientation=header.get("ORIENTATION") or from_name.get("orientation"),
+        processing=_processing(header.get("FILETYPE")) or from_name.get("processing"),
+        locality=header.get("LOCALITY") or None,
+        source=source,
+        header=header,
+    )
+
+
+def read_spectrum(path: str | Path) -> Spectrum:
+    """Read one spectrum file; ``"archive.zip::member.txt"`` (the ``source`` of an archive spectrum) also works."""
+    text = str(path)
+    if "::" in text and not Path(text).exists():
+        archive, member = text.rsplit("::", 1)
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                return parse_spectrum(zf.read(member), text)
+        except (KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise SpectrumParseError(text, f"cannot read the zip member ({exc})") from exc
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such spectrum file")
+    return parse_spectrum(path.read_bytes(), str(path))
+
+
+# --------------------------------------------------------------------------------------------------------- archives
+def _wanted(name: str) -> bool:
+    """``.txt`` members only, no folders, no macOS resource forks (``__MACOSX/``, ``._name``)."""
+    p = PurePosixPath(name.replace("\\", "/"))
+    return (not name.endswith("/") and p.suffix.lower() == ".txt" and "__MACOSX" not in p.parts
+            and not p.name.startswith("._"))
+
+
+def _unsafe(name: str) -> bool:
+    """A member name that would land outside the archive's folder if extracted (absolute, drive, or ``..``)."""
+    n = name.replace("\\", "/")
+    return n.startswith("/") or bool(re.match(r"^[A-Za-z]:", n)) or ".." in n.split("/")
+
+
+def _progress(items, progress: bool, desc: str):
+    if not progress:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="file")
+
+
+def _parse_all(items, read, progress: bool, desc: str) -> tuple[list[Spectrum], list[Skipped]]:
+    spectra, skipped = [], []
+    for source, handle in _progress(items, progress, desc):
+        try:
+            spectra.append(parse_spectrum(read(handle), source))
+        except SpectrumParseError as exc:
+            skipped.append(Skipped(source, exc.reason))
+    return spectra, skipped
+
+
+def _load_zip(path: Path, progress: bool) -> ArchiveContents:
+    from ramancmp.data.fetch import file_sha256
+
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        what = "a truncated or corrupt zip archive" if magic.startswith(b"PK") else "not a zip archive"
+        raise ArchiveError(f"{path}: {what}; fetch a fresh copy with `python -m ramancmp data fetch --force`")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            unsafe = [i.filename for i in infos if _unsafe(i.filename)]
+            if unsafe:
+                # we never extract, but a name like ../x.txt means the archive is not what it claims to be
+                raise ArchiveError(f"{path}: refusing an archive with member names outside its folder: "
+                                   f"{', '.join(map(repr, unsafe[:3]))}" + (" ..." if len(unsafe) > 3 else ""))
+            items = [(f"{path}::{i.filename}", i) for i in infos if not i.is_dir() and _wanted(i.filename)]
+            spectra, skipped = _parse_all(items, zf.read, progress, path.name)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # CRC mismatch, damaged deflate stream, cut short
+        raise ArchiveError(f"{path}: corrupt zip archive ({exc}); fetch a fresh copy with "
+                           "`python -m ramancmp data fetch --force`") from exc
+    return ArchiveContents(spectra, skipped, str(path), file_sha256(path))
+
+
+def _load_folder(path: Path, progress: bool) -> ArchiveContents:
+    files = sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.relative_to(path).as_posix()))
+    spectra, skipped = _parse_all([(str(p), p) for p in files], Path.read_bytes, progress, path.name)
+    return ArchiveContents(spectra, skipped, str(path), None)
+
+
+def load_archive(source: str | Path, *, progress: bool = False) -> ArchiveContents:
+    """Load every ``.txt`` spectrum of a RRUFF zip (read in place, never extracted) or folder.
+
+    Files that fail validation are listed in ``.skipped`` with the reason; the archive as a whole raises
+    :class:`ArchiveError` if it is missing, not a zip, truncated or corrupt, or has member names outside its folder
+    (``../x.txt``, absolute paths): such an archive is refused whole rather than trusted in part.
+    """
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ArchiveError(f"{path}: no such file or folder; download the RRUFF archive with "
+                           "`python -m ramancmp data fetch`")
+    return _load_folder(path, progress) if path.is_dir() else _load_zip(path, progress)

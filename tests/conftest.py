@@ -1,0 +1,94 @@
+"""Shared test fixtures: the real RRUFF archive (skipped if absent) and builders for synthetic RRUFF files.
+
+Synthetic files follow the two real layouts exactly (see ``ramancmp/data/rruff.py``), so unit tests stay small and fast
+while exercising the same parser the real archive goes through. Import the builders with
+``from conftest import make_rruff_text, make_rruff_name, write_rruff_zip``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_RRUFF_ZIP = Path("/work/shared/data/rruff/excellent_unoriented.zip")
+
+
+def make_spectrum_arrays(n: int = 200, start: float = 150.0, stop: float = 1300.0, peaks=(465.0, 1085.0),
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A plausible processed Raman spectrum: Lorentzian peaks on a small noisy baseline (deterministic)."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(start, stop, n)
+    y = sum(1000.0 / (1.0 + ((x - p) / 6.0) ** 2) for p in peaks) + rng.normal(0.0, 5.0, n)
+    return x, y
+
+
+def make_rruff_name(mineral: str = "AgarditeY", rruff_id: str = "R050016", *, layout: str = "2019",
+                    laser_nm: int | str = 532, processing: str = "Processed", orientation: str | None = None,
+                    index: int | str = 1) -> str:
+    """A RRUFF file name in the 2019 layout or today's rruff.info layout (``layout="modern"``)."""
+    if layout == "2019":
+        return f"{mineral}__{rruff_id}__Raman__{laser_nm}__0__unoriented__Raman_Data_{processing}__{index}.txt"
+    if layout == "modern":
+        orient = orientation or "0-000__"  # unoriented: "0-000____Raman..."; oriented e.g. "45-000__ccw"
+        return f"{mineral}__{rruff_id}__Raman__{laser_nm}__{orient}__Raman_Data_{processing}__{index}.txt"
+    raise ValueError(f"unknown layout {layout!r}")
+
+
+def make_rruff_text(mineral: str = "Agardite-(Y)", rruff_id: str = "R050016", *, layout: str = "2019",
+                    wavenumber: Iterable[float] | None = None, intensity: Iterable[float] | None = None,
+                    rows: Iterable[str] | None = None, laser_nm: int | None = 532, orientation: str = "0-000",
+                    processing: str = "Processed", locality: str = "Somewhere, Some country",
+                    newline: str = "\n", sep: str = ", ", end: bool = True, trailer: str = "\n\n",
+                    extra_header: Mapping[str, str] | None = None, seed: int = 0) -> str:
+    """The text of one RRUFF ``.txt`` file.
+
+    ``layout="2019"`` writes the 2019 snapshot's headers (no laser header); ``layout="modern"`` adds ``##PIN_ID``,
+    ``##ORIENTATION``, ``##FILETYPE`` and ``##RAMAN WAVELENGTH`` and a blank line before the data, as rruff.info does
+    today. ``rows`` replaces the data lines verbatim (for malformed-input tests); otherwise rows are written from
+    ``wavenumber``/``intensity`` (default: :func:`make_spectrum_arrays`) joined with ``sep``.
+    """
+    header = {"NAMES": mineral, "RRUFFID": rruff_id, "IDEAL CHEMISTRY": "CaCO_3_", "LOCALITY": locality,
+              "OWNER": "RRUFF", "SOURCE": "Test collection", "DESCRIPTION": "Synthetic test spectrum",
+              "STATUS": "Synthetic.", "URL": f"rruff.info/{rruff_id}"}
+    if layout == "modern":
+        header.update({"PIN_ID": "12345", "ORIENTATION": orientation, "FILETYPE": f"Raman {processing}"})
+        if laser_nm is not None:
+            header["RAMAN WAVELENGTH"] = str(laser_nm)
+    elif layout != "2019":
+        raise ValueError(f"unknown layout {layout!r}")
+    header.update(extra_header or {})
+    if rows is None:
+        if wavenumber is None:
+            wavenumber, intensity = make_spectrum_arrays(seed=seed)
+        rows = [f"{x:.4f}{sep}{y:.6g}" for x, y in zip(wavenumber, intensity, strict=True)]
+    lines = [f"##{k}={v}" for k, v in header.items()]
+    if layout == "modern":
+        lines.append("")
+    lines += list(rows)
+    if end:
+        lines.append("##END=")
+    return newline.join(lines) + (trailer.replace("\n", newline) if end else newline)
+
+
+def write_rruff_zip(path: Path, files: Mapping[str, str | bytes]) -> Path:
+    """Write ``{member name: text or bytes}`` into a deflated zip at ``path``."""
+    path = Path(path)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            zf.writestr(name, content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+@pytest.fixture(scope="session")
+def rruff_zip() -> Path:
+    """The real RRUFF 2019 archive: the project's data cache first, then the shared mirror; skip if neither."""
+    from ramancmp.data.fetch import archive_path
+
+    for candidate in (archive_path(), SHARED_RRUFF_ZIP):
+        if candidate.is_file():
+            return candidate
+    pytest.skip("the RRUFF archive is not available; run `python -m ramancmp data fetch` first")
