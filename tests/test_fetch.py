@@ -1,0 +1,189 @@
+"""fetch(): real downloads from a local HTTP server, local copies, verification, and failures that leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import make_rruff_name, make_rruff_text, write_rruff_zip
+
+from ramancmp import config
+from ramancmp.cli import main
+from ramancmp.data.fetch import FetchError, archive_path, fetch, file_sha256, record_path
+from ramancmp.data.rruff import load_archive
+
+
+@pytest.fixture()
+def small_zip(tmp_path) -> Path:
+    files = {make_rruff_name(f"Mineral{k}", f"R07000{k}", index=k): make_rruff_text(f"Mineral-{k}", f"R07000{k}",
+                                                                                     seed=k) for k in range(3)}
+    (tmp_path / "src").mkdir()
+    return write_rruff_zip(tmp_path / "src" / "synthetic.zip", files)
+
+
+@pytest.fixture()
+def server(small_zip):
+    """An HTTP server on 127.0.0.1 serving /rruff.zip, /cut.zip (drops the connection half way), /notzip.zip."""
+    payload = small_zip.read_bytes()
+    hits = {"/rruff.zip": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            if self.path == "/rruff.zip":
+                hits["/rruff.zip"] += 1
+                body = payload
+            elif self.path == "/notzip.zip":
+                body = b"<html>maintenance</html>" * 10
+            elif self.path == "/cut.zip":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            else:
+                self.send_error(404, "Not Found")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_archive_path_defaults_to_data_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAMANCMP_DATA_DIR", str(tmp_path))
+    assert archive_path() == tmp_path / config.RRUFF_ZIP_NAME
+    assert archive_path(tmp_path / "x") == tmp_path / "x" / config.RRUFF_ZIP_NAME
+
+
+def test_download_writes_zip_and_record_then_skips(server, small_zip, tmp_path):
+    url, hits = server
+    dest = tmp_path / "cache"
+    path = fetch(f"{url}/rruff.zip", dest_dir=dest)
+    assert path == dest / "excellent_unoriented.zip"
+    assert path.read_bytes() == small_zip.read_bytes()
+    record = json.loads(record_path(path).read_text())
+    assert record["sha256"] == file_sha256(small_zip) == file_sha256(path)
+    assert record["size"] == small_zip.stat().st_size
+    assert record["source"] == f"{url}/rruff.zip" and record["n_txt_files"] == 3
+    assert record["date"].endswith("+00:00")
+    assert leftovers(dest) == ["excellent_unoriented.json", "excellent_unoriented.zip"]
+    assert len(load_archive(path)) == 3
+
+    stamps = (path.stat().st_mtime_ns, record_path(path).stat().st_mtime_ns)
+    assert fetch(f"{url}/rruff.zip", dest_dir=dest) == path  # verified copy present: nothing happens
+    assert hits["/rruff.zip"] == 1
+    assert (path.stat().st_mtime_ns, record_path(path).stat().st_mtime_ns) == stamps
+
+    fetch(f"{url}/rruff.zip", dest_dir=dest, force=True)
+    assert hits["/rruff.zip"] == 2
+
+
+def test_stale_record_triggers_a_new_fetch(server, tmp_path):
+    url, hits = server
+    path = fetch(f"{url}/rruff.zip", dest_dir=tmp_path / "cache")
+    record = json.loads(record_path(path).read_text())
+    record_path(path).write_text(json.dumps({**record, "sha256": "0" * 64}))
+    fetch(f"{url}/rruff.zip", dest_dir=tmp_path / "cache")
+    assert hits["/rruff.zip"] == 2
+    assert json.loads(record_path(path).read_text())["sha256"] == file_sha256(path)
+
+
+def test_connection_cut_half_way(server, tmp_path):
+    url, _ = server
+    with pytest.raises(FetchError, match=r"cut\.zip.*(incomplete|broke off)"):
+        fetch(f"{url}/cut.zip", dest_dir=tmp_path / "cache")
+    assert leftovers(tmp_path / "cache") == []  # no zip, no record, no temporary file
+
+
+def test_http_404(server, tmp_path):
+    url, _ = server
+    with pytest.raises(FetchError, match=r"could not download .*/missing\.zip: HTTP 404"):
+        fetch(f"{url}/missing.zip", dest_dir=tmp_path / "cache")
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_download_that_is_not_a_zip(server, tmp_path):
+    url, _ = server
+    with pytest.raises(FetchError, match=r"notzip\.zip is not a valid zip archive"):
+        fetch(f"{url}/notzip.zip", dest_dir=tmp_path / "cache")
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_failed_refetch_keeps_the_verified_copy(server, tmp_path):
+    url, _ = server
+    path = fetch(f"{url}/rruff.zip", dest_dir=tmp_path / "cache")
+    good = file_sha256(path)
+    with pytest.raises(FetchError):
+        fetch(f"{url}/cut.zip", dest_dir=tmp_path / "cache", force=True)
+    assert file_sha256(path) == good == json.loads(record_path(path).read_text())["sha256"]
+    assert leftovers(tmp_path / "cache") == ["excellent_unoriented.json", "excellent_unoriented.zip"]
+
+
+def test_local_copy(small_zip, tmp_path):
+    dest = tmp_path / "cache"
+    path = fetch(str(small_zip), dest_dir=dest)
+    assert file_sha256(path) == file_sha256(small_zip)
+    assert json.loads(record_path(path).read_text())["source"] == str(small_zip.resolve())
+
+
+def test_local_file_already_in_place_gets_a_record(small_zip):
+    dest = small_zip.parent
+    in_place = dest / config.RRUFF_ZIP_NAME
+    small_zip.rename(in_place)
+    assert fetch(str(in_place), dest_dir=dest) == in_place
+    assert json.loads(record_path(in_place).read_text())["sha256"] == file_sha256(in_place)
+
+
+@pytest.mark.parametrize("content, match", [(b"just text\n", "is not a valid zip archive"),
+                                            (None, "without any .txt spectrum files")])
+def test_local_non_zip_or_empty_zip(tmp_path, content, match):
+    src = tmp_path / "bad.zip"
+    if content is None:
+        write_rruff_zip(src, {"README.md": "no spectra here"})
+    else:
+        src.write_bytes(content)
+    dest = tmp_path / "cache"
+    with pytest.raises(FetchError, match=match) as info:
+        fetch(str(src), dest_dir=dest)
+    assert str(src) in str(info.value)
+    assert leftovers(dest) == []
+
+
+def test_missing_local_source(tmp_path):
+    with pytest.raises(FetchError, match="no such file"):
+        fetch(str(tmp_path / "nowhere.zip"), dest_dir=tmp_path / "cache")
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_cli_fetch(small_zip, tmp_path, capsys):
+    dest = tmp_path / "cache"
+    assert main(["data", "fetch", "--from", str(small_zip), "--dest", str(dest)]) == 0
+    assert capsys.readouterr().out.strip() == str(dest / config.RRUFF_ZIP_NAME)
+    assert file_sha256(dest / config.RRUFF_ZIP_NAME) == file_sha256(small_zip)
+
+    bad = tmp_path / "bad.zip"
+    bad.write_text("nope")
+    assert main(["data", "fetch", "--from", str(bad), "--dest", str(tmp_path / "other"), "--force"]) == 2
+    assert "is not a valid zip archive" in capsys.readouterr().err
