@@ -1,0 +1,129 @@
+"""Benchmarks: every model (and later every compression method) side by side, in one run, on the same splits.
+
+``python -m ramancmp bench models`` evaluates the classical baselines and the networks with
+:func:`ramancmp.evaluation.evaluate` on the same task, split kind, seed and profile -- hence the same repeated
+splits -- measures the machine's float32 GEMM peak on the same threads, and writes ``results/bench_models.json``.
+:func:`format_table` prints one aligned table.
+
+"% of GEMM peak" is the arithmetic rate a model achieves at batch 256 (FLOPs per spectrum x spectra per second)
+divided by the rate of one large matrix multiply: how much of the processor the model actually uses. Small 1-D
+networks use a few per cent; a model's FLOPs alone therefore do not predict its speed.
+
+New benchmark kinds are registered in :data:`BENCHES` (``what -> function(task, profile, seed) -> table``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ramancmp.config import DEFAULT_SEED, get_profile
+from ramancmp.metrics import format_mean_sd, gemm_peak_gflops, threads
+
+__all__ = ["BENCH_MODELS", "BENCHES", "run", "bench_models", "format_table"]
+
+BENCH_MODELS = ("lda", "pca_lda", "knn_cosine", "cnn", "efficientnet_b0", "drsn_cw")
+
+
+def _row(result: Any, peak_gflops: float) -> dict[str, Any]:
+    """One table row from an :class:`~ramancmp.evaluation.EvaluationResult`."""
+    m = result.metrics
+    flops = result.complexity["flops"]
+    row = {"model": result.model, "params": result.complexity["params"],
+           "mflops": flops / 1e6 if flops is not None else None}
+    for key in ("accuracy", "sensitivity", "specificity", "fit_time_s"):
+        row[key] = {"mean": m[key]["mean"], "sd": m[key]["sd"]}
+    if result.speed:
+        lat, thr = result.speed["latency_b1"], result.speed["throughput_b256"]
+        row.update({"latency_b1_ms": lat["median_ms"], "latency_b1_p10_ms": lat["p10_ms"],
+                    "latency_b1_p90_ms": lat["p90_ms"], "throughput_b256": thr["spectra_per_s"]})
+        if flops is not None:
+            achieved = flops * thr["spectra_per_s"] / 1e9
+            row.update({"achieved_gflops_b256": achieved, "pct_gemm_peak": 100.0 * achieved / peak_gflops})
+    return row
+
+
+def bench_models(task: str = "rruff-groups-10", profile: str = "quick", seed: int = DEFAULT_SEED,
+                 models: tuple[str, ...] = BENCH_MODELS, split_kind: str = "sample", save: bool = True,
+                 dataset: Any = None, progress: bool = True) -> dict[str, Any]:
+    """Evaluate ``models`` side by side; returns the table and (``save=True``) writes ``results/bench_models.json``."""
+    from ramancmp.data.tasks import load_task
+    from ramancmp.evaluation import evaluate
+    from ramancmp.results import save_result
+
+    prof = get_profile(profile)
+    ds = dataset if dataset is not None else load_task(task)
+    gemm = gemm_peak_gflops(n=2048, runs=5)
+    results = [evaluate(name, ds, split_kind=split_kind, seed=seed, profile=prof, progress=progress)
+               for name in models]
+    table = {
+        "what": "models", "task": ds.task, "profile": prof.name, "seed": seed, "split_kind": split_kind,
+        "repeats": prof.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
+        "threads": threads(), "gemm": gemm,
+        "rows": [_row(r, gemm["gflops"]) for r in results],
+        "details": {r.model: r.to_dict() for r in results},
+    }
+    if save:
+        path = save_result("bench_models", table, data_sha256=ds.source_sha256, task=ds.task, split_kind=split_kind,
+                           seed=seed, profile=prof.name, preprocess=ds.preprocess.to_dict())
+        table["saved_to"] = str(path)
+    return table
+
+
+def bench_compression(task: str = "rruff-groups-10", profile: str = "quick", seed: int = DEFAULT_SEED,
+                      **kwargs: Any) -> dict[str, Any]:
+    """Placeholder hook: the compression benchmark (pruning, distillation, quantisation) lands with issue 4."""
+    raise NotImplementedError("the compression benchmark is not implemented yet (issue 4: ramancmp.compression)")
+
+
+BENCHES: dict[str, Callable[..., dict[str, Any]]] = {"models": bench_models, "compression": bench_compression}
+
+
+def run(what: str, task: str = "rruff-groups-10", profile: str = "quick", seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Run benchmark ``what`` (``"models"``, ``"compression"`` or ``"all"``) and return its table."""
+    if what == "all":
+        tables = [BENCHES[w](task=task, profile=profile, seed=seed) for w in BENCHES]
+        merged = {k: v for k, v in tables[0].items() if k not in ("rows", "details", "what")}
+        merged.update({"what": "all", "rows": [r for t in tables for r in t["rows"]], "parts": tables})
+        return merged
+    try:
+        bench = BENCHES[what]
+    except KeyError:
+        raise ValueError(f"unknown benchmark {what!r}; choose one of {sorted(BENCHES) + ['all']}") from None
+    return bench(task=task, profile=profile, seed=seed)
+
+
+_COLUMNS = (  # header, width, formatter(row) -> str
+    ("model", 16, lambda r: str(r["model"])),
+    ("accuracy", 15, lambda r: format_mean_sd(r["accuracy"])),
+    ("sensitivity", 15, lambda r: format_mean_sd(r["sensitivity"])),
+    ("specificity", 15, lambda r: format_mean_sd(r["specificity"])),
+    ("params", 10, lambda r: "-" if r["params"] is None else f"{r['params']:,}"),
+    ("MFLOPs", 9, lambda r: "-" if r["mflops"] is None else f"{r['mflops']:.3f}" if r["mflops"] < 1
+     else f"{r['mflops']:.1f}"),
+    ("train s", 8, lambda r: f"{r['fit_time_s']['mean']:.1f}"),
+    ("lat b1 ms", 10, lambda r: f"{r['latency_b1_ms']:.3f}" if "latency_b1_ms" in r else "-"),
+    ("b256 /s", 10, lambda r: f"{r['throughput_b256']:,.0f}" if "throughput_b256" in r else "-"),
+    ("% GEMM", 7, lambda r: f"{r['pct_gemm_peak']:.2f}" if r.get("pct_gemm_peak") is not None else "-"),
+)
+
+
+def format_table(table: dict[str, Any]) -> str:
+    """The benchmark as one aligned text table, with the task, protocol, GEMM peak and thread count above it."""
+    gemm = table.get("gemm") or {}
+    lines = [
+        f"{table.get('what', 'bench')}: task {table.get('task')}, {table.get('split_kind')} split, "
+        f"{table.get('repeats')} repeats, profile {table.get('profile')}, seed {table.get('seed')}",
+        f"GEMM peak {gemm.get('gflops', float('nan')):.1f} GFLOP/s (float32 {gemm.get('n')}x{gemm.get('n')} matmul), "
+        f"{table.get('threads')} threads; accuracy etc. mean ± sd over repeats; latency median of batch-1 calls; "
+        "% GEMM = achieved FLOP/s at batch 256 / GEMM peak",
+        "",
+    ]
+    header = "  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w, _) in enumerate(_COLUMNS))
+    lines += [header, "-" * len(header)]
+    for row in table.get("rows", []):
+        cells = [fmt(row) for _, _, fmt in _COLUMNS]
+        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, (_, w, _)) in enumerate(zip(cells, _COLUMNS))))
+    if table.get("saved_to"):
+        lines += ["", f"saved to {table['saved_to']}"]
+    return "\n".join(lines)

@@ -1,0 +1,236 @@
+"""The one evaluation harness: a model x a task x a split kind x repeats -> mean +- sd, size and speed.
+
+Every number in the book's comparison tables comes from :func:`evaluate`, so every model is treated the same way:
+
+1. ``repeats`` splits from :func:`ramancmp.data.splits.repeated_splits` (seeds ``seed, seed+1, ...``); with
+   ``split_kind="sample"`` no RRUFF sample has spectra on both sides, which is what "identify an unknown mineral"
+   means (``"random"`` splits spectra and lets a sample's other spectra leak into training; the book shows the gap).
+2. A fresh estimator per repeat: the classical baselines are scikit-learn estimators; the networks are wrapped in
+   :class:`ramancmp.models.TorchClassifier` and trained with the profile's epochs, patience and batch size, using the
+   split's validation part for early stopping. Every model learns from exactly the same training spectra; the
+   validation part is only used by the models that have something to select on it (the networks' best epoch).
+3. Test-set accuracy, macro sensitivity and macro specificity per repeat (:mod:`ramancmp.metrics.classification`),
+   then mean +- sd (sd with ``ddof=1``) over repeats, and the summed confusion matrix.
+4. Size and speed of the *last* fitted model: parameters and FLOPs per spectrum (:mod:`ramancmp.metrics.complexity`),
+   batch-1 latency and batch-256 throughput on the CPU (:mod:`ramancmp.metrics.timing`).
+
+The last fitted estimator and the last split are kept on the result (for confusion-matrix plots and checkpoints),
+as are the per-repeat training histories (for learning curves).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ramancmp.config import Profile, checkpoints_dir, get_profile
+from ramancmp.metrics import (aggregate, classification_metrics, count_flops, count_params, format_mean_sd,
+                              measure_fit_time, measure_latency, measure_throughput)
+from ramancmp.metrics.complexity import as_torch_module
+
+__all__ = ["EvaluationResult", "evaluate", "build_estimator"]
+
+
+def build_estimator(model: str | Callable[..., Any], num_classes: int, in_length: int, *, profile: Profile,
+                    seed: int = 0, model_kwargs: dict | None = None, device: str = "auto") -> tuple[str, Any]:
+    """``(name, unfitted estimator)`` for a registry name or a factory ``factory(num_classes, in_length)``.
+
+    Networks become a :class:`TorchClassifier` with the profile's ``max_epochs``, ``patience`` and ``batch_size``
+    and ``seed``; classical models come from :func:`ramancmp.models.create_model` as they are.
+    """
+    from ramancmp.models import TorchClassifier, create_model, is_torch_model
+
+    if callable(model) and not isinstance(model, str):
+        name = getattr(model, "__name__", type(model).__name__)
+        return name, model(num_classes, in_length, **(model_kwargs or {}))
+    if is_torch_model(model):
+        return model, TorchClassifier(model, model_kwargs=model_kwargs, max_epochs=profile.max_epochs,
+                                      patience=profile.patience, batch_size=profile.batch_size, seed=seed,
+                                      device=device)
+    return model, create_model(model, num_classes, in_length, **(model_kwargs or {}))
+
+
+def _accepts_validation(estimator: Any) -> bool:
+    try:
+        params = inspect.signature(estimator.fit).parameters
+    except (TypeError, ValueError):
+        return False
+    return "X_val" in params and "y_val" in params
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`evaluate` measured; :meth:`to_dict` is the JSON form, :meth:`save` writes it to ``results/``."""
+
+    model: str
+    task: str
+    split_kind: str
+    repeats: int
+    seed: int
+    profile: str
+    class_names: list[str]
+    metrics: dict[str, dict[str, Any]]  # {"accuracy"|"sensitivity"|"specificity"|"fit_time_s": {mean, sd, values}}
+    per_repeat: list[dict[str, Any]]  # classification_metrics(...) + fit_time_s + split sizes, per repeat
+    confusion_matrix: list[list[int]]  # summed over repeats; rows = true class, columns = predicted
+    complexity: dict[str, Any]  # params, trainable, macs, flops (per spectrum), breakdown
+    speed: dict[str, Any] | None  # {"latency_b1": ..., "throughput_b256": ...} on the CPU, or None
+    histories: list[dict[str, Any]] = field(default_factory=list)  # per-repeat training curves (networks)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    data_sha256: str | None = None
+    preprocess: dict[str, Any] = field(default_factory=dict)
+    estimator: Any = field(default=None, repr=False)  # the last fitted estimator
+    last_split: Any = field(default=None, repr=False)  # the split it was trained and tested on
+
+    # ---------------------------------------------------------------------------------------------- views
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: everything but the fitted estimator and the split indices."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("estimator", "last_split")}
+
+    def summary(self) -> dict[str, Any]:
+        """One flat row for comparison tables (means, sds, size and speed)."""
+        row: dict[str, Any] = {"model": self.model}
+        for key in ("accuracy", "sensitivity", "specificity", "fit_time_s"):
+            stat = self.metrics.get(key, {})
+            row[key], row[f"{key}_sd"] = stat.get("mean"), stat.get("sd")
+        row["params"] = self.complexity.get("params")
+        row["mflops"] = self.complexity["flops"] / 1e6 if self.complexity.get("flops") is not None else None
+        if self.speed:
+            row["latency_b1_ms"] = self.speed["latency_b1"]["median_ms"]
+            row["throughput_b256"] = self.speed["throughput_b256"]["spectra_per_s"]
+            row["threads"] = self.speed["latency_b1"]["threads"]
+        return row
+
+    def __str__(self) -> str:
+        m = self.metrics
+        return (f"{self.model} on {self.task} ({self.split_kind} split, {self.repeats} repeats, {self.profile}): "
+                f"accuracy {format_mean_sd(m['accuracy'])}, sensitivity {format_mean_sd(m['sensitivity'])}, "
+                f"specificity {format_mean_sd(m['specificity'])}")
+
+    # ---------------------------------------------------------------------------------------------- saving
+    def provenance(self) -> dict[str, Any]:
+        return {"data_sha256": self.data_sha256, "task": self.task, "split_kind": self.split_kind,
+                "seed": self.seed, "profile": self.profile, "repeats": self.repeats, "model": self.model,
+                "model_kwargs": self.model_kwargs, "preprocess": self.preprocess}
+
+    def save(self, name: str | None = None, directory: Path | None = None) -> Path:
+        """Write ``results/<name>.json`` (default ``eval_<model>_<task>_<split>``) with provenance."""
+        from ramancmp.results import save_result
+
+        name = name or f"eval_{self.model}_{self.task}_{self.split_kind}"
+        return save_result(name, self.to_dict(), directory=directory, **self.provenance())
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Checkpoint the last fitted network for ``python -m ramancmp predict``; returns the ``.pt`` path.
+
+        Default location: ``<checkpoints>/<task>/<model>`` (``.pt`` + ``.json``), where :func:`ramancmp.predict`
+        looks for a model given by name. The JSON side-car carries the class name of every network output, the
+        preprocessing config (so prediction preprocesses exactly as training did), the task, and the metrics.
+        """
+        if as_torch_module(self.estimator) is None or not hasattr(self.estimator, "save"):
+            raise ValueError(f"only networks can be checkpointed (weights-only files); {self.model!r} is "
+                             f"{type(self.estimator).__name__}")
+        path = Path(path) if path is not None else checkpoints_dir() / self.task / self.model
+        output_names = [self.class_names[int(c)] for c in self.estimator.classes_]
+        extra = {"class_names": output_names, "preprocess": self.preprocess, "task": self.task,
+                 "metrics": {k: {"mean": v["mean"], "sd": v["sd"]} for k, v in self.metrics.items()},
+                 "provenance": self.provenance()}
+        return self.estimator.save(path, extra=extra)
+
+
+def _speed(estimator: Any, in_length: int, profile: Profile) -> dict[str, Any]:
+    """Batch-1 latency and batch-256 throughput of a fitted estimator, on the CPU."""
+    module = as_torch_module(estimator)
+    target = module.cpu() if module is not None else estimator
+    return {
+        "latency_b1": measure_latency(target, (1, 1, in_length), runs=profile.latency_runs,
+                                      warmup=max(1, profile.latency_runs // 10)),
+        "throughput_b256": measure_throughput(target, batch=256, runs=profile.throughput_runs, warmup=1,
+                                              length=in_length),
+    }
+
+
+def _complexity(estimator: Any, in_length: int) -> dict[str, Any]:
+    """Parameters and FLOPs per spectrum; ``None`` (with the reason) for an estimator without a counting rule."""
+    try:
+        flops = count_flops(estimator, (1, 1, in_length))
+    except ValueError as exc:
+        return {"params": None, "trainable": None, "macs": None, "flops": None, "breakdown": {}, "rule": str(exc)}
+    params = count_params(estimator)
+    out = {"params": params["total"], "trainable": params["trainable"], "macs": flops["macs"],
+           "flops": flops["flops"], "breakdown": flops["breakdown"]}
+    if "rule" in flops:
+        out["rule"] = flops["rule"]
+    return out
+
+
+def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, split_kind: str = "sample",
+             repeats: int | None = None, seed: int = 0, profile: str | Profile = "quick",
+             model_kwargs: dict | None = None, measure_speed: bool = True, progress: bool = True,
+             device: str = "auto") -> EvaluationResult:
+    """Evaluate one model on one task over repeated splits (see the module docstring for the protocol).
+
+    Args:
+        model_name_or_factory: a registry name (``"lda"``, ``"drsn_cw"``, ...) or ``factory(num_classes, in_length)``
+            returning an unfitted scikit-learn-style estimator.
+        dataset: a :class:`ramancmp.data.tasks.SpectraDataset` (``X``, ``y``, ``groups``, ``class_names``, ...).
+        split_kind: ``"sample"`` (no sample on both sides) or ``"random"``.
+        repeats: number of repeated splits (default: the profile's, 2 for quick and 5 for full).
+        seed: split ``r`` uses ``seed + r``, and so does the network trained on it.
+        profile: ``"quick"`` / ``"full"`` or a :class:`ramancmp.config.Profile` (epochs, patience, batch, timing runs).
+        model_kwargs: passed to the model builder.
+        measure_speed: time batch-1 latency and batch-256 throughput of the last model.
+        device: where networks train (``"auto"``: CUDA if available); speed is always measured on the CPU.
+    """
+    from ramancmp.data.splits import repeated_splits
+
+    prof = get_profile(profile)
+    repeats = prof.repeats if repeats is None else int(repeats)
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    X, y = np.asarray(dataset.X, dtype=np.float32), np.asarray(dataset.y)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"dataset.X must be (n, L) with one label per row, got X {X.shape} and y {y.shape}")
+    class_names = list(dataset.class_names)
+    labels = list(range(len(class_names)))
+    in_length = X.shape[1]
+    splits = repeated_splits(y, np.asarray(dataset.groups), kind=split_kind, repeats=repeats, seed=seed)
+
+    per_repeat, histories = [], []
+    estimator = split = name = None
+    bar = tqdm(splits, desc=str(getattr(model_name_or_factory, "__name__", model_name_or_factory)), unit="split",
+               disable=not progress, leave=False)
+    for r, split in enumerate(bar):
+        name, estimator = build_estimator(model_name_or_factory, len(class_names), in_length, profile=prof,
+                                          seed=seed + r, model_kwargs=model_kwargs, device=device)
+        fit_kwargs = {}
+        val = split.val[np.isin(y[split.val], y[split.train])]  # a class unseen in training cannot be validated
+        if _accepts_validation(estimator) and len(val):
+            fit_kwargs = {"X_val": X[val], "y_val": y[val]}
+        _, fit_time = measure_fit_time(estimator.fit, X[split.train], y[split.train], **fit_kwargs)
+        y_pred = estimator.predict(X[split.test])
+        metrics = classification_metrics(y[split.test], y_pred, labels=labels, class_names=class_names)
+        metrics.update({"fit_time_s": fit_time, "seed": int(split.seed), "n_train": int(len(split.train)),
+                        "n_val": int(len(split.val)), "n_test": int(len(split.test))})
+        per_repeat.append(metrics)
+        history = getattr(estimator, "history_", None)
+        if history is not None:
+            histories.append(history.to_dict() if hasattr(history, "to_dict") else dict(history))
+    bar.close()
+
+    summary = aggregate(per_repeat, metrics=["accuracy", "sensitivity", "specificity", "fit_time_s"])
+    confusion = np.sum([np.asarray(m["confusion_matrix"]) for m in per_repeat], axis=0).tolist()
+    preprocess = getattr(dataset, "preprocess", None)
+    return EvaluationResult(
+        model=name, task=str(getattr(dataset, "task", "unknown")), split_kind=split_kind, repeats=repeats, seed=seed,
+        profile=prof.name, class_names=class_names, metrics=summary, per_repeat=per_repeat,
+        confusion_matrix=confusion, complexity=_complexity(estimator, in_length),
+        speed=_speed(estimator, in_length, prof) if measure_speed else None, histories=histories,
+        model_kwargs=dict(model_kwargs or {}), data_sha256=getattr(dataset, "source_sha256", None),
+        preprocess=preprocess.to_dict() if hasattr(preprocess, "to_dict") else dict(preprocess or {}),
+        estimator=estimator, last_split=split)

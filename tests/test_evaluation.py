@@ -1,0 +1,124 @@
+"""The evaluation harness and the model benchmark, on a small synthetic task (fast, no RRUFF data needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ramancmp.config import Profile
+from ramancmp.data.preprocess import PreprocessConfig
+from ramancmp.data.tasks import SpectraDataset
+from ramancmp.evaluation import EvaluationResult, evaluate
+
+TINY = Profile("tiny", repeats=2, max_epochs=2, patience=1, batch_size=16, latency_runs=3, throughput_runs=2)
+LENGTH = 128
+
+
+def synthetic_dataset(n_classes: int = 3, samples_per_class: int = 6, spectra_per_sample: int = 4,
+                      seed: int = 0) -> SpectraDataset:
+    """Classes = a Gaussian band at a class-specific position; samples share a small shift; spectra add noise."""
+    rng = np.random.default_rng(seed)
+    grid = np.linspace(150.0, 1200.0, LENGTH)
+    X, y, groups = [], [], []
+    for c in range(n_classes):
+        centre = 300.0 + 250.0 * c
+        for s in range(samples_per_class):
+            shift = rng.normal(0, 5)
+            for _ in range(spectra_per_sample):
+                band = np.exp(-0.5 * ((grid - centre - shift) / 20.0) ** 2)
+                x = band + 0.05 * rng.standard_normal(LENGTH)
+                X.append((x - x.min()) / (x.max() - x.min()))
+                y.append(c)
+                groups.append(f"R{c:02d}{s:04d}")
+    names = [f"class_{c}" for c in range(n_classes)]
+    meta = pd.DataFrame({"mineral": [names[c] for c in y], "sample_id": groups})
+    return SpectraDataset(X=np.asarray(X, np.float32), y=np.asarray(y, np.int64), groups=np.asarray(groups),
+                          class_names=names, grid=grid, meta=meta, task="synthetic-3", source_sha256="0" * 64,
+                          preprocess=PreprocessConfig(n_points=LENGTH), summary={})
+
+
+@pytest.fixture(scope="module")
+def dataset() -> SpectraDataset:
+    return synthetic_dataset()
+
+
+def test_evaluate_lda_protocol(dataset):
+    result = evaluate("lda", dataset, profile=TINY, seed=3, progress=False)
+    assert isinstance(result, EvaluationResult)
+    assert result.model == "lda" and result.repeats == 2 and result.split_kind == "sample"
+    assert [r["seed"] for r in result.per_repeat] == [3, 4]
+    acc = result.metrics["accuracy"]
+    assert len(acc["values"]) == 2 and acc["mean"] == pytest.approx(np.mean(acc["values"]))
+    assert acc["sd"] == pytest.approx(np.std(acc["values"], ddof=1))
+    assert acc["mean"] > 0.9  # three well separated bands
+    # confusion matrix summed over repeats = every test spectrum once per repeat
+    cm = np.asarray(result.confusion_matrix)
+    assert cm.shape == (3, 3) and cm.sum() == sum(r["n_test"] for r in result.per_repeat)
+    assert result.complexity["params"] == 3 * LENGTH + 3  # coef_ + intercept_
+    assert result.complexity["flops"] == 2 * result.complexity["macs"] > 0
+    assert result.speed["latency_b1"]["median_ms"] > 0 and result.speed["throughput_b256"]["batch"] == 256
+    # the last split's test part is disjoint from its training part, by sample
+    split = result.last_split
+    assert not set(dataset.groups[split.train]) & set(dataset.groups[split.test])
+    assert result.estimator.predict(dataset.X[:2]).shape == (2,)
+
+
+def test_evaluate_network_keeps_histories_and_is_deterministic(dataset, tmp_path):
+    kwargs = dict(profile=TINY, repeats=1, seed=0, progress=False, device="cpu", measure_speed=False)
+    first = evaluate("cnn", dataset, **kwargs)
+    second = evaluate("cnn", dataset, **kwargs)
+    assert first.per_repeat[0]["confusion_matrix"] == second.per_repeat[0]["confusion_matrix"]
+    assert first.metrics["accuracy"]["values"] == second.metrics["accuracy"]["values"]
+    assert len(first.histories) == 1 and 1 <= len(first.histories[0]["train_loss"]) <= TINY.max_epochs
+    assert first.histories[0]["val_acc"], "the split's validation part must reach the network"
+    assert first.speed is None
+    assert first.complexity["params"] > 1000 and first.complexity["breakdown"]["conv_linear"] > 0
+    assert np.isnan(first.metrics["accuracy"]["sd"])  # one repeat: sd undefined
+
+    saved = first.save(directory=tmp_path)
+    payload = json.loads(saved.read_text())
+    assert payload["metrics"]["model"] == "cnn"
+    assert payload["provenance"]["task"] == "synthetic-3" and payload["provenance"]["data_sha256"] == "0" * 64
+    assert payload["provenance"]["profile"] == "tiny" and payload["provenance"]["split_kind"] == "sample"
+    assert "estimator" not in payload["metrics"]
+
+    ckpt = first.save_checkpoint(tmp_path / "ckpt" / "cnn")
+    info = json.loads(ckpt.with_suffix(".json").read_text())
+    assert info["class_names"] == dataset.class_names and info["preprocess"]["n_points"] == LENGTH
+
+
+def test_evaluate_factory_and_errors(dataset):
+    from sklearn.neighbors import NearestCentroid
+
+    result = evaluate(lambda n_classes, length: NearestCentroid(), dataset, profile=TINY, repeats=1,
+                      progress=False, measure_speed=False)
+    assert result.metrics["accuracy"]["mean"] > 0.9
+    # no counting rule for NearestCentroid: size is unknown (with the reason), not made up
+    assert result.complexity["params"] is None and "NearestCentroid" in result.complexity["rule"]
+    with pytest.raises(ValueError, match="repeats"):
+        evaluate("lda", dataset, profile=TINY, repeats=0, progress=False)
+    with pytest.raises(ValueError, match="unknown model"):
+        evaluate("resnet9000", dataset, profile=TINY, progress=False)
+
+
+def test_bench_models_table(dataset, tmp_path, monkeypatch):
+    from ramancmp import bench
+
+    monkeypatch.setenv("RAMANCMP_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setattr(bench, "gemm_peak_gflops",
+                        lambda n, runs: {"gflops": 50.0, "best_gflops": 55.0, "n": n, "runs": runs, "threads": 1})
+    table = bench.bench_models(profile=TINY, models=("lda", "knn_cosine"), dataset=dataset, progress=False)
+    assert [r["model"] for r in table["rows"]] == ["lda", "knn_cosine"]
+    row = table["rows"][1]
+    assert row["params"] == row["mflops"] * 1e6 / 2  # kNN: the library is the model, one MAC per stored number
+    assert row["pct_gemm_peak"] == pytest.approx(100 * row["mflops"] * 1e6 * row["throughput_b256"] / 50e9)
+    saved = json.loads((tmp_path / "bench_models.json").read_text())
+    assert saved["metrics"]["rows"][0]["model"] == "lda" and saved["provenance"]["task"] == "synthetic-3"
+    text = bench.format_table(table)
+    assert "GEMM peak 50.0 GFLOP/s" in text and "knn_cosine" in text and "±" in text
+    assert len({len(line) for line in text.splitlines()[3:6]}) == 1  # header, rule and a row align
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        bench.run("everything")
