@@ -11,3 +11,15 @@ from ramancmp.data.rruff import (
     parse_spectrum,
     read_spectrum,
 )
+from ramancmp.data.preprocess import (
+    DEFAULT_GRID,
+    PreprocessConfig,
+    make_grid,
+    normalise,
+    preprocess_many,
+    preprocess_spectrum,
+    resample,
+    smooth,
+)
+from ramancmp.data.splits import Split, make_split, repeated_splits
+from ramancmp.data.tasks import SpectraDataset, list_tasks, load_catalog, load_task, mineral_groups
