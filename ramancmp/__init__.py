@@ -10,3 +10,9 @@ The package behind the executable book in ``book/``. Sub-packages:
 """
 
 __version__ = "0.1.0"
+
+import warnings as _warnings
+
+# tqdm.auto falls back to its text progress bar in notebooks without ipywidgets (the book's executed notebooks
+# store text, not widget state); its warning about that fallback is noise for readers.
+_warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")

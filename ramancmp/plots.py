@@ -140,3 +140,19 @@ def pareto_figure(records: Sequence[dict], *, x: str = "latency_ms", y: str = "a
     fig.update_layout(title=title, xaxis_title="batch-1 latency (ms)", yaxis_title="accuracy (%)",
                       xaxis_type="log" if log_x else "linear", template="plotly_white", height=520)
     return fig
+
+
+def preprocessing_figure(wavenumber: np.ndarray, intensity: np.ndarray, grid: np.ndarray, processed: np.ndarray, *,
+                         title: str = "One spectrum before and after preprocessing") -> go.Figure:
+    """The raw file (left axis) and the resampled, normalised spectrum the models see (right axis)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    step = max(1, len(wavenumber) // 1500)
+    fig.add_trace(go.Scatter(x=np.round(wavenumber[::step], 2), y=np.round(intensity[::step], 3), name="file",
+                             line=dict(color="lightgrey", width=3)), secondary_y=False)
+    fig.add_trace(go.Scatter(x=np.round(grid, 2), y=np.round(processed, 4), name="preprocessed (grid)",
+                             line=dict(color=PALETTE[0], width=1)), secondary_y=True)
+    fig.add_vrect(x0=grid[0], x1=grid[-1], fillcolor="green", opacity=0.05, line_width=0)
+    fig.update_layout(title=title, xaxis_title="Raman shift (cm⁻¹)", template="plotly_white", height=400)
+    fig.update_yaxes(title_text="intensity (file units)", secondary_y=False)
+    fig.update_yaxes(title_text="normalised", secondary_y=True)
+    return fig
