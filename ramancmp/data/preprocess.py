@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-from scipy.signal import savgol_filter
 
 NORMALISATIONS = ("minmax", "vector", "area", "none")
 
@@ -137,6 +136,8 @@ def resample(spectrum_or_arrays: Any, grid: np.ndarray = DEFAULT_GRID) -> np.nda
 
 def smooth(X: np.ndarray, window: int = 11, polyorder: int = 3) -> np.ndarray:
     """Savitzky-Golay smoothing along the last axis (the grid must be uniform, as :func:`make_grid`'s is)."""
+    from scipy.signal import savgol_filter  # imported here: scipy.signal takes seconds to import, most runs never smooth
+
     X = np.asarray(X, dtype=np.float64)
     _check_savgol(window, polyorder, X.shape[-1])
     return savgol_filter(X, window_length=int(window), polyorder=int(polyorder), axis=-1, mode="interp")

@@ -20,7 +20,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 __all__ = ["SPLIT_KINDS", "Split", "make_split", "repeated_splits"]
 
@@ -67,6 +66,8 @@ def _check(y, groups, kind: str, test_size: float, val_size: float, seed: int) -
 def _group_fold(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int, what: str
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(rest, held) positions: ``held`` is the first fold of a shuffled StratifiedGroupKFold with 1/fraction folds."""
+    from sklearn.model_selection import StratifiedGroupKFold  # lazy: sklearn takes seconds to import
+
     n_splits = max(2, int(round(1.0 / fraction)))
     n_groups = len(np.unique(groups))
     if n_groups < n_splits:
@@ -81,6 +82,8 @@ def _group_fold(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int, w
 
 def _random_part(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str
                  ) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
     try:
         return train_test_split(idx, test_size=fraction, stratify=y[idx], random_state=int(seed))
     except ValueError as exc:

@@ -345,19 +345,20 @@ def _groups_csv_sha() -> str:
 
 
 def load_task(name: str = "rruff-groups-10", source: str | Path | None = None,
-              preprocess: PreprocessConfig | None = None, cache: bool = True,
+              preprocess: PreprocessConfig | dict | None = None, cache: bool = True,
               processing: str = "Processed") -> SpectraDataset:
     """Load a task (see the module docstring) from ``source`` (default: the data cache's archive).
 
-    ``processing`` picks ``"Processed"`` (default), ``"RAW"`` or ``"all"`` spectra. ``cache=False`` neither reads nor
+    ``preprocess`` is a :class:`PreprocessConfig` (or its ``to_dict()``, as stored in checkpoints); default settings
+    if None. ``processing`` picks ``"Processed"`` (default), ``"RAW"`` or ``"all"`` spectra. ``cache=False`` neither reads nor
     writes cache files. Raises FileNotFoundError if there is no archive, ValueError for an unknown task or option.
     """
     _check_task(name)
     if processing not in PROCESSINGS:
         raise ValueError(f"unknown processing {processing!r}; choose one of {list(PROCESSINGS)}")
-    config = preprocess or PreprocessConfig()
+    config = PreprocessConfig.from_dict(preprocess) if isinstance(preprocess, dict) else preprocess or PreprocessConfig()
     if not isinstance(config, PreprocessConfig):
-        raise ValueError(f"preprocess must be a PreprocessConfig, got {type(config).__name__}")
+        raise ValueError(f"preprocess must be a PreprocessConfig or its dict, got {type(config).__name__}")
     path = resolve_source(source)
     sha = source_fingerprint(path)
     key = _key(kind="task", task=name, source_sha256=sha, preprocess=config.to_dict(), processing=processing,
