@@ -1,4 +1,4 @@
-"""fetch(): real downloads from a local HTTP server, local copies, verification, and failures that leave nothing behind."""
+"""fetch(): downloads from a local HTTP server, local copies, verification, and failures that leave nothing behind."""
 
 from __future__ import annotations
 

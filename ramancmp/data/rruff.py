@@ -13,7 +13,11 @@ Two layouts are in circulation and both are read:
 
 Metadata come from the headers when present and from the file name otherwise; when both give a laser wavelength,
 orientation or processing and they disagree, the header wins (it is written by the instrument software, the name by
-whoever packed the archive).
+whoever packed the archive). The mineral name is the header's ``NAMES`` (``Agardite-(Y)``); file names drop the
+punctuation (``AgarditeY``). IDs: the 2019 headers give the bare sample ID (``##RRUFFID=R050016``) while the file
+name carries the suffix that tells that sample's spectra apart (``R050016_a``); ``rruff_id`` is the file name's ID
+when it extends the header's, otherwise the header's (three 2019 files are named ``...__altered__...`` or with a
+foreign catalogue number), and ``sample_id`` is its letter plus six digits, the unit a leakage-free split groups on.
 
 Validation rules (a file that breaks one raises :class:`SpectrumParseError` naming the file and the reason; in an
 archive it becomes a :class:`Skipped` entry, never a silently wrong spectrum):
@@ -30,6 +34,11 @@ archive it becomes a :class:`Skipped` entry, never a silently wrong spectrum):
   repeated x value means a stitched or corrupted export, and guessing how to merge it would hide that.
 * Negative intensities are kept as they are: processed RRUFF spectra are baseline-corrected, and 272 of the 5,471
   files in the 2019 archive dip slightly below zero. Clipping them is a preprocessing choice, not a parsing one.
+
+Archives are read member by member without extracting. Only ``.txt`` members count (folders, other files and macOS
+``__MACOSX/`` / ``._*`` forks are ignored). A zip with a member name that escapes its folder (``../x.txt``, an absolute
+or drive path) is refused whole with :class:`ArchiveError`, as is a missing path, a file that is not a zip, and a
+truncated or corrupt one (CRC mismatch): those mean the download is not the archive it claims to be.
 """
 
 from __future__ import annotations
@@ -270,8 +279,8 @@ def _processing(value: str | None) -> str | None:
 
 def _name_fields(name: str) -> dict:
     """Metadata from a RRUFF file name (both layouts); {} for a name that is not RRUFF-style."""
-    parts = PurePosixPath(name.replace("\\", "/")).name
-    parts = parts[:-4].split("__") if parts.lower().endswith(".txt") else parts.split("__")
+    base = PurePosixPath(name.replace("\\", "/")).name
+    parts = (base[:-4] if base.lower().endswith(".txt") else base).split("__")
     if len(parts) < 4 or parts[2].lower() != "raman":
         return {}
     out = {"mineral": parts[0], "rruff_id": parts[1], "laser_nm": _number(parts[3]) if parts[3] else None}
@@ -299,7 +308,7 @@ def parse_spectrum(data: bytes | str, source: str) -> Spectrum:
     Raises :class:`SpectrumParseError` for anything that is not a valid spectrum (see the module docstring).
     """
     source = str(source)
-    if not data or (isinstance(data, bytes) and not data.strip()) or (isinstance(data, str) and not data.strip()):
+    if not data.strip():
         raise SpectrumParseError(source, "empty file")
     header, block, first_line = _split_text(_decode(data, source), source)
     wavenumber, intensity = _parse_rows(block, first_line, source)
