@@ -50,10 +50,7 @@ def select_chapters(requested: list[str] | None, book_dir: Path = BOOK_DIR) -> l
 
 def profile_dirs(profile: str) -> dict[str, Path]:
     """Where a profile's results and checkpoints go (see the module docstring)."""
-    if profile == "full":
-        return {"results": results_dir(), "checkpoints": checkpoints_dir()}
-    return {"results": PROJECT_ROOT / "build" / profile / "results",
-            "checkpoints": PROJECT_ROOT / "build" / profile / "checkpoints"}
+    return {"results": results_dir(profile), "checkpoints": checkpoints_dir(profile)}
 
 
 @contextmanager

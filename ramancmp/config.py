@@ -22,16 +22,26 @@ def data_dir() -> Path:
     return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "data" / "raw"
 
 
-def results_dir() -> Path:
-    """Where chapters and benchmarks write their JSON results: ``$RAMANCMP_RESULTS_DIR`` or ``results/``."""
+def results_dir(profile: str | None = None) -> Path:
+    """Where chapters and benchmarks write their JSON results.
+
+    ``$RAMANCMP_RESULTS_DIR`` if set; else ``results/`` for the full profile (what the book and README show) and
+    ``build/<profile>/results`` for any other profile, so a quick run never overwrites the book's results.
+    """
     env = os.environ.get("RAMANCMP_RESULTS_DIR")
-    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "results"
+    if env:
+        return Path(env).expanduser().resolve()
+    return PROJECT_ROOT / "results" if profile in (None, "full") else PROJECT_ROOT / "build" / profile / "results"
 
 
-def checkpoints_dir() -> Path:
-    """Where trained models are saved: ``$RAMANCMP_CHECKPOINT_DIR`` or ``checkpoints/``."""
+def checkpoints_dir(profile: str | None = None) -> Path:
+    """Where trained models are saved: ``$RAMANCMP_CHECKPOINT_DIR``, else ``checkpoints/`` (full profile) or
+    ``build/<profile>/checkpoints``."""
     env = os.environ.get("RAMANCMP_CHECKPOINT_DIR")
-    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "checkpoints"
+    if env:
+        return Path(env).expanduser().resolve()
+    return (PROJECT_ROOT / "checkpoints" if profile in (None, "full")
+            else PROJECT_ROOT / "build" / profile / "checkpoints")
 
 
 @dataclass(frozen=True)
