@@ -244,3 +244,26 @@ def test_missing_archive_and_bad_arguments(tmp_path, monkeypatch, folder):
     with pytest.raises(ValueError, match="processing"):
         load_task("rruff-groups-10", source=folder, processing="baseline")
     assert list_tasks() == ["rruff-groups-10", "rruff-species-10", "rruff-all-species"]
+
+
+def test_zip_source_fingerprint_is_remembered_and_invalidated(folder, tmp_path):
+    import os
+    import zipfile
+
+    from ramancmp.data.fetch import file_sha256
+
+    zpath = tmp_path / "rruff.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for p in sorted(folder.iterdir()):
+            zf.write(p, p.name)
+    ds = load_task("rruff-groups-10", source=zpath)
+    assert ds.source_sha256 == file_sha256(zpath) and len(ds) == 45
+    index = json.loads((tmp_path / "cache-root" / "cache" / "fingerprints.json").read_text())
+    assert index[str(zpath.resolve())]["sha256"] == ds.source_sha256
+    # replace the archive (one spectrum fewer): a new size/mtime means re-hashing, a new key and a rebuilt task
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for p in sorted(folder.iterdir())[1:]:
+            zf.write(p, p.name)
+    os.utime(zpath, ns=(1, 1))
+    smaller = load_task("rruff-groups-10", source=zpath)
+    assert smaller.source_sha256 == file_sha256(zpath) != ds.source_sha256 and len(smaller) == len(ds) - 1
