@@ -14,7 +14,11 @@ from ramancmp.config import DEFAULT_SEED, PROFILES
 
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    import logging
+
     from ramancmp.data.fetch import fetch
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     path = fetch(args.source, dest_dir=args.dest, force=args.force)
     print(path)
