@@ -1,0 +1,173 @@
+"""``TorchClassifier``: any network of the registry as a scikit-learn classifier.
+
+It makes the networks interchangeable with LDA or kNN in the book's evaluation code: ``fit`` / ``predict`` /
+``predict_proba`` / ``score``, ``clone`` and ``get_params`` / ``set_params``, and use as the last step of a
+:class:`sklearn.pipeline.Pipeline`. Labels can be anything scikit-learn accepts (they are encoded to
+``classes_``); the network itself, its training history and the fit time are kept in ``model_``, ``history_`` and
+``fit_time_``.
+
+Early stopping needs a validation part. Pass one explicitly (``X_val``, ``y_val``) or let ``fit`` carve
+``validation_fraction`` of the training data -- group-aware (no sample on both sides) when ``groups`` is passed,
+e.g. ``pipeline.fit(X, y, clf__groups=sample_ids)``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ramancmp.models.registry import create_model, is_torch_model
+
+
+class TorchClassifier(ClassifierMixin, BaseEstimator):
+    """Train registry network ``model`` (e.g. ``"efficientnet_b0"``, ``"drsn_cw"``, ``"cnn"``) like an estimator.
+
+    Parameters mirror :class:`ramancmp.training.TrainConfig`; ``model_kwargs`` go to the model builder (e.g.
+    ``{"width_mult": 0.5}`` or ``{"in_channels": 4}`` for folded spectra). ``validation_fraction=0`` trains all
+    ``max_epochs`` without early stopping when no validation data is given.
+    """
+
+    def __init__(self, model: str = "efficientnet_b0", model_kwargs: dict | None = None, max_epochs: int = 60,
+                 batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 1e-2, schedule: str = "onecycle",
+                 label_smoothing: float = 0.0, patience: int | None = 12, augment: bool = True,
+                 validation_fraction: float = 0.15, device: str = "auto", seed: int = 0, verbose: bool = False):
+        self.model = model
+        self.model_kwargs = model_kwargs
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.label_smoothing = label_smoothing
+        self.patience = patience
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+
+    def _train_config(self):
+        from ramancmp.training import TrainConfig
+
+        return TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+                           weight_decay=self.weight_decay, schedule=self.schedule,
+                           label_smoothing=self.label_smoothing, patience=self.patience, augment=self.augment,
+                           device=self.device, seed=self.seed)
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.clip(idx, 0, len(self.classes_) - 1)
+        unknown = self.classes_[idx] != y
+        if unknown.any():
+            raise ValueError(f"validation labels not seen in training: {sorted(set(np.asarray(y)[unknown]))}")
+        return idx
+
+    def _carve_validation(self, y: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (train, val): stratified, and group-aware when ``groups`` is given."""
+        frac = self.validation_fraction
+        if not 0.0 < frac < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {frac}")
+        all_idx = np.arange(len(y))
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != y.shape:
+                raise ValueError(f"groups has shape {groups.shape}, expected {y.shape}")
+            n_splits = max(2, round(1 / frac))
+            if len(np.unique(groups)) < n_splits:
+                raise ValueError(f"only {len(np.unique(groups))} groups: too few for a {frac:.0%} validation part")
+            cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=self.seed)
+            return next(iter(cv.split(all_idx, y, groups)))
+        try:
+            return train_test_split(all_idx, test_size=frac, stratify=y, random_state=self.seed)
+        except ValueError:  # a class too small to stratify
+            return train_test_split(all_idx, test_size=frac, random_state=self.seed)
+
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, groups: Any = None) -> "TorchClassifier":
+        from ramancmp.training import seed_everything, train_model
+
+        if not is_torch_model(self.model):
+            raise ValueError(f"{self.model!r} is a scikit-learn model; use ramancmp.models.create_model for it")
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"need at least 2 classes to train a classifier, got {len(self.classes_)}")
+        if (X_val is None) != (y_val is None):
+            raise ValueError("pass both X_val and y_val, or neither")
+        if X_val is not None:
+            X_val = validate_data(self, X_val, dtype=np.float32, reset=False)
+            y_val_enc = self._encode(np.asarray(y_val))
+            X_tr, y_tr = X, y_enc
+        elif self.validation_fraction and self.validation_fraction > 0:
+            tr, va = self._carve_validation(y, groups)
+            X_tr, y_tr, X_val, y_val_enc = X[tr], y_enc[tr], X[va], y_enc[va]
+        else:
+            X_tr, y_tr, y_val_enc = X, y_enc, None
+
+        kwargs = dict(self.model_kwargs or {})
+        channels = int(kwargs.get("in_channels", 1))
+        if X.shape[1] % channels:
+            raise ValueError(f"{X.shape[1]} features cannot be folded into {channels} channels")
+        seed_everything(self.seed)
+        self.model_ = create_model(self.model, len(self.classes_), X.shape[1] // channels, **kwargs)
+        start = time.perf_counter()
+        self.history_ = train_model(self.model_, X_tr, y_tr, X_val, y_val_enc, self._train_config(),
+                                    progress=self.verbose, loss_fn=self._training_loss(X_tr, y_tr))
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    def _training_loss(self, X_train: np.ndarray, y_train: np.ndarray):
+        """The training loss handed to :func:`ramancmp.training.train_model`; ``None`` = cross-entropy.
+
+        The extension point for subclasses that train with another objective (e.g. knowledge distillation in
+        :class:`ramancmp.compression.DistilledClassifier`). ``y_train`` is already encoded to ``0..K-1``.
+        """
+        return None
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        import torch
+
+        from ramancmp.training import predict_logits
+
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        device = next(self.model_.parameters()).device
+        logits = torch.from_numpy(predict_logits(self.model_, X, device=device))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """Checkpoint the fitted network (``path.pt`` + ``path.json``) with the classes and estimator parameters."""
+        from ramancmp.training import save_checkpoint
+
+        check_is_fitted(self, "model_")
+        info = {"classes": self.classes_.tolist(), "estimator": self.get_params(),
+                "history": self.history_.to_dict(), "fit_time": self.fit_time_, **(extra or {})}
+        return save_checkpoint(path, self.model_, info)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "TorchClassifier":
+        """A fitted classifier from :meth:`save`'s files (weights loaded with ``weights_only=True``)."""
+        from ramancmp.training import History, load_checkpoint
+
+        model, info = load_checkpoint(path, device=device)
+        if "classes" not in info:
+            raise ValueError(f"checkpoint {path} has no 'classes'; it was not saved by TorchClassifier.save")
+        params = {k: v for k, v in info.get("estimator", {}).items() if k in cls._get_param_names()}
+        clf = cls(**params)
+        clf.model_, clf.classes_ = model, np.asarray(info["classes"])
+        clf.n_features_in_ = model.in_length * model.in_channels
+        hist = info.get("history") or {}
+        hist.pop("epochs", None)
+        clf.history_, clf.fit_time_, clf.checkpoint_info_ = History(**hist), info.get("fit_time"), info
+        return clf

@@ -1,0 +1,373 @@
+"""Training networks on spectra: seeding, the fit loop, on-the-fly augmentation and checkpoints.
+
+One loop serves every network of the book: AdamW with a one-cycle (or warmup + cosine) learning-rate schedule,
+optional label smoothing, early stopping on the validation part (the best weights are restored), augmentation in
+torch on each batch, and a :class:`History` of every epoch. With one seed, two runs on the same machine give the
+same weights and metrics.
+
+Checkpoints are two files side by side: ``name.pt`` (the ``state_dict`` only, loadable with
+``torch.load(weights_only=True)``: no pickled code is executed) and ``name.json`` (builder name and keyword
+arguments, class names, preprocessing and metrics), so a model is rebuilt from code, not from a pickle.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ramancmp.models.base import resolve_device
+from ramancmp.results import write_json_atomic
+
+CHECKPOINT_FORMAT = "ramancmp-checkpoint/1"
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA); with ``deterministic``, ask torch for deterministic kernels.
+
+    ``torch.use_deterministic_algorithms(True, warn_only=True)`` makes torch pick deterministic implementations and
+    only *warn* where none exists, so a run never fails because of it. Thread counts are left alone.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed for deterministic cuBLAS
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+@dataclass
+class Augment:
+    """Random, label-preserving distortions of a batch of spectra, applied in torch on every training batch.
+
+    * ``shift``: move each spectrum by a uniform random, fractional number of points in ``[-shift, shift]``
+      (linear interpolation, edge values repeated) -- the calibration offset between instruments.
+    * ``scale``: multiply by a uniform factor in ``[1 - scale, 1 + scale]`` -- laser power, focus, normalisation.
+    * ``noise``: add Gaussian noise with standard deviation ``noise * max|x|`` of each spectrum -- detector noise,
+      relative so it means the same whatever the normalisation.
+    """
+
+    shift: float = 3.0
+    scale: float = 0.1
+    noise: float = 0.01
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        n, length = x.shape[0], x.shape[-1]
+        view = (n,) + (1,) * (x.ndim - 1)
+        if self.shift > 0:
+            s = (torch.rand(n, generator=generator) * 2 - 1) * self.shift
+            pos = (torch.arange(length, dtype=x.dtype) - s[:, None]).clamp_(0, length - 1)  # (n, L)
+            lo = pos.floor().long()
+            hi = (lo + 1).clamp_(max=length - 1)
+            w = (pos - lo).to(x.dtype)
+            if x.ndim == 3:
+                lo, hi, w = (t[:, None].expand(-1, x.shape[1], -1) for t in (lo, hi, w))
+            x = x.gather(-1, lo) * (1 - w) + x.gather(-1, hi) * w
+        if self.scale > 0:
+            x = x * (1 + (torch.rand(view, generator=generator) * 2 - 1) * self.scale)
+        if self.noise > 0:
+            amp = x.abs().flatten(1).amax(dim=1).view(view)
+            x = x + torch.randn(x.shape, generator=generator) * (self.noise * amp)
+        return x
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`train_model`. ``patience=None`` (or no validation data) trains all ``max_epochs``."""
+
+    max_epochs: int = 60
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    schedule: str = "onecycle"  # "onecycle", "cosine" (linear warmup + cosine decay) or "constant"
+    warmup_epochs: float = 3.0  # only for "cosine"
+    label_smoothing: float = 0.0
+    patience: int | None = 12
+    monitor: str = "val_acc"  # "val_acc" (ties broken by val_loss) or "val_loss"
+    augment: bool = True
+    shift: float = 3.0
+    scale: float = 0.1
+    noise: float = 0.01
+    grad_clip: float | None = 5.0
+    eval_batch_size: int = 256
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("onecycle", "cosine", "constant"):
+            raise ValueError(f"schedule must be 'onecycle', 'cosine' or 'constant', got {self.schedule!r}")
+        if self.monitor not in ("val_acc", "val_loss"):
+            raise ValueError(f"monitor must be 'val_acc' or 'val_loss', got {self.monitor!r}")
+        if self.max_epochs < 1 or self.batch_size < 2 or self.lr <= 0:
+            raise ValueError(f"need max_epochs >= 1, batch_size >= 2 and lr > 0; got {self.max_epochs}, "
+                             f"{self.batch_size}, {self.lr}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+    @classmethod
+    def from_profile(cls, profile: Any, **overrides: Any) -> "TrainConfig":
+        """Epochs, patience and batch size from a :class:`ramancmp.config.Profile` (or its name)."""
+        from ramancmp.config import get_profile
+
+        p = get_profile(profile)
+        return cls(**{"max_epochs": p.max_epochs, "patience": p.patience, "batch_size": p.batch_size, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def augmenter(self) -> Augment | None:
+        return Augment(self.shift, self.scale, self.noise) if self.augment else None
+
+
+@dataclass
+class History:
+    """Per-epoch curves and the summary of one training run (epochs are numbered from 1)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    epoch_time: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_val_acc: float | None = None
+    best_val_loss: float | None = None
+    stopped_early: bool = False
+    train_time: float = 0.0
+    device: str = "cpu"
+    num_threads: int = 1
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"epochs": self.epochs}
+
+
+def _as_tensor(X: Any) -> torch.Tensor:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim not in (2, 3):
+        raise ValueError(f"expected spectra of shape (n, L) or (n, C, L), got {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("spectra contain NaN or infinite values")
+    return torch.from_numpy(np.ascontiguousarray(X))
+
+
+def _as_labels(y: Any, n: int) -> torch.Tensor:
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise ValueError(f"expected {n} labels, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
+        raise ValueError("labels must be non-negative integer class indices (encode them first)")
+    return torch.from_numpy(y.astype(np.int64))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, X: Any, batch_size: int = 256, device: str | torch.device = "auto") -> np.ndarray:
+    """Logits ``(n, num_classes)`` in eval mode (no dropout, no stochastic depth, running BN statistics)."""
+    device = resolve_device(device)
+    X = _as_tensor(X)
+    model.eval()
+    outs = [model(X[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(X), batch_size)]
+    return torch.cat(outs).numpy() if outs else np.zeros((0, getattr(model, "num_classes", 0)), np.float32)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, X: Any, y: Any, batch_size: int = 256,
+             device: str | torch.device = "auto") -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on ``(X, y)`` in eval mode."""
+    logits = torch.from_numpy(predict_logits(model, X, batch_size, device))
+    y = _as_labels(y, len(logits))
+    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    total = config.max_epochs * steps_per_epoch
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total, pct_start=0.25)
+    if config.schedule == "cosine":
+        warmup = max(1, round(config.warmup_epochs * steps_per_epoch))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+def _is_better(acc: float, loss: float, best_acc: float, best_loss: float, monitor: str) -> bool:
+    if monitor == "val_loss":
+        return loss < best_loss
+    return acc > best_acc or (acc == best_acc and loss < best_loss)
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def train_model(model: nn.Module, X_train: Any, y_train: Any, X_val: Any = None, y_val: Any = None,
+                config: TrainConfig | None = None, progress: bool = True, loss_fn: LossFn | None = None) -> History:
+    """Train ``model`` in place on integer-labelled spectra and return its :class:`History`.
+
+    ``loss_fn(logits, xb, yb, idx) -> loss`` replaces the default cross-entropy (with the config's label
+    smoothing) as the training loss: ``xb`` is the batch as the model saw it (augmented, on the device), ``yb`` its
+    labels and ``idx`` the rows of ``X_train`` it holds -- what knowledge distillation needs to run a teacher on
+    the same input or look up precomputed teacher outputs. Validation and early stopping are unchanged.
+
+    With validation data and ``config.patience``, training stops once the monitored metric has not improved for
+    ``patience`` epochs, and the weights of the best epoch are restored. The model is left in eval mode on the
+    training device. Seed *before* building the model (:func:`seed_everything`) for reproducible initial weights;
+    this function seeds the batch order, augmentation, dropout and stochastic depth from ``config.seed``.
+    """
+    config = config or TrainConfig()
+    device = resolve_device(config.device)
+    X = _as_tensor(X_train)
+    y = _as_labels(y_train, len(X))
+    has_val = X_val is not None and y_val is not None
+    if has_val:
+        Xv = _as_tensor(X_val)
+        yv = _as_labels(y_val, len(Xv))
+    if len(X) < 2:
+        raise ValueError("need at least 2 training spectra")
+
+    torch.manual_seed(config.seed)  # dropout / stochastic depth draws
+    generator = torch.Generator().manual_seed(config.seed)  # batch order and augmentation, on the CPU
+    augment = config.augmenter()
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    batch = min(config.batch_size, len(X))
+    steps_per_epoch = len(X) // batch + (1 if len(X) % batch > 1 else 0)  # a last batch of 1 breaks BatchNorm
+    scheduler = _scheduler(optimizer, config, steps_per_epoch)
+
+    history = History(device=str(device), num_threads=torch.get_num_threads(), config=config.to_dict())
+    best_acc, best_loss, best_state, waited = -1.0, math.inf, None, 0
+    start = time.perf_counter()
+    bar = tqdm(range(1, config.max_epochs + 1), desc=type(model).__name__, unit="epoch", disable=not progress,
+               leave=False)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(X), generator=generator)
+        total_loss, correct, seen = 0.0, 0, 0
+        for step in range(steps_per_epoch):
+            idx = order[step * batch:(step + 1) * batch]
+            xb, yb = X[idx], y[idx]
+            if augment is not None:
+                xb = augment(xb, generator)
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            logits = model(xb)
+            if loss_fn is None:
+                loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+            else:
+                loss = loss_fn(logits, xb, yb, idx.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+        history.lr.append(optimizer.param_groups[0]["lr"])
+        history.train_loss.append(total_loss / seen)
+        history.train_acc.append(correct / seen)
+        postfix = {"loss": f"{total_loss / seen:.3f}", "acc": f"{correct / seen:.3f}"}
+        if has_val:
+            v_loss, v_acc = evaluate(model, Xv, yv, config.eval_batch_size, device)
+            history.val_loss.append(v_loss)
+            history.val_acc.append(v_acc)
+            postfix |= {"val_loss": f"{v_loss:.3f}", "val_acc": f"{v_acc:.3f}"}
+            if _is_better(v_acc, v_loss, best_acc, best_loss, config.monitor):
+                best_acc, best_loss, waited = v_acc, v_loss, 0
+                best_state = copy.deepcopy(model.state_dict())
+                history.best_epoch, history.best_val_acc, history.best_val_loss = epoch, v_acc, v_loss
+            else:
+                waited += 1
+        history.epoch_time.append(time.perf_counter() - t0)
+        bar.set_postfix(postfix)
+        if has_val and config.patience is not None and waited >= config.patience:
+            history.stopped_early = True
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        history.best_epoch = history.epochs
+    history.train_time = time.perf_counter() - start
+    model.eval()
+    return history
+
+
+# --------------------------------------------------------------------------------------------------- checkpoints
+def _checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
+    path = Path(path)
+    if path.suffix in (".pt", ".json"):
+        path = path.with_suffix("")
+    return path.with_name(path.name + ".pt"), path.with_name(path.name + ".json")
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``path.pt`` (state_dict) and ``path.json`` (how to rebuild it + ``extra``); return the ``.pt`` path.
+
+    ``model`` must come from :func:`ramancmp.models.create_model` (it carries ``default_cfg``). Put the class names,
+    the preprocessing config and metrics in ``extra``. Both files are written atomically, the JSON last.
+    """
+    cfg = getattr(model, "default_cfg", None)
+    if not cfg or "name" not in cfg:
+        raise ValueError("model has no default_cfg; build it with ramancmp.models.create_model to checkpoint it")
+    pt_path, json_path = _checkpoint_paths(path)
+    pt_path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{pt_path.name}.", suffix=".tmp", dir=pt_path.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, pt_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    info = {"format": CHECKPOINT_FORMAT, "model": copy.deepcopy(cfg), "weights": pt_path.name,
+            "torch_version": torch.__version__, **(extra or {})}
+    write_json_atomic(json_path, info)
+    return pt_path
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model saved by :func:`save_checkpoint` and load its weights (``weights_only=True``), in eval mode.
+
+    Returns ``(model, info)`` where ``info`` is the JSON side-car (model config, class names, preprocess, metrics).
+    """
+    import json
+
+    from ramancmp.models import create_model
+
+    pt_path, json_path = _checkpoint_paths(path)
+    for p in (json_path, pt_path):
+        if not p.exists():
+            raise FileNotFoundError(f"checkpoint file {p} not found (expected {pt_path.name} + {json_path.name})")
+    info = json.loads(json_path.read_text(encoding="utf-8"))
+    if info.get("format") != CHECKPOINT_FORMAT or "model" not in info:
+        raise ValueError(f"{json_path} is not a ramancmp checkpoint (format {info.get('format')!r})")
+    cfg = info["model"]
+    model = create_model(cfg["name"], cfg["num_classes"], cfg["in_length"], **cfg.get("kwargs", {}))
+    state = torch.load(pt_path, map_location=resolve_device(device), weights_only=True)
+    model.load_state_dict(state)
+    return model.to(resolve_device(device)).eval(), info
