@@ -9,7 +9,6 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ramancmp.atomic import atomic_path
 from ramancmp.config import PROJECT_ROOT, results_dir
 
 _PACKAGES = ("ramancmp", "torch", "numpy", "scipy", "scikit-learn", "pandas", "thop", "onnxruntime", "torch-pruning")
@@ -74,16 +74,8 @@ def _jsonable(obj: Any) -> Any:
 
 def write_json_atomic(path: Path, payload: Any) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_jsonable(payload), fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(payload), indent=2) + "\n", encoding="utf-8")
     return path
 
 

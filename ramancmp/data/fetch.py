@@ -13,8 +13,6 @@ import hashlib
 import http.client
 import json
 import logging
-import os
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ramancmp import config
+from ramancmp.atomic import atomic_path
 from ramancmp.results import write_json_atomic
 
 __all__ = ["FetchError", "archive_path", "fetch", "file_sha256", "record_path"]
@@ -153,16 +152,10 @@ def fetch(source: str | None = None, dest_dir: Path | None = None, force: bool =
         n_txt = _check_zip(dest, source)
         size, sha = dest.stat().st_size, file_sha256(dest)
     else:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
+        with atomic_path(dest, suffix=".part") as tmp:
+            with open(tmp, "wb") as out:
                 size, sha = _download(source, out) if local is None else _copy_local(local, out)
             n_txt = _check_zip(tmp, source)
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
     write_json_atomic(record_path(dest), {
         "file": dest.name,
         "source": source if local is None else str(local.resolve()),

@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -40,6 +39,7 @@ import pandas as pd
 
 import ramancmp
 from ramancmp import config as _config
+from ramancmp.atomic import atomic_path
 from ramancmp.data.preprocess import PreprocessConfig, preprocess_many
 
 __all__ = ["CACHE_VERSION", "GROUPS_CSV", "TASKS", "SpectraDataset", "list_tasks", "load_task", "load_catalog",
@@ -100,15 +100,8 @@ def _read_json(path: Path) -> Any:
 
 
 def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as fh:
+        write(fh)
 
 
 def _write_json(path: Path, payload: Any) -> None:
