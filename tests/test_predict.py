@@ -1,0 +1,124 @@
+"""``predict``: a tiny network trained on synthetic spectra, checkpointed, then asked about good and bad files."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from ramancmp.cli import main
+from ramancmp.data.preprocess import PreprocessConfig
+from ramancmp.models import TorchClassifier
+from ramancmp.predict import format_predictions, predict_paths, resolve_checkpoint
+
+CONFIG = PreprocessConfig(grid_start=150.0, grid_stop=1200.0, n_points=128)
+CLASSES = ["Calcite", "Quartz", "Gypsum"]
+CENTRES = [400.0, 700.0, 1000.0]
+
+
+def band(centre: float, wn: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return 100 * np.exp(-0.5 * ((wn - centre - rng.normal(0, 3)) / 25.0) ** 2) + rng.normal(0, 1, wn.size) + 5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks run fastest on one thread; on a shared, busy machine two threads can be 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A CNN trained on three well separated bands, saved with class names and the preprocessing config."""
+    rng = np.random.default_rng(0)
+    grid = CONFIG.grid
+    X = np.stack([band(CENTRES[c], grid, rng) for c in range(3) for _ in range(20)])
+    X = ((X - X.min(1, keepdims=True)) / np.ptp(X, axis=1, keepdims=True)).astype(np.float32)
+    y = np.repeat(np.arange(3), 20)
+    clf = TorchClassifier("cnn", max_epochs=15, patience=None, batch_size=16, lr=1e-2, augment=False,
+                          validation_fraction=0, device="cpu", seed=0).fit(X, y)
+    path = tmp_path_factory.mktemp("ckpt") / "rruff-groups-10" / "cnn"
+    return clf.save(path, extra={"class_names": CLASSES, "preprocess": CONFIG.to_dict(), "task": "synthetic"})
+
+
+@pytest.fixture()
+def spectra_dir(tmp_path):
+    """Two RRUFF-style files, a plain two-column file, and two bad files."""
+    rng = np.random.default_rng(1)
+    wn = np.arange(100.0, 1300.0, 0.5)
+    rows = lambda c: "\n".join(f"{w:.2f}, {i:.4f}" for w, i in zip(wn, band(CENTRES[c], wn, rng)))  # noqa: E731
+    folder = tmp_path / "spectra"
+    folder.mkdir()
+    (folder / "Calcite__R040070__Raman__532__0__unoriented__Raman_Data_Processed__1.txt").write_text(
+        f"##NAMES=Calcite\n##RRUFFID=R040070\n{rows(0)}\n##END=\n")
+    (folder / "Gypsum__R040029__Raman__532__0__unoriented__Raman_Data_Processed__2.txt").write_text(
+        f"##NAMES=Gypsum\n##RRUFFID=R040029\n{rows(2)}\n##END=\n")
+    plain = tmp_path / "my_quartz.csv"
+    plain.write_text(rows(1).replace(", ", "\t") + "\n")
+    short = tmp_path / "short_range.txt"  # stops at 900 cm^-1: does not cover the 150-1200 grid
+    short.write_text("\n".join(f"{w:.1f}, 1.0" for w in np.arange(100.0, 900.0, 1.0) if w) + "\n")
+    broken = tmp_path / "broken.txt"
+    broken.write_text("##NAMES=Nothing\nthis is not, a spectrum\n")
+    return folder, plain, short, broken
+
+
+def test_predict_good_and_bad_files(checkpoint, spectra_dir):
+    folder, plain, short, broken = spectra_dir
+    report = predict_paths(checkpoint, [folder, plain, short, broken, folder.parent / "missing.txt"], top=3)
+    assert report["model"]["name"] == "cnn" and report["model"]["classes"] == 3
+    by_source = {p["source"].rsplit("/", 1)[-1]: p for p in report["predictions"]}
+    assert len(by_source) == 3
+    for name, expected in [("Calcite__", "Calcite"), ("Gypsum__", "Gypsum"), ("my_quartz.csv", "Quartz")]:
+        pred = next(p for src, p in by_source.items() if src.startswith(name))
+        assert pred["top"][0]["class"] == expected
+        assert len(pred["top"]) == 3
+        probs = [t["probability"] for t in pred["top"]]
+        assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1.0, abs=1e-5)
+    assert next(p for s, p in by_source.items() if s.startswith("Calcite"))["label_in_file"] == "Calcite"
+    errors = {e["source"].rsplit("/", 1)[-1]: e["reason"] for e in report["errors"]}
+    assert set(errors) == {"short_range.txt", "broken.txt", "missing.txt"}
+    assert "not covering grid" in errors["short_range.txt"]
+    assert "line 2" in errors["broken.txt"]
+    assert "no such" in errors["missing.txt"]
+    text = format_predictions(report)
+    assert "1. Calcite" in text and "short_range.txt: not covering grid" in text and "3 classified, 3 failed" in text
+
+
+def test_predict_reads_zip_archives(checkpoint, spectra_dir, tmp_path):
+    folder, *_ = spectra_dir
+    archive = tmp_path / "batch.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in folder.iterdir():
+            zf.write(f, f.name)
+    report = predict_paths(checkpoint, archive, top=1)
+    assert sorted(p["top"][0]["class"] for p in report["predictions"]) == ["Calcite", "Gypsum"]
+    assert all("::" in p["source"] for p in report["predictions"]) and not report["errors"]
+
+
+def test_model_name_lookup_and_errors(checkpoint, monkeypatch, tmp_path):
+    root = checkpoint.parent.parent
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(root))
+    assert resolve_checkpoint("cnn", task="rruff-groups-10") == checkpoint
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="book run"):
+        resolve_checkpoint("drsn_cw")
+    with pytest.raises(ValueError, match="neither a checkpoint"):
+        resolve_checkpoint("no_such_model")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        resolve_checkpoint(tmp_path / "nothing.pt")
+
+
+def test_cli_predict_json(checkpoint, spectra_dir, capsys):
+    folder, plain, short, _ = spectra_dir
+    assert main(["predict", "--model", str(checkpoint), "--json", "--top", "2", str(plain), str(short)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["predictions"][0]["top"][0]["class"] == "Quartz" and len(report["predictions"][0]["top"]) == 2
+    assert report["errors"][0]["source"].endswith("short_range.txt")
+    # nothing classifiable: exit code 1, the reason still printed
+    assert main(["predict", "--model", str(checkpoint), str(short)]) == 1
+    assert "not covering grid" in capsys.readouterr().out
