@@ -1,0 +1,294 @@
+"""Models: shapes and layouts, the features/head split, DRSN shrinkage, the registry, the sklearn wrapper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import (check_get_params_invariance, check_no_attributes_set_in_init,
+                                            check_parameters_default_constructible, check_set_params)
+
+from ramancmp.models import (DRSN, EfficientNet1D, SoftThreshold, StochasticDepth, TorchClassifier, create_model,
+                             fold_spectrum, list_models, model_kind, resolve_device)
+from ramancmp.models.efficientnet import B0_SETTING, MBConv, _make_divisible
+
+TORCH_MODELS = ["cnn", "efficientnet_b0", "efficientnet_lite", "drsn_cw", "drsn_cs"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks gain nothing from intra-op threads, and on a shared CPU extra threads wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def synthetic_spectra(n_per_class: int = 20, n_classes: int = 3, length: int = 256, seed: int = 0):
+    """Classes of three Gaussian bands at class-specific positions, jittered, with noise; max-normalised."""
+    rng = np.random.default_rng(seed)
+    grid = np.arange(length)
+    centres = np.random.default_rng(123).uniform(0.1 * length, 0.9 * length, size=(n_classes, 3))
+    X, y = [], []
+    for c in range(n_classes):
+        for _ in range(n_per_class):
+            pos = centres[c] + rng.normal(0, 1.5, 3)
+            s = sum(rng.uniform(0.5, 1.0) * np.exp(-0.5 * ((grid - p) / 3) ** 2) for p in pos)
+            X.append(s + rng.normal(0, 0.03, length))
+            y.append(c)
+    X = np.asarray(X, np.float32)
+    return X / X.max(axis=1, keepdims=True), np.asarray(y)
+
+
+# ------------------------------------------------------------------------------------------------------ registry
+def test_list_models_has_every_builder():
+    names = list_models()
+    assert set(TORCH_MODELS + ["lda", "pca_lda", "knn_cosine"]) <= set(names)
+    assert names == sorted(names)
+    assert set(list_models("torch")) == set(TORCH_MODELS)
+    assert model_kind("lda") == "sklearn" and model_kind("cnn") == "torch"
+
+
+def test_unknown_model_error_lists_names():
+    with pytest.raises(ValueError, match="unknown model 'resnet'.*efficientnet_b0"):
+        create_model("resnet", 10)
+    with pytest.raises(ValueError, match="num_classes"):
+        create_model("cnn", 1)
+
+
+def test_default_cfg_rebuilds_the_same_architecture():
+    net = create_model("drsn_cw", 5, in_length=512, widths=[8, 16], units=[1, 1], strides=[2, 2])
+    cfg = net.default_cfg
+    assert cfg == {"name": "drsn_cw", "num_classes": 5, "in_length": 512,
+                   "kwargs": {"widths": [8, 16], "units": [1, 1], "strides": [2, 2]}}
+    again = create_model(cfg["name"], cfg["num_classes"], cfg["in_length"], **cfg["kwargs"])
+    assert {k: v.shape for k, v in net.state_dict().items()} == {k: v.shape for k, v in again.state_dict().items()}
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu-please")
+
+
+# -------------------------------------------------------------------------------------------------- torch models
+@pytest.mark.parametrize("name", TORCH_MODELS)
+def test_output_shapes_and_input_layouts(name):
+    torch.manual_seed(0)
+    net = create_model(name, num_classes=7, in_length=1024).eval()
+    x = torch.randn(3, 1024)
+    with torch.no_grad():
+        out2, out3 = net(x), net(x.unsqueeze(1))
+        feats = net.forward_features(x)
+        logits = net.forward_head(feats)
+    assert out2.shape == (3, 7)
+    torch.testing.assert_close(out2, out3)
+    assert feats.shape == (3, net.num_features)
+    torch.testing.assert_close(logits, out2)
+    with pytest.raises(ValueError, match="expects"):
+        net(torch.randn(3, 2, 512))
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
+def test_eval_mode_is_deterministic_and_batch_independent(name):
+    torch.manual_seed(0)
+    net = create_model(name, 4, in_length=256)
+    x = torch.randn(6, 1, 256)
+    net.train()
+    net(x)  # move BN statistics away from their initial values
+    net.eval()
+    with torch.no_grad():
+        a, b = net(x), net(x)
+        single = net(x[:1])
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(single, a[:1], rtol=1e-4, atol=1e-5)
+
+
+def test_stochastic_depth_and_dropout_act_only_in_training():
+    sd = StochasticDepth(0.5)
+    x = torch.ones(1000, 4, 8)
+    torch.manual_seed(0)
+    out = sd.train()(x)
+    rows = out.flatten(1)
+    dropped = (rows == 0).all(dim=1)
+    assert 0.4 < dropped.float().mean() < 0.6
+    assert torch.allclose(rows[~dropped], torch.full_like(rows[~dropped], 2.0))  # survivors scaled by 1/(1-p)
+    assert torch.equal(sd.eval()(x), x)
+    with pytest.raises(ValueError):
+        StochasticDepth(1.0)
+
+    torch.manual_seed(0)
+    net = create_model("efficientnet_lite", 3, in_length=256)
+    assert any(isinstance(m, StochasticDepth) and m.p > 0 for m in net.modules())
+    x = torch.randn(4, 256)
+    net.train()
+    with torch.no_grad():
+        assert not torch.equal(net(x), net(x))  # dropout / stochastic depth draw differently
+        net.eval()
+        assert torch.equal(net(x), net(x))
+
+
+def test_efficientnet_b0_layout():
+    net = create_model("efficientnet_b0", 10)
+    blocks = [m for m in net.modules() if isinstance(m, MBConv)]
+    assert len(blocks) == sum(c.num_layers for c in B0_SETTING) == 16
+    assert net.num_features == 1280
+    assert net.features[0][0].stride == (2,) and net.features[0][0].out_channels == 32
+    # residual + stochastic depth exactly where stride 1 and in == out; drop rate grows with depth
+    assert sum(b.use_res_connect for b in blocks) == 9
+    probs = [b.stochastic_depth.p for b in blocks]
+    assert probs == sorted(probs) and probs[0] == 0.0 and probs[-1] < 0.2
+    # SE squeezes to a quarter of the block's *input* channels (torchvision's rule)
+    se = blocks[1].block[2]
+    assert se.fc1.out_channels == 16 // 4 and se.fc1.in_channels == 16 * 6
+    assert 3.5e6 < sum(p.numel() for p in net.parameters()) < 4.5e6
+
+
+def test_width_and_depth_scaling():
+    assert _make_divisible(32 * 0.5) == 16 and _make_divisible(24 * 0.5) == 16 and _make_divisible(37) == 40
+    assert _make_divisible(10) == 16  # never more than 10 % below the request
+    lite = create_model("efficientnet_lite", 3)
+    assert isinstance(lite, EfficientNet1D)
+    assert [c.num_layers for c in lite.setting] == [1, 1, 1, 2, 2, 2, 1]  # ceil(n * 0.5)
+    assert [c.out_channels for c in lite.setting] == [8, 16, 24, 40, 56, 96, 160]
+    assert lite.num_features == 640
+    with pytest.raises(ValueError, match="positive"):
+        create_model("efficientnet_b0", 3, width_mult=0)
+
+
+def test_cnn_is_small_and_keeps_position():
+    net = create_model("cnn", 10)
+    assert sum(p.numel() for p in net.parameters()) < 100_000
+    assert net.num_features == 64 * 8
+    with pytest.raises(ValueError, match="same, non-zero length"):
+        create_model("cnn", 10, channels=(8, 16), kernel_sizes=(5,))
+    with pytest.raises(ValueError, match="too short"):
+        create_model("cnn", 10, in_length=8)
+
+
+# ----------------------------------------------------------------------------------------------------------- DRSN
+def test_soft_threshold_known_values():
+    x = torch.tensor([[[-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0]]])
+    out = SoftThreshold()(x, torch.tensor(1.0))
+    torch.testing.assert_close(out, torch.tensor([[[-2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]]]))
+    # per-channel thresholds broadcast over the length
+    x = torch.tensor([[[2.0, -2.0], [2.0, -2.0]]])
+    out = SoftThreshold()(x, torch.tensor([[[0.5], [3.0]]]))
+    torch.testing.assert_close(out, torch.tensor([[[1.5, -1.5], [0.0, 0.0]]]))
+
+
+@pytest.mark.parametrize("mode,tau_channels", [("cw", 16), ("cs", 1)])
+def test_drsn_threshold_shapes_and_range(mode, tau_channels):
+    torch.manual_seed(0)
+    net = create_model(f"drsn_{mode}", 3, in_length=256).eval()
+    unit = net.stages[0][0]
+    assert unit.shrinkage.mode == mode
+    x = torch.randn(5, 16, 64)
+    with torch.no_grad():
+        tau = unit.shrinkage.thresholds(x)
+    assert tau.shape == (5, tau_channels, 1)
+    mean_abs = x.abs().mean(dim=2, keepdim=True) if mode == "cw" else x.abs().mean(dim=(1, 2), keepdim=True)
+    assert (tau > 0).all() and (tau < mean_abs).all()  # tau = alpha * mean|x| with alpha in (0, 1)
+    with pytest.raises(ValueError, match="shrinkage"):
+        create_model(f"drsn_{mode}", 3, shrinkage="cs" if mode == "cw" else "cw")
+
+
+def test_drsn_stage_features_and_depth():
+    torch.manual_seed(0)
+    net = create_model("drsn_cw", 4, in_length=512).eval()
+    assert isinstance(net, DRSN) and net.num_stages == 3
+    x = torch.randn(2, 512)
+    with torch.no_grad():
+        shapes = [net.stage_features(x, d).shape for d in range(4)]
+        torch.testing.assert_close(net.stage_features(x, 3), net.forward_features(x))
+        torch.testing.assert_close(net.forward_features(x, depth=1), net.stage_features(x, 1))
+    assert shapes == [(2, 16), (2, 16), (2, 32), (2, 64)]
+    with pytest.raises(ValueError, match="upto"):
+        net.stage_features(x, 4)
+
+
+def test_drsn_folded_input_and_pad_shortcut():
+    torch.manual_seed(0)
+    net = create_model("drsn_cs", 3, in_length=256, in_channels=4, shortcut="pad").eval()
+    x = torch.randn(2, 1024)
+    with torch.no_grad():
+        a = net(x)
+        b = net(fold_spectrum(x, 4))
+    assert a.shape == (2, 3)
+    torch.testing.assert_close(a, b)
+    assert torch.equal(fold_spectrum(x, 4)[:, 1], x[:, 256:512])  # contiguous wavenumber windows
+    with pytest.raises(ValueError, match="divisible"):
+        fold_spectrum(torch.randn(2, 1000), 3)
+
+
+# ------------------------------------------------------------------------------------------------ classical
+@pytest.mark.parametrize("name,kwargs", [("lda", {}), ("lda", {"shrinkage": "auto"}), ("pca_lda", {"n_components": 10}),
+                                         ("knn_cosine", {})])
+def test_classical_models_learn_synthetic_classes(name, kwargs):
+    X, y = synthetic_spectra(20, 3, seed=0)
+    Xt, yt = synthetic_spectra(10, 3, seed=1)
+    clf = create_model(name, 3, in_length=X.shape[1], **kwargs).fit(X, y)
+    assert clf.score(Xt, yt) > 0.9
+
+
+def test_lda_is_plain_by_default_and_knn_is_cosine_1nn():
+    lda = create_model("lda", 10)
+    assert lda.solver == "svd" and lda.shrinkage is None
+    knn = create_model("knn_cosine", 10)
+    assert knn.n_neighbors == 1 and knn.metric == "cosine" and knn.algorithm == "brute"
+    X, y = synthetic_spectra(5, 3)
+    knn.fit(X, y)
+    np.testing.assert_array_equal(knn.predict(3.7 * X), y)  # cosine: intensity scale does not matter
+
+
+# ------------------------------------------------------------------------------------------------ estimator
+def fast_classifier(**kw):
+    params = dict(model="cnn", model_kwargs={"channels": (8, 16, 16), "kernel_sizes": (5, 5, 5)}, max_epochs=30,
+                  batch_size=16, lr=1e-2, patience=None, device="cpu", seed=0)
+    return TorchClassifier(**{**params, **kw})
+
+
+@pytest.mark.parametrize("check", [check_get_params_invariance, check_set_params, check_no_attributes_set_in_init,
+                                   check_parameters_default_constructible])
+def test_sklearn_parameter_checks(check):
+    check("TorchClassifier", TorchClassifier())
+
+
+def test_estimator_clone_params_and_pipeline():
+    clf = fast_classifier()
+    assert clone(clf).get_params() == clf.get_params()
+    clf.set_params(lr=5e-3)
+    assert clf.lr == 5e-3 and clone(clf).lr == 5e-3
+
+    X, y = synthetic_spectra(20, 3, seed=0)
+    labels = np.array(["calcite", "gypsum", "quartz"])[y]
+    groups = np.repeat(np.arange(len(y) // 2), 2)  # two spectra per "sample"
+    pipe = Pipeline([("scale", FunctionTransformer(lambda a: a / a.max(axis=1, keepdims=True))),
+                     ("clf", fast_classifier(validation_fraction=0.2, patience=10))])
+    pipe.fit(X, labels, clf__groups=groups)
+    fitted = pipe.named_steps["clf"]
+    assert list(fitted.classes_) == ["calcite", "gypsum", "quartz"]
+    assert fitted.n_features_in_ == X.shape[1] and fitted.history_.epochs >= 1 and fitted.fit_time_ > 0
+    Xt, yt = synthetic_spectra(10, 3, seed=1)
+    proba = pipe.predict_proba(Xt)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert pipe.score(Xt, np.array(["calcite", "gypsum", "quartz"])[yt]) > 0.8
+    assert not hasattr(clone(fitted), "model_")
+
+
+def test_estimator_errors():
+    X, y = synthetic_spectra(5, 3)
+    with pytest.raises(ValueError, match="scikit-learn model"):
+        TorchClassifier(model="lda").fit(X, y)
+    with pytest.raises(ValueError, match="both X_val and y_val"):
+        fast_classifier().fit(X, y, X_val=X)
+    with pytest.raises(ValueError, match="not seen in training"):
+        fast_classifier(max_epochs=1).fit(X, y, X_val=X[:2], y_val=np.array([0, 9]))
+    with pytest.raises(ValueError, match="folded"):
+        fast_classifier(model="drsn_cw", model_kwargs={"in_channels": 3}).fit(X, y)
+    with pytest.raises(ValueError, match="2 classes"):
+        fast_classifier().fit(X[:5], np.zeros(5, int))
