@@ -1,0 +1,112 @@
+"""DRSN features + LDA: the transformer in a Pipeline, equality with stage_features, clone, and exact agreement
+with the DRSN's own head at full depth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.pipeline import Pipeline
+
+from ramancmp.checkpoints import fingerprint
+from ramancmp.compression import DRSNFeatureExtractor, DRSNPrefix, feature_pipeline, pipeline_complexity
+from ramancmp.models import create_model
+from ramancmp.training import save_checkpoint
+
+L = 64
+
+
+def _data(n_per_class: int = 20, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    grid = np.arange(L)
+    X, y = [], []
+    for c, centre in enumerate((10, 30, 50)):
+        for _ in range(n_per_class):
+            X.append(np.exp(-0.5 * ((grid - centre - rng.normal(0, 1.0)) / 3.0) ** 2) + rng.normal(0, 0.05, L))
+            y.append(c)
+    return np.asarray(X, np.float32), np.asarray(y)
+
+
+@pytest.fixture(scope="module")
+def drsn():
+    """A small DRSN trained briefly on the synthetic peaks."""
+    from ramancmp.training import TrainConfig, seed_everything, train_model
+
+    seed_everything(0)
+    model = create_model("drsn_cw", 3, L, widths=(8, 16, 16))
+    X, y = _data(seed=1)
+    train_model(model, X, y, config=TrainConfig(max_epochs=15, batch_size=16, device="cpu", augment=False),
+                progress=False)
+    return model.eval()
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, None])
+def test_transform_equals_stage_features(drsn, depth):
+    X, y = _data()
+    ext = DRSNFeatureExtractor(drsn, depth=depth).fit(X, y)
+    with torch.no_grad():
+        expected = drsn.stage_features(torch.from_numpy(X), drsn.num_stages if depth is None else depth).numpy()
+    feats = ext.transform(X)
+    assert feats.dtype == np.float64 and feats.shape == (len(X), ext.model_.num_features)
+    assert np.allclose(feats, expected, atol=1e-6)
+    assert len(ext.get_feature_names_out()) == feats.shape[1]
+
+
+def test_pipeline_fit_predict_score_and_clone(drsn):
+    X, y = _data()
+    pipe = Pipeline([("features", DRSNFeatureExtractor(drsn, depth=3)), ("lda", LinearDiscriminantAnalysis())])
+    pipe.fit(X, y)
+    assert pipe.predict(X).shape == y.shape
+    assert pipe.score(X, y) > 0.8  # chance is 1/3
+    cloned = clone(pipe)
+    assert cloned.named_steps["features"].depth == 3 and not hasattr(cloned.named_steps["features"], "model_")
+    assert np.array_equal(cloned.fit(X, y).predict(X), pipe.predict(X))
+
+
+def test_full_depth_features_with_the_drsns_own_head_reproduce_its_predictions(drsn):
+    X, _ = _data()
+    feats = DRSNFeatureExtractor(drsn).fit(X).transform(X)
+    with torch.no_grad():
+        head = drsn.forward_head(torch.from_numpy(feats).float()).argmax(1).numpy()
+        direct = drsn(torch.from_numpy(X)).argmax(1).numpy()
+    assert np.array_equal(head, direct)
+
+
+def test_checkpoint_path_and_classifier_inputs(tmp_path, drsn):
+    X, y = _data()
+    save_checkpoint(tmp_path / "d", drsn)
+    from_file = DRSNFeatureExtractor(tmp_path / "d", depth=2).fit(X, y).transform(X)
+    assert np.allclose(from_file, DRSNFeatureExtractor(drsn, depth=2).fit(X, y).transform(X), atol=1e-6)
+
+    class Holder:  # a fitted classifier holding the network, e.g. TorchClassifier
+        model_ = drsn
+        train_fingerprint_ = fingerprint(X, y)
+
+    DRSNFeatureExtractor(Holder(), depth=1).fit(X, y)
+    with pytest.raises(ValueError, match="training part only"):
+        DRSNFeatureExtractor(Holder(), depth=1).fit(X[:-5], y[:-5])
+
+
+def test_bad_inputs_raise(drsn):
+    X, y = _data()
+    with pytest.raises(ValueError, match="needs a DRSN"):
+        DRSNFeatureExtractor(create_model("cnn", 3, L)).fit(X, y)
+    with pytest.raises(ValueError, match="depth must be in"):
+        DRSNFeatureExtractor(drsn, depth=4).fit(X, y)
+    with pytest.raises(ValueError, match="points"):
+        DRSNFeatureExtractor(drsn).fit(X[:, :32], y)
+
+
+def test_prefix_complexity_grows_with_depth(drsn):
+    X, y = _data()
+    flops, params = [], []
+    for depth in range(drsn.num_stages + 1):
+        stats = pipeline_complexity(feature_pipeline(drsn, depth).fit(X, y), L)
+        flops.append(stats["flops"])
+        params.append(stats["params"])
+    assert flops == sorted(flops) and len(set(flops)) == len(flops)
+    assert params == sorted(params)
+    total = sum(p.numel() for p in drsn.parameters())
+    assert DRSNPrefix(drsn, drsn.num_stages).prefix_parameters() == total - sum(p.numel() for p in drsn.fc.parameters())
