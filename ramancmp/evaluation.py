@@ -119,23 +119,28 @@ class EvaluationResult:
                 "model_kwargs": self.model_kwargs, "preprocess": self.preprocess}
 
     def save(self, name: str | None = None, directory: Path | None = None) -> Path:
-        """Write ``results/<name>.json`` (default ``eval_<model>_<task>_<split>``) with provenance."""
+        """Write ``<results>/<name>.json`` (default ``eval_<model>_<task>_<split>``) with provenance.
+
+        ``<results>`` is ``directory`` or the profile's results folder (:func:`ramancmp.config.results_dir`).
+        """
+        from ramancmp.config import results_dir
         from ramancmp.results import save_result
 
         name = name or f"eval_{self.model}_{self.task}_{self.split_kind}"
-        return save_result(name, self.to_dict(), directory=directory, **self.provenance())
+        return save_result(name, self.to_dict(), directory=directory or results_dir(self.profile),
+                           **self.provenance())
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         """Checkpoint the last fitted network for ``python -m ramancmp predict``; returns the ``.pt`` path.
 
-        Default location: ``<checkpoints>/<task>/<model>`` (``.pt`` + ``.json``), where :func:`ramancmp.predict`
-        looks for a model given by name. The JSON side-car carries the class name of every network output, the
+        Default location: ``<checkpoints>/<task>/<model>`` (``.pt`` + ``.json``) in the profile's checkpoint folder
+        (:func:`ramancmp.config.checkpoints_dir`), where :mod:`ramancmp.predict` looks for a model given by name. The JSON side-car carries the class name of every network output, the
         preprocessing config (so prediction preprocesses exactly as training did), the task, and the metrics.
         """
         if as_torch_module(self.estimator) is None or not hasattr(self.estimator, "save"):
             raise ValueError(f"only networks can be checkpointed (weights-only files); {self.model!r} is "
                              f"{type(self.estimator).__name__}")
-        path = Path(path) if path is not None else checkpoints_dir() / self.task / self.model
+        path = Path(path) if path is not None else checkpoints_dir(self.profile) / self.task / self.model
         output_names = [self.class_names[int(c)] for c in self.estimator.classes_]
         extra = {"class_names": output_names, "preprocess": self.preprocess, "task": self.task,
                  "metrics": {k: {"mean": v["mean"], "sd": v["sd"]} for k, v in self.metrics.items()},
@@ -143,15 +148,15 @@ class EvaluationResult:
         return self.estimator.save(path, extra=extra)
 
 
-def _speed(estimator: Any, in_length: int, profile: Profile) -> dict[str, Any]:
+def _speed(estimator: Any, in_length: int, profile: Profile, threads: int | None) -> dict[str, Any]:
     """Batch-1 latency and batch-256 throughput of a fitted estimator, on the CPU."""
     module = as_torch_module(estimator)
     target = module.cpu() if module is not None else estimator
     return {
         "latency_b1": measure_latency(target, (1, 1, in_length), runs=profile.latency_runs,
-                                      warmup=max(1, profile.latency_runs // 10)),
+                                      warmup=max(1, profile.latency_runs // 10), threads=threads),
         "throughput_b256": measure_throughput(target, batch=256, runs=profile.throughput_runs, warmup=1,
-                                              length=in_length),
+                                              length=in_length, threads=threads),
     }
 
 
@@ -172,7 +177,7 @@ def _complexity(estimator: Any, in_length: int) -> dict[str, Any]:
 def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, split_kind: str = "sample",
              repeats: int | None = None, seed: int = 0, profile: str | Profile = "quick",
              model_kwargs: dict | None = None, measure_speed: bool = True, progress: bool = True,
-             device: str = "auto") -> EvaluationResult:
+             device: str = "auto", threads: int | None = None) -> EvaluationResult:
     """Evaluate one model on one task over repeated splits (see the module docstring for the protocol).
 
     Args:
@@ -186,6 +191,8 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         model_kwargs: passed to the model builder.
         measure_speed: time batch-1 latency and batch-256 throughput of the last model.
         device: where networks train (``"auto"``: CUDA if available); speed is always measured on the CPU.
+        threads: CPU threads for the speed measurement (default: torch's setting; see
+            :func:`ramancmp.metrics.timing.num_threads` for why a shared machine wants 1).
     """
     from ramancmp.data.splits import repeated_splits
 
@@ -230,7 +237,7 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         model=name, task=str(getattr(dataset, "task", "unknown")), split_kind=split_kind, repeats=repeats, seed=seed,
         profile=prof.name, class_names=class_names, metrics=summary, per_repeat=per_repeat,
         confusion_matrix=confusion, complexity=_complexity(estimator, in_length),
-        speed=_speed(estimator, in_length, prof) if measure_speed else None, histories=histories,
+        speed=_speed(estimator, in_length, prof, threads) if measure_speed else None, histories=histories,
         model_kwargs=dict(model_kwargs or {}), data_sha256=getattr(dataset, "source_sha256", None),
         preprocess=preprocess.to_dict() if hasattr(preprocess, "to_dict") else dict(preprocess or {}),
         estimator=estimator, last_split=split)

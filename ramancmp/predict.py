@@ -9,8 +9,8 @@ the reason; the other files are still classified.
 
 The model is a checkpoint (``name.pt`` + ``name.json`` from :meth:`ramancmp.evaluation.EvaluationResult.save_checkpoint`
 or :func:`ramancmp.training.save_checkpoint` with ``class_names`` and ``preprocess`` in its extra info) or a model
-name, looked up as ``<task>/<name>`` under the checkpoint folder (``$RAMANCMP_CHECKPOINT_DIR`` or ``checkpoints/``,
-then its ``full/`` and ``quick/`` sub-folders where the book run keeps them).
+name, looked up as ``<task>/<name>.pt`` under :func:`ramancmp.config.checkpoints_dir` (``$RAMANCMP_CHECKPOINT_DIR``
+if set), then the full profile's ``checkpoints/`` and the quick profile's ``build/quick/checkpoints``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def resolve_checkpoint(model: str | Path, task: str = DEFAULT_TASK) -> Path:
         return stem.with_name(stem.name + ".pt")
     if path.suffix in (".pt", ".json") or len(path.parts) > 1:
         raise FileNotFoundError(f"checkpoint {path} not found (expected {stem.name}.pt and {stem.name}.json)")
-    root = checkpoints_dir()
-    candidates = [root / task / str(model), root / "full" / task / str(model), root / "quick" / task / str(model)]
+    roots = list(dict.fromkeys([checkpoints_dir(), checkpoints_dir("full"), checkpoints_dir("quick")]))
+    candidates = [root / task / str(model) for root in roots]
     for candidate in candidates:
         if candidate.with_name(candidate.name + ".json").exists():
             return candidate.with_name(candidate.name + ".pt")

@@ -204,3 +204,13 @@ def test_gemm_peak_and_fit_time():
     assert peak["threads"] == torch.get_num_threads()
     result, seconds = measure_fit_time(lambda a, b: a + b, 1, b=2)
     assert result == 3 and seconds >= 0
+
+
+def test_threads_option_is_applied_and_restored():
+    before = torch.get_num_threads()
+    lat = measure_latency(ConvLinear(), (1, 1, 64), runs=2, warmup=0, threads=1)
+    assert lat["threads"] == 1 and torch.get_num_threads() == before
+    assert gemm_peak_gflops(n=64, runs=1, threads=1)["threads"] == 1
+    with pytest.raises(ValueError, match="threads"):
+        measure_latency(ConvLinear(), (1, 1, 64), runs=1, threads=0)
+    assert torch.get_num_threads() == before

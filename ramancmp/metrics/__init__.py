@@ -4,8 +4,8 @@ from ramancmp.metrics.classification import SCALAR_METRICS, aggregate, classific
 from ramancmp.metrics.complexity import (as_torch_module, count_flops, count_params, flop_counter_flops, layer_table,
                                          sklearn_complexity)
 from ramancmp.metrics.timing import (gemm_peak_gflops, measure_fit_time, measure_latency, measure_throughput,
-                                     threads)
+                                     num_threads, threads)
 
 __all__ = ["SCALAR_METRICS", "aggregate", "classification_metrics", "format_mean_sd", "as_torch_module",
            "count_flops", "count_params", "flop_counter_flops", "layer_table", "sklearn_complexity",
-           "gemm_peak_gflops", "measure_fit_time", "measure_latency", "measure_throughput", "threads"]
+           "gemm_peak_gflops", "measure_fit_time", "measure_latency", "measure_throughput", "num_threads", "threads"]

@@ -19,18 +19,47 @@ arrays (``predict_fn``), so LDA, kNN and the networks are timed by the same code
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["measure_latency", "measure_throughput", "gemm_peak_gflops", "measure_fit_time", "threads"]
+__all__ = ["measure_latency", "measure_throughput", "gemm_peak_gflops", "measure_fit_time", "threads",
+           "num_threads"]
 
 
 def threads() -> int:
     """The number of intra-op threads torch (and the timings) use right now."""
     return int(torch.get_num_threads())
+
+
+@contextmanager
+def num_threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``n`` torch intra-op threads and ``n`` BLAS/OpenMP threads (numpy, scikit-learn).
+
+    ``None`` changes nothing. Worth knowing: on a machine whose cores are busy with other work, several spinning
+    OpenMP threads can make a small network *hundreds* of times slower than one thread; timings on shared
+    machines are only meaningful with ``n`` at most the number of idle cores.
+    """
+    if n is None:
+        yield
+        return
+    if int(n) < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        with threadpool_limits(limits=int(n)):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+_threads = threads  # the parameter ``threads`` shadows the function inside the measuring functions
 
 
 def _sync(device: torch.device) -> None:
@@ -84,38 +113,43 @@ def _timed_calls(run: Callable[[], Any], device: torch.device, runs: int, warmup
 
 def measure_latency(model: Any, input_shape: tuple[int, ...] = (1, 1, 1024), runs: int = 200, warmup: int = 20,
                     device: str | torch.device = "cpu", predict_fn: Callable | None = None,
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, threads: int | None = None) -> dict[str, Any]:
     """Time single predictions; returns milliseconds ``{"median_ms", "p10_ms", "p90_ms", "mean_ms", ...}``.
 
-    ``input_shape`` is the torch shape ``(N, 1, L)``; numpy predictors get ``(N, L)``.
+    ``input_shape`` is the torch shape ``(N, 1, L)``; numpy predictors get ``(N, L)``. ``threads`` runs the
+    measurement with that many threads (see :func:`num_threads`; default: as configured).
     """
     run, device = _prepare(model, tuple(input_shape), device, predict_fn, seed)
-    ms = _timed_calls(run, device, runs, warmup) * 1e3
+    with num_threads(threads):
+        ms = _timed_calls(run, device, runs, warmup) * 1e3
+        used = _threads()
     return {
         "median_ms": float(np.median(ms)), "p10_ms": float(np.percentile(ms, 10)),
         "p90_ms": float(np.percentile(ms, 90)), "mean_ms": float(np.mean(ms)),
         "batch": int(input_shape[0]), "runs": int(runs), "warmup": int(warmup),
-        "threads": threads(), "device": str(device),
+        "threads": used, "device": str(device),
     }
 
 
 def measure_throughput(model: Any, batch: int = 256, runs: int = 10, warmup: int = 2, length: int = 1024,
                        device: str | torch.device = "cpu", predict_fn: Callable | None = None,
-                       seed: int = 0) -> dict[str, Any]:
+                       seed: int = 0, threads: int | None = None) -> dict[str, Any]:
     """Spectra per second at a fixed batch size (median over ``runs`` timed batches)."""
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     run, device = _prepare(model, (batch, 1, length), device, predict_fn, seed)
-    seconds = _timed_calls(run, device, runs, warmup)
+    with num_threads(threads):
+        seconds = _timed_calls(run, device, runs, warmup)
+        used = _threads()
     per_s = batch / seconds
     return {
         "spectra_per_s": float(np.median(per_s)), "median_ms_per_batch": float(np.median(seconds) * 1e3),
-        "batch": int(batch), "runs": int(runs), "warmup": int(warmup), "threads": threads(), "device": str(device),
+        "batch": int(batch), "runs": int(runs), "warmup": int(warmup), "threads": used, "device": str(device),
     }
 
 
 def gemm_peak_gflops(n: int = 2048, runs: int = 5, warmup: int = 1, device: str | torch.device = "cpu",
-                     dtype: torch.dtype = torch.float32) -> dict[str, Any]:
+                     dtype: torch.dtype = torch.float32, threads: int | None = None) -> dict[str, Any]:
     """The practical arithmetic peak: GFLOP/s of an ``n x n`` float32 matrix multiply (``2 n^3`` FLOPs per call).
 
     Returns ``{"gflops"`` (median), ``"best_gflops"``, ``"n"``, ``"runs"``, ``"threads"``, ``"device"}``. A model's
@@ -127,11 +161,12 @@ def gemm_peak_gflops(n: int = 2048, runs: int = 5, warmup: int = 1, device: str 
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=gen, dtype=dtype).to(device)
     b = torch.randn(n, n, generator=gen, dtype=dtype).to(device)
-    with torch.inference_mode():
+    with torch.inference_mode(), num_threads(threads):
         seconds = _timed_calls(lambda: torch.mm(a, b), device, runs, warmup)
+        used = _threads()
     gflops = 2.0 * n ** 3 / seconds / 1e9
     return {"gflops": float(np.median(gflops)), "best_gflops": float(np.max(gflops)), "n": int(n), "runs": int(runs),
-            "dtype": str(dtype).replace("torch.", ""), "threads": threads(), "device": str(device)}
+            "dtype": str(dtype).replace("torch.", ""), "threads": used, "device": str(device)}
 
 
 def measure_fit_time(fit: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
