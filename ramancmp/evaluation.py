@@ -30,11 +30,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ramancmp.config import Profile, checkpoints_dir, get_profile
-from ramancmp.metrics import (aggregate, classification_metrics, count_flops, count_params, format_mean_sd,
-                              measure_fit_time, measure_latency, measure_throughput)
+from ramancmp.metrics import (
+    aggregate,
+    classification_metrics,
+    count_flops,
+    count_params,
+    format_mean_sd,
+    measure_fit_time,
+    measure_latency,
+    measure_throughput,
+)
 from ramancmp.metrics.complexity import as_torch_module
 
-__all__ = ["EvaluationResult", "evaluate", "build_estimator"]
+__all__ = ["EvaluationResult", "build_estimator", "evaluate"]
 
 
 def build_estimator(model: str | Callable[..., Any], num_classes: int, in_length: int, *, profile: Profile,
@@ -222,8 +230,8 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         _, fit_time = measure_fit_time(estimator.fit, X[split.train], y[split.train], **fit_kwargs)
         y_pred = estimator.predict(X[split.test])
         metrics = classification_metrics(y[split.test], y_pred, labels=labels, class_names=class_names)
-        metrics.update({"fit_time_s": fit_time, "seed": int(split.seed), "n_train": int(len(split.train)),
-                        "n_val": int(len(split.val)), "n_test": int(len(split.test))})
+        metrics.update({"fit_time_s": fit_time, "seed": int(split.seed), "n_train": len(split.train),
+                        "n_val": len(split.val), "n_test": len(split.test)})
         per_repeat.append(metrics)
         history = getattr(estimator, "history_", None)
         if history is not None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ramancmp.config import checkpoints_dir
 
-__all__ = ["resolve_checkpoint", "load_predictor", "predict_paths", "format_predictions"]
+__all__ = ["format_predictions", "load_predictor", "predict_paths", "resolve_checkpoint"]
 
 DEFAULT_TASK = "rruff-groups-10"
 
@@ -130,8 +130,7 @@ def predict_paths(model: str | Path, paths: list[str | Path] | str | Path, top: 
         except ValueError as exc:
             reason = str(exc)
             prefix = f"{spectrum.source}: "
-            errors.append({"source": spectrum.source, "reason": reason[len(prefix):] if reason.startswith(prefix)
-                           else reason})
+            errors.append({"source": spectrum.source, "reason": reason.removeprefix(prefix)})
     predictions = []
     if rows:
         proba = predictor.predict_proba(np.stack(rows))

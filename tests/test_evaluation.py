@@ -77,7 +77,7 @@ def test_evaluate_lda_protocol(dataset):
 
 
 def test_evaluate_network_keeps_histories_and_is_deterministic(dataset, tmp_path):
-    kwargs = dict(profile=TINY, repeats=1, seed=0, progress=False, device="cpu", measure_speed=False)
+    kwargs = {"profile": TINY, "repeats": 1, "seed": 0, "progress": False, "device": "cpu", "measure_speed": False}
     first = evaluate("cnn", dataset, **kwargs)
     second = evaluate("cnn", dataset, **kwargs)
     assert first.per_repeat[0]["confusion_matrix"] == second.per_repeat[0]["confusion_matrix"]

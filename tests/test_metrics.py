@@ -7,16 +7,26 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.dummy import DummyClassifier
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.dummy import DummyClassifier
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
-from ramancmp.metrics import (aggregate, classification_metrics, count_flops, count_params, flop_counter_flops,
-                              format_mean_sd, gemm_peak_gflops, layer_table, measure_fit_time, measure_latency,
-                              measure_throughput, sklearn_complexity)
-
+from ramancmp.metrics import (
+    aggregate,
+    classification_metrics,
+    count_flops,
+    count_params,
+    flop_counter_flops,
+    format_mean_sd,
+    gemm_peak_gflops,
+    layer_table,
+    measure_fit_time,
+    measure_latency,
+    measure_throughput,
+    sklearn_complexity,
+)
 
 # ----------------------------------------------------------------------------------------------- classification
 Y_TRUE = [0, 0, 0, 1, 1, 2]

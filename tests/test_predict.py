@@ -51,7 +51,7 @@ def spectra_dir(tmp_path):
     """Two RRUFF-style files, a plain two-column file, and two bad files."""
     rng = np.random.default_rng(1)
     wn = np.arange(100.0, 1300.0, 0.5)
-    rows = lambda c: "\n".join(f"{w:.2f}, {i:.4f}" for w, i in zip(wn, band(CENTRES[c], wn, rng)))  # noqa: E731
+    rows = lambda c: "\n".join(f"{w:.2f}, {i:.4f}" for w, i in zip(wn, band(CENTRES[c], wn, rng)))
     folder = tmp_path / "spectra"
     folder.mkdir()
     (folder / "Calcite__R040070__Raman__532__0__unoriented__Raman_Data_Processed__1.txt").write_text(
@@ -114,7 +114,7 @@ def test_model_name_lookup_and_errors(checkpoint, monkeypatch, tmp_path):
 
 
 def test_cli_predict_json(checkpoint, spectra_dir, capsys):
-    folder, plain, short, _ = spectra_dir
+    _folder, plain, short, _ = spectra_dir
     assert main(["predict", "--model", str(checkpoint), "--json", "--top", "2", str(plain), str(short)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["predictions"][0]["top"][0]["class"] == "Quartz" and len(report["predictions"][0]["top"]) == 2

@@ -1,11 +1,28 @@
 """Metrics: how well (classification), how big (parameters, FLOPs) and how fast (latency, throughput, GEMM peak)."""
 
-from ramancmp.metrics.classification import SCALAR_METRICS, aggregate, classification_metrics, format_mean_sd
-from ramancmp.metrics.complexity import (as_torch_module, count_flops, count_params, flop_counter_flops, layer_table,
-                                         sklearn_complexity)
-from ramancmp.metrics.timing import (gemm_peak_gflops, measure_fit_time, measure_latency, measure_throughput,
-                                     num_threads, threads)
+from ramancmp.metrics.classification import (
+    SCALAR_METRICS,
+    aggregate,
+    classification_metrics,
+    format_mean_sd,
+)
+from ramancmp.metrics.complexity import (
+    as_torch_module,
+    count_flops,
+    count_params,
+    flop_counter_flops,
+    layer_table,
+    sklearn_complexity,
+)
+from ramancmp.metrics.timing import (
+    gemm_peak_gflops,
+    measure_fit_time,
+    measure_latency,
+    measure_throughput,
+    num_threads,
+    threads,
+)
 
-__all__ = ["SCALAR_METRICS", "aggregate", "classification_metrics", "format_mean_sd", "as_torch_module",
-           "count_flops", "count_params", "flop_counter_flops", "layer_table", "sklearn_complexity",
-           "gemm_peak_gflops", "measure_fit_time", "measure_latency", "measure_throughput", "num_threads", "threads"]
+__all__ = ["SCALAR_METRICS", "aggregate", "as_torch_module", "classification_metrics", "count_flops", "count_params",
+    "flop_counter_flops", "format_mean_sd", "gemm_peak_gflops", "layer_table", "measure_fit_time",
+    "measure_latency", "measure_throughput", "num_threads", "sklearn_complexity", "threads"]

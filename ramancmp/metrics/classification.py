@@ -13,10 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, multilabel_confusion_matrix
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    multilabel_confusion_matrix,
+)
 from sklearn.utils.multiclass import unique_labels
 
-__all__ = ["classification_metrics", "aggregate", "format_mean_sd", "SCALAR_METRICS"]
+__all__ = ["SCALAR_METRICS", "aggregate", "classification_metrics", "format_mean_sd"]
 
 # The scalar metrics that ``aggregate`` summarises by default (per-class tables and matrices are not averaged).
 SCALAR_METRICS = ("accuracy", "sensitivity", "specificity")
@@ -81,7 +85,7 @@ def classification_metrics(y_true: Sequence | np.ndarray, y_pred: Sequence | np.
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "sensitivity": _mean(sensitivity),
         "specificity": _mean(specificity),
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "labels": labels.tolist(),
         "class_names": class_names,
         "per_class": {

@@ -50,8 +50,14 @@ import pandas as pd
 import torch
 from torch import nn
 
-__all__ = ["count_params", "count_flops", "flop_counter_flops", "layer_table", "sklearn_complexity",
-           "as_torch_module"]
+__all__ = [
+    "as_torch_module",
+    "count_flops",
+    "count_params",
+    "flop_counter_flops",
+    "layer_table",
+    "sklearn_complexity",
+]
 
 Shape = tuple[int, ...]
 
@@ -212,10 +218,10 @@ def count_flops(model: Any, input_shape: Shape = (1, 1, 1024)) -> dict[str, Any]
     for name, ops in own_ops.items():
         breakdown["custom"] += ops
         by_type[type(modules[name]).__name__] = by_type.get(type(modules[name]).__name__, 0.0) + ops
-    macs = int(round(sum(breakdown.values())))
+    macs = round(sum(breakdown.values()))
     return {"macs": macs, "flops": 2 * macs, "params": count_params(module)["total"],
-            "input_shape": list(input_shape), "breakdown": {k: int(round(v)) for k, v in breakdown.items()},
-            "by_type": {k: int(round(v)) for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])}}
+            "input_shape": list(input_shape), "breakdown": {k: round(v) for k, v in breakdown.items()},
+            "by_type": {k: round(v) for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])}}
 
 
 def flop_counter_flops(model: Any, input_shape: Shape = (1, 1, 1024)) -> int:
@@ -288,7 +294,7 @@ def layer_table(model: Any, input_shape: Shape = (1, 1, 1024), depth: int = 1) -
             continue
         macs = sum(v for k, v in ops.items() if k == name or k.startswith(name + "."))
         rows.append({"layer": name, "type": type(m).__name__, "output_shape": shapes.get(name),
-                     "params": int(sum(p.numel() for p in m.parameters())), "macs": int(round(macs)),
+                     "params": int(sum(p.numel() for p in m.parameters())), "macs": round(macs),
                      "mflops": 2 * macs / 1e6, "flops_share": macs / total})
     return pd.DataFrame(rows, columns=["layer", "type", "output_shape", "params", "macs", "mflops", "flops_share"])
 
@@ -313,9 +319,9 @@ def _step_complexity(est: Any, n_features: int) -> tuple[int, int, int, str]:
     if isinstance(est, KNeighborsClassifier):
         n_train = est.n_samples_fit_
         return (n_train * n_features, n_train * n_features, 1,
-                "kNN (brute force): the stored library is the model (n_train x n_features numbers); one dot "
+                ("kNN (brute force): the stored library is the model (n_train x n_features numbers); one dot "
                 "product with every library spectrum per query (n_train x n_features MACs). scikit-learn's "
-                "cosine metric also re-normalises the library on every call, which this ideal count leaves out")
+                "cosine metric also re-normalises the library on every call, which this ideal count leaves out"))
     if isinstance(est, StandardScaler):
         n = sum(a.size for a in (est.mean_, est.scale_) if a is not None)
         return n, n_features, n_features, "StandardScaler: one multiply-add per feature"
@@ -335,7 +341,7 @@ def sklearn_complexity(estimator: Any, n_features: int | None = None) -> dict[st
 
     check_is_fitted(estimator)
     if n_features is None:
-        n_features = int(getattr(estimator, "n_features_in_"))
+        n_features = int(estimator.n_features_in_)
     steps = estimator.steps if isinstance(estimator, Pipeline) else [(type(estimator).__name__, estimator)]
     params = macs = 0
     width = n_features

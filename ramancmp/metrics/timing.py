@@ -26,8 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["measure_latency", "measure_throughput", "gemm_peak_gflops", "measure_fit_time", "threads",
-           "num_threads"]
+__all__ = [
+    "gemm_peak_gflops",
+    "measure_fit_time",
+    "measure_latency",
+    "measure_throughput",
+    "num_threads",
+    "threads",
+]
 
 
 def threads() -> int:
