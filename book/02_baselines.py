@@ -35,9 +35,9 @@ print(ch, "|", ds)
 # %% [markdown]
 # ## Evaluation on the by-sample split
 #
-# Each model is fitted on the training part of each split and tested on spectra of samples it has never seen.
-# Classical models need no validation part; they are fitted on training + validation spectra (the networks use the
-# validation part for early stopping), so every model sees the same training samples.
+# Each model is fitted on the training part of each split and tested on spectra of samples it has never seen. Every
+# model of the book learns from exactly the same training spectra; the validation part is used only by the networks
+# of later chapters, to choose their best epoch.
 
 # %%
 baselines = ["lda", "pca_lda", "knn_cosine"]

@@ -42,7 +42,7 @@ from ramancmp.metrics import (
 )
 from ramancmp.metrics.complexity import as_torch_module
 
-__all__ = ["EvaluationResult", "build_estimator", "evaluate"]
+__all__ = ["EvaluationResult", "build_estimator", "evaluate", "results_table"]
 
 
 def build_estimator(model: str | Callable[..., Any], num_classes: int, in_length: int, *, profile: Profile,
@@ -249,3 +249,26 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         model_kwargs=dict(model_kwargs or {}), data_sha256=getattr(dataset, "source_sha256", None),
         preprocess=preprocess.to_dict() if hasattr(preprocess, "to_dict") else dict(preprocess or {}),
         estimator=estimator, last_split=split)
+
+
+def results_table(results: Any, percent: bool = True) -> "pd.DataFrame":
+    """A readable comparison table (one row per :class:`EvaluationResult`): metrics as "mean ± sd", size, speed."""
+    import pandas as pd
+
+    scale, unit = (100.0, " (%)") if percent else (1.0, "")
+    rows = []
+    for r in results:
+        s = r.summary()
+        row = {"model": s["model"], "split": r.split_kind, "repeats": r.repeats}
+        for key in ("accuracy", "sensitivity", "specificity"):
+            mean, sd = s[key], s[f"{key}_sd"]
+            row[key + unit] = (f"{scale * mean:.2f} ± {scale * sd:.2f}" if sd == sd and sd is not None
+                               else f"{scale * mean:.2f}")
+        row["train s"] = round(s["fit_time_s"], 2)
+        row["params"] = s["params"]
+        row["MFLOPs"] = None if s["mflops"] is None else round(s["mflops"], 3)
+        if "latency_b1_ms" in s:
+            row["latency b1 (ms)"] = round(s["latency_b1_ms"], 3)
+            row["throughput b256 (/s)"] = round(s["throughput_b256"])
+        rows.append(row)
+    return pd.DataFrame(rows)
