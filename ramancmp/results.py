@@ -91,3 +91,26 @@ def load_result(name: str, *, directory: Path | None = None) -> dict[str, Any]:
         raise FileNotFoundError(
             f"no results for {name!r} at {path}; run the chapter first: python -m ramancmp book run --chapters {name}")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def model_summaries(chapters: list[str], split: str = "sample", *, directory: Path | None = None):
+    """One table of the models saved by earlier chapters (``{model: {"sample": row, "random": row}}`` entries).
+
+    Chapters that have not run yet are listed in the table's ``attrs["missing"]`` instead of failing, so a chapter
+    can be run on its own.
+    """
+    import pandas as pd
+
+    rows, missing = [], []
+    for chapter in chapters:
+        try:
+            metrics = load_result(chapter, directory=directory)["metrics"]
+        except FileNotFoundError:
+            missing.append(chapter)
+            continue
+        for model, entry in metrics.items():
+            if isinstance(entry, dict) and isinstance(entry.get(split), dict):
+                rows.append({"chapter": chapter, **entry[split]})
+    table = pd.DataFrame(rows)
+    table.attrs["missing"] = missing
+    return table
