@@ -44,6 +44,15 @@ def checkpoints_dir(profile: str | None = None) -> Path:
             else PROJECT_ROOT / "build" / profile / "checkpoints")
 
 
+# The variant of each architecture that the book trains: (registered builder name, builder keyword arguments).
+# One place, read by the chapters, the benchmarks and the compression methods (teacher, DRSN to convert, ...).
+BOOK_MODELS: dict[str, tuple[str, dict]] = {
+    "cnn": ("cnn", {}),
+    "efficientnet": ("efficientnet_lite", {}),
+    "drsn": ("drsn_cw", {}),
+}
+
+
 @dataclass(frozen=True)
 class Profile:
     """How much work a run does. ``quick`` checks that everything runs; ``full`` produces the book's results."""
