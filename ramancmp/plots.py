@@ -156,3 +156,108 @@ def preprocessing_figure(wavenumber: np.ndarray, intensity: np.ndarray, grid: np
     fig.update_yaxes(title_text="intensity (file units)", secondary_y=False)
     fig.update_yaxes(title_text="normalised", secondary_y=True)
     return fig
+
+
+def soft_targets_figure(class_names: Sequence[str], logits: np.ndarray, temperatures: Sequence[float] = (1, 2, 4, 8),
+                        true_class: int | None = None,
+                        title: str = "Teacher's soft targets softmax(z / T) for one spectrum") -> go.Figure:
+    """Grouped bars: the one-hot hard target and the teacher's class distribution at several temperatures."""
+    z = np.asarray(logits, dtype=np.float64).ravel()
+    fig = go.Figure()
+    if true_class is not None:
+        fig.add_trace(go.Bar(x=list(class_names), y=np.eye(len(z))[true_class], name="hard target (label)",
+                             marker_color="lightgrey"))
+    for i, t in enumerate(temperatures):
+        p = np.exp((z - z.max()) / t)
+        fig.add_trace(go.Bar(x=list(class_names), y=np.round(p / p.sum(), 4), name=f"T = {t:g}",
+                             marker_color=PALETTE[i % len(PALETTE)]))
+    fig.update_layout(title=title, barmode="group", yaxis_title="probability", template="plotly_white", height=420)
+    return fig
+
+
+def folded_spectrum_figure(grid: np.ndarray, spectrum: np.ndarray, k: int, *, mode: str = "interleaved",
+                           title: str | None = None) -> go.Figure:
+    """The spectrum (top) and the k channels a folded DRSN's stem sees (below), each against its own positions."""
+    x = np.asarray(spectrum, dtype=np.float64)
+    g = np.asarray(grid, dtype=np.float64)
+    m = len(x) // k
+    chans = x.reshape(m, k).T if mode == "interleaved" else x.reshape(k, m)
+    waves = g.reshape(m, k).T if mode == "interleaved" else g.reshape(k, m)
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.35, 0.65], vertical_spacing=0.12,
+                        subplot_titles=[f"spectrum, {len(x)} points",
+                                        f"folded ({mode}): {k} channels x {m} positions (offset for clarity)"])
+    fig.add_trace(go.Scatter(x=np.round(g, 1), y=np.round(x, 4), name="spectrum", line=dict(color="black", width=1)),
+                  row=1, col=1)
+    for c in range(k):
+        fig.add_trace(go.Scatter(x=np.arange(m), y=np.round(chans[c] + 1.1 * c, 4), name=f"channel {c}",
+                                 line=dict(width=1, color=PALETTE[c % len(PALETTE)]),
+                                 hovertext=[f"{w:.1f} cm⁻¹" for w in waves[c]]), row=2, col=1)
+    fig.update_xaxes(title_text="Raman shift (cm⁻¹)", row=1, col=1)
+    fig.update_xaxes(title_text="position in the folded sequence", row=2, col=1)
+    fig.update_layout(title=title or f"Channel conversion: one spectrum folded into {k} channels",
+                      template="plotly_white", height=600)
+    return fig
+
+
+def projection_figure(Z: np.ndarray, y: np.ndarray, class_names: Sequence[str], *, test: np.ndarray | None = None,
+                      title: str = "Features projected on the first two LDA axes") -> go.Figure:
+    """2-D scatter of projected features per class; ``test`` (bool mask) draws test spectra as open markers."""
+    Z = np.asarray(Z)
+    fig = go.Figure()
+    test = np.zeros(len(Z), bool) if test is None else np.asarray(test, bool)
+    for k, name in enumerate(class_names):
+        for part, symbol in ((~test, "circle"), (test, "circle-open")):
+            idx = np.flatnonzero((np.asarray(y) == k) & part)
+            if not len(idx):
+                continue
+            fig.add_trace(go.Scattergl(x=np.round(Z[idx, 0], 3), y=np.round(Z[idx, 1], 3), mode="markers",
+                                       marker=dict(color=PALETTE[k % len(PALETTE)], symbol=symbol, size=6),
+                                       name=name + (" (test)" if symbol == "circle-open" else ""),
+                                       legendgroup=name))
+    fig.update_layout(title=title, xaxis_title="LD 1", yaxis_title="LD 2", template="plotly_white", height=520)
+    return fig
+
+
+def soft_threshold_figure(model, spectrum: np.ndarray, grid: np.ndarray, *, unit: tuple[int, int] = (0, 0),
+                          channel: int | None = None, title: str | None = None) -> go.Figure:
+    """What one residual shrinkage unit of a trained DRSN does to a real spectrum's feature map.
+
+    Top: the input spectrum. Bottom: one channel of the unit's residual branch before soft thresholding, the learnt
+    thresholds ±tau for this spectrum and channel, and the output after ``sign(x) * max(|x| - tau, 0)``. The channel
+    defaults to the one whose threshold removes the largest fraction of the signal.
+    """
+    import torch
+
+    stage, index = unit
+    shrinkage = model.stages[stage][index].shrinkage
+    captured = {}
+    handle = shrinkage.register_forward_hook(lambda m, inp, out: captured.update(pre=inp[0], post=out))
+    model.eval()
+    try:
+        with torch.inference_mode():
+            model(torch.as_tensor(spectrum, dtype=torch.float32).reshape(1, 1, -1))
+            tau = shrinkage.thresholds(captured["pre"])
+    finally:
+        handle.remove()
+    pre, post = captured["pre"][0].numpy(), captured["post"][0].numpy()
+    tau = np.broadcast_to(tau[0, :, 0].numpy(), (pre.shape[0],))
+    if channel is None:
+        removed = 1.0 - np.abs(post).sum(axis=1) / np.maximum(np.abs(pre).sum(axis=1), 1e-12)
+        channel = int(np.argmax(removed))
+    positions = np.linspace(grid[0], grid[-1], pre.shape[1])
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.35, 0.65], vertical_spacing=0.06,
+                        subplot_titles=["input spectrum", f"stage {stage + 1}, unit {index + 1}, channel {channel}: "
+                                        f"tau = {tau[channel]:.3g}"])
+    step = max(1, len(grid) // 1024)
+    fig.add_trace(go.Scatter(x=np.round(grid[::step], 1), y=np.round(spectrum[::step], 4), name="spectrum",
+                             line=dict(color="grey", width=1)), row=1, col=1)
+    fig.add_trace(go.Scatter(x=np.round(positions, 1), y=np.round(pre[channel], 4), name="before thresholding",
+                             line=dict(color=PALETTE[0], width=1)), row=2, col=1)
+    fig.add_trace(go.Scatter(x=np.round(positions, 1), y=np.round(post[channel], 4), name="after soft thresholding",
+                             line=dict(color=PALETTE[1], width=1.5)), row=2, col=1)
+    for sign in (1, -1):
+        fig.add_hline(y=sign * float(tau[channel]), line=dict(dash="dash", color="black", width=1), row=2, col=1)
+    fig.update_layout(title=title or "Soft thresholding inside a residual shrinkage unit", template="plotly_white",
+                      height=560)
+    fig.update_xaxes(title_text="Raman shift (cm⁻¹), feature-map positions mapped onto the grid", row=2, col=1)
+    return fig
