@@ -72,8 +72,14 @@ def bench_models(task: str = "rruff-groups-10", profile: str = "quick", seed: in
 
 def bench_compression(task: str = "rruff-groups-10", profile: str = "quick", seed: int = DEFAULT_SEED,
                       **kwargs: Any) -> dict[str, Any]:
-    """Placeholder hook: the compression benchmark (pruning, distillation, quantisation) lands with issue 4."""
-    raise NotImplementedError("the compression benchmark is not implemented yet (issue 4: ramancmp.compression)")
+    """Distillation, channel conversion and DRSN features + LDA beside their baselines (issue 4).
+
+    Implemented in :func:`ramancmp.compression.experiments.bench_compression`; writes
+    ``results/bench_compression.json``.
+    """
+    from ramancmp.compression.experiments import bench_compression as _bench_compression
+
+    return _bench_compression(task=task, profile=profile, seed=seed, **kwargs)
 
 
 BENCHES: dict[str, Callable[..., dict[str, Any]]] = {"models": bench_models, "compression": bench_compression}
