@@ -86,6 +86,7 @@ def get_or_train(model: str, dataset: Any, split: Any, profile: Any = "quick", *
            "split_kind": split.kind, "split_seed": int(split.seed), "train_fingerprint": fp,
            "data_sha256": getattr(dataset, "source_sha256", None),
            "estimator": {k: v for k, v in est.get_params().items() if k not in ("device", "verbose")}}
+    directory = directory if directory is not None else checkpoints_dir(prof.name)
     path = checkpoint_path(model, key["task"] or "unknown", split, model_kwargs, directory)
     json_path = path.with_name(path.name + ".json")
     if not retrain and json_path.exists():

@@ -64,6 +64,12 @@ def build_estimator(model: str | Callable[..., Any], num_classes: int, in_length
     return model, create_model(model, num_classes, in_length, **(model_kwargs or {}))
 
 
+def _is_network(estimator: Any) -> bool:
+    from ramancmp.models import TorchClassifier
+
+    return type(estimator) is TorchClassifier
+
+
 def _accepts_validation(estimator: Any) -> bool:
     try:
         params = inspect.signature(estimator.fit).parameters
@@ -185,7 +191,7 @@ def _complexity(estimator: Any, in_length: int) -> dict[str, Any]:
 def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, split_kind: str = "sample",
              repeats: int | None = None, seed: int = 0, profile: str | Profile = "quick",
              model_kwargs: dict | None = None, measure_speed: bool = True, progress: bool = True,
-             device: str = "auto", threads: int | None = None) -> EvaluationResult:
+             device: str = "auto", threads: int | None = None, reuse_checkpoints: bool = True) -> EvaluationResult:
     """Evaluate one model on one task over repeated splits (see the module docstring for the protocol).
 
     Args:
@@ -201,6 +207,11 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         device: where networks train (``"auto"``: CUDA if available); speed is always measured on the CPU.
         threads: CPU threads for the speed measurement (default: torch's setting; see
             :func:`ramancmp.metrics.timing.num_threads` for why a shared machine wants 1).
+        reuse_checkpoints: networks named by registry name are trained through
+            :func:`ramancmp.checkpoints.get_or_train`: each split's network is saved in the profile's checkpoint
+            folder and loaded (not retrained) when exactly the same model, settings and training data come again --
+            how the compression chapters reuse the networks of chapters 3-5. ``fit_time_s`` is then the time the
+            stored training took.
     """
     from ramancmp.data.splits import repeated_splits
 
@@ -223,11 +234,18 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
     for r, split in enumerate(bar):
         name, estimator = build_estimator(model_name_or_factory, len(class_names), in_length, profile=prof,
                                           seed=seed + r, model_kwargs=model_kwargs, device=device)
-        fit_kwargs = {}
-        val = split.val[np.isin(y[split.val], y[split.train])]  # a class unseen in training cannot be validated
-        if _accepts_validation(estimator) and len(val):
-            fit_kwargs = {"X_val": X[val], "y_val": y[val]}
-        _, fit_time = measure_fit_time(estimator.fit, X[split.train], y[split.train], **fit_kwargs)
+        if reuse_checkpoints and isinstance(model_name_or_factory, str) and _is_network(estimator):
+            from ramancmp.checkpoints import get_or_train
+
+            estimator = get_or_train(model_name_or_factory, dataset, split, prof, model_kwargs=model_kwargs,
+                                     device=device)
+            fit_time = float(estimator.fit_time_ or estimator.history_.train_time)
+        else:
+            fit_kwargs = {}
+            val = split.val[np.isin(y[split.val], y[split.train])]  # a class unseen in training cannot be validated
+            if _accepts_validation(estimator) and len(val):
+                fit_kwargs = {"X_val": X[val], "y_val": y[val]}
+            _, fit_time = measure_fit_time(estimator.fit, X[split.train], y[split.train], **fit_kwargs)
         y_pred = estimator.predict(X[split.test])
         metrics = classification_metrics(y[split.test], y_pred, labels=labels, class_names=class_names)
         metrics.update({"fit_time_s": fit_time, "seed": int(split.seed), "n_train": len(split.train),

@@ -92,3 +92,20 @@ def rruff_zip() -> Path:
         if candidate.is_file():
             return candidate
     pytest.skip("the RRUFF archive is not available; run `python -m ramancmp data fetch` first")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_outputs(tmp_path_factory):
+    """Tests never write into the project's results/ or checkpoints/ (the book's full-profile outputs)."""
+    import os
+
+    root = tmp_path_factory.mktemp("outputs")
+    saved = {k: os.environ.get(k) for k in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR")}
+    os.environ["RAMANCMP_RESULTS_DIR"] = str(root / "results")
+    os.environ["RAMANCMP_CHECKPOINT_DIR"] = str(root / "checkpoints")
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -132,3 +132,15 @@ def test_bench_models_table(dataset, tmp_path, monkeypatch):
     assert len({len(line) for line in text.splitlines()[3:6]}) == 1  # header, rule and a row align
     with pytest.raises(ValueError, match="unknown benchmark"):
         bench.run("everything")
+
+
+def test_networks_are_trained_once_per_split_and_reused(dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path))
+    first = evaluate("cnn", dataset, profile=TINY, seed=0, progress=False, measure_speed=False)
+    saved = sorted(p.name for p in tmp_path.rglob("*.pt"))
+    assert saved == ["sample-seed0.pt", "sample-seed1.pt"]
+    second = evaluate("cnn", dataset, profile=TINY, seed=0, progress=False, measure_speed=False)
+    assert [r["fit_time_s"] for r in second.per_repeat] == [r["fit_time_s"] for r in first.per_repeat]
+    assert second.metrics["accuracy"] == first.metrics["accuracy"]
+    other_seed = evaluate("cnn", dataset, profile=TINY, seed=5, repeats=1, progress=False, measure_speed=False)
+    assert other_seed.per_repeat[0]["seed"] == 5 and len(list(tmp_path.rglob("*.pt"))) == 3
