@@ -2,10 +2,10 @@
 
 Every number comes from :func:`ramancmp.evaluation.evaluate` (same repeated splits for every model: same task,
 split kind, seed and repeats), so accuracy is mean +- sd over repeats and size/speed are measured by
-:mod:`ramancmp.metrics`. Trained networks that a method starts from (the distillation teacher, the DRSN) come from
-:func:`ramancmp.checkpoints.get_or_train` -- one per split, trained on its training part only -- and enter the
-harness through :class:`~ramancmp.checkpoints.PretrainedClassifier`, whose fingerprint check guarantees that
-repeat ``r`` uses the network trained on split ``r``.
+:mod:`ramancmp.metrics`. Trained networks that a method starts from (the distillation teacher, the DRSN; the variants
+named in :data:`ramancmp.config.BOOK_MODELS`) come from :func:`ramancmp.checkpoints.get_or_train` -- one per split,
+trained on its training part only, and the very networks chapters 4 and 5 trained when their checkpoints are there.
+Methods built on them (students, feature pipelines) check by fingerprint that repeat ``r`` uses split ``r``'s network.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ramancmp.checkpoints import PretrainedClassifier, get_or_train, sequence_factory
+from ramancmp.checkpoints import get_or_train, sequence_factory
 from ramancmp.compression.channel_conversion import conversion_variants
 from ramancmp.compression.distillation import DistilledClassifier, distillation_grid
 from ramancmp.compression.feature_extraction import feature_pipeline, pipeline_complexity
-from ramancmp.config import get_profile
+from ramancmp.config import BOOK_MODELS, get_profile
 
 __all__ = ["bench_compression", "pretrained_splits", "distillation_experiment", "channel_conversion_experiment",
            "feature_extraction_experiment", "speedup"]
@@ -40,23 +40,8 @@ def pretrained_splits(model: str, dataset: Any, profile: Any, seed: int, split_k
     return [get_or_train(model, dataset, s, prof, model_kwargs=model_kwargs, device=device) for s in splits]
 
 
-def _evaluate_pretrained(name: str, nets: list[Any], dataset: Any, prof: Any, seed: int, split_kind: str,
-                         progress: bool) -> Any:
-    from ramancmp.evaluation import evaluate
-
-    result = evaluate(sequence_factory([PretrainedClassifier(n) for n in nets], name), dataset,
-                      split_kind=split_kind, seed=seed, profile=prof, progress=progress)
-    for r, net in zip(result.per_repeat, nets):  # the training happened in get_or_train: report its time
-        r["fit_time_s"] = float(getattr(net, "fit_time_", None) or net.history_.train_time)
-    times = [r["fit_time_s"] for r in result.per_repeat]
-    result.metrics["fit_time_s"] = {"mean": float(np.mean(times)),
-                                    "sd": float(np.std(times, ddof=1)) if len(times) > 1 else 0.0, "values": times}
-    result.histories = [n.history_.to_dict() for n in nets]
-    return result
-
-
 def distillation_experiment(dataset: Any, profile: Any = "quick", seed: int = 0, split_kind: str = "sample",
-                            teacher: str = "efficientnet_b0", student: str = "cnn", grid: list | None = None,
+                            teacher: str | None = None, student: str | None = None, grid: list | None = None,
                             progress: bool = False, device: str = "auto") -> dict[str, Any]:
     """Teacher, the student trained alone, and the student distilled at every (T, alpha) of ``grid``.
 
@@ -67,11 +52,13 @@ def distillation_experiment(dataset: Any, profile: Any = "quick", seed: int = 0,
 
     prof = get_profile(profile)
     grid = grid or distillation_grid(prof)
-    teachers = pretrained_splits(teacher, dataset, prof, seed, split_kind, device=device)
-    out: dict[str, Any] = {"teacher": _evaluate_pretrained(teacher, teachers, dataset, prof, seed, split_kind,
-                                                           progress)}
-    out["student_alone"] = evaluate(student, dataset, split_kind=split_kind, seed=seed, profile=prof,
-                                    progress=progress, device=device)
+    teacher, teacher_kwargs = (teacher, {}) if teacher else BOOK_MODELS["efficientnet"]
+    student = student or BOOK_MODELS["cnn"][0]
+    teachers = pretrained_splits(teacher, dataset, prof, seed, split_kind, model_kwargs=teacher_kwargs,
+                                 device=device)
+    common = dict(split_kind=split_kind, seed=seed, profile=prof, progress=progress, device=device)
+    out: dict[str, Any] = {"teacher": evaluate(teacher, dataset, model_kwargs=teacher_kwargs, **common)}
+    out["student_alone"] = evaluate(student, dataset, **common)
     out["grid"] = []
     for cfg in grid:
         students = [DistilledClassifier(t, model=student, temperature=cfg.temperature, alpha=cfg.alpha,
@@ -95,9 +82,10 @@ def channel_conversion_experiment(dataset: Any, profile: Any = "quick", seed: in
     from ramancmp.evaluation import evaluate
 
     prof = get_profile(profile)
-    drsns = pretrained_splits("drsn_cw", dataset, prof, seed, split_kind, device=device)
-    out: dict[str, Any] = {"baseline": _evaluate_pretrained("drsn_cw", drsns, dataset, prof, seed, split_kind,
-                                                            progress), "variants": []}
+    drsn, drsn_kwargs = BOOK_MODELS["drsn"]
+    out: dict[str, Any] = {"baseline": evaluate(drsn, dataset, split_kind=split_kind, seed=seed, profile=prof,
+                                                model_kwargs=drsn_kwargs, progress=progress, device=device),
+                           "variants": []}
     for v in variants or conversion_variants(prof):
         res = evaluate(v.model, dataset, split_kind=split_kind, seed=seed, profile=prof, model_kwargs=v.kwargs,
                        progress=progress, device=device)
@@ -113,9 +101,11 @@ def feature_extraction_experiment(dataset: Any, profile: Any = "quick", seed: in
     from ramancmp.evaluation import evaluate
 
     prof = get_profile(profile)
-    drsns = pretrained_splits("drsn_cw", dataset, prof, seed, split_kind, device=device)
-    out: dict[str, Any] = {"baseline": _evaluate_pretrained("drsn_cw", drsns, dataset, prof, seed, split_kind,
-                                                            progress), "depths": []}
+    drsn, drsn_kwargs = BOOK_MODELS["drsn"]
+    drsns = pretrained_splits(drsn, dataset, prof, seed, split_kind, model_kwargs=drsn_kwargs, device=device)
+    out: dict[str, Any] = {"baseline": evaluate(drsn, dataset, split_kind=split_kind, seed=seed, profile=prof,
+                                                model_kwargs=drsn_kwargs, progress=progress, device=device),
+                           "depths": []}
     n_stages = drsns[0].model_.num_stages
     in_length = np.asarray(dataset.X).shape[1]
     for depth in (range(n_stages + 1) if depths is None else depths):
