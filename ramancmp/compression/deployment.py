@@ -1,0 +1,237 @@
+"""Deployment variants of one trained network, measured side by side: float, int8, pruned (+ fine-tuned), ONNX.
+
+:func:`deployment_variants` takes a trained network and produces one row per variant -- accuracy on the test part,
+agreement with the float model's predictions, parameters, FLOPs per spectrum, size on disk, batch-1 latency and
+batch-256 throughput -- with every measurement made by :mod:`ramancmp.metrics` on the same threads, in one run, so
+the rows can be compared. :func:`bench_deployment` runs it for the book's compact networks on one split of a task.
+
+Notes on the numbers:
+
+* int8 models do the same arithmetic in 8-bit integers: their parameter count and FLOPs are the float model's
+  (what changes is bytes per weight and the kernels), so those columns repeat the float values and ``size_kb``
+  shows the saving.
+* Pruned models are fine-tuned with :func:`ramancmp.training.train_model` on the training part (early stopping on
+  the validation part) -- the book's one training loop -- starting from the pruned weights.
+* Timings depend on the thread count, which is set for the whole measurement (``threads``) and recorded per row.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ramancmp.metrics import count_flops, count_params, measure_latency, measure_throughput
+
+__all__ = ["deployment_variants", "bench_deployment", "torch_threads", "DEPLOY_MODELS"]
+
+DEPLOY_MODELS = ("cnn", "drsn_cw", "efficientnet_b0")
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[int]:
+    """Run the block with ``n`` torch intra-op threads (``None``: leave as is); restores the previous count."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        if int(n) < 1:
+            raise ValueError(f"threads must be >= 1, got {n}")
+        torch.set_num_threads(int(n))
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _torch_bytes(module: nn.Module) -> int:
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+@torch.no_grad()
+def _torch_logits(module: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    module.eval()
+    X_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    return torch.cat([module(X_t[i:i + batch_size]).float() for i in range(0, len(X_t), batch_size)]).numpy()
+
+
+def _encode(classes: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+    """Labels -> output indices (the networks' targets)."""
+    y = np.asarray(y)
+    if classes is None:
+        return y.astype(np.int64)
+    idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    if (classes[idx] != y).any():
+        raise ValueError("labels not among the model's classes_")
+    return idx.astype(np.int64)
+
+
+def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any, *, X_train: Any = None,
+                        y_train: Any = None, X_val: Any = None, y_val: Any = None,
+                        ratios: Sequence[float] = (0.25, 0.5, 0.75), fine_tune: Any = None, int8: bool = True,
+                        onnx: bool = True, onnx_int8: bool = True, backend: str = "x86", threads: int | None = None,
+                        latency_runs: int = 50, throughput_runs: int = 5, workdir: str | Path | None = None,
+                        name: str | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """Rows ``{model, variant, runtime, precision, prune_ratio, accuracy, agreement, params, mflops, size_kb,
+    latency_b1_ms, latency_b1_p10_ms, latency_b1_p90_ms, throughput_b256, threads, ...}`` for each variant.
+
+    Args:
+        model: a trained network or :class:`~ramancmp.models.TorchClassifier` (its ``classes_`` map outputs to
+            labels); it is not modified.
+        calibration_X: training spectra for int8 calibration (never test spectra).
+        X_test, y_test: the held-out part, labels as the classifier's ``classes_`` (or output indices).
+        X_train, y_train, X_val, y_val: for fine-tuning pruned networks; without ``X_train`` they are not
+            fine-tuned (the row says so).
+        ratios: channel-pruning ratios (empty: no pruning rows).
+        fine_tune: a :class:`ramancmp.training.TrainConfig` for the fine-tune (default: 10 epochs, lr 1e-3,
+            patience 4, CPU).
+        int8, onnx, onnx_int8: which other variants to include.
+        threads: torch and ONNX Runtime intra-op threads for every timing (``None``: torch's current setting).
+        latency_runs, throughput_runs: timed calls per measurement.
+        workdir: where ONNX files go (default: a temporary folder, removed afterwards).
+    """
+    from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx, quantize_onnx
+    from ramancmp.compression.pruning import prune_channels
+    from ramancmp.compression.quantization import quantize_int8
+    from ramancmp.metrics.complexity import as_torch_module
+    from ramancmp.training import TrainConfig, train_model
+
+    net = as_torch_module(model)
+    if net is None:
+        raise ValueError(f"deployment_variants needs a torch network, got {type(model).__name__}")
+    net = net.cpu().eval()
+    classes = np.asarray(model.classes_) if hasattr(model, "classes_") else None
+    X_test = np.asarray(X_test, dtype=np.float32)
+    y_test = np.asarray(y_test)
+    if len(X_test) != len(y_test) or len(X_test) == 0:
+        raise ValueError(f"X_test and y_test must be non-empty and of equal length, got {len(X_test)}, {len(y_test)}")
+    base_name = name or getattr(net, "default_cfg", {}).get("name", type(net).__name__)
+    length = int(getattr(net, "in_length", X_test.shape[-1])) * int(getattr(net, "in_channels", 1))
+    labels = (lambda idx: classes[idx]) if classes is not None else (lambda idx: idx)
+
+    with torch_threads(threads) as n_threads, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(workdir) if workdir is not None else Path(tmp)
+        float_pred = labels(_torch_logits(net, X_test).argmax(1))
+        flops_float = count_flops(net, (1, 1, length))
+
+        def row(variant: str, runtime: str, precision: str, pred: np.ndarray, timed: Any, *, params: int,
+                flops: int, size: int, ratio: float = 0.0, predict_fn: Any = None, **extra: Any) -> dict[str, Any]:
+            lat = measure_latency(timed, (1, 1, length), runs=latency_runs, warmup=max(2, latency_runs // 10),
+                                  predict_fn=predict_fn)
+            thr = measure_throughput(timed, batch=256, runs=throughput_runs, warmup=1, length=length,
+                                     predict_fn=predict_fn)
+            return {"model": base_name, "variant": variant, "runtime": runtime, "precision": precision,
+                    "prune_ratio": ratio, "accuracy": float(np.mean(pred == y_test)),
+                    "agreement": float(np.mean(pred == float_pred)), "params": int(params),
+                    "mflops": flops / 1e6, "size_kb": size / 1024, "latency_b1_ms": lat["median_ms"],
+                    "latency_b1_p10_ms": lat["p10_ms"], "latency_b1_p90_ms": lat["p90_ms"],
+                    "throughput_b256": thr["spectra_per_s"], "threads": n_threads, **extra}
+
+        steps = ["float"] + (["int8"] if int8 else []) + [f"prune {r:g}" for r in ratios] + (
+            ["onnx"] if onnx else [])
+        bar = _progress(steps, base_name, progress)
+        rows = [row("float", "torch", "fp32", float_pred, net, params=count_params(net)["total"],
+                    flops=flops_float["flops"], size=_torch_bytes(net))]
+        bar.update()
+        if int8:
+            q = quantize_int8(net, calibration_X, backend=backend)
+            rows.append(row("int8", "torch", "int8", labels(_torch_logits(q, X_test).argmax(1)), q,
+                            params=rows[0]["params"], flops=flops_float["flops"], size=_torch_bytes(q),
+                            int8_layers=q.report.n_quantized, float_layers=int(sum(q.report.float_modules.values())),
+                            backend=backend))
+            bar.update()
+        for ratio in ratios:
+            pruned = prune_channels(net, (1, 1, length), ratio)
+            tuned, fit_time = False, None
+            if X_train is not None and y_train is not None:
+                config = fine_tune or TrainConfig(max_epochs=10, lr=1e-3, patience=4, device="cpu")
+                has_val = X_val is not None and y_val is not None and len(X_val) > 0
+                start = time.perf_counter()
+                train_model(pruned, X_train, _encode(classes, y_train), X_val if has_val else None,
+                            _encode(classes, y_val) if has_val else None, config, progress=False)
+                fit_time, tuned = time.perf_counter() - start, True
+            pruned.cpu().eval()
+            rows.append(row(f"pruned {ratio:.0%}" + (" + fine-tune" if tuned else ""), "torch", "fp32",
+                            labels(_torch_logits(pruned, X_test).argmax(1)), pruned,
+                            params=count_params(pruned)["total"], flops=count_flops(pruned, (1, 1, length))["flops"],
+                            size=_torch_bytes(pruned), ratio=float(ratio), fine_tuned=tuned, fine_tune_s=fit_time))
+            bar.update()
+        if onnx:
+            path = export_onnx(net, folder / f"{base_name}.onnx")
+            sess = OnnxClassifier(path, threads=n_threads)
+            rows.append(row("onnx", "onnxruntime", "fp32", labels(sess.predict_logits(X_test).argmax(1)), None,
+                            params=rows[0]["params"], flops=flops_float["flops"], size=path.stat().st_size,
+                            predict_fn=sess.predict_logits, opset=_opset(path)))
+            if onnx_int8:
+                qpath = quantize_onnx(path, folder / f"{base_name}.int8.onnx", calibration_X)
+                qsess = OnnxClassifier(qpath, threads=n_threads)
+                rows.append(row("onnx int8", "onnxruntime", "int8", labels(qsess.predict_logits(X_test).argmax(1)),
+                                None, params=rows[0]["params"], flops=flops_float["flops"],
+                                size=qpath.stat().st_size, predict_fn=qsess.predict_logits))
+            bar.update()
+        bar.close()
+    return rows
+
+
+def _opset(path: Path) -> int:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return int(next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")))
+
+
+def _progress(steps: list[str], desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=len(steps), desc=desc, unit="variant", disable=not enabled, leave=False)
+
+
+def bench_deployment(task: str = "rruff-groups-10", profile: str = "quick", seed: int = 0, *,
+                     models: Sequence[str] | None = None, ratios: Sequence[float] = (0.25, 0.5, 0.75),
+                     threads: int | None = 1, dataset: Any = None, save: bool = True,
+                     progress: bool = False) -> dict[str, Any]:
+    """Deployment variants of the compact networks, trained on one by-sample split (seed ``seed``) of ``task``.
+
+    Networks come from :func:`ramancmp.checkpoints.get_or_train` (trained once per split, reused afterwards).
+    The quick profile uses the CNN and DRSN-CW only (EfficientNet-B0 takes minutes to train on two cores).
+    Writes ``results/bench_deployment.json`` when ``save``.
+    """
+    from ramancmp.checkpoints import get_or_train
+    from ramancmp.config import get_profile
+    from ramancmp.data.splits import make_split
+    from ramancmp.data.tasks import load_task
+    from ramancmp.results import save_result
+    from ramancmp.training import TrainConfig
+
+    prof = get_profile(profile)
+    ds = dataset if dataset is not None else load_task(task)
+    models = tuple(models) if models is not None else (DEPLOY_MODELS if prof.name == "full" else DEPLOY_MODELS[:2])
+    split = make_split(ds.y, ds.groups, kind="sample", seed=seed)
+    X, y = np.asarray(ds.X, dtype=np.float32), np.asarray(ds.y)
+    val = split.val[np.isin(y[split.val], y[split.train])]
+    tune = TrainConfig(max_epochs=max(2, prof.max_epochs // 4), patience=max(2, prof.patience // 2), lr=1e-3,
+                       batch_size=prof.batch_size, device="cpu", seed=seed)
+    rows = []
+    for name in models:
+        clf = get_or_train(name, ds, split, prof, device="cpu")
+        rows += deployment_variants(clf, X[split.train][:256], X[split.test], y[split.test], X_train=X[split.train],
+                                    y_train=y[split.train], X_val=X[val], y_val=y[val], ratios=ratios,
+                                    fine_tune=tune, threads=threads, latency_runs=prof.latency_runs,
+                                    throughput_runs=prof.throughput_runs, progress=progress)
+    table = {"what": "deployment", "task": getattr(ds, "task", task), "profile": prof.name, "seed": seed,
+             "split_kind": "sample", "split_sizes": split.sizes(), "threads": threads or torch.get_num_threads(),
+             "fine_tune": tune.to_dict(), "rows": rows}
+    if save:
+        path = save_result("bench_deployment", table, data_sha256=getattr(ds, "source_sha256", None),
+                           task=table["task"], split_kind="sample", seed=seed, profile=prof.name)
+        table["saved_to"] = str(path)
+    return table
