@@ -15,7 +15,7 @@ from ramancmp.models import (DRSN, EfficientNet1D, SoftThreshold, StochasticDept
                              fold_spectrum, list_models, model_kind, resolve_device)
 from ramancmp.models.efficientnet import B0_SETTING, MBConv, _make_divisible
 
-TORCH_MODELS = ["cnn", "efficientnet_b0", "efficientnet_lite", "drsn_cw", "drsn_cs"]
+TORCH_MODELS = ["cnn", "efficientnet_b0", "efficientnet_lite", "efficientnet_small", "drsn_cw", "drsn_cs"]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -158,6 +158,21 @@ def test_width_and_depth_scaling():
     assert lite.num_features == 640
     with pytest.raises(ValueError, match="positive"):
         create_model("efficientnet_b0", 3, width_mult=0)
+
+
+def test_efficientnet_small_has_a_strided_stem():
+    small = create_model("efficientnet_small", 3)
+    lite = create_model("efficientnet_lite", 3)
+    stem = small.features[0][0]
+    assert stem.stride == (8,) and stem.kernel_size == (9,)
+    assert [c.out_channels for c in small.setting] == [c.out_channels for c in lite.setting]  # same blocks
+    with torch.no_grad():
+        assert small.features(torch.zeros(2, 1, 1024)).shape[-1] == 1024 // 128
+    assert small(torch.randn(2, 1024)).shape == (2, 3)
+    with pytest.raises(ValueError, match="skips input points"):
+        create_model("efficientnet_small", 3, stem_kernel=5)
+    with pytest.raises(ValueError, match="stem_stride"):
+        create_model("efficientnet_b0", 3, stem_stride=0)
 
 
 def test_cnn_is_small_and_keeps_position():

@@ -140,15 +140,18 @@ class MBConv(nn.Module):
 class EfficientNet1D(SpectrumClassifier):
     def __init__(self, num_classes: int, in_length: int = 1024, width_mult: float = 1.0, depth_mult: float = 1.0,
                  dropout: float = 0.2, stochastic_depth_prob: float = 0.2, in_channels: int = 1,
-                 stem_kernel: int = 3):
+                 stem_kernel: int = 3, stem_stride: int = 2):
         super().__init__()
         if width_mult <= 0 or depth_mult <= 0:
             raise ValueError(f"width_mult and depth_mult must be positive, got {width_mult}, {depth_mult}")
+        if stem_stride < 1 or stem_kernel < stem_stride:
+            raise ValueError(f"need 1 <= stem_stride <= stem_kernel (a kernel shorter than its stride skips input "
+                             f"points), got stem_kernel={stem_kernel}, stem_stride={stem_stride}")
         self.num_classes, self.in_channels, self.in_length = num_classes, in_channels, in_length
         setting = [c.scaled(width_mult, depth_mult) for c in B0_SETTING]
         self.setting = setting
 
-        layers: list[nn.Module] = [ConvBNAct(in_channels, setting[0].input_channels, stem_kernel, stride=2)]
+        layers: list[nn.Module] = [ConvBNAct(in_channels, setting[0].input_channels, stem_kernel, stride=stem_stride)]
         total_blocks = sum(c.num_layers for c in setting)
         block_id = 0
         for stage_cfg in setting:
@@ -191,5 +194,19 @@ def efficientnet_lite(num_classes: int, in_length: int = 1024, **kwargs) -> Effi
     return EfficientNet1D(num_classes, in_length, **kwargs)
 
 
+@register_model()
+def efficientnet_small(num_classes: int, in_length: int = 1024, **kwargs) -> EfficientNet1D:
+    """The book's EfficientNet-1D: :func:`efficientnet_lite` (width 0.5, depth 0.5) with a stride-8, kernel-9 stem.
+
+    Same MBConv + SE + stochastic-depth blocks as B0, but the stem cuts 1024 points to 128 at once (kernel 9 >=
+    stride 8, so every point is seen). The depthwise convolutions then run on 8x shorter sequences, which makes an
+    epoch on two CPU cores several times cheaper than the stride-2 stem, and on rruff-groups-10 it was also *more*
+    accurate on the validation parts: the deeper blocks see a wider window of the spectrum. The total stride is
+    128, so a 1024-point spectrum leaves 8 positions before global pooling.
+    """
+    kwargs = {"width_mult": 0.5, "depth_mult": 0.5, "stem_stride": 8, "stem_kernel": 9, **kwargs}
+    return EfficientNet1D(num_classes, in_length, **kwargs)
+
+
 __all__ = ["B0_SETTING", "EfficientNet1D", "MBConv", "MBConvConfig", "SqueezeExcitation", "StochasticDepth",
-           "efficientnet_b0", "efficientnet_lite", "_make_divisible"]
+           "efficientnet_b0", "efficientnet_lite", "efficientnet_small", "_make_divisible"]
