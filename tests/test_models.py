@@ -48,7 +48,7 @@ def test_list_models_has_every_builder():
     names = list_models()
     assert set(TORCH_MODELS + ["lda", "pca_lda", "knn_cosine"]) <= set(names)
     assert names == sorted(names)
-    assert set(list_models("torch")) == set(TORCH_MODELS)
+    assert set(TORCH_MODELS) <= set(list_models("torch"))  # other packages (compression) may add more
     assert model_kind("lda") == "sklearn" and model_kind("cnn") == "torch"
 
 
@@ -199,7 +199,7 @@ def test_soft_threshold_known_values():
 @pytest.mark.parametrize("mode,tau_channels", [("cw", 16), ("cs", 1)])
 def test_drsn_threshold_shapes_and_range(mode, tau_channels):
     torch.manual_seed(0)
-    net = create_model(f"drsn_{mode}", 3, in_length=256).eval()
+    net = create_model(f"drsn_{mode}", 3, in_length=256, widths=(16, 32, 64)).eval()
     unit = net.stages[0][0]
     assert unit.shrinkage.mode == mode
     x = torch.randn(5, 16, 64)
@@ -221,9 +221,16 @@ def test_drsn_stage_features_and_depth():
         shapes = [net.stage_features(x, d).shape for d in range(4)]
         torch.testing.assert_close(net.stage_features(x, 3), net.forward_features(x))
         torch.testing.assert_close(net.forward_features(x, depth=1), net.stage_features(x, 1))
-    assert shapes == [(2, 16), (2, 16), (2, 32), (2, 64)]
+    assert shapes == [(2, 32), (2, 32), (2, 64), (2, 128)]  # stem, then the three stages of the default DRSN
     with pytest.raises(ValueError, match="upto"):
         net.stage_features(x, 4)
+
+
+def test_drsn_stem_must_see_every_point():
+    net = create_model("drsn_cw", 3)
+    assert net.stem.stride == (8,) and net.stem.kernel_size == (9,)
+    with pytest.raises(ValueError, match="skips input points"):
+        create_model("drsn_cw", 3, stem_kernel=5)
 
 
 def test_drsn_folded_input_and_pad_shortcut():

@@ -109,15 +109,23 @@ class RSBU(nn.Module):
 
 @dataclass
 class DRSNConfig:
-    """``in_channels=k`` with ``in_length=L/k`` accepts spectra folded into k channels (the channel conversion)."""
+    """``in_channels=k`` with ``in_length=L/k`` accepts spectra folded into k channels (the channel conversion).
+
+    The defaults are the book's DRSN, chosen on the validation parts of rruff-groups-10 under a ~30 s-per-split
+    CPU budget: a stride-8, kernel-9 stem (1024 -> 128 points; kernel >= stride so no point is skipped), then three
+    stages of one RSBU each, 32/64/128 channels, kernel 5. Against the earlier 16/32/64 x 2-unit, kernel-3,
+    stride-2-stem layout it was both more accurate (validation 96.0 % vs ~90 %) and ~8x cheaper per epoch: with
+    the length cut early, the residual units can afford more channels and wider kernels, and the last stage sees
+    most of the spectrum.
+    """
 
     in_channels: int = 1
-    widths: tuple[int, ...] = (16, 32, 64)
-    units: tuple[int, ...] = (2, 2, 2)
+    widths: tuple[int, ...] = (32, 64, 128)
+    units: tuple[int, ...] = (1, 1, 1)
     strides: tuple[int, ...] = (2, 2, 2)
-    kernel_size: int = 3
-    stem_kernel: int = 7
-    stem_stride: int = 2
+    kernel_size: int = 5
+    stem_kernel: int = 9
+    stem_stride: int = 8
     shrinkage: str = "cw"
     shortcut: str = "conv"
     dropout: float = 0.0
@@ -129,6 +137,9 @@ class DRSNConfig:
                              "same, non-zero length")
         if min(self.units) < 1 or min(self.widths) < 1 or self.in_channels < 1:
             raise ValueError(f"widths, units and in_channels must be positive: {self}")
+        if self.stem_stride < 1 or self.stem_kernel < self.stem_stride:
+            raise ValueError(f"need 1 <= stem_stride <= stem_kernel (a kernel shorter than its stride skips input "
+                             f"points), got stem_kernel={self.stem_kernel}, stem_stride={self.stem_stride}")
         if self.kernel_size % 2 == 0 or self.stem_kernel % 2 == 0:
             raise ValueError("kernel sizes must be odd ('same' padding)")
         if self.shrinkage not in ("cw", "cs"):
@@ -197,7 +208,7 @@ class DRSN(SpectrumClassifier):
 
 @register_model()
 def drsn_cw(num_classes: int, in_length: int = 1024, **kwargs) -> DRSN:
-    """DRSN with channel-wise thresholds (DRSN-CW): stages 16/32/64, 2 RSBUs each, each stage halves the length."""
+    """DRSN with channel-wise thresholds (DRSN-CW): stride-8 stem, stages 32/64/128 of 1 RSBU, each halving the length."""
     return DRSN(num_classes, in_length, DRSNConfig(**_with_shrinkage(kwargs, "cw")))
 
 
