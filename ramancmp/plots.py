@@ -261,3 +261,33 @@ def soft_threshold_figure(model, spectrum: np.ndarray, grid: np.ndarray, *, unit
                       height=560)
     fig.update_xaxes(title_text="Raman shift (cm⁻¹), feature-map positions mapped onto the grid", row=2, col=1)
     return fig
+
+
+def deployment_figure(rows: Sequence[dict], *, x: str = "latency_b1_ms", y: str = "accuracy",
+                      title: str = "Deployment variants: accuracy vs batch-1 latency") -> go.Figure:
+    """One colour per network; each variant a marker, the pruning ratios of a network joined by a line.
+
+    ``rows`` are :func:`ramancmp.compression.deployment_variants` records (``model``, ``variant``, ``prune_ratio``,
+    ``accuracy`` in [0, 1], ``mflops``, ``latency_b1_ms``, ``throughput_b256``); hover shows FLOPs and throughput.
+    """
+    symbols = {"float": "circle", "int8": "diamond", "onnx": "square", "onnx int8": "square-open"}
+    fig = go.Figure()
+    for i, model in enumerate(dict.fromkeys(r["model"] for r in rows)):
+        color = PALETTE[i % len(PALETTE)]
+        part = [r for r in rows if r["model"] == model]
+        curve = sorted([r for r in part if r["variant"] == "float" or r["prune_ratio"] > 0],
+                       key=lambda r: r["prune_ratio"])
+        fig.add_trace(go.Scatter(x=[r[x] for r in curve], y=[100 * r[y] for r in curve], mode="lines",
+                                 line=dict(color=color, dash="dot"), name=f"{model}: pruning", legendgroup=model,
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(
+            x=[r[x] for r in part], y=[100 * r[y] for r in part], mode="markers", name=model, legendgroup=model,
+            marker=dict(color=color, size=11, symbol=[symbols.get(r["variant"], "triangle-up") for r in part]),
+            text=[r["variant"] for r in part],
+            customdata=[[r["mflops"], r["throughput_b256"], r["params"]] for r in part],
+            hovertemplate=(f"{model}: " + "%{text}<br>latency %{x:.3g} ms<br>accuracy %{y:.1f} %<br>"
+                           "%{customdata[0]:.2f} MFLOPs, %{customdata[2]:,} params<br>"
+                           "%{customdata[1]:,.0f} spectra/s at batch 256<extra></extra>")))
+    fig.update_layout(title=title, xaxis_title="batch-1 latency (ms, log)", yaxis_title="test accuracy (%)",
+                      xaxis_type="log", template="plotly_white", height=520)
+    return fig

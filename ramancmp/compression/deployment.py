@@ -34,7 +34,7 @@ from ramancmp.metrics import count_flops, count_params, measure_latency, measure
 
 __all__ = ["deployment_variants", "bench_deployment", "torch_threads", "DEPLOY_MODELS"]
 
-DEPLOY_MODELS = ("cnn", "drsn_cw", "efficientnet_b0")
+DEPLOY_MODELS = ("cnn", "drsn", "efficientnet")  # keys of ramancmp.config.BOOK_MODELS
 
 
 @contextmanager
@@ -197,16 +197,16 @@ def _progress(steps: list[str], desc: str, enabled: bool):
 
 def bench_deployment(task: str = "rruff-groups-10", profile: str = "quick", seed: int = 0, *,
                      models: Sequence[str] | None = None, ratios: Sequence[float] = (0.25, 0.5, 0.75),
-                     threads: int | None = 1, dataset: Any = None, save: bool = True,
+                     threads: int | None = 1, dataset: Any = None, save: bool = True, device: str = "auto",
                      progress: bool = False) -> dict[str, Any]:
     """Deployment variants of the compact networks, trained on one by-sample split (seed ``seed``) of ``task``.
 
-    Networks come from :func:`ramancmp.checkpoints.get_or_train` (trained once per split, reused afterwards).
-    The quick profile uses the CNN and DRSN-CW only (EfficientNet-B0 takes minutes to train on two cores).
-    Writes ``results/bench_deployment.json`` when ``save``.
+    ``models`` are keys of :data:`ramancmp.config.BOOK_MODELS` (default: all three) or registry names. Networks
+    come from :func:`ramancmp.checkpoints.get_or_train`: the same checkpoints as the earlier chapters (first split
+    of ``repeated_splits`` with this seed), trained only if missing. Writes ``results/bench_deployment.json``.
     """
     from ramancmp.checkpoints import get_or_train
-    from ramancmp.config import get_profile
+    from ramancmp.config import BOOK_MODELS, get_profile
     from ramancmp.data.splits import make_split
     from ramancmp.data.tasks import load_task
     from ramancmp.results import save_result
@@ -214,15 +214,16 @@ def bench_deployment(task: str = "rruff-groups-10", profile: str = "quick", seed
 
     prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
-    models = tuple(models) if models is not None else (DEPLOY_MODELS if prof.name == "full" else DEPLOY_MODELS[:2])
+    models = tuple(models) if models is not None else DEPLOY_MODELS
     split = make_split(ds.y, ds.groups, kind="sample", seed=seed)
     X, y = np.asarray(ds.X, dtype=np.float32), np.asarray(ds.y)
     val = split.val[np.isin(y[split.val], y[split.train])]
     tune = TrainConfig(max_epochs=max(2, prof.max_epochs // 4), patience=max(2, prof.patience // 2), lr=1e-3,
                        batch_size=prof.batch_size, device="cpu", seed=seed)
     rows = []
-    for name in models:
-        clf = get_or_train(name, ds, split, prof, device="cpu")
+    for key in models:
+        name, kwargs = BOOK_MODELS.get(key, (key, {}))
+        clf = get_or_train(name, ds, split, prof, model_kwargs=kwargs or None, device=device)
         rows += deployment_variants(clf, X[split.train][:256], X[split.test], y[split.test], X_train=X[split.train],
                                     y_train=y[split.train], X_val=X[val], y_val=y[val], ratios=ratios,
                                     fine_tune=tune, threads=threads, latency_runs=prof.latency_runs,

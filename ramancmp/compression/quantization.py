@@ -33,7 +33,8 @@ from __future__ import annotations
 import copy
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -114,10 +115,29 @@ class QuantizedClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.backends.quantized.engine != self.backend:
             torch.backends.quantized.engine = self.backend
-        return self.graph(self._as_input(x))
+        with _quiet_determinism():
+            return self.graph(self._as_input(x))
 
     def extra_repr(self) -> str:
         return f"backend={self.backend!r}, int8 modules={self.report.n_quantized}"
+
+
+@contextmanager
+def _quiet_determinism() -> Iterator[None]:
+    """Silence "quantized_resize_cpu_ does not have a deterministic implementation" for the int8 call.
+
+    :func:`ramancmp.training.seed_everything` turns on ``torch.use_deterministic_algorithms(warn_only=True)``; int8
+    kernels resize their outputs with an op that is flagged (it has nothing random in it), and the warning would be
+    printed on every call. Only the warn-only mode is lifted, and restored afterwards.
+    """
+    if not (torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()):
+        yield
+        return
+    torch.use_deterministic_algorithms(False)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _qconfig_mapping(backend: str, model: nn.Module, keep_float: Iterable[type | str]):
@@ -170,7 +190,7 @@ def _report(graph: nn.Module, example: torch.Tensor, backend: str, n_calib: int,
               and type(m).__name__ != "Dropout"]
     handles = [m.register_forward_hook(hook) for m in leaves]
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), _quiet_determinism():
             graph(example)
     finally:
         for h in handles:
@@ -222,7 +242,7 @@ def quantize_int8(model: nn.Module, calibration_X: Any, backend: str = "x86", *,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         prepared = prepare_fx(_Traceable(float_copy).eval(), _qconfig_mapping(backend, float_copy, keep_float), (X[:1],))
-        with torch.inference_mode():
+        with torch.inference_mode(), _quiet_determinism():
             for i in range(0, len(X), batch_size):
                 prepared(X[i:i + batch_size])
         graph = convert_fx(prepared)

@@ -1,0 +1,197 @@
+# %% [markdown]
+# # 9. Beyond the paper: int8 quantisation, channel pruning and ONNX Runtime
+#
+# [← 8. The DRSN as a feature extractor](08_feature_extraction.ipynb) | [Next: 10. →](10_comparison.ipynb)
+#
+# The paper makes its networks faster by changing *what* they compute (a smaller student, folded channels, a shallow
+# cut). Three standard deployment techniques change *how* the same network is computed, and are worth knowing
+# before designing a new architecture:
+#
+# * **Post-training int8 quantisation.** Weights and activations become 8-bit integers with a scale per tensor
+#   (per output channel for weights), fixed by running a few hundred *training* spectra through the network
+#   ("calibration"). No retraining; 4x less memory for the weights; integer kernels where they exist.
+# * **Structured channel pruning.** Whole convolution channels with the smallest weights are removed, together with
+#   every weight that consumed them, and the smaller network is fine-tuned with the book's training loop. Unlike
+#   zeroing single weights, this really reduces the arithmetic a dense CPU kernel does.
+# * **ONNX export + ONNX Runtime.** The same float network as a framework-neutral graph, run by a separate inference
+#   engine (what an instrument vendor would ship), optionally quantised to int8 by ONNX Runtime itself.
+#
+# All three start from the networks the earlier chapters trained (same split, same checkpoints). Every number below
+# is measured by the same code (`ramancmp.metrics`) in this run, with **one** intra-op thread for every runtime: on a
+# small machine shared with other work, multi-threaded batch-1 timings of tiny networks measure the operating
+# system's scheduler more than the network (see "Threads" below).
+
+# %% tags=["parameters"]
+profile = "quick"
+seed = 0
+data_dir = None
+
+# %%
+import pandas as pd
+import torch
+
+from ramancmp.book import Chapter
+from ramancmp.compression import bench_deployment, prune_channels, quantize_int8, torch_threads
+from ramancmp.data.tasks import load_task
+from ramancmp.metrics import count_flops, measure_latency
+from ramancmp.plots import deployment_figure
+
+ch = Chapter("09_beyond_compression", profile=profile, seed=seed, data_dir=data_dir)
+ds = load_task("rruff-groups-10")
+ch
+
+# %% [markdown]
+# ## All variants, side by side
+#
+# For each network (the plain CNN, DRSN-CW and the book's EfficientNet-1D) on the first by-sample split:
+# the float model, its int8 version, pruned versions at 25 %, 50 % and 75 % of the channels (each fine-tuned), and
+# the float and int8 ONNX exports. *Agreement* is the share of test spectra on which a variant predicts the same
+# class as the float model; int8 variants keep the float model's parameter count and FLOPs (same operations, one byte
+# per weight), so their saving shows in *size*.
+
+# %%
+bench = bench_deployment(ds.task, profile=ch.profile.name, seed=ch.seed, dataset=ds, threads=1, save=False)
+rows = bench["rows"]
+table = pd.DataFrame(rows)
+cols = ["model", "variant", "accuracy", "agreement", "params", "mflops", "size_kb", "latency_b1_ms",
+        "throughput_b256"]
+shown = table[cols].assign(accuracy=100 * table["accuracy"], agreement=100 * table["agreement"])
+shown.round({"accuracy": 1, "agreement": 1, "mflops": 2, "size_kb": 1, "latency_b1_ms": 3,
+             "throughput_b256": 0}).style.hide(axis="index")
+
+# %%
+deployment_figure(rows)
+
+# %% [markdown]
+# ## Speed-up of each variant over its float model
+#
+# Ratios of batch-1 latency and of batch-256 throughput, measured side by side (> 1: the variant is faster).
+
+# %%
+base = table[table["variant"] == "float"].set_index("model")
+ratios = table[table["variant"] != "float"].assign(
+    latency_speedup=lambda t: t["model"].map(base["latency_b1_ms"]) / t["latency_b1_ms"],
+    throughput_speedup=lambda t: t["throughput_b256"] / t["model"].map(base["throughput_b256"]),
+    accuracy_change_pts=lambda t: 100 * (t["accuracy"] - t["model"].map(base["accuracy"])))
+ratios = ratios[["model", "variant", "latency_speedup", "throughput_speedup", "accuracy_change_pts"]].round(2)
+ratios.style.hide(axis="index")
+
+# %% [markdown]
+# ## What int8 quantisation actually quantised
+#
+# PyTorch's FX graph-mode quantisation converts every layer that has an int8 kernel and inserts
+# quantise/dequantise pairs around the others. The report counts, for each network, the layers that ran on int8
+# tensors, those that stayed in float (EfficientNet's SiLU, the DRSN's soft-thresholding arithmetic and its
+# pre-activation batch norms) and the number of int8 -> float boundaries. Every boundary costs a conversion and
+# breaks a chain of int8 kernels, which is why int8 helps the plain CNN most.
+
+# %%
+from ramancmp.checkpoints import get_or_train  # noqa: E402
+from ramancmp.config import BOOK_MODELS  # noqa: E402
+from ramancmp.data.splits import make_split  # noqa: E402
+
+split = make_split(ds.y, ds.groups, kind="sample", seed=ch.seed)
+nets = {key: get_or_train(name, ds, split, ch.profile, model_kwargs=kw or None).model_.cpu().eval()
+        for key, (name, kw) in BOOK_MODELS.items()}
+reports = {key: quantize_int8(net, ds.X[split.train][:256]).report for key, net in nets.items()}
+pd.DataFrame([{"network": key, "int8 layers": r.n_quantized, "float layers": sum(r.float_modules.values()),
+               "int8->float boundaries": r.dequantize_ops,
+               "float layers by type": ", ".join(f"{k} x{v}" for k, v in r.float_modules.items()) or "-"}
+              for key, r in reports.items()]).style.hide(axis="index")
+
+# %% [markdown]
+# ## Threads: why batch-1 timings here use one
+#
+# The same CNN, float and int8, timed at batch 1 with one thread and with all of torch's threads. Int8 kernels in
+# PyTorch open a parallel region for every operation; when the machine is busy, each region can wait for a helper
+# thread to be scheduled, which on a tiny network costs more than the arithmetic. Float kernels suffer the same way,
+# to a lesser degree. On a dedicated device, compare the two columns yourself.
+
+# %%
+cnn_q = quantize_int8(nets["cnn"], ds.X[split.train][:256])
+length = ds.X.shape[1]
+thread_rows = []
+for n in sorted({1, torch.get_num_threads()}):
+    with torch_threads(n):
+        for label, m in (("float", nets["cnn"]), ("int8", cnn_q)):
+            lat = measure_latency(m, (1, 1, length), runs=ch.profile.latency_runs, warmup=5)
+            thread_rows.append({"threads": n, "variant": label, "latency_b1_ms": lat["median_ms"],
+                                "p90_ms": lat["p90_ms"]})
+pd.DataFrame(thread_rows).round(3).style.hide(axis="index")
+
+# %% [markdown]
+# ## Pruning: what is removed
+#
+# Channels per convolution of the DRSN before and after removing half of them. The dependency graph of
+# `torch_pruning` keeps coupled layers aligned: a residual add forces the same channels out of both branches, and the
+# channel-wise thresholds of each shrinkage unit lose exactly the channels they threshold.
+
+# %%
+half = prune_channels(nets["drsn"], (1, 1, length), 0.5)
+pd.DataFrame({"before": half.pruning_["channels_before"], "after": half.pruning_["channels_after"]}).T
+
+# %%
+mflops = {"DRSN-CW": count_flops(nets["drsn"], (1, 1, length))["flops"] / 1e6,
+          "DRSN-CW, 50 % channels removed": count_flops(half, (1, 1, length))["flops"] / 1e6}
+pd.Series(mflops, name="MFLOPs per spectrum").round(2).to_frame()
+
+# %% [markdown]
+# ## Shipping without PyTorch
+#
+# The ONNX files have a symbolic batch dimension, so one file serves a single spectrum and a whole folder
+# (`ramancmp.compression.export_onnx`, run with `OnnxClassifier`). Their size on disk and opset, float and int8:
+
+# %%
+table[table["runtime"] == "onnxruntime"][["model", "variant", "size_kb", "opset"]].round(1).style.hide(axis="index")
+
+# %% [markdown]
+# ## Fastest batch-1 variant of each network
+
+# %%
+best = {}
+for model, part in table.groupby("model", sort=False):
+    fast = part.sort_values("latency_b1_ms").iloc[0]
+    best[model] = {"fastest_b1": fast["variant"], "fastest_b1_ms": float(fast["latency_b1_ms"]),
+                   "float_b1_ms": float(base.loc[model, "latency_b1_ms"]),
+                   "int8_faster_b1": bool(part.loc[part["variant"] == "int8", "latency_b1_ms"].iloc[0]
+                                          < base.loc[model, "latency_b1_ms"])}
+pd.DataFrame(best).T
+
+# %%
+ch.save({"rows": rows, "best": best, "threads": thread_rows,
+         "quantization": {k: r.to_dict() for k, r in reports.items()},
+         "fine_tune": bench["fine_tune"], "split_sizes": bench["split_sizes"]},
+        task=ds.task, split="sample", data_sha256=ds.source_sha256)
+
+# %% [markdown]
+# ## Summary
+#
+# * **int8** keeps the float model's predictions on nearly every spectrum (see *agreement*) and shrinks the weights
+#   about 4x. Whether it is *faster* depends on the batch size and on how much of the network runs on int8 kernels.
+#   At batch 256 the plain CNN, one unbroken chain of conv-ReLU-pool, gains several-fold in throughput. At batch 1
+#   the arithmetic is tiny and fixed costs dominate -- quantising the input, dequantising the output, one kernel
+#   launch per layer -- so PyTorch's int8 is often *slower* than float there; EfficientNet's SiLU gates and the
+#   DRSN's soft thresholding run in float between int8 convolutions, and every crossing adds a conversion. The
+#   "fastest batch-1 variant" table says which case each network is in on this machine.
+# * **Channel pruning** removes FLOPs and parameters in proportion to the ratio squared (a conv loses input *and*
+#   output channels); latency follows less than proportionally because small 1-D networks are dominated by per-layer
+#   overhead. Fine-tuning recovers much of the lost accuracy; in the quick profile the base networks are
+#   under-trained, so fine-tuning can even *raise* accuracy -- compare with the full profile before drawing
+#   conclusions.
+# * **ONNX Runtime** gives the same logits as PyTorch (the tests check 1e-4) and usually lower batch-1 latency,
+#   because it fuses batch norm into convolutions and has less per-operator overhead; its own int8 quantisation is
+#   the simplest way to get int8 speed outside PyTorch.
+# * These techniques stack with the paper's: a distilled or channel-converted network can be pruned, quantised and
+#   exported in the same way.
+#
+# ## Exercises
+#
+# 1. Quantise the DRSN with its shrinkage units kept in float (`quantize_int8(..., keep_float=[Shrinkage])`, from
+#    `ramancmp.models`). How many int8 -> float boundaries remain, and what happens to batch-1 latency?
+# 2. Prune the CNN at 50 % *without* fine-tuning (`prune_channels` alone) and measure its accuracy. How much of the
+#    accuracy did fine-tuning recover?
+# 3. Time the ONNX model with 1, 2 and 4 threads (`OnnxClassifier(path, threads=n)`). At which batch size do extra
+#    threads start to pay off?
+# 4. Why must int8 calibration use training spectra, never test spectra?
+#
+# [← 8. The DRSN as a feature extractor](08_feature_extraction.ipynb) | [Next: 10. →](10_comparison.ipynb)
