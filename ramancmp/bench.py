@@ -82,32 +82,97 @@ def bench_compression(task: str = "rruff-groups-10", profile: str = "quick", see
     return _bench_compression(task=task, profile=profile, seed=seed, **kwargs)
 
 
-BENCHES: dict[str, Callable[..., dict[str, Any]]] = {"models": bench_models, "compression": bench_compression}
+def _deployment_row(row: dict[str, Any], peak_gflops: float) -> dict[str, Any]:
+    """A :func:`ramancmp.compression.deployment.deployment_variants` row in the common table format."""
+    achieved = (row["mflops"] * 1e6 * row["throughput_b256"] / 1e9) if row.get("mflops") else None
+    return {"model": f"{row['model']} {row['variant']}", "group": "deployment", "params": row.get("params"),
+            "mflops": row.get("mflops"), "accuracy": {"mean": row["accuracy"], "sd": None},
+            "sensitivity": None, "specificity": None, "fit_time_s": None, "agreement": row.get("agreement"),
+            "latency_b1_ms": row["latency_b1_ms"], "throughput_b256": row["throughput_b256"],
+            "pct_gemm_peak": None if achieved is None else 100.0 * achieved / peak_gflops,
+            "note": "one by-sample split (seed of the run); agreement = share of predictions equal to the float model's"}
+
+
+def bench_all(task: str = "rruff-groups-10", profile: str = "quick", seed: int = DEFAULT_SEED,
+              dataset: Any = None, save: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Every model and compressed variant in one table, from one run (writes ``results/bench_all.json``).
+
+    Models: by-sample *and* random split (mean ± sd over the profile's repeats), size, speed. The paper's three
+    compression methods (:func:`ramancmp.compression.experiments.bench_compression`, same splits) and the deployment
+    variants (int8, pruning, ONNX Runtime; one split) follow. Networks trained earlier in the same profile (by the
+    chapters) are loaded from their per-split checkpoints, not retrained; speed is always measured in this run, so
+    every latency and throughput in the table comes from the same process on the same threads.
+    """
+    from ramancmp.compression.deployment import bench_deployment
+    from ramancmp.compression.experiments import bench_compression as compression_rows
+    from ramancmp.config import BOOK_MODELS
+    from ramancmp.data.tasks import load_task
+    from ramancmp.evaluation import evaluate
+    from ramancmp.results import save_result
+
+    prof = get_profile(profile)
+    ds = dataset if dataset is not None else load_task(task)
+    gemm = gemm_peak_gflops(n=2048, runs=5)
+    models = [("lda", {}), ("pca_lda", {}), ("knn_cosine", {}), *BOOK_MODELS.values()]
+    rows = []
+    for name, kwargs in models:
+        common = dict(seed=seed, profile=prof, model_kwargs=kwargs, progress=progress)
+        by_sample = evaluate(name, ds, split_kind="sample", **common)
+        random_split = evaluate(name, ds, split_kind="random", measure_speed=False, **common)
+        row = _row(by_sample, gemm["gflops"])
+        row.update({"group": "model", "accuracy_random": {k: random_split.metrics["accuracy"][k]
+                                                          for k in ("mean", "sd")}})
+        rows.append(row)
+    known = {r["model"] for r in rows}
+    compression = compression_rows(task=task, profile=prof, seed=seed, dataset=ds, save=False, progress=progress)
+    for row in compression["rows"]:
+        if row["model"] in known or (row["group"] == "distillation" and row.get("distillation")
+                                     and not row.get("chosen")):
+            continue  # baselines are listed once; of the distillation grid, the (T, alpha) chosen on validation
+        rows.append(row)
+        known.add(row["model"])
+    deployment = bench_deployment(task=task, profile=prof, seed=seed, dataset=ds, save=False, progress=progress)
+    rows += [_deployment_row(r, gemm["gflops"]) for r in deployment["rows"]]
+    table = {"what": "all", "task": ds.task, "profile": prof.name, "seed": seed, "split_kind": "sample",
+             "repeats": prof.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
+             "threads": threads(), "gemm": gemm, "rows": rows,
+             "distillation_chosen": compression.get("distillation_chosen"),
+             "deployment": {k: v for k, v in deployment.items() if k != "rows"}}
+    if save:
+        path = save_result("bench_all", table, data_sha256=ds.source_sha256,
+                           task=ds.task, split_kind="sample", seed=seed, profile=prof.name,
+                           preprocess=ds.preprocess.to_dict())
+        table["saved_to"] = str(path)
+    return table
+
+
+BENCHES: dict[str, Callable[..., dict[str, Any]]] = {"models": bench_models, "compression": bench_compression,
+                                                     "all": bench_all}
 
 
 def run(what: str, task: str = "rruff-groups-10", profile: str = "quick", seed: int = DEFAULT_SEED) -> dict[str, Any]:
     """Run benchmark ``what`` (``"models"``, ``"compression"`` or ``"all"``) and return its table."""
-    if what == "all":
-        tables = [BENCHES[w](task=task, profile=profile, seed=seed) for w in BENCHES]
-        merged = {k: v for k, v in tables[0].items() if k not in ("rows", "details", "what")}
-        merged.update({"what": "all", "rows": [r for t in tables for r in t["rows"]], "parts": tables})
-        return merged
     try:
         bench = BENCHES[what]
     except KeyError:
-        raise ValueError(f"unknown benchmark {what!r}; choose one of {sorted(BENCHES) + ['all']}") from None
+        raise ValueError(f"unknown benchmark {what!r}; choose one of {sorted(BENCHES)}") from None
     return bench(task=task, profile=profile, seed=seed)
 
 
+def _mean_sd(stat: dict[str, Any] | None) -> str:
+    return format_mean_sd(stat) if stat else "-"
+
+
 _COLUMNS = (  # header, width, formatter(row) -> str
-    ("model", 16, lambda r: str(r["model"])),
-    ("accuracy", 15, lambda r: format_mean_sd(r["accuracy"])),
-    ("sensitivity", 15, lambda r: format_mean_sd(r["sensitivity"])),
-    ("specificity", 15, lambda r: format_mean_sd(r["specificity"])),
+    ("model", 28, lambda r: str(r["model"])),
+    ("accuracy", 15, lambda r: _mean_sd(r["accuracy"])),
+    ("random split", 15, lambda r: _mean_sd(r.get("accuracy_random"))),
+    ("sensitivity", 15, lambda r: _mean_sd(r["sensitivity"])),
+    ("specificity", 15, lambda r: _mean_sd(r["specificity"])),
     ("params", 10, lambda r: "-" if r["params"] is None else f"{r['params']:,}"),
     ("MFLOPs", 9, lambda r: "-" if r["mflops"] is None else f"{r['mflops']:.3f}" if r["mflops"] < 1
      else f"{r['mflops']:.1f}"),
-    ("train s", 8, lambda r: f"{r['fit_time_s']['mean']:.1f}"),
+    ("train s", 8, lambda r: f"{r['fit_time_s']['mean']:.1f}" if r.get("fit_time_s") else "-"),
     ("lat b1 ms", 10, lambda r: f"{r['latency_b1_ms']:.3f}" if "latency_b1_ms" in r else "-"),
     ("b256 /s", 10, lambda r: f"{r['throughput_b256']:,.0f}" if "throughput_b256" in r else "-"),
     ("% GEMM", 7, lambda r: f"{r['pct_gemm_peak']:.2f}" if r.get("pct_gemm_peak") is not None else "-"),

@@ -56,6 +56,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0 if report["predictions"] else 1
 
 
+def _cmd_report_readme(args: argparse.Namespace) -> int:
+    from ramancmp.report import update_readme
+
+    print(f"updated {update_readme()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ramancmp", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_bench)
+
+    report = sub.add_parser("report", help="generated documents").add_subparsers(dest="report_command",
+                                                                                 required=True)
+    p = report.add_parser("readme", help="rewrite README.md's results section from results/ (full profile)")
+    p.set_defaults(func=_cmd_report_readme)
 
     p = sub.add_parser("predict", help="identify spectra: top classes per file")
     p.add_argument("--model", required=True, help="a model name (trained on the task) or a checkpoint path")

@@ -80,8 +80,12 @@ def write_json_atomic(path: Path, payload: Any) -> Path:
 
 
 def save_result(name: str, metrics: dict[str, Any], *, directory: Path | None = None, **provenance_fields: Any) -> Path:
-    """Write ``<results>/<name>.json`` = ``{"name", "metrics", "provenance"}`` atomically and return its path."""
-    path = Path(directory or results_dir()) / f"{name}.json"
+    """Write ``<results>/<name>.json`` = ``{"name", "metrics", "provenance"}`` atomically and return its path.
+
+    ``<results>`` is ``directory``, else the folder of the ``profile`` given in the provenance
+    (:func:`ramancmp.config.results_dir`), so a quick run never overwrites the full profile's results.
+    """
+    path = Path(directory or results_dir(provenance_fields.get("profile"))) / f"{name}.json"
     return write_json_atomic(path, {"name": name, "metrics": metrics, "provenance": provenance(**provenance_fields)})
 
 

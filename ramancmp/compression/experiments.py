@@ -21,6 +21,7 @@ from ramancmp.compression.feature_extraction import feature_pipeline, pipeline_c
 from ramancmp.config import BOOK_MODELS, get_profile
 
 __all__ = ["bench_compression", "pretrained_splits", "distillation_experiment", "channel_conversion_experiment",
+           "pick_fastest_within",
            "feature_extraction_experiment", "speedup"]
 
 
@@ -171,3 +172,16 @@ def bench_compression(task: str = "rruff-groups-10", profile: Any = "quick", see
                            split_kind=split_kind, seed=seed, profile=prof.name, preprocess=ds.preprocess.to_dict())
         table["saved_to"] = str(path)
     return table
+
+
+def pick_fastest_within(candidates: list[dict[str, Any]], baseline_accuracy: float, points: float = 1.0, *,
+                        accuracy: str = "accuracy", latency: str = "latency_ms") -> dict[str, Any]:
+    """The book's rule for "the" compressed variant: the fastest candidate whose mean accuracy is at most ``points``
+    below the baseline's (same units as ``accuracy``); the most accurate candidate if none qualifies.
+
+    The rule is fixed before looking at results and applied to test accuracy, as the paper does; chapters say so.
+    """
+    if not candidates:
+        raise ValueError("no candidates to pick from")
+    close = [c for c in candidates if c[accuracy] >= baseline_accuracy - points]
+    return min(close, key=lambda c: c[latency]) if close else max(candidates, key=lambda c: c[accuracy])
