@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ramancmp.config import DEFAULT_SEED, get_profile
+from ramancmp.config import DEFAULT_SEED, get_profile, results_dir
 from ramancmp.metrics import format_mean_sd, gemm_peak_gflops, threads
 
 __all__ = ["BENCH_MODELS", "BENCHES", "run", "bench_models", "format_table"]
@@ -93,6 +93,19 @@ def _deployment_row(row: dict[str, Any], peak_gflops: float) -> dict[str, Any]:
             "note": "one by-sample split (seed of the run); agreement = share of predictions equal to the float model's"}
 
 
+def _chosen_distillation(profile: str) -> list | None:
+    """The (T, alpha) that chapter 6 chose on validation data in this profile, so the final table does not search the
+    grid again; ``None`` (search it) when chapter 6 has not run."""
+    from ramancmp.compression.distillation import DistillationConfig
+    from ramancmp.results import load_result
+
+    try:
+        chosen = load_result("06_distillation", directory=results_dir(profile))["metrics"]["chosen"]
+    except (FileNotFoundError, KeyError):
+        return None
+    return [DistillationConfig(float(chosen["temperature"]), float(chosen["alpha"]))]
+
+
 def bench_all(task: str = "rruff-groups-10", profile: str = "quick", seed: int = DEFAULT_SEED,
               dataset: Any = None, save: bool = True, progress: bool = True) -> dict[str, Any]:
     """Every model and compressed variant in one table, from one run (writes ``results/bench_all.json``).
@@ -124,7 +137,8 @@ def bench_all(task: str = "rruff-groups-10", profile: str = "quick", seed: int =
                                                           for k in ("mean", "sd")}})
         rows.append(row)
     known = {r["model"] for r in rows}
-    compression = compression_rows(task=task, profile=prof, seed=seed, dataset=ds, save=False, progress=progress)
+    compression = compression_rows(task=task, profile=prof, seed=seed, dataset=ds, save=False, progress=progress,
+                                   distillation_grid=_chosen_distillation(prof.name))
     for row in compression["rows"]:
         if row["model"] in known or (row["group"] == "distillation" and row.get("distillation")
                                      and not row.get("chosen")):

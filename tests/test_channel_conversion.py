@@ -8,7 +8,7 @@ import torch
 from ramancmp.checkpoints import fingerprint  # noqa: F401  (the package imports cleanly together)
 from ramancmp.compression import (BOOK_VARIANT, FoldedDRSN, FoldSpectrum, channel_converted_drsn,
                                   conversion_variants, fold, unfold)
-from ramancmp.models import DRSN, create_model, fold_spectrum
+from ramancmp.models import DRSN, DRSNConfig, create_model, fold_spectrum
 from ramancmp.training import load_checkpoint, save_checkpoint
 
 
@@ -75,17 +75,18 @@ def test_folding_is_a_layer_of_the_model():
 
 def test_width_multiplier_and_k1_give_a_plain_drsn():
     m = channel_converted_drsn(4, 128, k=1, width_mult=0.5)
-    assert type(m) is DRSN and m.config.widths == (8, 16, 32)
+    assert type(m) is DRSN and m.config.widths == tuple(w // 2 for w in DRSNConfig().widths)
 
 
 def test_cw_and_cs_threshold_shapes():
     x = torch.randn(3, 1, 128)
-    for shrinkage, shape in (("cw", (3, 16, 1)), ("cs", (3, 1, 1))):
+    width = DRSNConfig().widths[0]
+    for shrinkage, shape in (("cw", (3, width, 1)), ("cs", (3, 1, 1))):
         m = create_model("drsn_folded", 4, 128, k=2, shrinkage=shrinkage).eval()
         unit = m.stages[0][0]
         h = unit.residual(m.stem(m._as_input(x)))
         assert unit.shrinkage.thresholds(h).shape == shape
-        assert unit.shrinkage.fc[-2].out_features == (16 if shrinkage == "cw" else 1)
+        assert unit.shrinkage.fc[-2].out_features == (width if shrinkage == "cw" else 1)
 
 
 def test_checkpoint_round_trip(tmp_path):

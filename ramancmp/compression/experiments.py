@@ -120,7 +120,7 @@ def feature_extraction_experiment(dataset: Any, profile: Any = "quick", seed: in
 
 def bench_compression(task: str = "rruff-groups-10", profile: Any = "quick", seed: int = 0,
                       split_kind: str = "sample", save: bool = True, dataset: Any = None,
-                      progress: bool = False) -> dict[str, Any]:
+                      progress: bool = False, distillation_grid: list | None = None) -> dict[str, Any]:
     """All three methods beside their baselines in one run; writes ``results/bench_compression.json``.
 
     Rows are :mod:`ramancmp.bench` rows plus ``group`` (method), ``baseline`` (the row it is compared with),
@@ -135,7 +135,7 @@ def bench_compression(task: str = "rruff-groups-10", profile: Any = "quick", see
     ds = dataset if dataset is not None else load_task(task)
     gemm = gemm_peak_gflops(n=2048, runs=5)
     kw = dict(profile=prof, seed=seed, split_kind=split_kind, progress=progress)
-    dist = distillation_experiment(ds, **kw)
+    dist = distillation_experiment(ds, grid=distillation_grid, **kw)
     conv = channel_conversion_experiment(ds, **kw)
     feat = feature_extraction_experiment(ds, **kw)
 
