@@ -48,7 +48,7 @@ def checkpoints_dir(profile: str | None = None) -> Path:
 # One place, read by the chapters, the benchmarks and the compression methods (teacher, DRSN to convert, ...).
 BOOK_MODELS: dict[str, tuple[str, dict]] = {
     "cnn": ("cnn", {}),
-    "efficientnet": ("efficientnet_lite", {}),
+    "efficientnet": ("efficientnet_small", {}),
     "drsn": ("drsn_cw", {}),
 }
 

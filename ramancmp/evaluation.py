@@ -269,8 +269,8 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         estimator=estimator, last_split=split)
 
 
-def results_table(results: Any, percent: bool = True) -> "pd.DataFrame":
-    """A readable comparison table (one row per :class:`EvaluationResult`): metrics as "mean ± sd", size, speed."""
+def results_table(results: Any, percent: bool = True) -> Any:
+    """A pandas table, one row per :class:`EvaluationResult`: metrics as "mean ± sd", size, speed."""
     import pandas as pd
 
     scale, unit = (100.0, " (%)") if percent else (1.0, "")
