@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ramancmp.config import DEFAULT_SEED, get_profile, results_dir
-from ramancmp.metrics import format_mean_sd, gemm_peak_gflops, threads
+from ramancmp.config import DEFAULT_SEED, TIMING_THREADS, get_profile, results_dir
+from ramancmp.metrics import format_mean_sd, gemm_peak_gflops
 
 __all__ = ["BENCH_MODELS", "BENCHES", "run", "bench_models", "format_table"]
 
@@ -53,13 +53,13 @@ def bench_models(task: str = "rruff-groups-10", profile: str = "quick", seed: in
 
     prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
-    gemm = gemm_peak_gflops(n=2048, runs=5)
+    gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
     results = [evaluate(name, ds, split_kind=split_kind, seed=seed, profile=prof, progress=progress)
                for name in models]
     table = {
         "what": "models", "task": ds.task, "profile": prof.name, "seed": seed, "split_kind": split_kind,
         "repeats": prof.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
-        "threads": threads(), "gemm": gemm,
+        "threads": TIMING_THREADS, "gemm": gemm,
         "rows": [_row(r, gemm["gflops"]) for r in results],
         "details": {r.model: r.to_dict() for r in results},
     }
@@ -125,7 +125,7 @@ def bench_all(task: str = "rruff-groups-10", profile: str = "quick", seed: int =
 
     prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
-    gemm = gemm_peak_gflops(n=2048, runs=5)
+    gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
     models = [("lda", {}), ("pca_lda", {}), ("knn_cosine", {}), *BOOK_MODELS.values()]
     rows = []
     for name, kwargs in models:
@@ -149,7 +149,7 @@ def bench_all(task: str = "rruff-groups-10", profile: str = "quick", seed: int =
     rows += [_deployment_row(r, gemm["gflops"]) for r in deployment["rows"]]
     table = {"what": "all", "task": ds.task, "profile": prof.name, "seed": seed, "split_kind": "sample",
              "repeats": prof.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
-             "threads": threads(), "gemm": gemm, "rows": rows,
+             "threads": TIMING_THREADS, "gemm": gemm, "rows": rows,
              "distillation_chosen": compression.get("distillation_chosen"),
              "deployment": {k: v for k, v in deployment.items() if k != "rows"}}
     if save:

@@ -44,6 +44,11 @@ def checkpoints_dir(profile: str | None = None) -> Path:
             else PROJECT_ROOT / "build" / profile / "checkpoints")
 
 
+# Every timing in the book (latency, throughput, the GEMM peak they are compared with) uses this many CPU threads.
+# One thread: the paper's target is a small CPU beside a spectrometer, batch-1 work of tiny networks does not scale
+# across threads, and single-threaded numbers stay comparable on a machine that is busy with other work.
+TIMING_THREADS = 1
+
 # The variant of each architecture that the book trains: (registered builder name, builder keyword arguments).
 # One place, read by the chapters, the benchmarks and the compression methods (teacher, DRSN to convert, ...).
 BOOK_MODELS: dict[str, tuple[str, dict]] = {

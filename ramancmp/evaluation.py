@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ramancmp.config import Profile, checkpoints_dir, get_profile
+from ramancmp.config import TIMING_THREADS, Profile, checkpoints_dir, get_profile
 from ramancmp.metrics import (
     aggregate,
     classification_metrics,
@@ -191,7 +191,8 @@ def _complexity(estimator: Any, in_length: int) -> dict[str, Any]:
 def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, split_kind: str = "sample",
              repeats: int | None = None, seed: int = 0, profile: str | Profile = "quick",
              model_kwargs: dict | None = None, measure_speed: bool = True, progress: bool = True,
-             device: str = "auto", threads: int | None = None, reuse_checkpoints: bool = True) -> EvaluationResult:
+             device: str = "auto", threads: int | None = TIMING_THREADS,
+             reuse_checkpoints: bool = True) -> EvaluationResult:
     """Evaluate one model on one task over repeated splits (see the module docstring for the protocol).
 
     Args:
@@ -205,7 +206,8 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         model_kwargs: passed to the model builder.
         measure_speed: time batch-1 latency and batch-256 throughput of the last model.
         device: where networks train (``"auto"``: CUDA if available); speed is always measured on the CPU.
-        threads: CPU threads for the speed measurement (default: torch's setting; see
+        threads: CPU threads for the speed measurement (default :data:`ramancmp.config.TIMING_THREADS`; ``None``:
+            torch's setting; see
             :func:`ramancmp.metrics.timing.num_threads` for why a shared machine wants 1).
         reuse_checkpoints: networks named by registry name are trained through
             :func:`ramancmp.checkpoints.get_or_train`: each split's network is saved in the profile's checkpoint

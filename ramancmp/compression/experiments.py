@@ -18,7 +18,7 @@ from ramancmp.checkpoints import get_or_train, sequence_factory
 from ramancmp.compression.channel_conversion import conversion_variants
 from ramancmp.compression.distillation import DistilledClassifier, distillation_grid
 from ramancmp.compression.feature_extraction import feature_pipeline, pipeline_complexity
-from ramancmp.config import BOOK_MODELS, get_profile
+from ramancmp.config import BOOK_MODELS, TIMING_THREADS, get_profile
 
 __all__ = ["bench_compression", "pretrained_splits", "distillation_experiment", "channel_conversion_experiment",
            "pick_fastest_within",
@@ -128,12 +128,12 @@ def bench_compression(task: str = "rruff-groups-10", profile: Any = "quick", see
     """
     from ramancmp.bench import _row
     from ramancmp.data.tasks import load_task
-    from ramancmp.metrics import gemm_peak_gflops, threads
+    from ramancmp.metrics import gemm_peak_gflops
     from ramancmp.results import save_result
 
     prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
-    gemm = gemm_peak_gflops(n=2048, runs=5)
+    gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
     kw = dict(profile=prof, seed=seed, split_kind=split_kind, progress=progress)
     dist = distillation_experiment(ds, grid=distillation_grid, **kw)
     conv = channel_conversion_experiment(ds, **kw)
@@ -166,7 +166,7 @@ def bench_compression(task: str = "rruff-groups-10", profile: Any = "quick", see
 
     table = {"what": "compression", "task": ds.task, "profile": prof.name, "seed": seed, "split_kind": split_kind,
              "repeats": prof.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
-             "threads": threads(), "gemm": gemm, "rows": rows, "distillation_chosen": dist["chosen"]}
+             "threads": TIMING_THREADS, "gemm": gemm, "rows": rows, "distillation_chosen": dist["chosen"]}
     if save:
         path = save_result("bench_compression", table, data_sha256=ds.source_sha256, task=ds.task,
                            split_kind=split_kind, seed=seed, profile=prof.name, preprocess=ds.preprocess.to_dict())
