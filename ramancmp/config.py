@@ -75,7 +75,7 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "quick": Profile("quick", repeats=2, max_epochs=4, patience=2, batch_size=64, latency_runs=20, throughput_runs=3),
+    "quick": Profile("quick", repeats=2, max_epochs=8, patience=3, batch_size=64, latency_runs=20, throughput_runs=3),
     "full": Profile("full", repeats=5, max_epochs=30, patience=10, batch_size=64, latency_runs=200, throughput_runs=10),
 }
 
