@@ -31,7 +31,15 @@ import pandas as pd
 import torch
 
 from ramancmp.book import Chapter
-from ramancmp.compression import bench_deployment, prune_channels, quantize_int8, torch_threads
+from ramancmp.checkpoints import get_or_train
+from ramancmp.compression import (
+    bench_deployment,
+    prune_channels,
+    quantize_int8,
+    torch_threads,
+)
+from ramancmp.config import BOOK_MODELS
+from ramancmp.data.splits import make_split
 from ramancmp.data.tasks import load_task
 from ramancmp.metrics import count_flops, measure_latency
 from ramancmp.plots import deployment_figure
@@ -86,17 +94,13 @@ ratios.style.hide(axis="index")
 # breaks a chain of int8 kernels, which is why int8 helps the plain CNN most.
 
 # %%
-from ramancmp.checkpoints import get_or_train  # noqa: E402
-from ramancmp.config import BOOK_MODELS  # noqa: E402
-from ramancmp.data.splits import make_split  # noqa: E402
-
-split = make_split(ds.y, ds.groups, kind="sample", seed=ch.seed)
+split = make_split(ds.y, ds.groups, kind="sample", seed=ch.seed)  # the split bench_deployment used
 nets = {key: get_or_train(name, ds, split, ch.profile, model_kwargs=kw or None).model_.cpu().eval()
         for key, (name, kw) in BOOK_MODELS.items()}
-reports = {key: quantize_int8(net, ds.X[split.train][:256]).report for key, net in nets.items()}
-pd.DataFrame([{"network": key, "int8 layers": r.n_quantized, "float layers": sum(r.float_modules.values()),
-               "int8->float boundaries": r.dequantize_ops,
-               "float layers by type": ", ".join(f"{k} x{v}" for k, v in r.float_modules.items()) or "-"}
+reports = {r["model"]: r["quantization"] for r in rows if r["variant"] == "int8"}
+pd.DataFrame([{"network": key, "int8 layers": r["n_quantized"], "float layers": sum(r["float_modules"].values()),
+               "int8->float boundaries": r["dequantize_ops"],
+               "float layers by type": ", ".join(f"{k} x{v}" for k, v in r["float_modules"].items()) or "-"}
               for key, r in reports.items()]).style.hide(axis="index")
 
 # %% [markdown]
@@ -159,7 +163,7 @@ pd.DataFrame(best).T
 
 # %%
 ch.save({"rows": rows, "best": best, "threads": thread_rows,
-         "quantization": {k: r.to_dict() for k, r in reports.items()},
+         "quantization": reports,
          "fine_tune": bench["fine_tune"], "split_sizes": bench["split_sizes"]},
         task=ds.task, split="sample", data_sha256=ds.source_sha256)
 

@@ -9,7 +9,11 @@ import pytest
 import torch
 from _compression_data import CLASSES, LENGTH, network, synthetic_spectra
 
-from ramancmp.compression.quantization import QuantizedClassifier, is_quantized, quantize_int8
+from ramancmp.compression.quantization import (
+    QuantizedClassifier,
+    is_quantized,
+    quantize_int8,
+)
 from ramancmp.models import Shrinkage
 
 
@@ -20,12 +24,25 @@ def data():
     return X_cal, torch.from_numpy(X_test)
 
 
-@pytest.mark.parametrize("name", ["cnn", "drsn_cw", "efficientnet_lite"])
-def test_int8_matches_float(name, data):
-    X_cal, X_test = data
-    model = network(name)
-    before = copy.deepcopy(model.state_dict())
-    q = quantize_int8(model, X_cal)
+# EfficientNet at quarter width and depth: the same SE, SiLU and depthwise layers, a fraction of the run time
+MODELS = {"cnn": {}, "drsn_cw": {}, "efficientnet_lite": {"width_mult": 0.25, "depth_mult": 0.25}}
+
+
+@pytest.fixture(scope="module")
+def quantized(data):
+    """``name -> (float model, its state_dict before quantisation, int8 model)``, made once per module."""
+    out = {}
+    for name, kwargs in MODELS.items():
+        model = network(name, **kwargs)
+        before = copy.deepcopy(model.state_dict())
+        out[name] = (model, before, quantize_int8(model, data[0]))
+    return out
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_int8_matches_float(name, data, quantized):
+    _, X_test = data
+    model, before, q = quantized[name]
     assert isinstance(q, QuantizedClassifier) and is_quantized(q)
     assert q.report.n_quantized > 0 and q.report.quantized_modules
     with torch.no_grad():
@@ -48,19 +65,18 @@ def test_int8_matches_float(name, data):
         assert torch.equal(model(X_test), ref)
 
 
-def test_int8_accepts_both_layouts_and_reports_float_islands(data):
+def test_int8_accepts_both_layouts_and_reports_float_islands(data, quantized):
     X_cal, X_test = data
-    q = quantize_int8(network("efficientnet_lite"), X_cal)
+    q = quantized["efficientnet_lite"][2]
     with torch.no_grad():
         assert torch.equal(q(X_test[:3]), q(X_test[:3].unsqueeze(1)))
     assert q.report.float_modules.get("SiLU", 0) > 0  # no int8 SiLU kernel: runs in float between int8 convs
     assert q.report.dequantize_ops > 0 and q.report.calibration_spectra == len(X_cal)
 
 
-def test_keep_float_leaves_drsn_thresholds_in_float(data):
+def test_keep_float_leaves_drsn_thresholds_in_float(data, quantized):
     X_cal, X_test = data
-    model = network("drsn_cw")
-    full = quantize_int8(model, X_cal)
+    model, _, full = quantized["drsn_cw"]
     partial = quantize_int8(model, X_cal, keep_float=[Shrinkage])
     assert partial.report.n_quantized < full.report.n_quantized
     assert "Linear" not in partial.report.quantized_modules or \

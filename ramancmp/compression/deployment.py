@@ -17,7 +17,6 @@ Notes on the numbers:
 
 from __future__ import annotations
 
-import copy
 import io
 import tempfile
 import time
@@ -30,9 +29,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ramancmp.metrics import count_flops, count_params, measure_latency, measure_throughput
+from ramancmp.metrics import (
+    count_flops,
+    count_params,
+    measure_latency,
+    measure_throughput,
+)
 
-__all__ = ["deployment_variants", "bench_deployment", "torch_threads", "DEPLOY_MODELS"]
+__all__ = ["DEPLOY_MODELS", "bench_deployment", "deployment_variants", "torch_threads"]
 
 DEPLOY_MODELS = ("cnn", "drsn", "efficientnet")  # keys of ramancmp.config.BOOK_MODELS
 
@@ -78,7 +82,8 @@ def _encode(classes: np.ndarray | None, y: np.ndarray) -> np.ndarray:
 def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any, *, X_train: Any = None,
                         y_train: Any = None, X_val: Any = None, y_val: Any = None,
                         ratios: Sequence[float] = (0.25, 0.5, 0.75), fine_tune: Any = None, int8: bool = True,
-                        onnx: bool = True, onnx_int8: bool = True, backend: str = "x86", threads: int | None = None,
+                        onnx: bool = True, onnx_int8: bool = True, onnx_dynamo: bool = True, backend: str = "x86",
+                        threads: int | None = None,
                         latency_runs: int = 50, throughput_runs: int = 5, workdir: str | Path | None = None,
                         name: str | None = None, progress: bool = False) -> list[dict[str, Any]]:
     """Rows ``{model, variant, runtime, precision, prune_ratio, accuracy, agreement, params, mflops, size_kb,
@@ -95,11 +100,17 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
         fine_tune: a :class:`ramancmp.training.TrainConfig` for the fine-tune (default: 10 epochs, lr 1e-3,
             patience 4, CPU).
         int8, onnx, onnx_int8: which other variants to include.
+        onnx_dynamo: export with the ``torch.export``-based exporter (default) or the legacy TorchScript one
+            (seconds instead of tens of seconds on a small CPU; same logits within 1e-4, see the tests).
         threads: torch and ONNX Runtime intra-op threads for every timing (``None``: torch's current setting).
         latency_runs, throughput_runs: timed calls per measurement.
         workdir: where ONNX files go (default: a temporary folder, removed afterwards).
     """
-    from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx, quantize_onnx
+    from ramancmp.compression.onnx_export import (
+        OnnxClassifier,
+        export_onnx,
+        quantize_onnx,
+    )
     from ramancmp.compression.pruning import prune_channels
     from ramancmp.compression.quantization import quantize_int8
     from ramancmp.metrics.complexity import as_torch_module
@@ -147,7 +158,7 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
             rows.append(row("int8", "torch", "int8", labels(_torch_logits(q, X_test).argmax(1)), q,
                             params=rows[0]["params"], flops=flops_float["flops"], size=_torch_bytes(q),
                             int8_layers=q.report.n_quantized, float_layers=int(sum(q.report.float_modules.values())),
-                            backend=backend))
+                            backend=backend, quantization=q.report.to_dict()))
             bar.update()
         for ratio in ratios:
             pruned = prune_channels(net, (1, 1, length), ratio)
@@ -166,7 +177,7 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
                             size=_torch_bytes(pruned), ratio=float(ratio), fine_tuned=tuned, fine_tune_s=fit_time))
             bar.update()
         if onnx:
-            path = export_onnx(net, folder / f"{base_name}.onnx")
+            path = export_onnx(net, folder / f"{base_name}.onnx", dynamo=onnx_dynamo)
             sess = OnnxClassifier(path, threads=n_threads)
             rows.append(row("onnx", "onnxruntime", "fp32", labels(sess.predict_logits(X_test).argmax(1)), None,
                             params=rows[0]["params"], flops=flops_float["flops"], size=path.stat().st_size,
@@ -203,7 +214,8 @@ def bench_deployment(task: str = "rruff-groups-10", profile: str = "quick", seed
 
     ``models`` are keys of :data:`ramancmp.config.BOOK_MODELS` (default: all three) or registry names. Networks
     come from :func:`ramancmp.checkpoints.get_or_train`: the same checkpoints as the earlier chapters (first split
-    of ``repeated_splits`` with this seed), trained only if missing. Writes ``results/bench_deployment.json``.
+    of ``repeated_splits`` with this seed), trained only if missing. The quick profile exports ONNX with the legacy
+    (fast) exporter, the full profile with the dynamo one. Writes ``results/bench_deployment.json``.
     """
     from ramancmp.checkpoints import get_or_train
     from ramancmp.config import BOOK_MODELS, get_profile
@@ -218,16 +230,18 @@ def bench_deployment(task: str = "rruff-groups-10", profile: str = "quick", seed
     split = make_split(ds.y, ds.groups, kind="sample", seed=seed)
     X, y = np.asarray(ds.X, dtype=np.float32), np.asarray(ds.y)
     val = split.val[np.isin(y[split.val], y[split.train])]
-    tune = TrainConfig(max_epochs=max(2, prof.max_epochs // 4), patience=max(2, prof.patience // 2), lr=1e-3,
+    tune = TrainConfig(max_epochs=max(1, prof.max_epochs // 4), patience=max(1, prof.patience // 2), lr=1e-3,
                        batch_size=prof.batch_size, device="cpu", seed=seed)
     rows = []
     for key in models:
         name, kwargs = BOOK_MODELS.get(key, (key, {}))
         clf = get_or_train(name, ds, split, prof, model_kwargs=kwargs or None, device=device)
-        rows += deployment_variants(clf, X[split.train][:256], X[split.test], y[split.test], X_train=X[split.train],
+        calibration = X[split.train][:256 if prof.name == "full" else 128]
+        rows += deployment_variants(clf, calibration, X[split.test], y[split.test], X_train=X[split.train],
                                     y_train=y[split.train], X_val=X[val], y_val=y[val], ratios=ratios,
                                     fine_tune=tune, threads=threads, latency_runs=prof.latency_runs,
-                                    throughput_runs=prof.throughput_runs, progress=progress)
+                                    throughput_runs=prof.throughput_runs, onnx_dynamo=prof.name == "full",
+                                    progress=progress)
     table = {"what": "deployment", "task": getattr(ds, "task", task), "profile": prof.name, "seed": seed,
              "split_kind": "sample", "split_sizes": split.sizes(), "threads": threads or torch.get_num_threads(),
              "fine_tune": tune.to_dict(), "rows": rows}

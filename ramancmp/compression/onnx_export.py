@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["export_onnx", "OnnxClassifier", "quantize_onnx", "OPSET"]
+__all__ = ["OPSET", "OnnxClassifier", "export_onnx", "quantize_onnx"]
 
 OPSET = 18  # >= 17; 18 is the dynamo exporter's native opset in torch 2.13
 
@@ -154,7 +154,12 @@ def quantize_onnx(path: str | Path, output: str | Path, calibration_X: Any, *, p
     from the calibration spectra (training data only); ONNX Runtime then fuses them into int8 kernels where it has
     them. Returns the path of the quantised file.
     """
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     reader_model = OnnxClassifier(path, threads=1)

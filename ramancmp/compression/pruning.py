@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["prune_channels", "classifier_head", "conv_channels"]
+__all__ = ["classifier_head", "conv_channels", "prune_channels"]
 
 
 def classifier_head(model: nn.Module) -> nn.Linear:

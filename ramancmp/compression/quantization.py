@@ -44,7 +44,7 @@ from torch import nn
 
 from ramancmp.models.base import SpectrumClassifier
 
-__all__ = ["BACKENDS", "QuantizationReport", "QuantizedClassifier", "quantize_int8", "is_quantized"]
+__all__ = ["BACKENDS", "QuantizationReport", "QuantizedClassifier", "is_quantized", "quantize_int8"]
 
 BACKENDS = ("x86", "fbgemm", "qnnpack", "onednn")
 _NO_OPS = (nn.Identity, nn.Dropout, nn.Flatten)
