@@ -105,7 +105,7 @@ table
 
 # %%
 claim = next(c for c in CLAIMS if c.key == "deep_vs_classical_gap")
-acc = dict(zip(table["model"], 100 * table["accuracy"])) if len(table) else {}
+acc = dict(zip(table["model"], table["accuracy (%)"])) if len(table) else {}
 lightweight = [acc[m] for m in (BOOK_MODELS["efficientnet"][0], MODEL) if m in acc]
 classical = [acc[m] for m in ("lda", "cnn") if m in acc]
 if lightweight and classical:

@@ -98,7 +98,8 @@ def load_result(name: str, *, directory: Path | None = None) -> dict[str, Any]:
 
 
 def model_summaries(chapters: list[str], split: str = "sample", *, directory: Path | None = None):
-    """One table of the models saved by earlier chapters (``{model: {"sample": row, "random": row}}`` entries).
+    """One table of the models saved by earlier chapters (``{model: {"sample": row, "random": row}}`` entries);
+    accuracy, sensitivity and specificity in per cent (means over the chapter's repeated splits).
 
     Chapters that have not run yet are listed in the table's ``attrs["missing"]`` instead of failing, so a chapter
     can be run on its own.
@@ -114,7 +115,12 @@ def model_summaries(chapters: list[str], split: str = "sample", *, directory: Pa
             continue
         for model, entry in metrics.items():
             if isinstance(entry, dict) and isinstance(entry.get(split), dict):
-                rows.append({"chapter": chapter, **entry[split]})
-    table = pd.DataFrame(rows)
+                s = entry[split]
+                rows.append({"chapter": chapter, "model": s["model"],
+                             **{f"{k} (%)": 100 * s[k] for k in ("accuracy", "sensitivity", "specificity")},
+                             "accuracy sd": 100 * (s.get("accuracy_sd") or 0.0), "params": s.get("params"),
+                             "MFLOPs": s.get("mflops"), "latency b1 (ms)": s.get("latency_b1_ms"),
+                             "train s": s.get("fit_time_s")})
+    table = pd.DataFrame(rows).round(3)
     table.attrs["missing"] = missing
     return table
