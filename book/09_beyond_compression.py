@@ -58,7 +58,7 @@ ch
 # per weight), so their saving shows in *size*.
 
 # %%
-bench = bench_deployment(ds.task, profile=ch.profile.name, seed=ch.seed, dataset=ds, threads=1, save=False)
+bench = bench_deployment(ds.task, profile=ch.profile.name, seed=ch.seed, dataset=ds, save=False)  # TIMING_THREADS
 rows = bench["rows"]
 table = pd.DataFrame(rows)
 cols = ["model", "variant", "accuracy", "agreement", "params", "mflops", "size_kb", "latency_b1_ms",

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ramancmp.config import TIMING_THREADS
 from ramancmp.metrics import (
     count_flops,
     count_params,
@@ -208,7 +209,7 @@ def _progress(steps: list[str], desc: str, enabled: bool):
 
 def bench_deployment(task: str = "rruff-groups-10", profile: str = "quick", seed: int = 0, *,
                      models: Sequence[str] | None = None, ratios: Sequence[float] = (0.25, 0.5, 0.75),
-                     threads: int | None = 1, dataset: Any = None, save: bool = True, device: str = "auto",
+                     threads: int | None = TIMING_THREADS, dataset: Any = None, save: bool = True, device: str = "auto",
                      progress: bool = False) -> dict[str, Any]:
     """Deployment variants of the compact networks, trained on one by-sample split (seed ``seed``) of ``task``.
 
