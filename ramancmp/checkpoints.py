@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ramancmp.config import checkpoints_dir, get_profile
 
-__all__ = ["fingerprint", "checkpoint_path", "get_or_train", "PretrainedClassifier", "sequence_factory"]
+__all__ = ["architecture_signature", "fingerprint", "checkpoint_path", "get_or_train", "PretrainedClassifier", "sequence_factory"]
 
 
 def fingerprint(*arrays: Any) -> str:
@@ -40,6 +40,19 @@ def fingerprint(*arrays: Any) -> str:
         h.update(f"{a.shape}|{a.dtype.str}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()[:16]
+
+
+def architecture_signature(model: str, num_classes: int, in_length: int, model_kwargs: dict | None = None) -> str:
+    """A short hash of the names and shapes of the network's parameters and buffers as built *now*.
+
+    Part of a checkpoint's key, so a change to a builder's defaults (widths, kernels, head) makes old checkpoints
+    stop matching instead of failing to load or, worse, loading into a different network.
+    """
+    from ramancmp.models import create_model
+
+    net = create_model(model, num_classes=num_classes, in_length=in_length, **(model_kwargs or {}))
+    layout = [(name, tuple(t.shape)) for name, t in net.state_dict().items()]
+    return hashlib.sha256(repr(layout).encode()).hexdigest()[:16]
 
 
 def _model_tag(model: str, model_kwargs: dict | None) -> str:
@@ -82,7 +95,9 @@ def get_or_train(model: str, dataset: Any, split: Any, profile: Any = "quick", *
                              model_kwargs=model_kwargs, device=device)
     if not isinstance(est, TorchClassifier):
         raise ValueError(f"get_or_train is for networks; {model!r} is {type(est).__name__}")
-    key = {"model": model, "model_kwargs": dict(model_kwargs or {}), "task": str(getattr(dataset, "task", "")),
+    key = {"model": model, "model_kwargs": dict(model_kwargs or {}), "architecture": architecture_signature(
+               model, len(dataset.class_names), X_tr.shape[1], model_kwargs),
+           "task": str(getattr(dataset, "task", "")),
            "split_kind": split.kind, "split_seed": int(split.seed), "train_fingerprint": fp,
            "data_sha256": getattr(dataset, "source_sha256", None),
            "estimator": {k: v for k, v in est.get_params().items() if k not in ("device", "verbose")}}

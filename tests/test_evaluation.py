@@ -119,7 +119,8 @@ def test_bench_models_table(dataset, tmp_path, monkeypatch):
 
     monkeypatch.setenv("RAMANCMP_RESULTS_DIR", str(tmp_path))
     monkeypatch.setattr(bench, "gemm_peak_gflops",
-                        lambda n, runs: {"gflops": 50.0, "best_gflops": 55.0, "n": n, "runs": runs, "threads": 1})
+                        lambda n, runs, threads=None: {"gflops": 50.0, "best_gflops": 55.0, "n": n, "runs": runs,
+                                                       "threads": 1})
     table = bench.bench_models(profile=TINY, models=("lda", "knn_cosine"), dataset=dataset, progress=False)
     assert [r["model"] for r in table["rows"]] == ["lda", "knn_cosine"]
     row = table["rows"][1]
@@ -144,3 +145,19 @@ def test_networks_are_trained_once_per_split_and_reused(dataset, tmp_path, monke
     assert second.metrics["accuracy"] == first.metrics["accuracy"]
     other_seed = evaluate("cnn", dataset, profile=TINY, seed=5, repeats=1, progress=False, measure_speed=False)
     assert other_seed.per_repeat[0]["seed"] == 5 and len(list(tmp_path.rglob("*.pt"))) == 3
+
+
+def test_a_changed_architecture_does_not_load_an_old_checkpoint(dataset, tmp_path, monkeypatch):
+    from ramancmp.checkpoints import architecture_signature
+
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path))
+    assert architecture_signature("cnn", 3, LENGTH) != architecture_signature("cnn", 3, LENGTH, {"head_bins": 4})
+    evaluate("cnn", dataset, profile=TINY, repeats=1, progress=False, measure_speed=False)
+    import ramancmp.checkpoints as ck
+
+    real = ck.architecture_signature
+    monkeypatch.setattr(ck, "architecture_signature", lambda *a, **k: real(*a, **k) + "-changed")
+    retrained = evaluate("cnn", dataset, profile=TINY, repeats=1, progress=False, measure_speed=False)
+    assert retrained.per_repeat[0]["n_test"] > 0  # trained again instead of loading a mismatching file
+    key = json.loads(next(tmp_path.rglob("*.json")).read_text())["key"]
+    assert key["architecture"].endswith("-changed")
