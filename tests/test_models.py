@@ -221,9 +221,24 @@ def test_drsn_stage_features_and_depth():
         shapes = [net.stage_features(x, d).shape for d in range(4)]
         torch.testing.assert_close(net.stage_features(x, 3), net.forward_features(x))
         torch.testing.assert_close(net.forward_features(x, depth=1), net.stage_features(x, 1))
-    assert shapes == [(2, 32), (2, 32), (2, 64), (2, 128)]  # stem, then the three stages of the default DRSN
+    # stem, then the three stages of the default DRSN; the last one through the 4-bin head (128 channels x 4)
+    assert shapes == [(2, 32), (2, 32), (2, 64), (2, 128 * 4)] and net.num_features == 128 * 4
     with pytest.raises(ValueError, match="upto"):
         net.stage_features(x, 4)
+
+
+@pytest.mark.parametrize("name, channels", [("drsn_cw", 128), ("efficientnet_small", 640)])
+@pytest.mark.parametrize("bins", [1, 2])
+def test_head_bins_keep_position(name, channels, bins):
+    torch.manual_seed(0)
+    net = create_model(name, 3, head_bins=bins).eval()
+    x = torch.randn(2, 1024)
+    with torch.no_grad():
+        feats = net.forward_features(x)
+        assert feats.shape == (2, channels * bins) == (2, net.num_features)
+        torch.testing.assert_close(net.forward_head(feats), net(x))
+    with pytest.raises(ValueError, match="head_bins"):
+        create_model(name, 3, head_bins=0)
 
 
 def test_drsn_stem_must_see_every_point():

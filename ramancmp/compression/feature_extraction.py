@@ -33,7 +33,8 @@ __all__ = ["DRSNPrefix", "DRSNFeatureExtractor", "feature_pipeline", "pipeline_c
 
 
 class DRSNPrefix(nn.Module):
-    """The first ``depth`` stages of a DRSN followed by global average pooling: ``stage_features(x, depth)``.
+    """The first ``depth`` stages of a DRSN, pooled: ``stage_features(x, depth)`` (global average pooling inside
+    the network; at full depth the network's own ``head_bins`` pooling).
 
     A module of its own so that FLOPs, parameters and latency are measured on exactly what the extractor runs
     (the unused stages and the head are not part of it).
@@ -44,7 +45,10 @@ class DRSNPrefix(nn.Module):
         if not 0 <= depth <= drsn.num_stages:
             raise ValueError(f"depth must be in [0, {drsn.num_stages}] for this DRSN, got {depth}")
         self.drsn, self.depth = drsn, int(depth)
-        self.num_features = drsn.config.widths[depth - 1] if depth else drsn.stem.out_channels
+        if depth == drsn.num_stages:  # the full network: its own (possibly binned) pooled features
+            self.num_features = drsn.num_features
+        else:
+            self.num_features = drsn.config.widths[depth - 1] if depth else drsn.stem.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drsn.stage_features(x, self.depth)

@@ -117,6 +117,12 @@ class DRSNConfig:
     stride-2-stem layout it was both more accurate (validation 96.0 % vs ~90 %) and ~8x cheaper per epoch: with
     the length cut early, the residual units can afford more channels and wider kernels, and the last stage sees
     most of the spectrum.
+
+    ``head_bins``: the final feature map (16 positions for a 1024-point spectrum) is average-pooled to this many
+    bins along the wavenumber axis and flattened, instead of pooled globally (``head_bins=1``), so the classifier
+    knows roughly *where* a band sits, not only that it exists. 4 bins (~260 cm-1 each on the default grid) raised
+    validation accuracy on rruff-groups-10 from 96.0 % to 98.0 % (seeds 0-2) at the same cost per epoch; 8 bins
+    gave 96.6 %.
     """
 
     in_channels: int = 1
@@ -129,6 +135,7 @@ class DRSNConfig:
     shrinkage: str = "cw"
     shortcut: str = "conv"
     dropout: float = 0.0
+    head_bins: int = 4
 
     def __post_init__(self) -> None:
         self.widths, self.units, self.strides = tuple(self.widths), tuple(self.units), tuple(self.strides)
@@ -144,10 +151,13 @@ class DRSNConfig:
             raise ValueError("kernel sizes must be odd ('same' padding)")
         if self.shrinkage not in ("cw", "cs"):
             raise ValueError(f"shrinkage must be 'cw' or 'cs', got {self.shrinkage!r}")
+        if self.head_bins < 1:
+            raise ValueError(f"head_bins must be >= 1, got {self.head_bins}")
 
 
 class DRSN(SpectrumClassifier):
-    """Stem conv -> stages of RSBUs (first unit of each stage downsamples) -> BN-ReLU-GAP -> (dropout) -> FC."""
+    """Stem conv -> stages of RSBUs (first unit of each stage downsamples) -> BN-ReLU -> average pooling to
+    ``head_bins`` bins, flattened -> (dropout) -> FC."""
 
     def __init__(self, num_classes: int, in_length: int = 1024, config: DRSNConfig | None = None):
         super().__init__()
@@ -165,9 +175,10 @@ class DRSN(SpectrumClassifier):
         self.stages = nn.ModuleList(stages)
         self.final = nn.Sequential(nn.BatchNorm1d(in_ch), nn.ReLU(inplace=True))
         self.gap = nn.AdaptiveAvgPool1d(1)
-        self.num_features = in_ch
+        self.head_pool = nn.AdaptiveAvgPool1d(cfg.head_bins)
+        self.num_features = in_ch * cfg.head_bins
         self.dropout = nn.Dropout(cfg.dropout)
-        self.fc = nn.Linear(in_ch, num_classes)
+        self.fc = nn.Linear(self.num_features, num_classes)
         init_weights(self)
 
     @property
@@ -178,17 +189,17 @@ class DRSN(SpectrumClassifier):
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)
-        return self.gap(self.final(x)).flatten(1)
+        return self.head_pool(self.final(x)).flatten(1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(features))
 
     def stage_features(self, x: torch.Tensor, upto: int) -> torch.Tensor:
-        """GAP features ``(N, C)`` after stage ``upto`` (0 = the stem, ``num_stages`` = :meth:`forward_features`).
+        """Pooled features after stage ``upto`` (0 = the stem, ``num_stages`` = :meth:`forward_features`).
 
-        Intermediate outputs of a pre-activation network are un-normalised sums; they are average-pooled as they
-        are. At full depth the final BN-ReLU is included, so ``stage_features(x, num_stages)`` equals
-        ``forward_features(x)``.
+        Intermediate outputs of a pre-activation network are un-normalised sums; they are globally average-pooled
+        as they are, ``(N, C)``. At full depth the final BN-ReLU and the ``head_bins`` pooling are included, so
+        ``stage_features(x, num_stages)`` equals ``forward_features(x)``, ``(N, num_features)``.
         """
         if not 0 <= upto <= self.num_stages:
             raise ValueError(f"upto must be in [0, {self.num_stages}], got {upto}")

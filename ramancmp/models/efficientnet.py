@@ -138,15 +138,20 @@ class MBConv(nn.Module):
 
 
 class EfficientNet1D(SpectrumClassifier):
+    """``head_bins > 1`` average-pools the last feature map to that many wavenumber bins and flattens them instead
+    of pooling globally (position-aware head, as in the CNN and DRSN); the default 1 is B0's global pooling."""
+
     def __init__(self, num_classes: int, in_length: int = 1024, width_mult: float = 1.0, depth_mult: float = 1.0,
                  dropout: float = 0.2, stochastic_depth_prob: float = 0.2, in_channels: int = 1,
-                 stem_kernel: int = 3, stem_stride: int = 2):
+                 stem_kernel: int = 3, stem_stride: int = 2, head_bins: int = 1):
         super().__init__()
         if width_mult <= 0 or depth_mult <= 0:
             raise ValueError(f"width_mult and depth_mult must be positive, got {width_mult}, {depth_mult}")
         if stem_stride < 1 or stem_kernel < stem_stride:
             raise ValueError(f"need 1 <= stem_stride <= stem_kernel (a kernel shorter than its stride skips input "
                              f"points), got stem_kernel={stem_kernel}, stem_stride={stem_stride}")
+        if head_bins < 1:
+            raise ValueError(f"head_bins must be >= 1, got {head_bins}")
         self.num_classes, self.in_channels, self.in_length = num_classes, in_channels, in_length
         setting = [c.scaled(width_mult, depth_mult) for c in B0_SETTING]
         self.setting = setting
@@ -165,10 +170,11 @@ class EfficientNet1D(SpectrumClassifier):
                 block_id += 1
             layers.append(nn.Sequential(*stage))
         last_in = setting[-1].out_channels
-        self.num_features = 4 * last_in  # 1280 for B0
-        layers.append(ConvBNAct(last_in, self.num_features, 1))
+        head_channels = 4 * last_in  # 1280 for B0
+        layers.append(ConvBNAct(last_in, head_channels, 1))
         self.features = nn.Sequential(*layers)
-        self.avgpool = nn.AdaptiveAvgPool1d(1)
+        self.avgpool = nn.AdaptiveAvgPool1d(head_bins)
+        self.num_features = head_channels * head_bins
         self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True),
                                         nn.Linear(self.num_features, num_classes))
         init_weights(self)
