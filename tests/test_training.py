@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from ramancmp.config import PROFILES
 from ramancmp.models import TorchClassifier, create_model
 from ramancmp.training import (Augment, History, TrainConfig, evaluate, load_checkpoint, predict_logits,
                                save_checkpoint, seed_everything, train_model)
@@ -162,7 +163,9 @@ def test_train_config_validation_and_profiles():
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=1)
     cfg = TrainConfig.from_profile("quick", lr=1e-3)
-    assert (cfg.max_epochs, cfg.patience, cfg.batch_size, cfg.lr) == (4, 2, 64, 1e-3)
+    quick = PROFILES["quick"]
+    assert (cfg.max_epochs, cfg.patience, cfg.batch_size, cfg.lr) == (quick.max_epochs, quick.patience,
+                                                                       quick.batch_size, 1e-3)
     with pytest.raises(ValueError, match="labels"):
         train_model(small_cnn(), np.zeros((4, 256), np.float32), np.array([0.5, 1, 0, 1]), progress=False)
     with pytest.raises(ValueError, match="NaN"):
