@@ -97,7 +97,10 @@ def run_chapter(chapter: str, *, profile: str, seed: int, output: Path, book_dir
     output.mkdir(parents=True, exist_ok=True)
     source = _to_notebook(chapter, output / f".{chapter}.input.ipynb", book_dir)
     executed = output / f"{chapter}.ipynb"
-    parameters = {"profile": profile, "seed": seed, "data_dir": str(data_dir())}
+    # data_dir stays None (the project's data cache) unless the user chose one: an absolute path of this machine
+    # must not end up in the executed notebooks, which are committed and rerun elsewhere (nbval in CI).
+    chosen = os.environ.get("RAMANCMP_DATA_DIR")
+    parameters = {"profile": profile, "seed": seed, "data_dir": str(data_dir()) if chosen else None}
     try:
         pm.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name="python3",
                             cwd=str(book_dir), progress_bar=False, log_output=False)

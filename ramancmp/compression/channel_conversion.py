@@ -38,42 +38,20 @@ import torch
 from torch import nn
 
 from ramancmp.config import get_profile
+from ramancmp.models.base import FOLD_MODES, check_fold, fold_spectrum
 from ramancmp.models.drsn import DRSN, DRSNConfig
 from ramancmp.models.registry import register_model
 
 __all__ = ["FOLD_MODES", "fold", "unfold", "FoldSpectrum", "FoldedDRSN", "channel_converted_drsn",
            "ConversionVariant", "conversion_variants", "BOOK_VARIANT"]
 
-FOLD_MODES = ("interleaved", "contiguous")
-
-
-def _check_fold(length: int, k: int, mode: str) -> None:
-    if mode not in FOLD_MODES:
-        raise ValueError(f"fold mode must be one of {FOLD_MODES}, got {mode!r}")
-    if int(k) != k or k < 1:
-        raise ValueError(f"the number of channels k must be a positive integer, got {k!r}")
-    if length % k:
-        raise ValueError(f"spectrum length {length} is not divisible by k={k}; resample to a multiple of {k} "
-                         f"(e.g. {length - length % k} or {length + k - length % k} points) or choose another k")
-
-
 def fold(x: torch.Tensor, k: int, mode: str = "interleaved") -> torch.Tensor:
-    """``(N, L)`` or ``(N, 1, L)`` -> ``(N, k, L/k)``.
+    """``(N, L)`` or ``(N, 1, L)`` -> ``(N, k, L/k)``, interleaved by default (:func:`ramancmp.models.fold_spectrum`).
 
     ``interleaved``: ``out[n, c, j] = x[n, j*k + c]`` (channel ``c`` = ``x[..., c::k]``).
     ``contiguous``:  ``out[n, c, j] = x[n, c*(L/k) + j]`` (channel ``c`` = the ``c``-th window).
     """
-    if x.ndim == 3:
-        if x.shape[1] != 1:
-            raise ValueError(f"can only fold single-channel spectra (N, 1, L), got shape {tuple(x.shape)}")
-        x = x[:, 0]
-    if x.ndim != 2:
-        raise ValueError(f"expected spectra of shape (N, L) or (N, 1, L), got {tuple(x.shape)}")
-    n, length = x.shape
-    _check_fold(length, k, mode)
-    if mode == "contiguous":
-        return x.reshape(n, k, length // k)
-    return x.reshape(n, length // k, k).transpose(1, 2)
+    return fold_spectrum(x, k, mode)
 
 
 def unfold(z: torch.Tensor, mode: str = "interleaved") -> torch.Tensor:
@@ -81,7 +59,7 @@ def unfold(z: torch.Tensor, mode: str = "interleaved") -> torch.Tensor:
     if z.ndim != 3:
         raise ValueError(f"expected folded spectra (N, k, L/k), got {tuple(z.shape)}")
     n, k, m = z.shape
-    _check_fold(k * m, k, mode)
+    check_fold(k * m, k, mode)
     if mode == "contiguous":
         return z.reshape(n, k * m)
     return z.transpose(1, 2).reshape(n, k * m)
@@ -92,7 +70,7 @@ class FoldSpectrum(nn.Module):
 
     def __init__(self, k: int, mode: str = "interleaved"):
         super().__init__()
-        _check_fold(k, k, mode)
+        check_fold(k, k, mode)
         self.k, self.mode = int(k), mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +91,7 @@ class FoldedDRSN(DRSN):
     def __init__(self, num_classes: int, in_length: int = 1024, k: int = 4, mode: str = "interleaved",
                  config: DRSNConfig | None = None):
         cfg = config or DRSNConfig()
-        _check_fold(in_length, k, mode)
+        check_fold(in_length, k, mode)
         if cfg.in_channels != k:
             raise ValueError(f"the trunk of a DRSN folded into k={k} channels needs in_channels={k}, "
                              f"got {cfg.in_channels}")

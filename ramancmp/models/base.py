@@ -26,22 +26,38 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
 
 
-def fold_spectrum(x: torch.Tensor, channels: int) -> torch.Tensor:
-    """Fold ``(N, L)`` or ``(N, 1, L)`` spectra into ``(N, channels, L // channels)`` contiguous segments.
+FOLD_MODES = ("interleaved", "contiguous")
 
-    Segment ``c`` holds points ``c*L/k ... (c+1)*L/k - 1``: the spectrum is cut into ``k`` consecutive wavenumber
-    windows stacked as channels (the "channel conversion" of RamanCMP), which shortens the sequence ``k`` times.
+
+def check_fold(length: int, k: int, mode: str) -> None:
+    """Raise a ``ValueError`` unless ``length`` points fold into ``k`` channels in ``mode``."""
+    if mode not in FOLD_MODES:
+        raise ValueError(f"fold mode must be one of {FOLD_MODES}, got {mode!r}")
+    if int(k) != k or k < 1:
+        raise ValueError(f"the number of channels k must be a positive integer, got {k!r}")
+    if length % k:
+        raise ValueError(f"spectrum length {length} is not divisible by k={k}; resample to a multiple of {k} "
+                         f"(e.g. {length - length % k} or {length + k - length % k} points) or choose another k")
+
+
+def fold_spectrum(x: torch.Tensor, channels: int, mode: str = "contiguous") -> torch.Tensor:
+    """Fold ``(N, L)`` or ``(N, 1, L)`` spectra into ``(N, k, L/k)`` (the "channel conversion" of RamanCMP).
+
+    ``contiguous``:  ``out[n, c, j] = x[n, c*(L/k) + j]`` -- channel ``c`` is the ``c``-th wavenumber window.
+    ``interleaved``: ``out[n, c, j] = x[n, j*k + c]`` -- channel ``c`` is ``x[..., c::k]``, so each position holds
+    ``k`` neighbouring wavenumbers (see :mod:`ramancmp.compression.channel_conversion` for why that matters).
     """
     if x.ndim == 3:
         if x.shape[1] != 1:
-            raise ValueError(f"can only fold single-channel spectra, got shape {tuple(x.shape)}")
+            raise ValueError(f"can only fold single-channel spectra (N, 1, L), got shape {tuple(x.shape)}")
         x = x[:, 0]
     if x.ndim != 2:
         raise ValueError(f"expected spectra of shape (N, L) or (N, 1, L), got {tuple(x.shape)}")
     n, length = x.shape
-    if length % channels:
-        raise ValueError(f"spectrum length {length} is not divisible by {channels} channels")
-    return x.reshape(n, channels, length // channels)
+    check_fold(length, channels, mode)
+    if mode == "contiguous":
+        return x.reshape(n, channels, length // channels)
+    return x.reshape(n, length // channels, channels).transpose(1, 2)
 
 
 class SpectrumClassifier(nn.Module):
