@@ -109,3 +109,31 @@ def _isolated_outputs(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests use one intra-op thread: tiny networks gain nothing from more, and on a busy 2-core machine extra
+    threads wait on each other (10-100x slower). Timings are never asserted, so this changes no outcome."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def synthetic_spectra(n_per_class: int = 20, n_classes: int = 3, length: int = 256, seed: int = 0):
+    """Classes of three Gaussian bands at class-specific positions, jittered, with noise; max-normalised."""
+    rng = np.random.default_rng(seed)
+    grid = np.arange(length)
+    centres = np.random.default_rng(123).uniform(0.1 * length, 0.9 * length, size=(n_classes, 3))
+    X, y = [], []
+    for c in range(n_classes):
+        for _ in range(n_per_class):
+            pos = centres[c] + rng.normal(0, 1.5, 3)
+            s = sum(rng.uniform(0.5, 1.0) * np.exp(-0.5 * ((grid - p) / 3) ** 2) for p in pos)
+            X.append(s + rng.normal(0, 0.03, length))
+            y.append(c)
+    X = np.asarray(X, np.float32)
+    return X / X.max(axis=1, keepdims=True), np.asarray(y)

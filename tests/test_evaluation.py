@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from ramancmp.config import Profile
 from ramancmp.data.preprocess import PreprocessConfig
@@ -40,14 +39,6 @@ def synthetic_dataset(n_classes: int = 3, samples_per_class: int = 6, spectra_pe
                           class_names=names, grid=grid, meta=meta, task="synthetic-3", source_sha256="0" * 64,
                           preprocess=PreprocessConfig(n_points=LENGTH), summary={})
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread; on a shared, busy machine two threads can be 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import synthetic_spectra
 import torch
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
@@ -17,30 +18,6 @@ from ramancmp.models.efficientnet import B0_SETTING, MBConv, _make_divisible
 
 TORCH_MODELS = ["cnn", "efficientnet_b0", "efficientnet_lite", "efficientnet_small", "drsn_cw", "drsn_cs"]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from intra-op threads, and on a shared CPU extra threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def synthetic_spectra(n_per_class: int = 20, n_classes: int = 3, length: int = 256, seed: int = 0):
-    """Classes of three Gaussian bands at class-specific positions, jittered, with noise; max-normalised."""
-    rng = np.random.default_rng(seed)
-    grid = np.arange(length)
-    centres = np.random.default_rng(123).uniform(0.1 * length, 0.9 * length, size=(n_classes, 3))
-    X, y = [], []
-    for c in range(n_classes):
-        for _ in range(n_per_class):
-            pos = centres[c] + rng.normal(0, 1.5, 3)
-            s = sum(rng.uniform(0.5, 1.0) * np.exp(-0.5 * ((grid - p) / 3) ** 2) for p in pos)
-            X.append(s + rng.normal(0, 0.03, length))
-            y.append(c)
-    X = np.asarray(X, np.float32)
-    return X / X.max(axis=1, keepdims=True), np.asarray(y)
 
 
 # ------------------------------------------------------------------------------------------------------ registry

@@ -7,7 +7,6 @@ import zipfile
 
 import numpy as np
 import pytest
-import torch
 
 from ramancmp.cli import main
 from ramancmp.data.preprocess import PreprocessConfig
@@ -22,14 +21,6 @@ CENTRES = [400.0, 700.0, 1000.0]
 def band(centre: float, wn: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return 100 * np.exp(-0.5 * ((wn - centre - rng.normal(0, 3)) / 25.0) ** 2) + rng.normal(0, 1, wn.size) + 5
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread; on a shared, busy machine two threads can be 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ramancmp.data.tasks import load_task
 from ramancmp.evaluation import evaluate
 
 
 def test_quick_profile_cnn_beats_chance_on_unseen_samples(rruff_zip):
-    torch.set_num_threads(1)
     ds = load_task("rruff-groups-10", source=rruff_zip)
     majority = np.bincount(ds.y).max() / len(ds.y)  # 0.27: always answering "carbonate"
     result = evaluate("cnn", ds, profile="quick", repeats=1, measure_speed=False, progress=False,

@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import pytest
+from conftest import synthetic_spectra
 import torch
 
 from ramancmp.config import PROFILES
@@ -16,30 +17,6 @@ from ramancmp.training import (Augment, History, TrainConfig, evaluate, load_che
 
 SMALL_CNN = {"channels": (8, 16, 16), "kernel_sizes": (5, 5, 5)}
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from intra-op threads, and on a shared CPU extra threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def synthetic_spectra(n_per_class: int = 20, n_classes: int = 3, length: int = 256, seed: int = 0):
-    """Classes of three Gaussian bands at class-specific positions, jittered, with noise; max-normalised."""
-    rng = np.random.default_rng(seed)
-    grid = np.arange(length)
-    centres = np.random.default_rng(123).uniform(0.1 * length, 0.9 * length, size=(n_classes, 3))
-    X, y = [], []
-    for c in range(n_classes):
-        for _ in range(n_per_class):
-            pos = centres[c] + rng.normal(0, 1.5, 3)
-            s = sum(rng.uniform(0.5, 1.0) * np.exp(-0.5 * ((grid - p) / 3) ** 2) for p in pos)
-            X.append(s + rng.normal(0, 0.03, length))
-            y.append(c)
-    X = np.asarray(X, np.float32)
-    return X / X.max(axis=1, keepdims=True), np.asarray(y)
 
 
 @pytest.fixture(scope="module")
