@@ -42,7 +42,7 @@ from ramancmp.metrics import (
 )
 from ramancmp.metrics.complexity import as_torch_module
 
-__all__ = ["EvaluationResult", "build_estimator", "evaluate", "results_table"]
+__all__ = ["EvaluationResult", "build_estimator", "evaluate", "results_table", "sibling_leakage"]
 
 
 def build_estimator(model: str | Callable[..., Any], num_classes: int, in_length: int, *, profile: Profile,
@@ -292,3 +292,29 @@ def results_table(results: Any, percent: bool = True) -> Any:
             row["throughput b256 (/s)"] = round(s["throughput_b256"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def sibling_leakage(dataset: Any, split: Any) -> dict[str, Any]:
+    """How much a split lets a test spectrum lean on *another spectrum of its own sample* in the training part.
+
+    For every test spectrum: does its sample have spectra in the training part ("sibling"), is its nearest training
+    spectrum (cosine, the library search's metric) a sibling, and is that nearest neighbour's class right. A by-sample
+    split has no siblings by construction; a random split has many -- this says how much they matter.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    X, y, groups = np.asarray(dataset.X), np.asarray(dataset.y), np.asarray(dataset.groups)
+    train, test = np.asarray(split.train), np.asarray(split.test)
+    nn = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute").fit(X[train])
+    nearest = train[nn.kneighbors(X[test], return_distance=False)[:, 0]]
+    has_sibling = np.isin(groups[test], groups[train])
+    nearest_is_sibling = groups[nearest] == groups[test]
+    correct = y[nearest] == y[test]
+
+    def rate(mask: np.ndarray) -> float | None:
+        return float(correct[mask].mean()) if mask.any() else None
+
+    return {"n_test": int(len(test)), "with_sibling_in_train": int(has_sibling.sum()),
+            "nearest_is_sibling": int(nearest_is_sibling.sum()),
+            "accuracy_with_sibling": rate(has_sibling), "accuracy_without_sibling": rate(~has_sibling),
+            "accuracy_when_nearest_is_sibling": rate(nearest_is_sibling)}
