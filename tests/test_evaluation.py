@@ -152,3 +152,15 @@ def test_a_changed_architecture_does_not_load_an_old_checkpoint(dataset, tmp_pat
     assert retrained.per_repeat[0]["n_test"] > 0  # trained again instead of loading a mismatching file
     key = json.loads(next(tmp_path.rglob("*.json")).read_text())["key"]
     assert key["architecture"].endswith("-changed")
+
+
+def test_sibling_leakage_counts_shared_samples_only_in_random_splits(dataset):
+    from ramancmp.data.splits import make_split
+    from ramancmp.evaluation import sibling_leakage
+
+    by_sample = sibling_leakage(dataset, make_split(dataset.y, dataset.groups, "sample", seed=0))
+    assert by_sample["with_sibling_in_train"] == 0 and by_sample["nearest_is_sibling"] == 0
+    assert by_sample["accuracy_with_sibling"] is None
+    random = sibling_leakage(dataset, make_split(dataset.y, dataset.groups, "random", seed=0))
+    assert 0 < random["with_sibling_in_train"] <= random["n_test"]
+    assert random["nearest_is_sibling"] <= random["with_sibling_in_train"]
