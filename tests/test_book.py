@@ -27,6 +27,20 @@ def test_every_chapter_is_a_jupytext_pair_with_parameters():
         assert "## Summary" in text and "## Exercises" in text, f"{chapter} lacks a summary or exercises"
 
 
+def test_committed_notebooks_hold_the_cells_of_their_text_forms():
+    """The .ipynb (outputs of a full run) must have been executed from the current text form, cell for cell."""
+    import jupytext
+    import nbformat
+
+    for chapter in book.list_chapters():
+        text_cells = [c.source.strip() for c in jupytext.read(BOOK / f"{chapter}.py").cells]
+        nb = nbformat.read(BOOK / f"{chapter}.ipynb", as_version=4)
+        nb_cells = [c.source.strip() for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        assert nb_cells == text_cells, f"book/{chapter}.ipynb is out of date: rerun the chapter (book run --update-book)"
+        injected = [c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert all("profile = \"full\"" in src for src in injected), f"{chapter}.ipynb was not run in the full profile"
+
+
 def test_select_chapters_by_number_and_name():
     assert book.select_chapters(["0"]) == ["00_introduction"]
     assert book.select_chapters(["00_introduction"]) == ["00_introduction"]
