@@ -32,16 +32,12 @@ import torch
 
 from ramancmp.book import Chapter
 from ramancmp.checkpoints import get_or_train
-from ramancmp.compression import (
-    bench_deployment,
-    prune_channels,
-    quantize_int8,
-    torch_threads,
-)
+from ramancmp.compression import bench_deployment, prune_channels, quantize_int8
 from ramancmp.config import BOOK_MODELS
 from ramancmp.data.splits import make_split
 from ramancmp.data.tasks import load_task
 from ramancmp.metrics import count_flops, measure_latency
+from ramancmp.metrics.timing import num_threads
 from ramancmp.plots import deployment_figure
 
 ch = Chapter("09_beyond_compression", profile=profile, seed=seed, data_dir=data_dir)
@@ -116,7 +112,7 @@ cnn_q = quantize_int8(nets["cnn"], ds.X[split.train][:256])
 length = ds.X.shape[1]
 thread_rows = []
 for n in sorted({1, torch.get_num_threads()}):
-    with torch_threads(n):
+    with num_threads(n):
         for label, m in (("float", nets["cnn"]), ("int8", cnn_q)):
             lat = measure_latency(m, (1, 1, length), runs=ch.profile.latency_runs, warmup=5)
             thread_rows.append({"threads": n, "variant": label, "latency_b1_ms": lat["median_ms"],

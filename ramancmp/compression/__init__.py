@@ -12,7 +12,7 @@ from ramancmp.compression.distillation import (DistillationConfig, DistillationL
                                                distillation_grid, distillation_loss, soft_targets)
 from ramancmp.compression.feature_extraction import (DRSNFeatureExtractor, DRSNPrefix, feature_pipeline,
                                                      pipeline_complexity)
-from ramancmp.compression.deployment import bench_deployment, deployment_variants, torch_threads
+from ramancmp.compression.deployment import bench_deployment, deployment_variants
 from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx, quantize_onnx
 from ramancmp.compression.pruning import classifier_head, conv_channels, prune_channels
 from ramancmp.compression.quantization import QuantizationReport, QuantizedClassifier, is_quantized, quantize_int8

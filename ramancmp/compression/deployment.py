@@ -20,8 +20,7 @@ from __future__ import annotations
 import io
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,24 +35,11 @@ from ramancmp.metrics import (
     measure_latency,
     measure_throughput,
 )
+from ramancmp.metrics.timing import num_threads
 
-__all__ = ["DEPLOY_MODELS", "bench_deployment", "deployment_variants", "torch_threads"]
+__all__ = ["DEPLOY_MODELS", "bench_deployment", "deployment_variants"]
 
 DEPLOY_MODELS = ("cnn", "drsn", "efficientnet")  # keys of ramancmp.config.BOOK_MODELS
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[int]:
-    """Run the block with ``n`` torch intra-op threads (``None``: leave as is); restores the previous count."""
-    previous = torch.get_num_threads()
-    if n is not None:
-        if int(n) < 1:
-            raise ValueError(f"threads must be >= 1, got {n}")
-        torch.set_num_threads(int(n))
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _torch_bytes(module: nn.Module) -> int:
@@ -130,7 +116,8 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
     length = int(getattr(net, "in_length", X_test.shape[-1])) * int(getattr(net, "in_channels", 1))
     labels = (lambda idx: classes[idx]) if classes is not None else (lambda idx: idx)
 
-    with torch_threads(threads) as n_threads, tempfile.TemporaryDirectory() as tmp:
+    with num_threads(threads), tempfile.TemporaryDirectory() as tmp:
+        n_threads = torch.get_num_threads()
         folder = Path(workdir) if workdir is not None else Path(tmp)
         float_pred = labels(_torch_logits(net, X_test).argmax(1))
         flops_float = count_flops(net, (1, 1, length))
