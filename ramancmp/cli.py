@@ -44,7 +44,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from ramancmp import bench
 
     table = bench.run(args.what, task=args.task, profile=args.profile, seed=args.seed)
-    print(json.dumps(table, indent=2) if args.json else bench.format_table(table))
+    from ramancmp.results import jsonable
+
+    print(json.dumps(jsonable(table), indent=2) if args.json else bench.format_table(table))
     return 0
 
 

@@ -56,13 +56,14 @@ def provenance(**fields: Any) -> dict[str, Any]:
     }
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy arrays and scalars, paths and non-finite floats turned into plain JSON values."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, Path):
@@ -75,7 +76,7 @@ def _jsonable(obj: Any) -> Any:
 def write_json_atomic(path: Path, payload: Any) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_jsonable(payload), indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(jsonable(payload), indent=2) + "\n", encoding="utf-8")
     return path
 
 

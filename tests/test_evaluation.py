@@ -164,3 +164,14 @@ def test_sibling_leakage_counts_shared_samples_only_in_random_splits(dataset):
     random = sibling_leakage(dataset, make_split(dataset.y, dataset.groups, "random", seed=0))
     assert 0 < random["with_sibling_in_train"] <= random["n_test"]
     assert random["nearest_is_sibling"] <= random["with_sibling_in_train"]
+
+
+def test_bench_cli_prints_json_with_numpy_values(monkeypatch, capsys):
+    from ramancmp import bench
+    from ramancmp.cli import main
+
+    monkeypatch.setattr(bench, "run", lambda what, **kw: {"what": what, "rows": [], "gemm": {"gflops": np.float32(50)},
+                                                          "values": np.arange(2)})
+    assert main(["bench", "models", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"what": "models", "rows": [], "gemm": {"gflops": 50.0},
+                                                   "values": [0, 1]}
