@@ -16,7 +16,6 @@ import copy
 import math
 import os
 import random
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ramancmp.atomic import atomic_path
 from ramancmp.models.base import resolve_device
 from ramancmp.results import write_json_atomic
 
@@ -334,16 +334,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, extra: dict[str, Any] | 
     if not cfg or "name" not in cfg:
         raise ValueError("model has no default_cfg; build it with ramancmp.models.create_model to checkpoint it")
     pt_path, json_path = _checkpoint_paths(path)
-    pt_path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{pt_path.name}.", suffix=".tmp", dir=pt_path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(pt_path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, pt_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     info = {"format": CHECKPOINT_FORMAT, "model": copy.deepcopy(cfg), "weights": pt_path.name,
             "torch_version": torch.__version__, **(extra or {})}
     write_json_atomic(json_path, info)
