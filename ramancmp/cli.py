@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from ramancmp.config import DEFAULT_SEED, PROFILES
+from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, PREDICT_MODEL, PROFILES
+
+SCHEDULER_HELP = ("where networks train: 'serial', 'local' (worker processes on all cores, the default), 'local:N', "
+                  "or a Dask scheduler address tcp://HOST:8786 (default: $RAMANCMP_SCHEDULER)")
 
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
@@ -34,32 +38,35 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_book_run(args: argparse.Namespace) -> int:
-    from ramancmp.book import run_book
+    from ramancmp.book.runner import run_book
 
+    if args.scheduler:  # the chapters' kernels inherit the environment; resolve_scheduler checks the value
+        from ramancmp.experiments.executor import SCHEDULER_ENV, resolve_scheduler
+
+        os.environ[SCHEDULER_ENV] = resolve_scheduler(args.scheduler)
     return run_book(profile=args.profile, chapters=args.chapters, output=args.output, seed=args.seed,
                     force=args.force, update_book=args.update_book)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from ramancmp import bench
+    from ramancmp.experiments import bench
+    from ramancmp.fileio import jsonable
 
-    table = bench.run(args.what, task=args.task, profile=args.profile, seed=args.seed)
-    from ramancmp.results import jsonable
-
+    table = bench.run(args.what, task=args.task, profile=args.profile, seed=args.seed, executor=args.scheduler)
     print(json.dumps(jsonable(table), indent=2) if args.json else bench.format_table(table))
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ramancmp.predict import format_predictions, predict_paths
+    from ramancmp.predict import DEFAULT_MODEL, format_predictions, predict_paths
 
-    report = predict_paths(args.model, args.paths, top=args.top)
+    report = predict_paths(args.model or DEFAULT_MODEL, args.paths, top=args.top)
     print(json.dumps(report, indent=2) if args.json else format_predictions(report))
     return 0 if report["predictions"] else 1
 
 
 def _cmd_report_readme(args: argparse.Namespace) -> int:
-    from ramancmp.report import update_readme
+    from ramancmp.experiments.report import update_readme
 
     print(f"updated {update_readme()}")
     return 0
@@ -85,12 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", help="run the book's chapters").add_subparsers(dest="book_command", required=True)
     p = book.add_parser("run", help="execute chapters in order with papermill")
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    p.add_argument("--chapters", nargs="*", default=None, help="chapter numbers or names (default: all)")
+    p.add_argument("--chapters", nargs="+", default=None, help="chapter numbers or names (default: all)")
     p.add_argument("--output", type=Path, default=Path("build"))
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--force", action="store_true", help="rerun chapters that already finished in this profile")
     p.add_argument("--update-book", action="store_true",
                    help="copy the executed notebooks over book/*.ipynb (how the committed outputs are made)")
+    p.add_argument("--scheduler", default=None, help=SCHEDULER_HELP)
     p.set_defaults(func=_cmd_book_run)
 
     p = sub.add_parser("bench", help="benchmarks: models, compression methods, or everything side by side")
@@ -99,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--scheduler", default=None, help=SCHEDULER_HELP)
     p.set_defaults(func=_cmd_bench)
 
     report = sub.add_parser("report", help="generated documents").add_subparsers(dest="report_command",
@@ -106,8 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = report.add_parser("readme", help="rewrite README.md's results section from results/ (full profile)")
     p.set_defaults(func=_cmd_report_readme)
 
+    default_model = BOOK_MODELS[PREDICT_MODEL][0]
     p = sub.add_parser("predict", help="identify spectra: top classes per file")
-    p.add_argument("--model", required=True, help="a model name (trained on the task) or a checkpoint path")
+    p.add_argument("--model", default=None,
+                   help=f"a model name (trained on the task) or a checkpoint path (default: {default_model})")
     p.add_argument("paths", nargs="+", help="spectrum files, folders or zips")
     p.add_argument("--top", type=int, default=3)
     p.add_argument("--json", action="store_true")

@@ -49,40 +49,67 @@ def checkpoints_dir(profile: str | None = None) -> Path:
 # across threads, and single-threaded numbers stay comparable on a machine that is busy with other work.
 TIMING_THREADS = 1
 
-# The variant of each architecture that the book trains: (registered builder name, builder keyword arguments).
-# One place, read by the chapters, the benchmarks and the compression methods (teacher, DRSN to convert, ...).
+# Every model the book evaluates: key -> (registered builder name, builder keyword arguments). THE one model list:
+# the chapters, the benchmarks, the compression experiments (teacher, student, the DRSN to convert), `predict`'s
+# default and the README read it. The networks' variants were chosen on validation data (chapters 3-5).
 BOOK_MODELS: dict[str, tuple[str, dict]] = {
+    "lda": ("lda", {}),
+    "pca_lda": ("pca_lda", {}),
+    "knn_cosine": ("knn_cosine", {}),
     "cnn": ("cnn", {}),
     "efficientnet": ("efficientnet_small", {}),
     "drsn": ("drsn_cw", {}),
 }
+NETWORKS = ("cnn", "efficientnet", "drsn")  # the keys of BOOK_MODELS that are trained networks
+PREDICT_MODEL = "efficientnet"  # the key of BOOK_MODELS that `python -m ramancmp predict` uses by default
+
+PROFILE_ENV = "RAMANCMP_PROFILE"
 
 
 @dataclass(frozen=True)
 class Profile:
-    """How much work a run does. ``quick`` checks that everything runs; ``full`` produces the book's results."""
+    """How much work a run does: the ONE quick/full switch. ``quick`` checks that everything runs (CI); ``full``
+    produces the book's results. Profiles differ only in these numbers -- no code anywhere branches on the name."""
 
     name: str
-    repeats: int  # repeated splits per evaluation (mean +- sd over these)
+    repeats: int  # repeated splits per evaluation (per-split values, mean +- sd over these)
     max_epochs: int  # training epochs for the networks (early stopping may end sooner)
     patience: int  # early-stopping patience in epochs, on the validation part
     batch_size: int
     latency_runs: int  # timed batch-1 forward passes (median reported)
     throughput_runs: int  # timed batch-256 forward passes
+    distillation_grid: tuple[tuple[float, float], ...]  # (temperature, alpha) points searched on validation data
+    conversion_variants: tuple[str, ...] | None  # labels of ramancmp.compression.CONVERSION_VARIANTS (None: all)
+    calibration_size: int  # training spectra used to calibrate int8 models
+    prune_ratios: tuple[float, ...]  # structured-pruning ratios of the deployment variants
+    fine_tune_epochs: int  # epochs (and patience below) of the fine-tune after pruning
+    fine_tune_patience: int
+    onnx_dynamo: bool  # ONNX export with the torch.export-based exporter (else the fast legacy TorchScript one)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 PROFILES: dict[str, Profile] = {
-    "quick": Profile("quick", repeats=2, max_epochs=8, patience=3, batch_size=64, latency_runs=20, throughput_runs=3),
-    "full": Profile("full", repeats=5, max_epochs=30, patience=10, batch_size=64, latency_runs=200, throughput_runs=10),
+    "quick": Profile("quick", repeats=2, max_epochs=8, patience=3, batch_size=64, latency_runs=20, throughput_runs=3,
+                     distillation_grid=((4.0, 0.9),),
+                     conversion_variants=("DRSN-CS", "fold k=4 (interleaved)", "fold k=8 + CS + x0.5"),
+                     calibration_size=128, prune_ratios=(0.25, 0.5, 0.75), fine_tune_epochs=2, fine_tune_patience=1,
+                     onnx_dynamo=False),
+    # The full grid: T in {2, 4, 8} at alpha = 0.9, plus T = 4 at alpha = 0.5 (how much the soft targets weigh).
+    "full": Profile("full", repeats=5, max_epochs=30, patience=10, batch_size=64, latency_runs=200,
+                    throughput_runs=10, distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
+                    conversion_variants=None, calibration_size=256, prune_ratios=(0.25, 0.5, 0.75),
+                    fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True),
 }
 
 
-def get_profile(name: str | Profile) -> Profile:
+def get_profile(name: str | Profile | None = None) -> Profile:
+    """A :class:`Profile` by name; ``None`` means ``$RAMANCMP_PROFILE`` (set by the book runner), else ``"quick"``."""
     if isinstance(name, Profile):
         return name
+    if name is None:
+        name = os.environ.get(PROFILE_ENV) or "quick"
     try:
         return PROFILES[name]
     except KeyError:

@@ -7,10 +7,12 @@ same code and settings the model was trained with -- and the network's top class
 reported. A file that cannot be read, or that does not cover the model's wavenumber grid, is reported by name with
 the reason; the other files are still classified.
 
-The model is a checkpoint (``name.pt`` + ``name.json`` from :meth:`ramancmp.evaluation.EvaluationResult.save_checkpoint`
+The model is a checkpoint (``name.pt`` + ``name.json`` from :meth:`ramancmp.experiments.evaluation.EvaluationResult.save_checkpoint`
 or :func:`ramancmp.training.save_checkpoint` with ``class_names`` and ``preprocess`` in its extra info) or a model
 name, looked up as ``<task>/<name>.pt`` under :func:`ramancmp.config.checkpoints_dir` (``$RAMANCMP_CHECKPOINT_DIR``
-if set), then the full profile's ``checkpoints/`` and the quick profile's ``build/quick/checkpoints``.
+if set), then the full profile's ``checkpoints/`` and the quick profile's ``build/quick/checkpoints``; where no
+model was saved explicitly, the book's stored network of the first by-sample split is used. The default model is
+``BOOK_MODELS[PREDICT_MODEL]`` (:mod:`ramancmp.config`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from ramancmp.config import checkpoints_dir
+from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir
+from ramancmp.data.preprocess import PreprocessConfig, preprocess_spectrum
+from ramancmp.data.rruff import load_archive, read_spectrum
+from ramancmp.models import list_models
+from ramancmp.training import load_checkpoint, predict_logits
 
 __all__ = ["format_predictions", "load_predictor", "predict_paths", "resolve_checkpoint"]
 
 DEFAULT_TASK = "rruff-groups-10"
+DEFAULT_MODEL = BOOK_MODELS[PREDICT_MODEL][0]
 
 
 def resolve_checkpoint(model: str | Path, task: str = DEFAULT_TASK) -> Path:
@@ -36,12 +44,13 @@ def resolve_checkpoint(model: str | Path, task: str = DEFAULT_TASK) -> Path:
     if path.suffix in (".pt", ".json") or len(path.parts) > 1:
         raise FileNotFoundError(f"checkpoint {path} not found (expected {stem.name}.pt and {stem.name}.json)")
     roots = list(dict.fromkeys([checkpoints_dir(), checkpoints_dir("full"), checkpoints_dir("quick")]))
-    candidates = [root / task / str(model) for root in roots]
+    # an explicitly saved model (EvaluationResult.save_checkpoint), then the book's stored network of the first
+    # by-sample split (trained on that split's training part; see ramancmp.experiments.store)
+    candidates = [root / task / str(model) for root in roots] + [
+        root / task / str(model) / f"sample-seed{DEFAULT_SEED}" for root in roots]
     for candidate in candidates:
         if candidate.with_name(candidate.name + ".json").exists():
             return candidate.with_name(candidate.name + ".pt")
-    from ramancmp.models import list_models
-
     if str(model) not in list_models():
         raise ValueError(f"{model!r} is neither a checkpoint file nor a model name; models: {', '.join(list_models())}")
     raise FileNotFoundError(
@@ -54,9 +63,6 @@ class Predictor:
     """A loaded network with its output class names and preprocessing config."""
 
     def __init__(self, path: Path):
-        from ramancmp.data.preprocess import PreprocessConfig
-        from ramancmp.training import load_checkpoint
-
         self.path = path
         self.module, self.info = load_checkpoint(path, device="cpu")
         names = self.info.get("class_names")
@@ -72,10 +78,6 @@ class Predictor:
         self.task = self.info.get("task")
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        import torch
-
-        from ramancmp.training import predict_logits
-
         logits = torch.from_numpy(predict_logits(self.module, X, device="cpu"))
         return torch.softmax(logits, dim=1).numpy()
 
@@ -86,8 +88,6 @@ def load_predictor(model: str | Path, task: str = DEFAULT_TASK) -> Predictor:
 
 def _read_inputs(paths: list[str | Path]) -> tuple[list[Any], list[dict[str, str]]]:
     """Spectra from files, folders and zips, and ``{"source", "reason"}`` for everything unreadable."""
-    from ramancmp.data.rruff import load_archive, read_spectrum
-
     spectra, errors = [], []
     for item in paths:
         path = Path(item).expanduser()
@@ -114,8 +114,6 @@ def predict_paths(model: str | Path, paths: list[str | Path] | str | Path, top: 
     spectrum (``label_in_file`` is the mineral named by the file, if any -- handy to check a prediction);
     ``errors``: one ``{"source", "reason"}`` per file that could not be read or preprocessed.
     """
-    from ramancmp.data.preprocess import preprocess_spectrum
-
     if top < 1:
         raise ValueError(f"top must be >= 1, got {top}")
     if isinstance(paths, (str, Path)):

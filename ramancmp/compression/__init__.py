@@ -1,18 +1,23 @@
-"""Model compression: knowledge distillation, channel conversion, DRSN features + LDA (and pruning, quantisation,
-ONNX export).
+"""Model compression methods: knowledge distillation, channel conversion, DRSN features + LDA, int8 quantisation,
+structured pruning and ONNX export.
 
-Each method is a module of its own; the names below are the public API. ``python -m ramancmp bench compression``
-measures them side by side with their baselines.
+Each method is a module of its own and works on any trained network or estimator; none of them knows about the
+book's profiles, tasks or results files. The experiments that measure them beside their baselines are in
+:mod:`ramancmp.experiments.compression` and :mod:`ramancmp.experiments.deployment`.
 """
 
-from ramancmp.compression.channel_conversion import (BOOK_VARIANT, FOLD_MODES, ConversionVariant, FoldedDRSN,
-                                                     FoldSpectrum, channel_converted_drsn, conversion_variants, fold,
-                                                     unfold)
+from ramancmp.compression.channel_conversion import (BOOK_VARIANT, CONVERSION_VARIANTS, ConversionVariant,
+                                                     conversion_variants)
 from ramancmp.compression.distillation import (DistillationConfig, DistillationLoss, DistilledClassifier,
-                                               distillation_grid, distillation_loss, soft_targets)
+                                               distillation_loss, soft_targets)
 from ramancmp.compression.feature_extraction import (DRSNFeatureExtractor, DRSNPrefix, feature_pipeline,
                                                      pipeline_complexity)
-from ramancmp.compression.deployment import bench_deployment, deployment_variants
 from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx, quantize_onnx
 from ramancmp.compression.pruning import classifier_head, conv_channels, prune_channels
 from ramancmp.compression.quantization import QuantizationReport, QuantizedClassifier, is_quantized, quantize_int8
+
+__all__ = ["BOOK_VARIANT", "CONVERSION_VARIANTS", "ConversionVariant", "DRSNFeatureExtractor", "DRSNPrefix",
+           "DistillationConfig", "DistillationLoss", "DistilledClassifier", "OnnxClassifier", "QuantizationReport",
+           "QuantizedClassifier", "classifier_head", "conv_channels", "conversion_variants", "distillation_loss",
+           "export_onnx", "feature_pipeline", "is_quantized", "pipeline_complexity", "prune_channels",
+           "quantize_int8", "quantize_onnx", "soft_targets"]

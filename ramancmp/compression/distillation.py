@@ -17,7 +17,7 @@ looked up by row. Both paths give the loss above on the student's actual input.
 
 **No leakage.** The teacher must be trained on the same training part as the student and never on its test part:
 :class:`DistilledClassifier` either trains its teacher itself inside ``fit`` (a registry name) or checks a given
-teacher's ``train_fingerprint_`` (:func:`ramancmp.checkpoints.get_or_train`) against the data it is fitted on.
+teacher's ``train_fingerprint_`` (:func:`ramancmp.experiments.store.get_or_train`) against the data it is fitted on.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ import torch.nn.functional as F
 from sklearn.base import clone
 from torch import nn
 
-from ramancmp.models.estimator import TorchClassifier
+from ramancmp.fileio import fingerprint
+from ramancmp.training import TorchClassifier, predict_logits
 
-__all__ = ["distillation_loss", "DistillationConfig", "DistillationLoss", "DistilledClassifier", "soft_targets",
-           "distillation_grid"]
+__all__ = ["distillation_loss", "DistillationConfig", "DistillationLoss", "DistilledClassifier", "soft_targets"]
 
 
 def soft_targets(logits: torch.Tensor | np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -75,18 +75,6 @@ class DistillationConfig:
         return asdict(self)
 
 
-def distillation_grid(profile: Any = "quick") -> list[DistillationConfig]:
-    """The (T, alpha) grid searched: T in {2, 4, 8} at alpha = 0.9, plus T = 4 at alpha = 0.5 (how much the soft
-    targets should weigh); the quick profile tries one point. Four points keep the full book within its CPU budget
-    (each point trains one student per repeated split)."""
-    from ramancmp.config import get_profile
-
-    if get_profile(profile).name == "quick":
-        return [DistillationConfig(4.0, 0.9)]
-    return [DistillationConfig(2.0, 0.9), DistillationConfig(4.0, 0.5), DistillationConfig(4.0, 0.9),
-            DistillationConfig(8.0, 0.9)]
-
-
 class DistillationLoss:
     """The ``loss_fn(logits, xb, yb, idx)`` hook of :func:`ramancmp.training.train_model` for a frozen teacher.
 
@@ -114,7 +102,7 @@ class DistillationLoss:
 class DistilledClassifier(TorchClassifier):
     """A student network (default the plain ``"cnn"``) trained by distillation, as a scikit-learn classifier.
 
-    ``teacher`` is a registry name (e.g. ``"efficientnet_b0"``: trained inside ``fit`` on the same training data
+    ``teacher`` is a registry name (e.g. ``"efficientnet_small"``: trained inside ``fit`` on the same training data
     with the same settings and seed), an unfitted :class:`~ramancmp.models.TorchClassifier` (cloned and trained
     inside ``fit``: this is what ``sklearn.clone`` of a distilled classifier gives), or a fitted one (checked: same
     classes, and -- when it carries ``train_fingerprint_`` -- trained on exactly this training data). The teacher
@@ -122,7 +110,7 @@ class DistilledClassifier(TorchClassifier):
     All other parameters are the student's (see :class:`~ramancmp.models.TorchClassifier`).
     """
 
-    def __init__(self, teacher: Any = "efficientnet_b0", model: str = "cnn", temperature: float = 4.0,
+    def __init__(self, *, teacher: Any = "efficientnet_small", model: str = "cnn", temperature: float = 4.0,
                  alpha: float = 0.9, teacher_kwargs: dict | None = None, model_kwargs: dict | None = None,
                  max_epochs: int = 60, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 1e-2,
                  schedule: str = "onecycle", label_smoothing: float = 0.0, patience: int | None = 12,
@@ -138,8 +126,6 @@ class DistilledClassifier(TorchClassifier):
         self.teacher_kwargs = teacher_kwargs
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, groups: Any = None) -> "DistilledClassifier":
-        from ramancmp.checkpoints import fingerprint
-
         X_arr, y_arr = np.asarray(X, dtype=np.float32), np.asarray(y)
         if isinstance(self.teacher, str) or not hasattr(self.teacher, "model_"):  # train the teacher here
             if isinstance(self.teacher, str):
@@ -163,8 +149,6 @@ class DistilledClassifier(TorchClassifier):
         return super().fit(X_arr, y_arr, X_val=X_val, y_val=y_val, groups=groups)
 
     def _training_loss(self, X_train: np.ndarray, y_train: np.ndarray) -> DistillationLoss:
-        from ramancmp.training import predict_logits
-
         teacher = self.teacher_.model_
         config = DistillationConfig(self.temperature, self.alpha)
         if self.augment:

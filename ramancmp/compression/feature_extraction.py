@@ -12,7 +12,7 @@ at every depth, so the reader sees the trade-off rather than a single point.
     Pipeline([("features", DRSNFeatureExtractor(drsn, depth=1)), ("lda", LinearDiscriminantAnalysis())])
 
 The DRSN must have been trained on the pipeline's training data only (``fit`` checks the
-``train_fingerprint_`` that :func:`ramancmp.checkpoints.get_or_train` attaches): otherwise LDA would be fitted on
+``train_fingerprint_`` that :func:`ramancmp.experiments.store.get_or_train` attaches): otherwise LDA would be fitted on
 features that have already memorised the test part's neighbours.
 """
 
@@ -24,10 +24,15 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from ramancmp.fileio import fingerprint
+from ramancmp.metrics import count_flops, sklearn_complexity
 from ramancmp.models.drsn import DRSN
+from ramancmp.training import load_checkpoint
 
 __all__ = ["DRSNPrefix", "DRSNFeatureExtractor", "feature_pipeline", "pipeline_complexity"]
 
@@ -64,8 +69,6 @@ class DRSNPrefix(nn.Module):
 
 def _resolve_drsn(model_or_checkpoint: Any) -> DRSN:
     if isinstance(model_or_checkpoint, (str, Path)):
-        from ramancmp.training import load_checkpoint
-
         model, _ = load_checkpoint(model_or_checkpoint, device="cpu")
     elif isinstance(model_or_checkpoint, nn.Module):
         model = model_or_checkpoint
@@ -81,7 +84,7 @@ class DRSNFeatureExtractor(TransformerMixin, BaseEstimator):
     """Pooled features of a *trained* DRSN after ``depth`` stages (``None`` = all: the head's input).
 
     ``fit`` trains nothing: it validates the input, resolves the network (``model_``, a :class:`DRSNPrefix`) and,
-    if the DRSN came from :func:`ramancmp.checkpoints.get_or_train`, checks it was trained on this very data.
+    if the DRSN came from :func:`ramancmp.experiments.store.get_or_train`, checks it was trained on this very data.
     ``transform`` runs in eval mode under ``torch.inference_mode`` in batches and returns float64 (what LDA's
     covariance estimates want). ``model_or_checkpoint``: a DRSN module, a fitted classifier holding one, or a
     checkpoint path.
@@ -93,8 +96,6 @@ class DRSNFeatureExtractor(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
 
     def fit(self, X: Any, y: Any = None) -> "DRSNFeatureExtractor":
-        from ramancmp.checkpoints import fingerprint
-
         X = validate_data(self, X, dtype=np.float32)
         drsn = _resolve_drsn(self.model_or_checkpoint)
         if X.shape[1] != drsn.in_length * drsn.in_channels:
@@ -125,17 +126,12 @@ class DRSNFeatureExtractor(TransformerMixin, BaseEstimator):
 
 def feature_pipeline(model_or_checkpoint: Any, depth: int | None = None, **lda_kwargs: Any):
     """``Pipeline([("features", DRSNFeatureExtractor(...)), ("lda", LinearDiscriminantAnalysis(**lda_kwargs))])``."""
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-    from sklearn.pipeline import Pipeline
-
     return Pipeline([("features", DRSNFeatureExtractor(model_or_checkpoint, depth)),
                      ("lda", LinearDiscriminantAnalysis(**lda_kwargs))])
 
 
 def pipeline_complexity(pipeline: Any, in_length: int) -> dict[str, Any]:
     """Parameters and FLOPs per spectrum of a fitted feature pipeline: the DRSN prefix + LDA's decision function."""
-    from ramancmp.metrics import count_flops, sklearn_complexity
-
     extractor, lda = pipeline.named_steps["features"], pipeline.named_steps["lda"]
     flops = count_flops(extractor.model_, (1, 1, in_length))
     lda_stats = sklearn_complexity(lda, n_features=extractor.model_.num_features)

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ramancmp.metrics import as_torch_module
+
 __all__ = ["OPSET", "OnnxClassifier", "export_onnx", "quantize_onnx"]
 
 OPSET = 18  # >= 17; 18 is the dynamo exporter's native opset in torch 2.13
@@ -45,8 +47,6 @@ def export_onnx(model: nn.Module, path: str | Path, in_shape: tuple[int, ...] | 
     :class:`OnnxClassifier` can fold ``(N, L)`` input the way the network did.
     """
     import onnx
-
-    from ramancmp.metrics.complexity import as_torch_module
 
     net = as_torch_module(model)
     if net is None:

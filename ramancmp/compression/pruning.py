@@ -29,6 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ramancmp.metrics import as_torch_module
+
 __all__ = ["classifier_head", "conv_channels", "prune_channels"]
 
 
@@ -78,8 +80,6 @@ def prune_channels(model: nn.Module, example_input: Any = (1, 1, 1024), ratio: f
         the pruned network, in eval mode, with ``pruning_`` = ``{"ratio", "channels_before", "channels_after"}``.
     """
     import torch_pruning as tp
-
-    from ramancmp.metrics.complexity import as_torch_module
 
     net = as_torch_module(model)
     if net is None:

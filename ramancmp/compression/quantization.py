@@ -42,6 +42,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ramancmp.metrics import as_torch_module
+
 from ramancmp.models.base import SpectrumClassifier
 
 __all__ = ["BACKENDS", "QuantizationReport", "QuantizedClassifier", "is_quantized", "quantize_int8"]
@@ -223,8 +225,6 @@ def quantize_int8(model: nn.Module, calibration_X: Any, backend: str = "x86", *,
     Returns:
         a :class:`QuantizedClassifier` whose ``report`` (:class:`QuantizationReport`) says what was quantised.
     """
-    from ramancmp.metrics.complexity import as_torch_module
-
     net = as_torch_module(model)
     if not isinstance(net, SpectrumClassifier):
         raise ValueError(f"quantize_int8 needs a network of ramancmp.models, got {type(model).__name__}")

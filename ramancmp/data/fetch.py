@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ramancmp import config
-from ramancmp.atomic import atomic_path
-from ramancmp.results import write_json_atomic
+from ramancmp.fileio import atomic_path, write_json_atomic
 
 __all__ = ["FetchError", "archive_path", "fetch", "file_sha256", "record_path"]
 

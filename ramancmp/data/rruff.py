@@ -53,6 +53,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from ramancmp.data.fetch import file_sha256
+
 __all__ = [
     "MIN_POINTS",
     "ArchiveContents",
@@ -384,8 +386,6 @@ def _parse_all(items, read, progress: bool, desc: str) -> tuple[list[Spectrum], 
 
 
 def _load_zip(path: Path, progress: bool) -> ArchiveContents:
-    from ramancmp.data.fetch import file_sha256
-
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as fh:
             magic = fh.read(4)

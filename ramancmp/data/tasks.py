@@ -39,8 +39,10 @@ import pandas as pd
 
 import ramancmp
 from ramancmp import config as _config
-from ramancmp.atomic import atomic_path
+from ramancmp.data.fetch import archive_path, file_sha256
 from ramancmp.data.preprocess import PreprocessConfig, preprocess_many
+from ramancmp.data.rruff import load_archive
+from ramancmp.fileio import atomic_path
 
 __all__ = ["CACHE_VERSION", "GROUPS_CSV", "TASKS", "SpectraDataset", "list_tasks", "load_task", "load_catalog",
            "mineral_groups", "resolve_source"]
@@ -78,8 +80,6 @@ class SpectraDataset:
 # ------------------------------------------------------------------------------------------------------ sources
 def resolve_source(source: str | Path | None = None) -> Path:
     """The archive to read: ``source`` if given, else the data cache's archive. Raises FileNotFoundError if absent."""
-    from ramancmp.data.fetch import archive_path
-
     path = Path(source).expanduser() if source is not None else archive_path()
     if not path.exists():
         hint = "" if source is not None else " (the data cache is $RAMANCMP_DATA_DIR or data/raw)"
@@ -121,8 +121,6 @@ def source_fingerprint(path: Path) -> str:
             digest.update(p.relative_to(path).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(p.read_bytes()).digest())
         return digest.hexdigest()
-    from ramancmp.data.fetch import file_sha256
-
     index_path = _cache_dir() / "fingerprints.json"
     index = _read_json(index_path)
     index = index if isinstance(index, dict) else {}
@@ -195,8 +193,6 @@ _CATALOGS: dict[str, Catalog] = {}  # in-process memo: building several tasks pa
 def load_catalog(source: str | Path | None = None, preprocess: PreprocessConfig | None = None,
                  cache: bool = True) -> Catalog:
     """Parse and preprocess every spectrum of ``source`` (default: the data cache's archive), cached on disk."""
-    from ramancmp.data.rruff import load_archive
-
     path = resolve_source(source)
     config = preprocess or PreprocessConfig()
     sha = source_fingerprint(path)

@@ -50,6 +50,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ramancmp.models.drsn import RSBU, Shrinkage, SoftThreshold
+from ramancmp.models.efficientnet import MBConv, SqueezeExcitation
+from ramancmp.models.layers import StochasticDepth
+
 __all__ = [
     "as_torch_module",
     "count_flops",
@@ -99,16 +103,8 @@ def _leaf_rules() -> dict[type, Callable]:
         nn.Hardsigmoid: _per_input_element(3), nn.Hardswish: _per_input_element(4),
         nn.Identity: _zero, nn.Flatten: _zero,
     }
-    try:
-        from ramancmp.models.efficientnet import StochasticDepth
-        rules[StochasticDepth] = _zero
-    except ImportError:  # pragma: no cover - models not installed
-        pass
-    try:
-        from ramancmp.models.drsn import SoftThreshold
-        rules[SoftThreshold] = _per_input_element(5)  # on x (inputs are (x, tau)): abs, subtract, max, sign, mul
-    except ImportError:  # pragma: no cover
-        pass
+    rules[StochasticDepth] = _zero
+    rules[SoftThreshold] = _per_input_element(5)  # on x (inputs are (x, tau)): abs, subtract, max, sign, mul
     return rules
 
 
@@ -118,19 +114,11 @@ def _own_ops_rules() -> dict[type, Callable[[nn.Module, tuple, Any], int]]:
     Each rule returns the number of operations for one call; it is added on top of the children's counts.
     """
     rules: dict[type, Callable[[nn.Module, tuple, Any], int]] = {}
-    try:
-        from ramancmp.models.efficientnet import MBConv, SqueezeExcitation
-        rules[SqueezeExcitation] = lambda m, x, y: x[0].numel()  # x * scale
-        rules[MBConv] = lambda m, x, y: y.numel() if m.use_res_connect else 0  # + shortcut
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from ramancmp.models.drsn import RSBU, Shrinkage
-        # |x| before the pooling, and tau = alpha * s (one multiply per threshold)
-        rules[Shrinkage] = lambda m, x, y: x[0].numel() + x[0].shape[0] * x[0].shape[1]
-        rules[RSBU] = lambda m, x, y: y.numel()  # + shortcut
-    except ImportError:  # pragma: no cover
-        pass
+    rules[SqueezeExcitation] = lambda m, x, y: x[0].numel()  # x * scale
+    rules[MBConv] = lambda m, x, y: y.numel() if m.use_res_connect else 0  # + shortcut
+    # |x| before the pooling, and tau = alpha * s (one multiply per threshold)
+    rules[Shrinkage] = lambda m, x, y: x[0].numel() + x[0].shape[0] * x[0].shape[1]
+    rules[RSBU] = lambda m, x, y: y.numel()  # + shortcut
     return rules
 
 

@@ -1,21 +1,32 @@
-"""Every classifier of the book, created by name.
+"""Every classifier of the book, created by name (like ``timm.create_model``).
 
 >>> from ramancmp.models import create_model, list_models
->>> net = create_model("efficientnet_b0", num_classes=10)       # torch.nn.Module, input (N, 1024) or (N, 1, 1024)
+>>> net = create_model("efficientnet_small", num_classes=10)    # torch.nn.Module, input (N, 1024) or (N, 1, 1024)
 >>> lda = create_model("lda", num_classes=10)                   # an unfitted scikit-learn estimator
 
 Networks share the timm-style interface ``forward_features(x) -> (N, F)`` and ``forward_head(f) -> logits``;
-:class:`TorchClassifier` wraps any of them as a scikit-learn classifier.
+shared building blocks live in :mod:`ramancmp.models.layers`. :class:`ramancmp.training.TorchClassifier` wraps any
+network as a scikit-learn classifier.
+
+- :mod:`~ramancmp.models.registry` -- :func:`create_model`, :func:`register_model`, :func:`list_models`
+- :mod:`~ramancmp.models.base` -- :class:`SpectrumClassifier` (input layouts, features/head split), devices
+- :mod:`~ramancmp.models.layers` -- ConvBNAct, stochastic depth, make_divisible, init, spectrum folding
+- :mod:`~ramancmp.models.classical` -- LDA, PCA + LDA, kNN library search
+- :mod:`~ramancmp.models.cnn`, :mod:`~ramancmp.models.efficientnet`, :mod:`~ramancmp.models.drsn`,
+  :mod:`~ramancmp.models.folded` -- the networks
 """
 
-from ramancmp.models import classical, cnn, drsn, efficientnet  # noqa: F401  (register the builders)
-from ramancmp.models.base import SpectrumClassifier, fold_spectrum, resolve_device
+from ramancmp.models import classical, cnn, drsn, efficientnet, folded  # noqa: F401  (register the builders)
+from ramancmp.models.base import SpectrumClassifier, resolve_device
 from ramancmp.models.cnn import CNN1D, CNNConfig
 from ramancmp.models.drsn import DRSN, RSBU, DRSNConfig, Shrinkage, SoftThreshold
-from ramancmp.models.efficientnet import EfficientNet1D, MBConvConfig, StochasticDepth
-from ramancmp.models.estimator import TorchClassifier
+from ramancmp.models.efficientnet import EfficientNet1D, MBConvConfig
+from ramancmp.models.folded import FoldedDRSN, channel_converted_drsn
+from ramancmp.models.layers import (FOLD_MODES, ConvBNAct, FoldSpectrum, StochasticDepth, fold_spectrum,
+                                    make_divisible, unfold_spectrum)
 from ramancmp.models.registry import create_model, is_torch_model, list_models, model_kind, register_model
 
-__all__ = ["CNN1D", "CNNConfig", "DRSN", "DRSNConfig", "EfficientNet1D", "MBConvConfig", "RSBU", "Shrinkage",
-           "SoftThreshold", "SpectrumClassifier", "StochasticDepth", "TorchClassifier", "create_model",
-           "fold_spectrum", "is_torch_model", "list_models", "model_kind", "register_model", "resolve_device"]
+__all__ = ["CNN1D", "CNNConfig", "ConvBNAct", "DRSN", "DRSNConfig", "EfficientNet1D", "FOLD_MODES", "FoldSpectrum",
+           "FoldedDRSN", "MBConvConfig", "RSBU", "Shrinkage", "SoftThreshold", "SpectrumClassifier",
+           "StochasticDepth", "channel_converted_drsn", "create_model", "fold_spectrum", "is_torch_model",
+           "list_models", "make_divisible", "model_kind", "register_model", "resolve_device", "unfold_spectrum"]

@@ -1,4 +1,5 @@
-"""What every network in the package shares: input layouts, the features/head split and the device helper.
+"""What every network in the package shares: input layouts, the features/head split and the device helper
+(building blocks are in :mod:`ramancmp.models.layers`).
 
 All networks take spectra as ``(N, L)`` or ``(N, C, L)`` float tensors and expose the timm-style split
 ``forward_features(x) -> (N, F)`` (pooled features) and ``forward_head(features) -> logits``, so feature extraction,
@@ -24,40 +25,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
-
-
-FOLD_MODES = ("interleaved", "contiguous")
-
-
-def check_fold(length: int, k: int, mode: str) -> None:
-    """Raise a ``ValueError`` unless ``length`` points fold into ``k`` channels in ``mode``."""
-    if mode not in FOLD_MODES:
-        raise ValueError(f"fold mode must be one of {FOLD_MODES}, got {mode!r}")
-    if int(k) != k or k < 1:
-        raise ValueError(f"the number of channels k must be a positive integer, got {k!r}")
-    if length % k:
-        raise ValueError(f"spectrum length {length} is not divisible by k={k}; resample to a multiple of {k} "
-                         f"(e.g. {length - length % k} or {length + k - length % k} points) or choose another k")
-
-
-def fold_spectrum(x: torch.Tensor, channels: int, mode: str = "contiguous") -> torch.Tensor:
-    """Fold ``(N, L)`` or ``(N, 1, L)`` spectra into ``(N, k, L/k)`` (the "channel conversion" of RamanCMP).
-
-    ``contiguous``:  ``out[n, c, j] = x[n, c*(L/k) + j]`` -- channel ``c`` is the ``c``-th wavenumber window.
-    ``interleaved``: ``out[n, c, j] = x[n, j*k + c]`` -- channel ``c`` is ``x[..., c::k]``, so each position holds
-    ``k`` neighbouring wavenumbers (see :mod:`ramancmp.compression.channel_conversion` for why that matters).
-    """
-    if x.ndim == 3:
-        if x.shape[1] != 1:
-            raise ValueError(f"can only fold single-channel spectra (N, 1, L), got shape {tuple(x.shape)}")
-        x = x[:, 0]
-    if x.ndim != 2:
-        raise ValueError(f"expected spectra of shape (N, L) or (N, 1, L), got {tuple(x.shape)}")
-    n, length = x.shape
-    check_fold(length, channels, mode)
-    if mode == "contiguous":
-        return x.reshape(n, channels, length // channels)
-    return x.reshape(n, length // channels, channels).transpose(1, 2)
 
 
 class SpectrumClassifier(nn.Module):
@@ -100,19 +67,3 @@ class SpectrumClassifier(nn.Module):
     def get_config(self) -> dict[str, Any]:
         """A JSON-able copy of ``default_cfg`` (builder name, num_classes, in_length, kwargs)."""
         return copy.deepcopy(getattr(self, "default_cfg", {}))
-
-
-def init_weights(module: nn.Module) -> None:
-    """torchvision's EfficientNet/ResNet initialisation: He (fan-out) convs, unit BN, small uniform linears."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv1d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            bound = 1.0 / m.out_features ** 0.5
-            nn.init.uniform_(m.weight, -bound, bound)
-            nn.init.zeros_(m.bias)

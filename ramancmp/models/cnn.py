@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ramancmp.models.base import SpectrumClassifier, init_weights
+from ramancmp.models.base import SpectrumClassifier
+from ramancmp.models.layers import init_weights
 from ramancmp.models.registry import register_model
 
 

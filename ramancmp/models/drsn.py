@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ramancmp.models.base import SpectrumClassifier, init_weights
+from ramancmp.models.base import SpectrumClassifier
+from ramancmp.models.layers import init_weights
 from ramancmp.models.registry import register_model
 
 

@@ -21,17 +21,9 @@ from functools import partial
 import torch
 from torch import nn
 
-from ramancmp.models.base import SpectrumClassifier, init_weights
+from ramancmp.models.base import SpectrumClassifier
+from ramancmp.models.layers import ConvBNAct, StochasticDepth, init_weights, make_divisible
 from ramancmp.models.registry import register_model
-
-
-def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``v`` to a multiple of ``divisor``, never going more than 10 % below ``v`` (from the TF reference)."""
-    min_value = min_value or divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
 
 
 @dataclass
@@ -45,8 +37,8 @@ class MBConvConfig:
 
     def scaled(self, width_mult: float, depth_mult: float) -> "MBConvConfig":
         cfg = copy.copy(self)
-        cfg.input_channels = _make_divisible(self.input_channels * width_mult)
-        cfg.out_channels = _make_divisible(self.out_channels * width_mult)
+        cfg.input_channels = make_divisible(self.input_channels * width_mult)
+        cfg.out_channels = make_divisible(self.out_channels * width_mult)
         cfg.num_layers = int(math.ceil(self.num_layers * depth_mult))
         return cfg
 
@@ -61,39 +53,6 @@ B0_SETTING = (
     MBConvConfig(6, 5, 2, 112, 192, 4),
     MBConvConfig(6, 3, 1, 192, 320, 1),
 )
-
-
-class StochasticDepth(nn.Module):
-    """Drop the whole residual branch per sample with probability ``p`` during training ("row" mode).
-
-    Survivors are scaled by ``1 / (1 - p)`` so the expected output is unchanged; in eval mode this is the identity.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"drop probability must be in [0, 1), got {p}")
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        mask = torch.empty((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
-        return x * mask.div_(keep)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
-class ConvBNAct(nn.Sequential):
-    def __init__(self, in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, groups: int = 1,
-                 act: type[nn.Module] | None = nn.SiLU):
-        layers: list[nn.Module] = [nn.Conv1d(in_ch, out_ch, kernel, stride, (kernel - 1) // 2, groups=groups,
-                                             bias=False), nn.BatchNorm1d(out_ch)]
-        if act is not None:
-            layers.append(act(inplace=True))
-        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -120,7 +79,7 @@ class MBConv(nn.Module):
         if cfg.stride not in (1, 2):
             raise ValueError(f"MBConv stride must be 1 or 2, got {cfg.stride}")
         self.use_res_connect = cfg.stride == 1 and cfg.input_channels == cfg.out_channels
-        expanded = _make_divisible(cfg.input_channels * cfg.expand_ratio)
+        expanded = make_divisible(cfg.input_channels * cfg.expand_ratio)
         layers: list[nn.Module] = []
         if expanded != cfg.input_channels:
             layers.append(ConvBNAct(cfg.input_channels, expanded, 1))
@@ -215,4 +174,4 @@ def efficientnet_small(num_classes: int, in_length: int = 1024, **kwargs) -> Eff
 
 
 __all__ = ["B0_SETTING", "EfficientNet1D", "MBConv", "MBConvConfig", "SqueezeExcitation", "StochasticDepth",
-           "efficientnet_b0", "efficientnet_lite", "efficientnet_small", "_make_divisible"]
+           "efficientnet_b0", "efficientnet_lite", "efficientnet_small"]

@@ -1,5 +1,8 @@
 """The book runner: ``python -m ramancmp book run`` executes the chapters in order with papermill.
 
+Chapters run one after the other, never side by side: each chapter trains its networks in parallel (through the
+executor of :mod:`ramancmp.experiments.executor`) and then times them with nothing else running.
+
 Each chapter is a jupytext pair in ``book/`` (``NN_name.py`` text form + ``NN_name.ipynb``). The runner converts the
 text form (the source of truth) to a notebook, injects the parameters ``profile``, ``seed`` and ``data_dir``, runs it
 and writes the executed notebook to ``build/<profile>/NN_name.ipynb``.
@@ -23,8 +26,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ramancmp.config import DEFAULT_SEED, PROJECT_ROOT, checkpoints_dir, data_dir, get_profile, results_dir
-from ramancmp.results import write_json_atomic
+import jupytext
+import papermill as pm
+
+from ramancmp.config import (DEFAULT_SEED, PROFILE_ENV, PROJECT_ROOT, checkpoints_dir, data_dir, get_profile,
+                             results_dir)
+from ramancmp.fileio import write_json_atomic
 
 BOOK_DIR = PROJECT_ROOT / "book"
 
@@ -57,10 +64,10 @@ def profile_dirs(profile: str) -> dict[str, Path]:
 def _profile_environment(profile: str):
     """Point the chapters' kernels (which inherit this environment) at the profile's folders."""
     dirs = profile_dirs(profile)
-    saved = {k: os.environ.get(k) for k in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR", "RAMANCMP_PROFILE")}
+    saved = {k: os.environ.get(k) for k in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR", PROFILE_ENV)}
     os.environ["RAMANCMP_RESULTS_DIR"] = str(dirs["results"])
     os.environ["RAMANCMP_CHECKPOINT_DIR"] = str(dirs["checkpoints"])
-    os.environ["RAMANCMP_PROFILE"] = profile
+    os.environ[PROFILE_ENV] = profile
     try:
         yield dirs
     finally:
@@ -82,8 +89,6 @@ def chapter_finished(chapter: str, profile: str, seed: int) -> bool:
 
 
 def _to_notebook(chapter: str, destination: Path, book_dir: Path) -> Path:
-    import jupytext
-
     nb = jupytext.read(book_dir / f"{chapter}.py")
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     jupytext.write(nb, destination, fmt="ipynb")
@@ -92,8 +97,6 @@ def _to_notebook(chapter: str, destination: Path, book_dir: Path) -> Path:
 
 def run_chapter(chapter: str, *, profile: str, seed: int, output: Path, book_dir: Path = BOOK_DIR) -> Path:
     """Execute one chapter with papermill; raise ``RuntimeError`` naming the chapter and cell on failure."""
-    import papermill as pm
-
     output.mkdir(parents=True, exist_ok=True)
     source = _to_notebook(chapter, output / f".{chapter}.input.ipynb", book_dir)
     executed = output / f"{chapter}.ipynb"
@@ -154,56 +157,3 @@ def _record_timings(results: Path, profile: str, timings: dict[str, float]) -> N
     previous["profile"] = profile
     previous["cpu_count"] = os.cpu_count()
     write_json_atomic(path, previous)
-
-
-class Chapter:
-    """What a chapter notebook needs from the runner: its parameters applied, and one place to save results.
-
-    >>> ch = Chapter("01_data", profile="quick", seed=0, data_dir=None)   # doctest: +SKIP
-    >>> ch.save({"n_spectra": 1000}, task="rruff-groups-10")               # doctest: +SKIP
-    """
-
-    def __init__(self, name: str, *, profile: str = "quick", seed: int = DEFAULT_SEED, data_dir: str | None = None):
-        self.name = name
-        self.profile = get_profile(profile)
-        self.seed = int(seed)
-        if data_dir:
-            os.environ["RAMANCMP_DATA_DIR"] = str(data_dir)
-        # Run interactively (not through the runner) the chapter still keeps profiles apart.
-        os.environ.setdefault("RAMANCMP_RESULTS_DIR", str(profile_dirs(self.profile.name)["results"]))
-        os.environ.setdefault("RAMANCMP_CHECKPOINT_DIR", str(profile_dirs(self.profile.name)["checkpoints"]))
-        self.results_dir = results_dir()
-        self.checkpoints_dir = checkpoints_dir()
-        _configure_plotly()
-
-    def save(self, metrics: dict, **provenance_fields) -> Path:
-        """Write ``results/<chapter>.json`` (atomically) with the profile, seed and any provenance given."""
-        from ramancmp.results import save_result
-
-        return save_result(self.name, metrics, directory=self.results_dir, profile=self.profile.name,
-                           seed=self.seed, chapter=self.name, **provenance_fields)
-
-    def __repr__(self) -> str:
-        return f"Chapter({self.name!r}, profile={self.profile.name!r}, seed={self.seed})"
-
-
-def _configure_plotly() -> None:
-    """Figures render as interactive plotly outputs in JupyterLab (and stay small in the committed .ipynb)."""
-    try:
-        import plotly.io as pio
-    except ImportError:  # pragma: no cover - plotly is a core dependency
-        return
-    pio.renderers.default = "plotly_mimetype"
-
-
-def chapter_titles(book_dir: Path = BOOK_DIR) -> dict[str, str]:
-    """``{chapter: title}`` from each text form's first markdown heading (the book's table of contents)."""
-    titles = {}
-    for chapter in list_chapters(book_dir):
-        title = chapter
-        for line in (Path(book_dir) / f"{chapter}.py").read_text(encoding="utf-8").splitlines():
-            if line.startswith("# # "):
-                title = line[4:].strip()
-                break
-        titles[chapter] = title
-    return titles

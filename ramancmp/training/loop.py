@@ -5,9 +5,7 @@ optional label smoothing, early stopping on the validation part (the best weight
 torch on each batch, and a :class:`History` of every epoch. With one seed, two runs on the same machine give the
 same weights and metrics.
 
-Checkpoints are two files side by side: ``name.pt`` (the ``state_dict`` only, loadable with
-``torch.load(weights_only=True)``: no pickled code is executed) and ``name.json`` (builder name and keyword
-arguments, class names, preprocessing and metrics), so a model is rebuilt from code, not from a pickle.
+Checkpoints (the file format) live in :mod:`ramancmp.training.checkpoint`.
 """
 
 from __future__ import annotations
@@ -27,11 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ramancmp.atomic import atomic_path
 from ramancmp.models.base import resolve_device
-from ramancmp.results import write_json_atomic
-
-CHECKPOINT_FORMAT = "ramancmp-checkpoint/1"
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -117,14 +111,6 @@ class TrainConfig:
                              f"{self.batch_size}, {self.lr}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-
-    @classmethod
-    def from_profile(cls, profile: Any, **overrides: Any) -> "TrainConfig":
-        """Epochs, patience and batch size from a :class:`ramancmp.config.Profile` (or its name)."""
-        from ramancmp.config import get_profile
-
-        p = get_profile(profile)
-        return cls(**{"max_epochs": p.max_epochs, "patience": p.patience, "batch_size": p.batch_size, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -314,53 +300,3 @@ def train_model(model: nn.Module, X_train: Any, y_train: Any, X_val: Any = None,
     history.train_time = time.perf_counter() - start
     model.eval()
     return history
-
-
-# --------------------------------------------------------------------------------------------------- checkpoints
-def _checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
-    path = Path(path)
-    if path.suffix in (".pt", ".json"):
-        path = path.with_suffix("")
-    return path.with_name(path.name + ".pt"), path.with_name(path.name + ".json")
-
-
-def save_checkpoint(path: str | Path, model: nn.Module, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``path.pt`` (state_dict) and ``path.json`` (how to rebuild it + ``extra``); return the ``.pt`` path.
-
-    ``model`` must come from :func:`ramancmp.models.create_model` (it carries ``default_cfg``). Put the class names,
-    the preprocessing config and metrics in ``extra``. Both files are written atomically, the JSON last.
-    """
-    cfg = getattr(model, "default_cfg", None)
-    if not cfg or "name" not in cfg:
-        raise ValueError("model has no default_cfg; build it with ramancmp.models.create_model to checkpoint it")
-    pt_path, json_path = _checkpoint_paths(path)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(pt_path) as tmp:
-        torch.save(state, tmp)
-    info = {"format": CHECKPOINT_FORMAT, "model": copy.deepcopy(cfg), "weights": pt_path.name,
-            "torch_version": torch.__version__, **(extra or {})}
-    write_json_atomic(json_path, info)
-    return pt_path
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model saved by :func:`save_checkpoint` and load its weights (``weights_only=True``), in eval mode.
-
-    Returns ``(model, info)`` where ``info`` is the JSON side-car (model config, class names, preprocess, metrics).
-    """
-    import json
-
-    from ramancmp.models import create_model
-
-    pt_path, json_path = _checkpoint_paths(path)
-    for p in (json_path, pt_path):
-        if not p.exists():
-            raise FileNotFoundError(f"checkpoint file {p} not found (expected {pt_path.name} + {json_path.name})")
-    info = json.loads(json_path.read_text(encoding="utf-8"))
-    if info.get("format") != CHECKPOINT_FORMAT or "model" not in info:
-        raise ValueError(f"{json_path} is not a ramancmp checkpoint (format {info.get('format')!r})")
-    cfg = info["model"]
-    model = create_model(cfg["name"], cfg["num_classes"], cfg["in_length"], **cfg.get("kwargs", {}))
-    state = torch.load(pt_path, map_location=resolve_device(device), weights_only=True)
-    model.load_state_dict(state)
-    return model.to(resolve_device(device)).eval(), info

@@ -6,7 +6,7 @@ Every number in the book's comparison tables comes from :func:`evaluate`, so eve
    ``split_kind="sample"`` no RRUFF sample has spectra on both sides, which is what "identify an unknown mineral"
    means (``"random"`` splits spectra and lets a sample's other spectra leak into training; the book shows the gap).
 2. A fresh estimator per repeat: the classical baselines are scikit-learn estimators; the networks are wrapped in
-   :class:`ramancmp.models.TorchClassifier` and trained with the profile's epochs, patience and batch size, using the
+   :class:`ramancmp.training.TorchClassifier` and trained with the profile's epochs, patience and batch size, using the
    split's validation part for early stopping. Every model learns from exactly the same training spectra; the
    validation part is only used by the models that have something to select on it (the networks' best epoch).
 3. Test-set accuracy, macro sensitivity and macro specificity per repeat (:mod:`ramancmp.metrics.classification`),
@@ -29,9 +29,18 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ramancmp.config import TIMING_THREADS, Profile, checkpoints_dir, get_profile
+import pandas as pd
+from sklearn.neighbors import NearestNeighbors
+
+from ramancmp.config import TIMING_THREADS, Profile, checkpoints_dir, get_profile, results_dir
+from ramancmp.data.splits import repeated_splits
+from ramancmp.experiments.executor import Executor
+from ramancmp.experiments.results import save_result
+from ramancmp.experiments.store import build_estimator, make_job, train_all
+from ramancmp.models import is_torch_model
 from ramancmp.metrics import (
     aggregate,
+    as_torch_module,
     classification_metrics,
     count_flops,
     count_params,
@@ -40,34 +49,8 @@ from ramancmp.metrics import (
     measure_latency,
     measure_throughput,
 )
-from ramancmp.metrics.complexity import as_torch_module
 
-__all__ = ["EvaluationResult", "build_estimator", "evaluate", "results_table", "sibling_leakage"]
-
-
-def build_estimator(model: str | Callable[..., Any], num_classes: int, in_length: int, *, profile: Profile,
-                    seed: int = 0, model_kwargs: dict | None = None, device: str = "auto") -> tuple[str, Any]:
-    """``(name, unfitted estimator)`` for a registry name or a factory ``factory(num_classes, in_length)``.
-
-    Networks become a :class:`TorchClassifier` with the profile's ``max_epochs``, ``patience`` and ``batch_size``
-    and ``seed``; classical models come from :func:`ramancmp.models.create_model` as they are.
-    """
-    from ramancmp.models import TorchClassifier, create_model, is_torch_model
-
-    if callable(model) and not isinstance(model, str):
-        name = getattr(model, "__name__", type(model).__name__)
-        return name, model(num_classes, in_length, **(model_kwargs or {}))
-    if is_torch_model(model):
-        return model, TorchClassifier(model, model_kwargs=model_kwargs, max_epochs=profile.max_epochs,
-                                      patience=profile.patience, batch_size=profile.batch_size, seed=seed,
-                                      device=device)
-    return model, create_model(model, num_classes, in_length, **(model_kwargs or {}))
-
-
-def _is_network(estimator: Any) -> bool:
-    from ramancmp.models import TorchClassifier
-
-    return type(estimator) is TorchClassifier
+__all__ = ["EvaluationResult", "evaluate", "results_table", "sibling_leakage"]
 
 
 def _accepts_validation(estimator: Any) -> bool:
@@ -137,9 +120,6 @@ class EvaluationResult:
 
         ``<results>`` is ``directory`` or the profile's results folder (:func:`ramancmp.config.results_dir`).
         """
-        from ramancmp.config import results_dir
-        from ramancmp.results import save_result
-
         name = name or f"eval_{self.model}_{self.task}_{self.split_kind}"
         return save_result(name, self.to_dict(), directory=directory or results_dir(self.profile),
                            **self.provenance())
@@ -192,7 +172,7 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
              repeats: int | None = None, seed: int = 0, profile: str | Profile = "quick",
              model_kwargs: dict | None = None, measure_speed: bool = True, progress: bool = True,
              device: str = "auto", threads: int | None = TIMING_THREADS,
-             reuse_checkpoints: bool = True) -> EvaluationResult:
+             reuse_checkpoints: bool = True, executor: Executor | str | None = None) -> EvaluationResult:
     """Evaluate one model on one task over repeated splits (see the module docstring for the protocol).
 
     Args:
@@ -209,14 +189,14 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         threads: CPU threads for the speed measurement (default :data:`ramancmp.config.TIMING_THREADS`; ``None``:
             torch's setting; see
             :func:`ramancmp.metrics.timing.num_threads` for why a shared machine wants 1).
-        reuse_checkpoints: networks named by registry name are trained through
-            :func:`ramancmp.checkpoints.get_or_train`: each split's network is saved in the profile's checkpoint
-            folder and loaded (not retrained) when exactly the same model, settings and training data come again --
-            how the compression chapters reuse the networks of chapters 3-5. ``fit_time_s`` is then the time the
-            stored training took.
+        reuse_checkpoints: networks named by registry name go through the model store
+            (:mod:`ramancmp.experiments.store`): each split's network is trained once -- all splits in parallel
+            through ``executor`` -- saved in the profile's checkpoint folder and loaded (not retrained) when exactly
+            the same model, settings and training data come again; how later chapters reuse the networks of
+            chapters 3-5. ``fit_time_s`` is then the time the stored training took.
+        executor: where the networks train (:func:`ramancmp.experiments.executor.get_executor`; ``None``: the
+            default, ``$RAMANCMP_SCHEDULER`` or local processes). Nothing is timed while it trains.
     """
-    from ramancmp.data.splits import repeated_splits
-
     prof = get_profile(profile)
     repeats = prof.repeats if repeats is None else int(repeats)
     if repeats < 1:
@@ -231,16 +211,18 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
 
     per_repeat, histories = [], []
     estimator = split = name = None
+    stored = None
+    if reuse_checkpoints and isinstance(model_name_or_factory, str) and is_torch_model(model_name_or_factory):
+        jobs = [make_job(model_name_or_factory, dataset, s, prof, model_kwargs=model_kwargs, device=device)
+                for s in splits]
+        stored = iter(train_all(jobs, executor, progress=progress))
     bar = tqdm(splits, desc=str(getattr(model_name_or_factory, "__name__", model_name_or_factory)), unit="split",
                disable=not progress, leave=False)
     for r, split in enumerate(bar):
         name, estimator = build_estimator(model_name_or_factory, len(class_names), in_length, profile=prof,
                                           seed=seed + r, model_kwargs=model_kwargs, device=device)
-        if reuse_checkpoints and isinstance(model_name_or_factory, str) and _is_network(estimator):
-            from ramancmp.checkpoints import get_or_train
-
-            estimator = get_or_train(model_name_or_factory, dataset, split, prof, model_kwargs=model_kwargs,
-                                     device=device)
+        if stored is not None:
+            estimator = next(stored)
             fit_time = float(estimator.fit_time_ or estimator.history_.train_time)
         else:
             fit_kwargs = {}
@@ -273,8 +255,6 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
 
 def results_table(results: Any, percent: bool = True) -> Any:
     """A pandas table, one row per :class:`EvaluationResult`: metrics as "mean ± sd", size, speed."""
-    import pandas as pd
-
     scale, unit = (100.0, " (%)") if percent else (1.0, "")
     rows = []
     for r in results:
@@ -301,8 +281,6 @@ def sibling_leakage(dataset: Any, split: Any) -> dict[str, Any]:
     spectrum (cosine, the library search's metric) a sibling, and is that nearest neighbour's class right. A by-sample
     split has no siblings by construction; a random split has many -- this says how much they matter.
     """
-    from sklearn.neighbors import NearestNeighbors
-
     X, y, groups = np.asarray(dataset.X), np.asarray(dataset.y), np.asarray(dataset.groups)
     train, test = np.asarray(split.train), np.asarray(split.test)
     nn = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute").fit(X[train])

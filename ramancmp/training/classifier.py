@@ -18,23 +18,35 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ramancmp.models.registry import create_model, is_torch_model
+from ramancmp.models import create_model, is_torch_model
+from ramancmp.training.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
+from ramancmp.training.loop import History, TrainConfig, predict_logits, seed_everything, train_model
 
 
 class TorchClassifier(ClassifierMixin, BaseEstimator):
-    """Train registry network ``model`` (e.g. ``"efficientnet_b0"``, ``"drsn_cw"``, ``"cnn"``) like an estimator.
+    """Train registry network ``model`` (e.g. ``"cnn"``, ``"drsn_cw"``, ``"efficientnet_small"``) like an estimator.
 
-    Parameters mirror :class:`ramancmp.training.TrainConfig`; ``model_kwargs`` go to the model builder (e.g.
-    ``{"width_mult": 0.5}`` or ``{"in_channels": 4}`` for folded spectra). ``validation_fraction=0`` trains all
+    Parameters (keyword-only) mirror :class:`ramancmp.training.TrainConfig`; ``model_kwargs`` go to the model builder
+    (e.g. ``{"width_mult": 0.5}`` or ``{"in_channels": 4}`` for folded spectra). ``validation_fraction=0`` trains all
     ``max_epochs`` without early stopping when no validation data is given.
+
+    Attributes (set only by :meth:`fit` or :meth:`from_checkpoint`):
+        classes_: the labels, sorted; output ``i`` of the network is ``classes_[i]``.
+        n_features_in_: points per spectrum seen in ``fit``.
+        model_: the trained :class:`torch.nn.Module` (in eval mode after training).
+        history_: the :class:`~ramancmp.training.History` of every epoch.
+        fit_time_: seconds spent in training (for a loaded checkpoint: the stored training's time).
+        checkpoint_info_: only after :meth:`from_checkpoint`: the checkpoint's JSON side-car.
+        checkpoint_path_: only after :meth:`from_checkpoint`: the ``.pt`` file it was loaded from.
     """
 
-    def __init__(self, model: str = "efficientnet_b0", model_kwargs: dict | None = None, max_epochs: int = 60,
+    def __init__(self, *, model: str = "cnn", model_kwargs: dict | None = None, max_epochs: int = 60,
                  batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 1e-2, schedule: str = "onecycle",
                  label_smoothing: float = 0.0, patience: int | None = 12, augment: bool = True,
                  validation_fraction: float = 0.15, device: str = "auto", seed: int = 0, verbose: bool = False):
@@ -53,9 +65,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.verbose = verbose
 
-    def _train_config(self):
-        from ramancmp.training import TrainConfig
-
+    def _train_config(self) -> TrainConfig:
         return TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
                            weight_decay=self.weight_decay, schedule=self.schedule,
                            label_smoothing=self.label_smoothing, patience=self.patience, augment=self.augment,
@@ -90,8 +100,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             return train_test_split(all_idx, test_size=frac, random_state=self.seed)
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, groups: Any = None) -> "TorchClassifier":
-        from ramancmp.training import seed_everything, train_model
-
         if not is_torch_model(self.model):
             raise ValueError(f"{self.model!r} is a scikit-learn model; use ramancmp.models.create_model for it")
         X, y = validate_data(self, X, y, dtype=np.float32)
@@ -132,10 +140,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return None
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        import torch
-
-        from ramancmp.training import predict_logits
-
         check_is_fitted(self, "model_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
         device = next(self.model_.parameters()).device
@@ -148,8 +152,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------------ checkpoints
     def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
         """Checkpoint the fitted network (``path.pt`` + ``path.json``) with the classes and estimator parameters."""
-        from ramancmp.training import save_checkpoint
-
         check_is_fitted(self, "model_")
         info = {"classes": self.classes_.tolist(), "estimator": self.get_params(),
                 "history": self.history_.to_dict(), "fit_time": self.fit_time_, **(extra or {})}
@@ -158,8 +160,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "TorchClassifier":
         """A fitted classifier from :meth:`save`'s files (weights loaded with ``weights_only=True``)."""
-        from ramancmp.training import History, load_checkpoint
-
         model, info = load_checkpoint(path, device=device)
         if "classes" not in info:
             raise ValueError(f"checkpoint {path} has no 'classes'; it was not saved by TorchClassifier.save")
@@ -170,4 +170,5 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         hist = info.get("history") or {}
         hist.pop("epochs", None)
         clf.history_, clf.fit_time_, clf.checkpoint_info_ = History(**hist), info.get("fit_time"), info
+        clf.checkpoint_path_ = checkpoint_paths(path)[0]
         return clf

@@ -1,11 +1,12 @@
 """Results files: every chapter and benchmark writes ``results/<name>.json`` with its metrics and provenance.
 
-Writes are atomic (temporary file + ``os.replace``) so an interrupted run never leaves a half-written result.
+``{"name", "metrics", "provenance"}``; tables go into ``metrics["rows"]`` as :class:`~ramancmp.experiments.tables.Row`
+dicts (per-split values kept). Writes are atomic (:func:`ramancmp.fileio.write_json_atomic`) so an interrupted run
+never leaves a half-written result.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -14,10 +15,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from ramancmp.atomic import atomic_path
 from ramancmp.config import PROJECT_ROOT, results_dir
+from ramancmp.experiments.tables import Row
+from ramancmp.fileio import read_json, write_json_atomic
 
 _PACKAGES = ("ramancmp", "torch", "numpy", "scipy", "scikit-learn", "pandas", "thop", "onnxruntime", "torch-pruning")
 
@@ -56,30 +57,6 @@ def provenance(**fields: Any) -> dict[str, Any]:
     }
 
 
-def jsonable(obj: Any) -> Any:
-    """``obj`` with numpy arrays and scalars, paths and non-finite floats turned into plain JSON values."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
-
-
-def write_json_atomic(path: Path, payload: Any) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(jsonable(payload), indent=2) + "\n", encoding="utf-8")
-    return path
-
-
 def save_result(name: str, metrics: dict[str, Any], *, directory: Path | None = None, **provenance_fields: Any) -> Path:
     """Write ``<results>/<name>.json`` = ``{"name", "metrics", "provenance"}`` atomically and return its path.
 
@@ -95,33 +72,28 @@ def load_result(name: str, *, directory: Path | None = None) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(
             f"no results for {name!r} at {path}; run the chapter first: python -m ramancmp book run --chapters {name}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path, "results file")
 
 
-def model_summaries(chapters: list[str], split: str = "sample", *, directory: Path | None = None):
-    """One table of the models saved by earlier chapters (``{model: {"sample": row, "random": row}}`` entries);
-    accuracy, sensitivity and specificity in per cent (means over the chapter's repeated splits).
+def load_rows(chapters: list[str], *, directory: Path | None = None, group: str | None = None) -> list[Row]:
+    """The table rows saved by earlier chapters (their results' ``"rows"``), in chapter order.
 
-    Chapters that have not run yet are listed in the table's ``attrs["missing"]`` instead of failing, so a chapter
+    Chapters that have not run yet are skipped (the returned list's ``missing`` attribute names them), so a chapter
     can be run on its own.
     """
-    import pandas as pd
-
-    rows, missing = [], []
+    rows, missing = RowList(), []
     for chapter in chapters:
         try:
             metrics = load_result(chapter, directory=directory)["metrics"]
         except FileNotFoundError:
             missing.append(chapter)
             continue
-        for model, entry in metrics.items():
-            if isinstance(entry, dict) and isinstance(entry.get(split), dict):
-                s = entry[split]
-                rows.append({"chapter": chapter, "model": s["model"],
-                             **{f"{k} (%)": 100 * s[k] for k in ("accuracy", "sensitivity", "specificity")},
-                             "accuracy sd": 100 * (s.get("accuracy_sd") or 0.0), "params": s.get("params"),
-                             "MFLOPs": s.get("mflops"), "latency b1 (ms)": s.get("latency_b1_ms"),
-                             "train s": s.get("fit_time_s")})
-    table = pd.DataFrame(rows).round(3)
-    table.attrs["missing"] = missing
-    return table
+        rows += [Row.from_dict(r) for r in metrics.get("rows", []) if group is None or r.get("group") == group]
+    rows.missing = missing
+    return rows
+
+
+class RowList(list):
+    """A list of :class:`~ramancmp.experiments.tables.Row` with ``missing`` (chapters whose results were absent)."""
+
+    missing: list[str] = []

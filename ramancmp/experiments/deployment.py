@@ -27,19 +27,23 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from ramancmp.config import TIMING_THREADS
-from ramancmp.metrics import (
-    count_flops,
-    count_params,
-    measure_latency,
-    measure_throughput,
-)
+from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx, quantize_onnx
+from ramancmp.compression.pruning import prune_channels
+from ramancmp.compression.quantization import quantize_int8
+from ramancmp.config import BOOK_MODELS, NETWORKS, TIMING_THREADS, get_profile
+from ramancmp.data.splits import make_split
+from ramancmp.data.tasks import load_task
+from ramancmp.experiments.results import save_result
+from ramancmp.experiments.store import get_or_train, train_part
+from ramancmp.experiments.tables import Row
+from ramancmp.fileio import atomic_path, fingerprint
+from ramancmp.metrics import as_torch_module, count_flops, count_params, measure_latency, measure_throughput
 from ramancmp.metrics.timing import num_threads
+from ramancmp.training import TrainConfig, train_model
 
-__all__ = ["DEPLOY_MODELS", "bench_deployment", "deployment_variants"]
-
-DEPLOY_MODELS = ("cnn", "drsn", "efficientnet")  # keys of ramancmp.config.BOOK_MODELS
+__all__ = ["bench_deployment", "deployment_rows", "deployment_variants"]
 
 
 def _torch_bytes(module: nn.Module) -> int:
@@ -72,7 +76,8 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
                         onnx: bool = True, onnx_int8: bool = True, onnx_dynamo: bool = True, backend: str = "x86",
                         threads: int | None = None,
                         latency_runs: int = 50, throughput_runs: int = 5, workdir: str | Path | None = None,
-                        name: str | None = None, progress: bool = False) -> list[dict[str, Any]]:
+                        name: str | None = None, progress: bool = False,
+                        cache_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Rows ``{model, variant, runtime, precision, prune_ratio, accuracy, agreement, params, mflops, size_kb,
     latency_b1_ms, latency_b1_p10_ms, latency_b1_p90_ms, throughput_b256, threads, ...}`` for each variant.
 
@@ -92,17 +97,10 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
         threads: torch and ONNX Runtime intra-op threads for every timing (``None``: torch's current setting).
         latency_runs, throughput_runs: timed calls per measurement.
         workdir: where ONNX files go (default: a temporary folder, removed afterwards).
+        cache_dir: where fine-tuned pruned weights are kept (``None``: not kept). A pruned network is rebuilt by
+            pruning the same float network again (deterministic) and loading its stored fine-tuned weights
+            (``weights_only=True``), so a second run never fine-tunes the same network again.
     """
-    from ramancmp.compression.onnx_export import (
-        OnnxClassifier,
-        export_onnx,
-        quantize_onnx,
-    )
-    from ramancmp.compression.pruning import prune_channels
-    from ramancmp.compression.quantization import quantize_int8
-    from ramancmp.metrics.complexity import as_torch_module
-    from ramancmp.training import TrainConfig, train_model
-
     net = as_torch_module(model)
     if net is None:
         raise ValueError(f"deployment_variants needs a torch network, got {type(model).__name__}")
@@ -153,11 +151,25 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
             tuned, fit_time = False, None
             if X_train is not None and y_train is not None:
                 config = fine_tune or TrainConfig(max_epochs=10, lr=1e-3, patience=4, device="cpu")
-                has_val = X_val is not None and y_val is not None and len(X_val) > 0
-                start = time.perf_counter()
-                train_model(pruned, X_train, _encode(classes, y_train), X_val if has_val else None,
-                            _encode(classes, y_val) if has_val else None, config, progress=False)
-                fit_time, tuned = time.perf_counter() - start, True
+                cached = None
+                if cache_dir is not None:
+                    key = fingerprint(*[t.detach().cpu().numpy() for t in net.state_dict().values()],
+                                      np.asarray(X_train, dtype=np.float32), np.asarray(y_train),
+                                      np.frombuffer(repr((ratio, config.to_dict())).encode(), dtype=np.uint8))
+                    cached = Path(cache_dir) / f"{base_name}-pruned{ratio:g}-{key}.pt"
+                if cached is not None and cached.exists():
+                    pruned.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
+                    fit_time, tuned = None, True
+                else:
+                    has_val = X_val is not None and y_val is not None and len(X_val) > 0
+                    start = time.perf_counter()
+                    with num_threads(1):  # the same weights whichever thread count the caller times with
+                        train_model(pruned, X_train, _encode(classes, y_train), X_val if has_val else None,
+                                    _encode(classes, y_val) if has_val else None, config, progress=False)
+                    fit_time, tuned = time.perf_counter() - start, True
+                    if cached is not None:
+                        with atomic_path(cached) as tmp:
+                            torch.save({k: v.detach().cpu() for k, v in pruned.state_dict().items()}, tmp)
             pruned.cpu().eval()
             rows.append(row(f"pruned {ratio:.0%}" + (" + fine-tune" if tuned else ""), "torch", "fp32",
                             labels(_torch_logits(pruned, X_test).argmax(1)), pruned,
@@ -182,54 +194,58 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
 
 
 def _opset(path: Path) -> int:
-    import onnx
+    import onnx  # deferred on purpose: only needed for this one read
 
     proto = onnx.load(str(path), load_external_data=False)
     return int(next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")))
 
 
 def _progress(steps: list[str], desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-
     return tqdm(total=len(steps), desc=desc, unit="variant", disable=not enabled, leave=False)
 
 
-def bench_deployment(task: str = "rruff-groups-10", profile: str = "quick", seed: int = 0, *,
-                     models: Sequence[str] | None = None, ratios: Sequence[float] = (0.25, 0.5, 0.75),
-                     threads: int | None = TIMING_THREADS, dataset: Any = None, save: bool = True, device: str = "auto",
-                     progress: bool = False) -> dict[str, Any]:
-    """Deployment variants of the compact networks, trained on one by-sample split (seed ``seed``) of ``task``.
+def deployment_rows(rows: list[dict[str, Any]], peak_gflops: float | None = None) -> list[Row]:
+    """:func:`deployment_variants` rows as table :class:`Row` (one split: accuracy has one value, no sd)."""
+    out = []
+    for r in rows:
+        row = Row(model=f"{r['model']} {r['variant']}", group="deployment", accuracy={"mean": r["accuracy"],
+                  "sd": None, "values": [r["accuracy"]]}, params=r.get("params"), mflops=r.get("mflops"),
+                  latency_b1_ms=r["latency_b1_ms"], latency_b1_p10_ms=r.get("latency_b1_p10_ms"),
+                  latency_b1_p90_ms=r.get("latency_b1_p90_ms"), throughput_b256=r["throughput_b256"],
+                  extra={k: r[k] for k in ("variant", "runtime", "precision", "prune_ratio", "agreement", "size_kb")
+                         if k in r})
+        row.set_gemm_peak(peak_gflops)
+        out.append(row)
+    return out
 
-    ``models`` are keys of :data:`ramancmp.config.BOOK_MODELS` (default: all three) or registry names. Networks
-    come from :func:`ramancmp.checkpoints.get_or_train`: the same checkpoints as the earlier chapters (first split
-    of ``repeated_splits`` with this seed), trained only if missing. The quick profile exports ONNX with the legacy
-    (fast) exporter, the full profile with the dynamo one. Writes ``results/bench_deployment.json``.
+
+def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: int = 0, *,
+                     models: Sequence[str] | None = None, threads: int | None = TIMING_THREADS, dataset: Any = None,
+                     save: bool = True, device: str = "auto", progress: bool = False) -> dict[str, Any]:
+    """Deployment variants of the book's networks, trained on one by-sample split (seed ``seed``) of ``task``.
+
+    ``models`` are keys of :data:`ramancmp.config.BOOK_MODELS` (default: the networks) or registry names. Networks
+    come from the model store: the same checkpoints as the earlier chapters (first split of ``repeated_splits``
+    with this seed); pruned fine-tunes are kept beside them. Calibration size, pruning ratios, fine-tune epochs and
+    the ONNX exporter are the profile's. Writes ``results/bench_deployment.json``.
     """
-    from ramancmp.checkpoints import get_or_train
-    from ramancmp.config import BOOK_MODELS, get_profile
-    from ramancmp.data.splits import make_split
-    from ramancmp.data.tasks import load_task
-    from ramancmp.results import save_result
-    from ramancmp.training import TrainConfig
-
     prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
-    models = tuple(models) if models is not None else DEPLOY_MODELS
+    models = tuple(models) if models is not None else NETWORKS
     split = make_split(ds.y, ds.groups, kind="sample", seed=seed)
+    X_tr, y_tr, X_val, y_val = train_part(ds, split)
     X, y = np.asarray(ds.X, dtype=np.float32), np.asarray(ds.y)
-    val = split.val[np.isin(y[split.val], y[split.train])]
-    tune = TrainConfig(max_epochs=max(1, prof.max_epochs // 4), patience=max(1, prof.patience // 2), lr=1e-3,
+    tune = TrainConfig(max_epochs=prof.fine_tune_epochs, patience=prof.fine_tune_patience, lr=1e-3,
                        batch_size=prof.batch_size, device="cpu", seed=seed)
     rows = []
     for key in models:
         name, kwargs = BOOK_MODELS.get(key, (key, {}))
         clf = get_or_train(name, ds, split, prof, model_kwargs=kwargs or None, device=device)
-        calibration = X[split.train][:256 if prof.name == "full" else 128]
-        rows += deployment_variants(clf, calibration, X[split.test], y[split.test], X_train=X[split.train],
-                                    y_train=y[split.train], X_val=X[val], y_val=y[val], ratios=ratios,
+        rows += deployment_variants(clf, X_tr[:prof.calibration_size], X[split.test], y[split.test], X_train=X_tr,
+                                    y_train=y_tr, X_val=X_val, y_val=y_val, ratios=prof.prune_ratios,
                                     fine_tune=tune, threads=threads, latency_runs=prof.latency_runs,
-                                    throughput_runs=prof.throughput_runs, onnx_dynamo=prof.name == "full",
-                                    progress=progress)
+                                    throughput_runs=prof.throughput_runs, onnx_dynamo=prof.onnx_dynamo,
+                                    progress=progress, cache_dir=_cache_dir(clf))
     table = {"what": "deployment", "task": getattr(ds, "task", task), "profile": prof.name, "seed": seed,
              "split_kind": "sample", "split_sizes": split.sizes(), "threads": threads or torch.get_num_threads(),
              "fine_tune": tune.to_dict(), "rows": rows}
@@ -238,3 +254,9 @@ def bench_deployment(task: str = "rruff-groups-10", profile: str = "quick", seed
                            task=table["task"], split_kind="sample", seed=seed, profile=prof.name)
         table["saved_to"] = str(path)
     return table
+
+
+def _cache_dir(clf: Any) -> Path | None:
+    """The folder of a stored network's checkpoint (where its pruned fine-tunes are kept)."""
+    path = getattr(clf, "checkpoint_path_", None)
+    return Path(path).parent if path else None

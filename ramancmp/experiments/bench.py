@@ -1,0 +1,145 @@
+"""Benchmarks: every model and every compressed variant side by side, in one run, on the same splits.
+
+``python -m ramancmp bench models|compression|all`` evaluates :data:`ramancmp.config.BOOK_MODELS` (and the
+compression experiments and deployment variants) with :func:`~ramancmp.experiments.evaluation.evaluate` on the same
+task, split kind, seed and profile -- hence the same repeated splits. Training happens first, in parallel, through
+the model store (networks trained by the chapters are loaded, never retrained); speed is measured afterwards in
+this process, with nothing training, on :data:`ramancmp.config.TIMING_THREADS`, together with the machine's float32
+GEMM peak, so every latency and throughput in a table comes from one run on the same threads.
+
+"% of GEMM peak" is the arithmetic rate a model achieves at batch 256 (FLOPs per spectrum x spectra per second)
+divided by the rate of one large matrix multiply: how much of the processor the model actually uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, TIMING_THREADS, get_profile, results_dir
+from ramancmp.data.tasks import load_task
+from ramancmp.experiments.compression import (bench_compression, channel_conversion_experiment, compression_rows,
+                                              distillation_experiment, feature_extraction_experiment)
+from ramancmp.experiments.deployment import bench_deployment, deployment_rows
+from ramancmp.experiments.evaluation import evaluate
+from ramancmp.experiments.executor import Executor
+from ramancmp.experiments.results import load_result, save_result
+from ramancmp.experiments.tables import Row, to_text
+from ramancmp.metrics import gemm_peak_gflops
+
+__all__ = ["BENCHES", "bench_all", "bench_compression", "bench_models", "format_table", "run"]
+
+
+def _header(what: str, ds: Any, prof: Any, seed: int, gemm: dict[str, Any]) -> dict[str, Any]:
+    return {"what": what, "task": ds.task, "profile": prof.name, "seed": seed, "split_kind": "sample",
+            "repeats": prof.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
+            "threads": TIMING_THREADS, "gemm": gemm}
+
+
+def _save(name: str, table: dict[str, Any], ds: Any, prof: Any, seed: int) -> None:
+    path = save_result(name, table, data_sha256=ds.source_sha256, task=ds.task, split_kind="sample", seed=seed,
+                       profile=prof.name, preprocess=ds.preprocess.to_dict())
+    table["saved_to"] = str(path)
+
+
+def model_rows(ds: Any, prof: Any, seed: int, *, random_split: bool = True, progress: bool = True,
+               executor: Executor | str | None = None, peak_gflops: float | None = None) -> list[Row]:
+    """One :class:`Row` per model of ``BOOK_MODELS``: by-sample splits (and random splits beside them)."""
+    rows = []
+    for name, kwargs in BOOK_MODELS.values():
+        common = dict(seed=seed, profile=prof, model_kwargs=kwargs, progress=progress, executor=executor)
+        row = Row.from_evaluation(evaluate(name, ds, split_kind="sample", **common), peak_gflops=peak_gflops)
+        if random_split:
+            res = evaluate(name, ds, split_kind="random", measure_speed=False, **common)
+            row.accuracy_random = Row.from_evaluation(res).accuracy
+        rows.append(row)
+    return rows
+
+
+def bench_models(task: str = "rruff-groups-10", profile: str | None = None, seed: int = DEFAULT_SEED,
+                 save: bool = True, dataset: Any = None, progress: bool = True,
+                 executor: Executor | str | None = None) -> dict[str, Any]:
+    """Every model of ``BOOK_MODELS`` side by side; writes ``results/bench_models.json``."""
+    prof = get_profile(profile)
+    ds = dataset if dataset is not None else load_task(task)
+    gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
+    table = _header("models", ds, prof, seed, gemm)
+    table["rows"] = model_rows(ds, prof, seed, progress=progress, executor=executor, peak_gflops=gemm["gflops"])
+    if save:
+        _save("bench_models", table, ds, prof, seed)
+    return table
+
+
+def _chosen_distillation(profile: str) -> list[tuple[float, float]] | None:
+    """The (T, alpha) that chapter 6 chose on validation data in this profile, so the final table does not search the
+    grid again; ``None`` (search it) when chapter 6 has not run."""
+    try:
+        chosen = load_result("06_distillation", directory=results_dir(profile))["metrics"]["chosen"]
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+    return [(float(chosen["temperature"]), float(chosen["alpha"]))]
+
+
+def bench_all(task: str = "rruff-groups-10", profile: str | None = None, seed: int = DEFAULT_SEED,
+              dataset: Any = None, save: bool = True, progress: bool = True,
+              executor: Executor | str | None = None) -> dict[str, Any]:
+    """Every model and compressed variant in one table, from one run (writes ``results/bench_all.json``).
+
+    Models: by-sample *and* random split (per-split values, mean ± sd over the profile's repeats), size, speed. The
+    paper's three compression methods (same splits) and the deployment variants (int8, pruning, ONNX Runtime; one
+    split) follow. Networks trained earlier in the same profile (by the chapters) are loaded from the model store,
+    not retrained.
+    """
+    prof = get_profile(profile)
+    ds = dataset if dataset is not None else load_task(task)
+    gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
+    rows = model_rows(ds, prof, seed, progress=progress, executor=executor, peak_gflops=gemm["gflops"])
+    kw = dict(profile=prof, seed=seed, progress=progress, executor=executor)
+    dist = distillation_experiment(ds, grid=_chosen_distillation(prof.name), **kw)
+    conv = channel_conversion_experiment(ds, **kw)
+    feat = feature_extraction_experiment(ds, **kw)
+    known = {r.model for r in rows}
+    for row in compression_rows(dist, conv, feat, gemm["gflops"]):
+        if row.model in known or (row.group == "distillation" and row.extra.get("role") == "distilled"
+                                  and not row.extra.get("chosen")):
+            continue  # baselines are listed once; of the distillation grid, the (T, alpha) chosen on validation
+        rows.append(row)
+        known.add(row.model)
+    deployment = bench_deployment(task=task, profile=prof, seed=seed, dataset=ds, save=False, progress=progress)
+    rows += deployment_rows(deployment["rows"], gemm["gflops"])
+    table = _header("all", ds, prof, seed, gemm)
+    table.update({"rows": rows, "distillation_chosen": dist["chosen"],
+                  "deployment": {k: v for k, v in deployment.items() if k != "rows"}})
+    if save:
+        _save("bench_all", table, ds, prof, seed)
+    return table
+
+
+BENCHES: dict[str, Callable[..., dict[str, Any]]] = {"models": bench_models, "compression": bench_compression,
+                                                     "all": bench_all}
+
+
+def run(what: str, task: str = "rruff-groups-10", profile: str | None = None, seed: int = DEFAULT_SEED,
+        executor: Executor | str | None = None) -> dict[str, Any]:
+    """Run benchmark ``what`` (``"models"``, ``"compression"`` or ``"all"``) and return its table."""
+    try:
+        bench = BENCHES[what]
+    except KeyError:
+        raise ValueError(f"unknown benchmark {what!r}; choose one of {sorted(BENCHES)}") from None
+    return bench(task=task, profile=profile, seed=seed, executor=executor)
+
+
+def format_table(table: dict[str, Any]) -> str:
+    """The benchmark as one aligned text table, with the task, protocol, GEMM peak and thread count above it."""
+    gemm = table.get("gemm") or {}
+    lines = [
+        f"{table.get('what', 'bench')}: task {table.get('task')}, {table.get('split_kind')} split, "
+        f"{table.get('repeats')} repeats, profile {table.get('profile')}, seed {table.get('seed')}",
+        f"GEMM peak {gemm.get('gflops', float('nan')):.1f} GFLOP/s (float32 {gemm.get('n')}x{gemm.get('n')} matmul), "
+        f"{table.get('threads')} threads; accuracy etc. mean ± sd over repeats; latency median of batch-1 calls",
+        "",
+        to_text(table.get("rows", [])),
+    ]
+    if table.get("saved_to"):
+        lines += ["", f"saved to {table['saved_to']}"]
+    return "\n".join(lines)

@@ -1,0 +1,286 @@
+"""The trained-model store: every network the book trains is trained once, saved, and loaded wherever it is needed.
+
+A network is identified by everything that determines its weights: model and keyword arguments, the architecture
+as built now, training settings (the profile's epochs, patience, batch size; the seed), the task, the data (sha256
+of the archive) and a fingerprint of the exact training spectra and labels -- and, for a distilled student, the
+teacher's identity and (T, alpha). :func:`get_or_train` loads a stored network only when all of that matches.
+
+Layout: ``<checkpoints>/<task>/<model>[-<kwargs hash>]/<split kind>-seed<split seed>[-<variant>]`` + ``.pt`` /
+``.json`` (the format of :mod:`ramancmp.training.checkpoint`); the book runner points ``<checkpoints>`` at a folder
+per profile.
+
+Training is the parallel part of the book: :func:`train_all` takes a list of :class:`TrainJob` (one network x one
+split) and runs the ones not stored yet through an executor (:mod:`ramancmp.experiments.executor`: serial, local
+processes or a Dask cluster). A job carries its data, settings and checkpoint path, so a worker needs nothing from
+its environment; every job trains with one thread and its own seed, so the stored weights are the same whatever
+the executor.
+
+:class:`PretrainedClassifier` wraps a stored network for :func:`ramancmp.experiments.evaluation.evaluate`: its
+``fit`` trains nothing but *checks* that it is given the very training data the network was trained on, so the
+harness reports test accuracy of a stored network without any chance of testing it on its training data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from ramancmp.compression.distillation import DistilledClassifier
+from ramancmp.config import Profile, checkpoints_dir, get_profile
+from ramancmp.experiments.executor import Executor, get_executor
+from ramancmp.fileio import fingerprint, read_json
+from ramancmp.metrics import num_threads
+from ramancmp.models import create_model, is_torch_model
+from ramancmp.training import TorchClassifier
+
+__all__ = ["PretrainedClassifier", "TrainJob", "architecture_signature", "build_estimator", "checkpoint_path",
+           "get_or_train", "make_job", "run_job", "sequence_factory", "train_all", "train_part"]
+
+
+def build_estimator(model: str | Callable[..., Any], num_classes: int, in_length: int, *, profile: Profile,
+                    seed: int = 0, model_kwargs: dict | None = None, device: str = "auto") -> tuple[str, Any]:
+    """``(name, unfitted estimator)`` for a registry name or a factory ``factory(num_classes, in_length)``.
+
+    Networks become a :class:`~ramancmp.training.TorchClassifier` with the profile's ``max_epochs``, ``patience``
+    and ``batch_size`` and ``seed``; classical models come from :func:`ramancmp.models.create_model` as they are.
+    """
+    if callable(model) and not isinstance(model, str):
+        name = getattr(model, "__name__", type(model).__name__)
+        return name, model(num_classes, in_length, **(model_kwargs or {}))
+    if is_torch_model(model):
+        return model, TorchClassifier(model=model, model_kwargs=model_kwargs, max_epochs=profile.max_epochs,
+                                      patience=profile.patience, batch_size=profile.batch_size, seed=seed,
+                                      device=device)
+    return model, create_model(model, num_classes, in_length, **(model_kwargs or {}))
+
+
+def architecture_signature(model: str, num_classes: int, in_length: int, model_kwargs: dict | None = None) -> str:
+    """A short hash of the names and shapes of the network's parameters and buffers as built *now*.
+
+    Part of a checkpoint's key, so a change to a builder's defaults (widths, kernels, head) makes old checkpoints
+    stop matching instead of failing to load or, worse, loading into a different network.
+    """
+    net = create_model(model, num_classes=num_classes, in_length=in_length, **(model_kwargs or {}))
+    layout = [(name, tuple(t.shape)) for name, t in net.state_dict().items()]
+    return hashlib.sha256(repr(layout).encode()).hexdigest()[:16]
+
+
+def _digest(obj: Any, n: int = 8) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
+def _model_tag(model: str, model_kwargs: dict | None) -> str:
+    return f"{model}-{_digest(model_kwargs)}" if model_kwargs else model
+
+
+def checkpoint_path(model: str, task: str, split: Any, model_kwargs: dict | None = None,
+                    directory: Path | None = None, variant: str | None = None) -> Path:
+    """Where :func:`get_or_train` keeps ``model`` trained on ``split`` of ``task`` (without the suffix)."""
+    root = Path(directory) if directory is not None else checkpoints_dir()
+    name = f"{split.kind}-seed{int(split.seed)}" + (f"-{variant}" if variant else "")
+    return root / task / _model_tag(model, model_kwargs) / name
+
+
+def train_part(dataset: Any, split: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(X_train, y_train, X_val, y_val) of a split: the validation part keeps only classes seen in training (a class
+    unseen in training cannot be validated)."""
+    X, y = np.asarray(dataset.X, dtype=np.float32), np.asarray(dataset.y)
+    val = split.val[np.isin(y[split.val], y[split.train])]
+    return X[split.train], y[split.train], X[val], y[val]
+
+
+@dataclass
+class TrainJob:
+    """One unit of work: train ``estimator`` on ``X_train`` (early stopping on ``X_val``) and save it at ``path``.
+
+    Self-contained (data, settings, destination), so it runs the same in this process, in a local worker process or
+    on a Dask worker. ``teacher_path``: for a distilled student, the teacher's checkpoint (loaded in the worker).
+    """
+
+    path: Path
+    key: dict[str, Any]
+    estimator: Any
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    class_names: list[str] = field(default_factory=list)
+    teacher_path: Path | None = None
+
+    @property
+    def json_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".json")
+
+    def is_stored(self) -> bool:
+        """True when a checkpoint with exactly this key exists."""
+        if not self.json_path.exists():
+            return False
+        try:
+            stored = read_json(self.json_path, "checkpoint side-car").get("key")
+        except (ValueError, AttributeError, OSError):
+            return False  # unreadable: train again (the new checkpoint replaces it atomically)
+        return stored == json.loads(json.dumps(self.key, default=str))
+
+    def __repr__(self) -> str:
+        return f"TrainJob({self.key.get('model')!r}, split seed {self.key.get('split_seed')}, {self.path.name})"
+
+
+def run_job(job: TrainJob) -> Path:
+    """Train and save ``job`` unless it is stored already; returns the checkpoint path. One thread, always, so
+    the weights do not depend on where the job runs."""
+    if job.is_stored():
+        return job.path
+    with num_threads(1):
+        est = job.estimator
+        if job.teacher_path is not None:
+            teacher = _load(job.teacher_path, job.key["teacher"]["train_fingerprint"])
+            est.set_params(teacher=teacher)
+        if len(job.X_val):
+            est.fit(job.X_train, job.y_train, X_val=job.X_val, y_val=job.y_val)
+        else:
+            est.fit(job.X_train, job.y_train)
+        est.model_.cpu()
+        if isinstance(est, DistilledClassifier):
+            est.teacher = None  # the student's checkpoint stores the student only
+        est.save(job.path, extra={"key": job.key, "class_names": [job.class_names[int(c)] for c in est.classes_]})
+    return job.path
+
+
+def _load(path: Path, train_fp: str) -> TorchClassifier:
+    clf = TorchClassifier.from_checkpoint(path, device="cpu")
+    clf.train_fingerprint_ = train_fp
+    return clf
+
+
+def make_job(model: str, dataset: Any, split: Any, profile: Any = None, *, model_kwargs: dict | None = None,
+             device: str = "auto", directory: Path | None = None, teacher: TrainJob | None = None,
+             distillation: tuple[float, float] | None = None) -> TrainJob:
+    """The :class:`TrainJob` for ``model`` on ``split`` of ``dataset`` (a distilled student when ``teacher`` and
+    ``distillation=(T, alpha)`` are given)."""
+    prof = get_profile(profile)
+    X_tr, y_tr, X_val, y_val = train_part(dataset, split)
+    fp = fingerprint(X_tr, y_tr)
+    n_classes, in_length = len(dataset.class_names), X_tr.shape[1]
+    _, est = build_estimator(model, n_classes, in_length, profile=prof, seed=int(split.seed),
+                             model_kwargs=model_kwargs, device=device)
+    if not isinstance(est, TorchClassifier):
+        raise ValueError(f"the model store is for networks; {model!r} is {type(est).__name__}")
+    variant = None
+    if teacher is not None:
+        if distillation is None:
+            raise ValueError("a distilled student needs distillation=(temperature, alpha)")
+        t, a = (float(v) for v in distillation)
+        params = {k: v for k, v in est.get_params().items() if k != "model"}
+        est = DistilledClassifier(teacher=None, model=model, temperature=t, alpha=a, **params)
+        variant = f"distilled-{_digest(teacher.key)}-T{t:g}-a{a:g}"
+    key = {"model": model, "model_kwargs": dict(model_kwargs or {}),
+           "architecture": architecture_signature(model, n_classes, in_length, model_kwargs),
+           "task": str(getattr(dataset, "task", "")), "split_kind": split.kind, "split_seed": int(split.seed),
+           "train_fingerprint": fp, "data_sha256": getattr(dataset, "source_sha256", None),
+           "estimator": {k: v for k, v in est.get_params().items()
+                         if k not in ("device", "verbose", "teacher")}}
+    if teacher is not None:
+        key["teacher"] = teacher.key
+    directory = directory if directory is not None else checkpoints_dir(prof.name)
+    path = checkpoint_path(model, key["task"] or "unknown", split, model_kwargs, directory, variant)
+    return TrainJob(path=path, key=key, estimator=est, X_train=X_tr, y_train=y_tr, X_val=X_val, y_val=y_val,
+                    class_names=list(dataset.class_names), teacher_path=teacher.path if teacher else None)
+
+
+def train_all(jobs: Sequence[TrainJob], executor: Executor | str | None = None, *,
+              progress: bool = False) -> list[TorchClassifier]:
+    """Every job's network, trained through ``executor`` where not stored yet, then loaded here in job order.
+
+    ``executor``: an :class:`~ramancmp.experiments.executor.Executor` or a scheduler string (``None``: the
+    default, ``$RAMANCMP_SCHEDULER`` or local processes).
+    """
+    pending = [job for job in jobs if not job.is_stored()]
+    if pending:
+        if len(pending) == 1:
+            run_job(pending[0])  # one job: no worker processes to start
+        else:
+            ex = executor if isinstance(executor, Executor) else get_executor(executor)
+            ex.map(run_job, pending, desc="training", progress=progress)
+    return [_load(job.path, job.key["train_fingerprint"]) for job in jobs]
+
+
+def get_or_train(model: str, dataset: Any, split: Any, profile: Any = None, *, model_kwargs: dict | None = None,
+                 device: str = "auto", directory: Path | None = None, retrain: bool = False) -> TorchClassifier:
+    """A :class:`~ramancmp.training.TorchClassifier` for ``model`` trained on ``split.train`` of ``dataset``.
+
+    Loads the stored network when its key matches (see the module docstring); otherwise trains it in this process
+    (seed ``split.seed``, the profile's epochs/patience/batch size, early stopping on ``split.val``) and saves it.
+    The returned classifier carries ``train_fingerprint_`` so that :class:`PretrainedClassifier` and the
+    compression code can check they are given the same training data.
+    """
+    job = make_job(model, dataset, split, profile, model_kwargs=model_kwargs, device=device, directory=directory)
+    if retrain:
+        job.json_path.unlink(missing_ok=True)
+    run_job(job)
+    return _load(job.path, job.key["train_fingerprint"])
+
+
+class PretrainedClassifier(ClassifierMixin, BaseEstimator):
+    """An already-trained classifier in :func:`~ramancmp.experiments.evaluation.evaluate`: ``fit`` only checks.
+
+    ``fit(X, y)`` raises a ``ValueError`` unless ``fingerprint(X, y)`` equals the wrapped classifier's
+    ``train_fingerprint_`` -- the guarantee that the harness tests it on data it has never seen. Prediction,
+    ``model_`` (for FLOPs and latency) and ``history_`` are the wrapped classifier's.
+    """
+
+    def __init__(self, classifier: Any = None):
+        self.classifier = classifier
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> "PretrainedClassifier":
+        expected = getattr(self.classifier, "train_fingerprint_", None)
+        got = fingerprint(np.asarray(X, dtype=np.float32), np.asarray(y))
+        if expected is None or expected != got:
+            raise ValueError("this pretrained classifier was not trained on the training data it is evaluated with "
+                             f"(fingerprint {expected} != {got}); the split or the repeat order differs")
+        self.classes_ = self.classifier.classes_
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    @property
+    def model_(self) -> Any:
+        return getattr(self.classifier, "model_", None)
+
+    @property
+    def history_(self) -> Any:
+        return getattr(self.classifier, "history_", None)
+
+    @property
+    def fit_time_(self) -> Any:
+        return getattr(self.classifier, "fit_time_", None)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.classifier.predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classifier.predict(X)
+
+
+def sequence_factory(estimators: Iterable[Any], name: str) -> Callable[..., Any]:
+    """A factory for :func:`~ramancmp.experiments.evaluation.evaluate` that hands out ``estimators`` in order.
+
+    ``evaluate`` builds one estimator per repeated split, in split order; with pretrained or teacher-bound
+    estimators made for those same splits, repeat ``r`` gets the estimator made for split ``r``. Fingerprint checks
+    in ``fit`` catch any misalignment.
+    """
+    it: Iterator[Any] = iter(estimators)
+
+    def factory(num_classes: int, in_length: int, **kwargs: Any) -> Any:
+        try:
+            return next(it)
+        except StopIteration:
+            raise ValueError(f"{name}: more repeats requested than estimators prepared") from None
+
+    factory.__name__ = name
+    return factory

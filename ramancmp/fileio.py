@@ -1,0 +1,94 @@
+"""Files written safely and data identified exactly: the one place for atomic writes, JSON and fingerprints.
+
+* :func:`atomic_path` / :func:`write_json_atomic`: results, caches, checkpoints and the downloaded archive are never
+  left half-written (temporary file beside the target + one ``os.replace``).
+* :func:`jsonable`: numpy arrays and scalars, paths and non-finite floats as plain JSON values.
+* :func:`fingerprint`: a short sha256 of arrays -- identifies the exact data a model was trained on.
+
+>>> with atomic_path(Path("results/x.json")) as tmp:     # doctest: +SKIP
+...     tmp.write_text("{}")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["atomic_path", "fingerprint", "jsonable", "read_json", "write_json_atomic"]
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block succeeds it replaces ``path`` in one ``os.replace``.
+
+    If the block raises (or is interrupted), the temporary file is removed and ``path`` is left as it was. The
+    finished file gets ordinary ``0644`` permissions (``mkstemp`` creates ``0600``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy arrays and scalars, paths, dataclass-like ``to_dict`` objects and non-finite floats turned
+    into plain JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return jsonable(obj.to_dict())
+    return obj
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> Path:
+    """Write ``payload`` (made :func:`jsonable`) as indented JSON, atomically; returns the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(jsonable(payload), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """The JSON in ``path``; a ``ValueError`` naming the file (and what it is) when it is not valid JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} {path} is not valid JSON ({exc.msg} at line {exc.lineno}); delete or regenerate "
+                         "it") from None
+
+
+def fingerprint(*arrays: Any) -> str:
+    """A short sha256 of arrays' shapes, dtypes and bytes: identifies the exact data a model was trained on."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(f"{a.shape}|{a.dtype.str}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,17 @@
+"""Training the networks: one loop, the checkpoint format, and a scikit-learn face for every network.
+
+- :mod:`ramancmp.training.loop` -- seeding, augmentation, :class:`TrainConfig`, :func:`train_model`, :class:`History`
+- :mod:`ramancmp.training.checkpoint` -- weights-only ``.pt`` + JSON recipe (:func:`save_checkpoint`,
+  :func:`load_checkpoint`)
+- :mod:`ramancmp.training.classifier` -- :class:`TorchClassifier` (fit / predict / predict_proba, checkpoints)
+
+Nothing here knows about the book's profiles, tasks or results files (that is :mod:`ramancmp.experiments`).
+"""
+
+from ramancmp.training.checkpoint import CHECKPOINT_FORMAT, checkpoint_paths, load_checkpoint, save_checkpoint
+from ramancmp.training.classifier import TorchClassifier
+from ramancmp.training.loop import (Augment, History, TrainConfig, evaluate, predict_logits, seed_everything,
+                                    train_model)
+
+__all__ = ["Augment", "CHECKPOINT_FORMAT", "History", "TorchClassifier", "TrainConfig", "checkpoint_paths",
+           "evaluate", "load_checkpoint", "predict_logits", "save_checkpoint", "seed_everything", "train_model"]

@@ -1,0 +1,74 @@
+"""The checkpoint format: a network saved as weights + the recipe to rebuild it, never as a pickle.
+
+Two files side by side: ``name.pt`` (the ``state_dict`` only, loaded with ``torch.load(weights_only=True)``: no
+pickled code is executed) and ``name.json`` (builder name and keyword arguments, class names, preprocessing and
+metrics), so a model is rebuilt from code (:func:`ramancmp.models.create_model`), not from a pickle.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ramancmp.fileio import atomic_path, read_json, write_json_atomic
+from ramancmp.models import create_model
+from ramancmp.models.base import resolve_device
+
+__all__ = ["CHECKPOINT_FORMAT", "checkpoint_paths", "load_checkpoint", "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "ramancmp-checkpoint/1"
+
+
+def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
+    path = Path(path)
+    if path.suffix in (".pt", ".json"):
+        path = path.with_suffix("")
+    return path.with_name(path.name + ".pt"), path.with_name(path.name + ".json")
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``path.pt`` (state_dict) and ``path.json`` (how to rebuild it + ``extra``); return the ``.pt`` path.
+
+    ``model`` must come from :func:`ramancmp.models.create_model` (it carries ``default_cfg``). Put the class names,
+    the preprocessing config and metrics in ``extra``. Both files are written atomically, the JSON last.
+    """
+    cfg = getattr(model, "default_cfg", None)
+    if not cfg or "name" not in cfg:
+        raise ValueError("model has no default_cfg; build it with ramancmp.models.create_model to checkpoint it")
+    pt_path, json_path = checkpoint_paths(path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(pt_path) as tmp:
+        torch.save(state, tmp)
+    info = {"format": CHECKPOINT_FORMAT, "model": copy.deepcopy(cfg), "weights": pt_path.name,
+            "torch_version": torch.__version__, **(extra or {})}
+    write_json_atomic(json_path, info)
+    return pt_path
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model saved by :func:`save_checkpoint` and load its weights (``weights_only=True``), in eval mode.
+
+    Returns ``(model, info)`` where ``info`` is the JSON side-car (model config, class names, preprocess, metrics).
+    """
+    pt_path, json_path = checkpoint_paths(path)
+    for p in (json_path, pt_path):
+        if not p.exists():
+            raise FileNotFoundError(f"checkpoint file {p} not found (expected {pt_path.name} + {json_path.name})")
+    info = read_json(json_path, "checkpoint side-car")
+    if not isinstance(info, dict) or info.get("format") != CHECKPOINT_FORMAT or "model" not in info:
+        fmt = info.get("format") if isinstance(info, dict) else None
+        raise ValueError(f"{json_path} is not a ramancmp checkpoint (format {fmt!r})")
+    cfg = info["model"]
+    model = create_model(cfg["name"], cfg["num_classes"], cfg["in_length"], **cfg.get("kwargs", {}))
+    try:
+        state = torch.load(pt_path, map_location=resolve_device(device), weights_only=True)
+        model.load_state_dict(state)
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"checkpoint weights {pt_path} cannot be loaded ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'truncated or corrupt'}); delete it and "
+                         "retrain") from None
+    return model.to(resolve_device(device)).eval(), info
