@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 0. Introduction: fast, compressed deep learning for Raman spectra of minerals
 #
-# [Next: 1. The RRUFF data →](01_data.ipynb)
+# > The paper's claims, what this book does differently and why, how to run it
+#
+# <!-- nav:start -->
+#
+# [Contents](../README.md#the-book) | [Next: 1. The RRUFF data →](01_data.ipynb)
+#
+# <!-- nav:end -->
 #
 # A Raman spectrum is a fingerprint of a crystal's vibrations: peak positions tell which bonds and structures are
 # present, so a mineralogist can name a mineral from its spectrum. Deep networks classify such spectra well, but they
@@ -124,4 +130,8 @@ ch.save({"environment": environment, "chapters": titles, "paper": PAPER})
 #    Write down your guess; chapter 1 measures it.
 # 3. Run `python -m ramancmp data summary --task rruff-groups-10` and compare the counts with the paper's 723.
 #
-# [Next: 1. The RRUFF data →](01_data.ipynb)
+# <!-- nav:start -->
+#
+# [Contents](../README.md#the-book) | [Next: 1. The RRUFF data →](01_data.ipynb)
+#
+# <!-- nav:end -->

@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 1. The RRUFF data: spectra, mineral groups, and why a sample's spectra stay together
 #
-# [← 0. Introduction](00_introduction.ipynb) | [Next: 2. Baselines →](02_baselines.ipynb)
+# > The archive, the 10 mineral groups, spectra views, why a sample's spectra must stay together
+#
+# <!-- nav:start -->
+#
+# [← 0. Introduction](00_introduction.ipynb) | [Contents](../README.md#the-book) | [Next: 2. Baselines →](02_baselines.ipynb)
+#
+# <!-- nav:end -->
 #
 # [RRUFF](https://rruff.info) is the mineralogists' reference database of Raman spectra, X-ray patterns and
 # chemistry of well-characterised mineral samples (Lafuente et al. 2015). Each sample has a RRUFF ID such as
@@ -204,4 +210,8 @@ ch.save({"n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names), "n_sampl
 #    on `rruff-all-species`, then measure it.
 # 4. Which groups overlap most in the class-mean figure? Check your guess against the confusion matrices of chapter 2.
 #
-# [← 0. Introduction](00_introduction.ipynb) | [Next: 2. Baselines →](02_baselines.ipynb)
+# <!-- nav:start -->
+#
+# [← 0. Introduction](00_introduction.ipynb) | [Contents](../README.md#the-book) | [Next: 2. Baselines →](02_baselines.ipynb)
+#
+# <!-- nav:end -->

@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 2. Baselines: LDA, PCA + LDA, and the library search a mineralogist would use
 #
-# [← 1. The RRUFF data](01_data.ipynb) | [Next: 3. A plain CNN →](03_cnn.ipynb)
+# > LDA, PCA + LDA and the kNN library search a mineralogist would use
+#
+# <!-- nav:start -->
+#
+# [← 1. The RRUFF data](01_data.ipynb) | [Contents](../README.md#the-book) | [Next: 3. A plain 1D CNN →](03_cnn.ipynb)
+#
+# <!-- nav:end -->
 #
 # Before any network, the classical answers. The paper's baseline is **linear discriminant analysis** (LDA): find
 # the directions that separate the class means best relative to the spread within classes, and classify in that
@@ -115,4 +121,8 @@ pd.DataFrame(rows).round(2)
 #    compare with the sweep above.
 # 4. Which pairs of groups does the library search confuse? Look at their class means in chapter 1: why?
 #
-# [← 1. The RRUFF data](01_data.ipynb) | [Next: 3. A plain CNN →](03_cnn.ipynb)
+# <!-- nav:start -->
+#
+# [← 1. The RRUFF data](01_data.ipynb) | [Contents](../README.md#the-book) | [Next: 3. A plain 1D CNN →](03_cnn.ipynb)
+#
+# <!-- nav:end -->

@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 3. A plain 1D CNN
 #
-# [← 2. Baselines](02_baselines.ipynb) | [Next: 4. 1D-EfficientNet →](04_efficientnet.ipynb)
+# > The paper's plain 1D CNN (later the distillation student)
+#
+# <!-- nav:start -->
+#
+# [← 2. Baselines](02_baselines.ipynb) | [Contents](../README.md#the-book) | [Next: 4. 1D-EfficientNet →](04_efficientnet.ipynb)
+#
+# <!-- nav:end -->
 #
 # The paper's "CNN" is the classic design for spectra introduced by Liu et al. (2017, *Analyst* 142, 4067) for RRUFF
 # mineral identification: a LeNet-like stack of convolution → batch normalisation → ReLU → max-pooling stages and a
@@ -103,4 +109,8 @@ summary
 #    augmentation on unseen samples?
 # 3. Predict the class of one of your own spectra with `python -m ramancmp predict --model cnn FILE`.
 #
-# [← 2. Baselines](02_baselines.ipynb) | [Next: 4. 1D-EfficientNet →](04_efficientnet.ipynb)
+# <!-- nav:start -->
+#
+# [← 2. Baselines](02_baselines.ipynb) | [Contents](../README.md#the-book) | [Next: 4. 1D-EfficientNet →](04_efficientnet.ipynb)
+#
+# <!-- nav:end -->

@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 4. 1D-EfficientNet
 #
-# [← 3. A plain CNN](03_cnn.ipynb) | [Next: 5. 1D-DRSN →](05_drsn.ipynb)
+# > EfficientNet-B0's MBConv layout in 1D
+#
+# <!-- nav:start -->
+#
+# [← 3. A plain 1D CNN](03_cnn.ipynb) | [Contents](../README.md#the-book) | [Next: 5. 1D-DRSN →](05_drsn.ipynb)
+#
+# <!-- nav:end -->
 #
 # EfficientNet (Tan & Le, 2019) is the paper's "lightweight model". Its building block, **MBConv** (from MobileNetV2),
 # makes convolutions cheap:
@@ -117,4 +123,8 @@ model_summaries(["02_baselines", "03_cnn", "04_efficientnet"])
 #    repeated splits. Is the difference larger than the sd?
 # 3. Why is a depthwise convolution cheaper in FLOPs than an ordinary one, but not proportionally faster on a CPU?
 #
-# [← 3. A plain CNN](03_cnn.ipynb) | [Next: 5. 1D-DRSN →](05_drsn.ipynb)
+# <!-- nav:start -->
+#
+# [← 3. A plain 1D CNN](03_cnn.ipynb) | [Contents](../README.md#the-book) | [Next: 5. 1D-DRSN →](05_drsn.ipynb)
+#
+# <!-- nav:end -->

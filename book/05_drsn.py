@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 5. 1D-DRSN: deep residual shrinkage networks
 #
-# [← 4. 1D-EfficientNet](04_efficientnet.ipynb) | [Next: 6. Knowledge distillation →](06_distillation.ipynb)
+# > Deep residual shrinkage networks: learned soft thresholds
+#
+# <!-- nav:start -->
+#
+# [← 4. 1D-EfficientNet](04_efficientnet.ipynb) | [Contents](../README.md#the-book) | [Next: 6. Knowledge distillation →](06_distillation.ipynb)
+#
+# <!-- nav:end -->
 #
 # The deep residual shrinkage network (Zhao et al. 2020, *IEEE Trans. Ind. Inform.* 16, 4681) was designed for noisy
 # vibration signals, which makes it a natural choice for Raman spectra with their shot noise and fluorescence
@@ -138,4 +144,8 @@ else:
 # 3. Add Gaussian noise of increasing strength to the *test* spectra only and plot accuracy against noise for the
 #    CNN and the DRSN. Which degrades more gracefully?
 #
-# [← 4. 1D-EfficientNet](04_efficientnet.ipynb) | [Next: 6. Knowledge distillation →](06_distillation.ipynb)
+# <!-- nav:start -->
+#
+# [← 4. 1D-EfficientNet](04_efficientnet.ipynb) | [Contents](../README.md#the-book) | [Next: 6. Knowledge distillation →](06_distillation.ipynb)
+#
+# <!-- nav:end -->

@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 6. Knowledge distillation: a small CNN taught by 1D-EfficientNet
 #
-# [← 5. DRSN](05_drsn.ipynb) | [Next: 7. Channel conversion →](07_channel_conversion.ipynb)
+# > EfficientNet teacher → CNN student
+#
+# <!-- nav:start -->
+#
+# [← 5. 1D-DRSN](05_drsn.ipynb) | [Contents](../README.md#the-book) | [Next: 7. Channel conversion →](07_channel_conversion.ipynb)
+#
+# <!-- nav:end -->
 #
 # A large network is accurate but slow; a small one is fast but, trained on labels alone, less accurate. Knowledge
 # distillation (Hinton, Vinyals & Dean, 2015) trains the small *student* to imitate the large *teacher*'s output
@@ -115,4 +121,8 @@ ch.save({"teacher_accuracy": teacher_acc, "student_alone_accuracy": alone_acc,
 #    mineralogically sensible?
 # 3. Distil into a narrower CNN (`model_kwargs={"channels": (8, 16, 32, 32)}`). Where does accuracy start to drop?
 #
-# [← 5. DRSN](05_drsn.ipynb) | [Next: 7. Channel conversion →](07_channel_conversion.ipynb)
+# <!-- nav:start -->
+#
+# [← 5. 1D-DRSN](05_drsn.ipynb) | [Contents](../README.md#the-book) | [Next: 7. Channel conversion →](07_channel_conversion.ipynb)
+#
+# <!-- nav:end -->

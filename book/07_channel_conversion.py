@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 7. Channel conversion: a faster DRSN
 #
-# [← 6. Knowledge distillation](06_distillation.ipynb) | [Next: 8. DRSN features + LDA →](08_feature_extraction.ipynb)
+# > Three readings of the paper's "channel conversion", measured
+#
+# <!-- nav:start -->
+#
+# [← 6. Knowledge distillation](06_distillation.ipynb) | [Contents](../README.md#the-book) | [Next: 8. The DRSN as a feature extractor for LDA →](08_feature_extraction.ipynb)
+#
+# <!-- nav:end -->
 #
 # The paper reports that "channel conversion" cuts the DRSN's inference time by 60 % but does not define it. We
 # implement three readings and measure them all, alone and combined:
@@ -110,4 +116,8 @@ ch.save({"baseline_latency_ms": base_ms, "book_variant_row": book_row,
 # 4. Repeat the measurement against a full-resolution baseline, `model_kwargs={"stem_stride": 2, "stem_kernel": 7}`
 #    for both the DRSN and the folded variants. How close do you get to the paper's 60 %?
 #
-# [← 6. Knowledge distillation](06_distillation.ipynb) | [Next: 8. DRSN features + LDA →](08_feature_extraction.ipynb)
+# <!-- nav:start -->
+#
+# [← 6. Knowledge distillation](06_distillation.ipynb) | [Contents](../README.md#the-book) | [Next: 8. The DRSN as a feature extractor for LDA →](08_feature_extraction.ipynb)
+#
+# <!-- nav:end -->

@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 8. The DRSN as a feature extractor for LDA
 #
-# [← 7. Channel conversion](07_channel_conversion.ipynb) | [Next: 9. →](09_summary.ipynb)
+# > A trained DRSN as feature extractor for LDA
+#
+# <!-- nav:start -->
+#
+# [← 7. Channel conversion](07_channel_conversion.ipynb) | [Contents](../README.md#the-book) | [Next: 9. Beyond the paper →](09_beyond_compression.ipynb)
+#
+# <!-- nav:end -->
 #
 # The paper replaces the DRSN's classifier by linear discriminant analysis (LDA) on the network's features and
 # reports 94.48 % accuracy at 93 % less inference time. LDA is linear, like the DRSN's own last layer, so on the
@@ -97,4 +103,8 @@ ch.save({"drsn_accuracy": drsn_acc, "drsn_latency_ms": base_ms, "picked": pick, 
 # 2. Replace LDA by a 1-nearest-neighbour search on the features (chapter 2). Which depth suits it best?
 # 3. Why must the DRSN used as feature extractor be trained without the test part, although LDA is fitted anew?
 #
-# [← 7. Channel conversion](07_channel_conversion.ipynb) | [Next: 9. →](09_summary.ipynb)
+# <!-- nav:start -->
+#
+# [← 7. Channel conversion](07_channel_conversion.ipynb) | [Contents](../README.md#the-book) | [Next: 9. Beyond the paper →](09_beyond_compression.ipynb)
+#
+# <!-- nav:end -->

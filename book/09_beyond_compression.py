@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 9. Beyond the paper: int8 quantisation, channel pruning and ONNX Runtime
 #
-# [← 8. The DRSN as a feature extractor](08_feature_extraction.ipynb) | [Next: 10. →](10_comparison.ipynb)
+# > int8 quantization, structured pruning, ONNX Runtime
+#
+# <!-- nav:start -->
+#
+# [← 8. The DRSN as a feature extractor for LDA](08_feature_extraction.ipynb) | [Contents](../README.md#the-book) | [Next: 10. The final comparison →](10_comparison.ipynb)
+#
+# <!-- nav:end -->
 #
 # The paper makes its networks faster by changing *what* they compute (a smaller student, folded channels, a shallow
 # cut). Three standard deployment techniques change *how* the same network is computed, and are worth knowing
@@ -194,4 +200,8 @@ ch.save({"rows": rows, "best": best, "threads": thread_rows,
 #    threads start to pay off?
 # 4. Why must int8 calibration use training spectra, never test spectra?
 #
-# [← 8. The DRSN as a feature extractor](08_feature_extraction.ipynb) | [Next: 10. →](10_comparison.ipynb)
+# <!-- nav:start -->
+#
+# [← 8. The DRSN as a feature extractor for LDA](08_feature_extraction.ipynb) | [Contents](../README.md#the-book) | [Next: 10. The final comparison →](10_comparison.ipynb)
+#
+# <!-- nav:end -->

@@ -1,7 +1,13 @@
 # %% [markdown]
 # # 10. The final comparison
 #
-# [← 9. Beyond the paper](09_beyond_compression.ipynb) | [Back to the introduction](00_introduction.ipynb)
+# > Every model and variant in one table, a Pareto plot, the paper's claims judged
+#
+# <!-- nav:start -->
+#
+# [← 9. Beyond the paper](09_beyond_compression.ipynb) | [Contents](../README.md#the-book)
+#
+# <!-- nav:end -->
 #
 # Every model and every compressed variant of the book in one table, measured in **one run**: accuracy (mean ± sd
 # over repeated by-sample splits, and the random split for the models), macro sensitivity and specificity, size,
@@ -72,4 +78,8 @@ ch.save({"table": table, "claims": claims}, task=ds.task, split="sample", data_s
 #    latency ratios. Which speed-ups are properties of the method, which of the hardware?
 # 3. Repeat the comparison on `rruff-species-10` (`load_task("rruff-species-10")`). Does the ranking hold?
 #
-# [← 9. Beyond the paper](09_beyond_compression.ipynb) | [Back to the introduction](00_introduction.ipynb)
+# <!-- nav:start -->
+#
+# [← 9. Beyond the paper](09_beyond_compression.ipynb) | [Contents](../README.md#the-book)
+#
+# <!-- nav:end -->

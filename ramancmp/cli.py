@@ -48,6 +48,22 @@ def _cmd_book_run(args: argparse.Namespace) -> int:
                     force=args.force, update_book=args.update_book)
 
 
+def _cmd_book_nav(args: argparse.Namespace) -> int:
+    from ramancmp.navigation import check_navigation, update_navigation
+
+    if not args.check:
+        for path in update_navigation():
+            print(f"updated {path}")
+    problems = check_navigation()
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} navigation problem(s)", file=sys.stderr)
+        return 1
+    print("navigation up to date, no broken links")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ramancmp.experiments import bench
     from ramancmp.fileio import jsonable
@@ -100,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="copy the executed notebooks over book/*.ipynb (how the committed outputs are made)")
     p.add_argument("--scheduler", default=None, help=SCHEDULER_HELP)
     p.set_defaults(func=_cmd_book_run)
+    p = book.add_parser("nav", help="regenerate the chapters' prev/next links and README's chapter table from the "
+                                    "chapter list; report broken links")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing: print stale navigation and broken relative links, exit 1 if there are any")
+    p.set_defaults(func=_cmd_book_nav)
 
     p = sub.add_parser("bench", help="benchmarks: models, compression methods, or everything side by side")
     p.add_argument("what", choices=["models", "compression", "all"])
