@@ -29,10 +29,9 @@ data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DI
 # %%
 import pandas as pd
 
-from ramancmp.book import Chapter, chapter_titles
-from ramancmp.paper import CLAIMS, PAPER
+from ramancmp import book as rc
 
-ch = Chapter("00_introduction", profile=profile, seed=seed, data_dir=data_dir)
+ch = rc.Chapter("00_introduction", profile=profile, seed=seed, data_dir=data_dir)
 ch
 
 # %% [markdown]
@@ -42,7 +41,7 @@ ch
 # claim *reproduced*, *beaten* or *not reached*.
 
 # %%
-claims = pd.DataFrame([c.to_dict() for c in CLAIMS])[["chapter", "statement", "value", "unit", "how_we_measure"]]
+claims = pd.DataFrame(rc.claims.claims_table())[["chapter", "statement", "value", "unit", "how_we_measure"]]
 claims.style.hide(axis="index")
 
 # %% [markdown]
@@ -109,11 +108,11 @@ pd.Series(environment, name="value").to_frame()
 # ## Chapter map
 
 # %%
-titles = chapter_titles()
+titles = rc.chapter_titles()
 pd.DataFrame({"chapter": list(titles), "title": list(titles.values())}).style.hide(axis="index")
 
 # %%
-ch.save({"environment": environment, "chapters": titles, "paper": PAPER})
+ch.save({"environment": environment, "chapters": titles, "paper": rc.claims.PAPER})
 
 # %% [markdown]
 # ## Summary

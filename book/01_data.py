@@ -28,17 +28,9 @@ data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DI
 import numpy as np
 import pandas as pd
 
-from ramancmp import plots
-from ramancmp.book import Chapter
-from ramancmp.data import read_spectrum
-from ramancmp.data.fetch import archive_path
-from ramancmp.data.preprocess import preprocess_spectrum
-from ramancmp.data.summary import format_summary
-from ramancmp.data.tasks import load_task, mineral_groups
-from ramancmp.data.splits import repeated_splits
-from ramancmp.evaluation import evaluate, sibling_leakage
+from ramancmp import book as rc
 
-ch = Chapter("01_data", profile=profile, seed=seed, data_dir=data_dir)
+ch = rc.Chapter("01_data", profile=profile, seed=seed, data_dir=data_dir)
 ch
 
 # %% [markdown]
@@ -49,7 +41,7 @@ ch
 # the sha256 printed below says which archive *this* run used.
 
 # %%
-zip_path = archive_path()
+zip_path = rc.archive_path()
 print(zip_path)
 print((zip_path.parent / "excellent_unoriented.json").read_text())
 
@@ -64,8 +56,8 @@ print((zip_path.parent / "excellent_unoriented.json").read_text())
 # why.
 
 # %%
-ds = load_task("rruff-groups-10")
-print(format_summary(ds.summary))
+ds = rc.load_task("rruff-groups-10")
+print(rc.format_summary(ds.summary))
 
 # %% [markdown]
 # The same counts as a table. (This cell's output is checked by the tests: if a change to the parser, the grid or the
@@ -80,7 +72,7 @@ print(class_table.to_string())
 print(pd.Series(ds.summary["funnel"]).to_string())
 
 # %%
-groups_table = mineral_groups()
+groups_table = rc.mineral_groups()
 species_used = ds.meta.groupby("mineral").size()
 print(f"{len(groups_table)} species in the mapping, {len(species_used)} of them with usable spectra")
 ds.meta.assign(group=[ds.class_names[i] for i in ds.y]).groupby("group")["mineral"].agg(
@@ -89,7 +81,7 @@ ds.meta.assign(group=[ds.class_names[i] for i in ds.y]).groupby("group")["minera
 # %%
 counts = {c: v["spectra"] for c, v in ds.summary["classes"].items()}
 samples = {c: v["samples"] for c, v in ds.summary["classes"].items()}
-plots.counts_figure(counts, samples)
+rc.plots.counts_figure(counts, samples)
 
 # %% [markdown]
 # Carbonates are the largest group and olivine the smallest: the classes are imbalanced by a factor of five. That is
@@ -102,11 +94,11 @@ plots.counts_figure(counts, samples)
 
 # %%
 row = ds.meta.iloc[int(np.flatnonzero(ds.meta["mineral"] == "Forsterite")[0])]
-spectrum = read_spectrum(row["source"])  # "archive.zip::member.txt" reads straight from the zip
+spectrum = rc.read_spectrum(row["source"])  # "archive.zip::member.txt" reads straight from the zip
 print(f"{spectrum.mineral} ({spectrum.rruff_id}, laser {spectrum.laser_nm} nm, {len(spectrum.wavenumber)} points, "
       f"{spectrum.wavenumber[0]:.0f}-{spectrum.wavenumber[-1]:.0f} cm-1)")
-plots.preprocessing_figure(spectrum.wavenumber, spectrum.intensity, ds.grid,
-                           preprocess_spectrum(spectrum, ds.preprocess))
+rc.plots.preprocessing_figure(spectrum.wavenumber, spectrum.intensity, ds.grid,
+                           rc.preprocess_spectrum(spectrum, ds.preprocess))
 
 # %% [markdown]
 # ## What the classes look like
@@ -117,10 +109,10 @@ plots.preprocessing_figure(spectrum.wavenumber, spectrum.intensity, ds.grid,
 # group holds many species with shifted bands.
 
 # %%
-plots.spectra_figure(ds.grid, ds.X, ds.y, ds.class_names, per_class=3, seed=seed, labels=ds.meta["mineral"].tolist())
+rc.plots.spectra_figure(ds.grid, ds.X, ds.y, ds.class_names, per_class=3, seed=seed, labels=ds.meta["mineral"].tolist())
 
 # %%
-plots.class_means_figure(ds.grid, ds.X, ds.y, ds.class_names)
+rc.plots.class_means_figure(ds.grid, ds.X, ds.y, ds.class_names)
 
 # %% [markdown]
 # ## Several spectra per sample
@@ -147,14 +139,14 @@ spectra_per_sample.T
 # uses.
 
 # %%
-knn = {kind: evaluate("knn_cosine", ds, split_kind=kind, seed=seed, profile=ch.profile, measure_speed=False,
+knn = {kind: rc.evaluate("knn_cosine", ds, split_kind=kind, seed=seed, profile=ch.profile, measure_speed=False,
                       progress=False) for kind in ("random", "sample")}
 rows = [{"split": kind, "mean": 100 * r.metrics["accuracy"]["mean"], "sd": 100 * r.metrics["accuracy"]["sd"],
          "repeats": r.repeats} for kind, r in knn.items()]
 pd.DataFrame(rows).round(2)
 
 # %%
-plots.mean_sd_bar_figure(rows, x="split", title="1-NN cosine library search: test accuracy by split kind")
+rc.plots.mean_sd_bar_figure(rows, x="split", title="1-NN cosine library search: test accuracy by split kind")
 
 # %%
 gap = rows[0]["mean"] - rows[1]["mean"]
@@ -169,9 +161,9 @@ print(f"random split: {rows[0]['mean']:.2f} ± {rows[0]['sd']:.2f} %, by-sample 
 # library search right? Means over the same repeated splits:
 
 # %%
-leak_rows = [{"split": kind, **sibling_leakage(ds, s)}
+leak_rows = [{"split": kind, **rc.sibling_leakage(ds, s)}
              for kind in ("random", "sample")
-             for s in repeated_splits(ds.y, ds.groups, kind, repeats=ch.profile.repeats, seed=seed)]
+             for s in rc.repeated_splits(ds.y, ds.groups, kind, repeats=ch.profile.repeats, seed=seed)]
 leak = pd.DataFrame(leak_rows).groupby("split").mean(numeric_only=True).T.round(3)
 leak
 

@@ -29,13 +29,10 @@ data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DI
 # %%
 import pandas as pd
 
-from ramancmp import plots
-from ramancmp.book import Chapter
-from ramancmp.data.tasks import load_task
-from ramancmp.evaluation import evaluate, results_table
+from ramancmp import book as rc
 
-ch = Chapter("02_baselines", profile=profile, seed=seed, data_dir=data_dir)
-ds = load_task("rruff-groups-10")
+ch = rc.Chapter("02_baselines", profile=profile, seed=seed, data_dir=data_dir)
+ds = rc.load_task("rruff-groups-10")
 print(ch, "|", ds)
 
 # %% [markdown]
@@ -47,9 +44,10 @@ print(ch, "|", ds)
 
 # %%
 baselines = ["lda", "pca_lda", "knn_cosine"]
-by_sample = {name: evaluate(name, ds, split_kind="sample", seed=seed, profile=ch.profile, progress=False)
+by_sample = {name: rc.evaluate(name, ds, split_kind="sample", seed=seed, profile=ch.profile, progress=False)
              for name in baselines}
-results_table(by_sample.values())
+model_rows = [rc.Row.from_evaluation(r) for r in by_sample.values()]
+rc.tables.to_frame(model_rows)
 
 # %% [markdown]
 # Plain LDA is far behind: with more wavenumbers than training spectra per class it over-fits directions of the
@@ -63,10 +61,10 @@ results_table(by_sample.values())
 # fraction of the row).
 
 # %%
-plots.confusion_figure(by_sample["lda"].confusion_matrix, ds.class_names, title="LDA: confusion matrix")
+rc.plots.confusion_figure(by_sample["lda"].confusion_matrix, ds.class_names, title="LDA: confusion matrix")
 
 # %%
-plots.confusion_figure(by_sample["knn_cosine"].confusion_matrix, ds.class_names,
+rc.plots.confusion_figure(by_sample["knn_cosine"].confusion_matrix, ds.class_names,
                        title="1-NN cosine library search: confusion matrix")
 
 # %% [markdown]
@@ -78,11 +76,11 @@ plots.confusion_figure(by_sample["knn_cosine"].confusion_matrix, ds.class_names,
 # %%
 sweep = []
 for k in (10, 25, 50, 100, 200):
-    r = evaluate("pca_lda", ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs={"n_components": k},
+    r = rc.evaluate("pca_lda", ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs={"n_components": k},
                  measure_speed=False, progress=False)
     sweep.append({"components": str(k), "mean": 100 * r.metrics["accuracy"]["mean"],
                   "sd": 100 * r.metrics["accuracy"]["sd"]})
-plots.mean_sd_bar_figure(sweep, x="components", title="PCA + LDA: test accuracy vs number of components")
+rc.plots.mean_sd_bar_figure(sweep, x="components", title="PCA + LDA: test accuracy vs number of components")
 
 # %% [markdown]
 # ## Random vs by-sample split
@@ -90,16 +88,17 @@ plots.mean_sd_bar_figure(sweep, x="components", title="PCA + LDA: test accuracy 
 # The paper-style random split, for comparison (same models, same number of repeats).
 
 # %%
-random_split = {name: evaluate(name, ds, split_kind="random", seed=seed, profile=ch.profile, measure_speed=False,
+random_split = {name: rc.evaluate(name, ds, split_kind="random", seed=seed, profile=ch.profile, measure_speed=False,
                                progress=False) for name in baselines}
 rows = [{"model": name, "split": kind, "mean": 100 * res[name].metrics["accuracy"]["mean"],
          "sd": 100 * res[name].metrics["accuracy"]["sd"]}
         for kind, res in (("by sample", by_sample), ("random", random_split)) for name in baselines]
-plots.mean_sd_bar_figure(rows, x="model", color="split", title="Baselines: by-sample vs random split")
+rc.plots.mean_sd_bar_figure(rows, x="model", color="split", title="Baselines: by-sample vs random split")
 
 # %%
-metrics = {name: {"sample": by_sample[name].summary(), "random": random_split[name].summary()} for name in baselines}
-metrics["pca_lda_sweep"] = sweep
+for row in model_rows:
+    row.accuracy_random = rc.Row.from_evaluation(random_split[row.model]).accuracy
+metrics = {"rows": model_rows, "pca_lda_sweep": sweep}
 ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 pd.DataFrame(rows).round(2)
 

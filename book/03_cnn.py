@@ -24,18 +24,11 @@ seed = 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
-from ramancmp import plots
-from ramancmp.book import Chapter
-from ramancmp.data.tasks import load_task
-from ramancmp.evaluation import evaluate, results_table
-from ramancmp.metrics import count_flops, count_params
-from ramancmp.metrics.complexity import layer_table
-from ramancmp.models import create_model
-from ramancmp.results import model_summaries
+from ramancmp import book as rc
 
-ch = Chapter("03_cnn", profile=profile, seed=seed, data_dir=data_dir)
-ds = load_task("rruff-groups-10")
-MODEL = "cnn"
+ch = rc.Chapter("03_cnn", profile=profile, seed=seed, data_dir=data_dir)
+ds = rc.load_task("rruff-groups-10")
+MODEL, MODEL_KWARGS = rc.BOOK_MODELS["cnn"]
 print(ch, "|", ds.task, len(ds.y), "spectra")
 
 # %% [markdown]
@@ -45,12 +38,12 @@ print(ch, "|", ds.task, len(ds.y), "spectra")
 # against PyTorch's own `FlopCounterMode`) for one spectrum of 1024 points.
 
 # %%
-net = create_model(MODEL, num_classes=len(ds.class_names), in_length=ds.X.shape[1])
+net = rc.create_model(MODEL, num_classes=len(ds.class_names), in_length=ds.X.shape[1], **MODEL_KWARGS)
 print(net)
-layer_table(net, (1, 1, ds.X.shape[1]), depth=2)
+rc.layer_table(net, (1, 1, ds.X.shape[1]), depth=2)
 
 # %%
-print(f"{count_params(net)['total']:,} parameters, {count_flops(net, (1, 1, ds.X.shape[1]))['flops'] / 1e6:.2f} "
+print(f"{rc.count_params(net)['total']:,} parameters, {rc.count_flops(net, (1, 1, ds.X.shape[1]))['flops'] / 1e6:.2f} "
       "MFLOPs per spectrum")
 
 # %% [markdown]
@@ -62,20 +55,23 @@ print(f"{count_params(net)['total']:,} parameters, {count_flops(net, (1, 1, ds.X
 # validation).
 
 # %%
-by_sample = evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile)
+by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
 print(by_sample)
-plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],
+rc.plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],
                     title="CNN: loss and accuracy per epoch")
 
 # %% [markdown]
 # ## Results on unseen samples
 
 # %%
-random_split = evaluate(MODEL, ds, split_kind="random", seed=seed, profile=ch.profile, measure_speed=False)
-results_table([by_sample, random_split])
+random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
+                           measure_speed=False)
+row = rc.Row.from_evaluation(by_sample)
+row.accuracy_random = rc.Row.from_evaluation(random_split).accuracy
+rc.tables.to_frame([row])
 
 # %%
-plots.confusion_figure(by_sample.confusion_matrix, ds.class_names, title="CNN: confusion matrix (by-sample splits)")
+rc.plots.confusion_figure(by_sample.confusion_matrix, ds.class_names, title="CNN: confusion matrix (by-sample splits)")
 
 # %% [markdown]
 # ## Compared with the baselines
@@ -83,12 +79,10 @@ plots.confusion_figure(by_sample.confusion_matrix, ds.class_names, title="CNN: c
 # The same splits (same seeds) as chapter 2, so the rows are directly comparable.
 
 # %%
-ch.save({MODEL: {"sample": by_sample.summary(), "random": random_split.summary(),
-                 "complexity": by_sample.complexity}},
+ch.save({"rows": [row], "complexity": by_sample.complexity, "per_split": by_sample.per_repeat},
         task=ds.task, split="sample", data_sha256=ds.source_sha256)
 checkpoint = by_sample.save_checkpoint()  # for `python -m ramancmp predict --model cnn`
-summary = model_summaries(["02_baselines", "03_cnn"])
-summary
+rc.tables.to_frame(rc.load_rows(["02_baselines", "03_cnn"]))
 
 # %% [markdown]
 # ## Summary

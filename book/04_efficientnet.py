@@ -34,19 +34,11 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from ramancmp import plots
-from ramancmp.book import Chapter
-from ramancmp.config import BOOK_MODELS
-from ramancmp.data.tasks import load_task
-from ramancmp.evaluation import evaluate, results_table
-from ramancmp.metrics import count_flops, count_params, measure_latency
-from ramancmp.metrics.complexity import layer_table
-from ramancmp.models import create_model
+from ramancmp import book as rc
 from ramancmp.models.efficientnet import B0_SETTING
-from ramancmp.results import model_summaries
 
-ch = Chapter("04_efficientnet", profile=profile, seed=seed, data_dir=data_dir)
-ds = load_task("rruff-groups-10")
+ch = rc.Chapter("04_efficientnet", profile=profile, seed=seed, data_dir=data_dir)
+ds = rc.load_task("rruff-groups-10")
 L = ds.X.shape[1]
 print(ch, "|", ds.task, len(ds.y), "spectra")
 
@@ -62,17 +54,17 @@ pd.DataFrame([asdict(c) for c in B0_SETTING], index=[f"stage {i + 1}" for i in r
 # chosen on validation data only (never on the test part); both are shown side by side here.
 
 # %%
-MODEL, MODEL_KWARGS = BOOK_MODELS["efficientnet"]
-b0 = create_model("efficientnet_b0", num_classes=len(ds.class_names), in_length=L)
-book_net = create_model(MODEL, num_classes=len(ds.class_names), in_length=L, **MODEL_KWARGS)
+MODEL, MODEL_KWARGS = rc.BOOK_MODELS["efficientnet"]
+b0 = rc.create_model("efficientnet_b0", num_classes=len(ds.class_names), in_length=L)
+book_net = rc.create_model(MODEL, num_classes=len(ds.class_names), in_length=L, **MODEL_KWARGS)
 sizes = pd.DataFrame([
-    {"model": name, "params": count_params(m)["total"], "MFLOPs": count_flops(m, (1, 1, L))["flops"] / 1e6,
-     "latency b1 (ms)": measure_latency(m, (1, 1, L), runs=ch.profile.latency_runs)["median_ms"]}
+    {"model": name, "params": rc.count_params(m)["total"], "MFLOPs": rc.count_flops(m, (1, 1, L))["flops"] / 1e6,
+     "latency b1 (ms)": rc.measure_latency(m, (1, 1, L), runs=ch.profile.latency_runs)["median_ms"]}
     for name, m in (("efficientnet_b0 (full B0)", b0), (f"{MODEL} {MODEL_KWARGS or ''} (trained here)", book_net))])
 sizes.round(3)
 
 # %%
-layer_table(book_net, (1, 1, L), depth=2)
+rc.layer_table(book_net, (1, 1, L), depth=2)
 
 # %% [markdown]
 # ## Training
@@ -81,29 +73,31 @@ layer_table(book_net, (1, 1, L), depth=2)
 # part), on the same repeated splits.
 
 # %%
-by_sample = evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
+by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
 print(by_sample)
-plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],
+rc.plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],
                     title="1D-EfficientNet: loss and accuracy per epoch")
 
 # %%
-random_split = evaluate(MODEL, ds, split_kind="random", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
-                        measure_speed=False)
-results_table([by_sample, random_split])
+random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
+                           measure_speed=False)
+row = rc.Row.from_evaluation(by_sample)
+row.accuracy_random = rc.Row.from_evaluation(random_split).accuracy
+rc.tables.to_frame([row])
 
 # %%
-plots.confusion_figure(by_sample.confusion_matrix, ds.class_names,
+rc.plots.confusion_figure(by_sample.confusion_matrix, ds.class_names,
                        title="1D-EfficientNet: confusion matrix (by-sample splits)")
 
 # %% [markdown]
 # ## Compared with the chapters before
 
 # %%
-ch.save({MODEL: {"sample": by_sample.summary(), "random": random_split.summary(),
-                 "complexity": by_sample.complexity, "model_kwargs": MODEL_KWARGS}},
+ch.save({"rows": [row], "complexity": by_sample.complexity, "model_kwargs": MODEL_KWARGS,
+         "per_split": by_sample.per_repeat},
         task=ds.task, split="sample", data_sha256=ds.source_sha256)
 by_sample.save_checkpoint()  # the distillation teacher's architecture; `python -m ramancmp predict --model ...`
-model_summaries(["02_baselines", "03_cnn", "04_efficientnet"])
+rc.tables.to_frame(rc.load_rows(["02_baselines", "03_cnn", "04_efficientnet"]))
 
 # %% [markdown]
 # ## Summary

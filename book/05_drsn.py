@@ -31,21 +31,12 @@ data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DI
 import numpy as np
 import pandas as pd
 
-from ramancmp import plots
-from ramancmp.book import Chapter
-from ramancmp.config import BOOK_MODELS
-from ramancmp.data.tasks import load_task
-from ramancmp.evaluation import evaluate, results_table
-from ramancmp.metrics import count_flops, count_params
-from ramancmp.metrics.complexity import layer_table
-from ramancmp.models import create_model
-from ramancmp.paper import CLAIMS, verdict
-from ramancmp.results import model_summaries
+from ramancmp import book as rc
 
-ch = Chapter("05_drsn", profile=profile, seed=seed, data_dir=data_dir)
-ds = load_task("rruff-groups-10")
+ch = rc.Chapter("05_drsn", profile=profile, seed=seed, data_dir=data_dir)
+ds = rc.load_task("rruff-groups-10")
 L = ds.X.shape[1]
-MODEL, MODEL_KWARGS = BOOK_MODELS["drsn"]
+MODEL, MODEL_KWARGS = rc.BOOK_MODELS["drsn"]
 print(ch, "|", ds.task, len(ds.y), "spectra |", MODEL, MODEL_KWARGS)
 
 # %% [markdown]
@@ -56,17 +47,17 @@ print(ch, "|", ds.task, len(ds.y), "spectra |", MODEL, MODEL_KWARGS)
 # these as zero unless told how; the package's counting rules are documented in `ramancmp.metrics.complexity`).
 
 # %%
-net = create_model(MODEL, num_classes=len(ds.class_names), in_length=L, **MODEL_KWARGS)
-print(f"{count_params(net)['total']:,} parameters, {count_flops(net, (1, 1, L))['flops'] / 1e6:.2f} MFLOPs")
-layer_table(net, (1, 1, L), depth=1)
+net = rc.create_model(MODEL, num_classes=len(ds.class_names), in_length=L, **MODEL_KWARGS)
+print(f"{rc.count_params(net)['total']:,} parameters, {rc.count_flops(net, (1, 1, L))['flops'] / 1e6:.2f} MFLOPs")
+rc.layer_table(net, (1, 1, L), depth=1)
 
 # %% [markdown]
 # ## Training
 
 # %%
-by_sample = evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
+by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
 print(by_sample)
-plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],
+rc.plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],
                     title="1D-DRSN: loss and accuracy per epoch")
 
 # %% [markdown]
@@ -81,18 +72,20 @@ drsn = by_sample.estimator.model_.cpu()
 test_index = by_sample.last_split.test[0]
 print(f"test spectrum: {ds.meta['mineral'].iloc[test_index]} ({ds.class_names[ds.y[test_index]]}), "
       f"{ds.meta['rruff_id'].iloc[test_index]}")
-plots.soft_threshold_figure(drsn, ds.X[test_index], ds.grid)
+rc.plots.soft_threshold_figure(drsn, ds.X[test_index], ds.grid)
 
 # %% [markdown]
 # ## Results on unseen samples
 
 # %%
-random_split = evaluate(MODEL, ds, split_kind="random", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
-                        measure_speed=False)
-results_table([by_sample, random_split])
+random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
+                           measure_speed=False)
+row = rc.Row.from_evaluation(by_sample)
+row.accuracy_random = rc.Row.from_evaluation(random_split).accuracy
+rc.tables.to_frame([row])
 
 # %%
-plots.confusion_figure(by_sample.confusion_matrix, ds.class_names, title="1D-DRSN: confusion matrix (by-sample)")
+rc.plots.confusion_figure(by_sample.confusion_matrix, ds.class_names, title="1D-DRSN: confusion matrix (by-sample)")
 
 # %% [markdown]
 # ## The paper's first claim
@@ -102,29 +95,26 @@ plots.confusion_figure(by_sample.confusion_matrix, ds.class_names, title="1D-DRS
 # which the paper did not have).
 
 # %%
-metrics = {MODEL: {"sample": by_sample.summary(), "random": random_split.summary(),
-                   "complexity": by_sample.complexity, "model_kwargs": MODEL_KWARGS}}
+metrics = {"rows": [row], "complexity": by_sample.complexity, "model_kwargs": MODEL_KWARGS,
+           "per_split": by_sample.per_repeat}
 ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 by_sample.save_checkpoint()
-table = model_summaries(["02_baselines", "03_cnn", "04_efficientnet", "05_drsn"])
-table
+rows = rc.load_rows(["02_baselines", "03_cnn", "04_efficientnet", "05_drsn"])
+rc.tables.to_frame(rows)
 
 # %%
-claim = next(c for c in CLAIMS if c.key == "deep_vs_classical_gap")
-acc = dict(zip(table["model"], table["accuracy (%)"])) if len(table) else {}
-lightweight = [acc[m] for m in (BOOK_MODELS["efficientnet"][0], MODEL) if m in acc]
-classical = [acc[m] for m in ("lda", "cnn") if m in acc]
-if lightweight and classical:
-    gap = max(lightweight) - max(classical)
-    print(f"best lightweight network {max(lightweight):.2f} %, best of LDA/CNN {max(classical):.2f} % -> gap "
-          f"{gap:+.2f} points (paper: > {claim.value:g}): {verdict(claim, gap)}")
+judged = rc.claims.judge_claims(rows, keys=["deep_vs_classical_gap"])  # the one place claims are judged
+acc = {r.model: r.mean() for r in rows}
+if judged:
+    print(f"{judged[0]['claim']}: ours {judged[0]['ours']:+.2f} points ({judged[0]['at']}), paper > "
+          f"{judged[0]['paper']:g} -> {judged[0]['verdict']}")
+    best_light = max(acc.get(rc.BOOK_MODELS["efficientnet"][0], float("nan")), acc.get(MODEL, float("nan")))
     if "knn_cosine" in acc:
-        print(f"against the library search ({acc['knn_cosine']:.2f} %): {max(lightweight) - acc['knn_cosine']:+.2f} "
-              "points")
-    metrics["claim_deep_vs_classical_gap"] = {"ours": gap, "paper": claim.value, "verdict": verdict(claim, gap)}
+        print(f"against the library search ({acc['knn_cosine']:.2f} %): {best_light - acc['knn_cosine']:+.2f} points")
+    metrics["claims"] = judged
     ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 else:
-    print("run chapters 2-4 first to compare:", table.attrs.get("missing"))
+    print("run chapters 2-4 first to compare:", rows.missing)
 
 # %% [markdown]
 # ## Summary

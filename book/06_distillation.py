@@ -27,18 +27,12 @@ seed = 0
 data_dir = None
 
 # %%
-import numpy as np
 import pandas as pd
 
-from ramancmp.book import Chapter
-from ramancmp.compression.experiments import distillation_experiment
-from ramancmp.data.tasks import load_task
-from ramancmp.paper import CLAIMS, verdict
-from ramancmp.plots import pareto_figure, soft_targets_figure
-from ramancmp.training import predict_logits
+from ramancmp import book as rc
 
-ch = Chapter("06_distillation", profile=profile, seed=seed, data_dir=data_dir)
-ds = load_task("rruff-groups-10")
+ch = rc.Chapter("06_distillation", profile=profile, seed=seed, data_dir=data_dir)
+ds = rc.load_task("rruff-groups-10")
 ch
 
 # %% [markdown]
@@ -49,16 +43,9 @@ ch
 # chosen on the validation parts, never on the test parts.
 
 # %%
-exp = distillation_experiment(ds, profile=ch.profile, seed=ch.seed)
-rows = []
-for label, res in [(f"teacher: {exp['teacher'].model}", exp["teacher"]), ("cnn alone", exp["student_alone"])] + [
-        (f"cnn distilled T={g['config']['temperature']:g} α={g['config']['alpha']:g}", g["result"])
-        for g in exp["grid"]]:
-    s = res.summary()
-    rows.append({"name": label, "accuracy": 100 * s["accuracy"], "accuracy_sd": 100 * s["accuracy_sd"],
-                 "latency_ms": s["latency_b1_ms"], "mflops": s["mflops"], "params": s["params"]})
-table = pd.DataFrame(rows)
-table.round(3)
+exp = rc.distillation_experiment(ds, profile=ch.profile, seed=ch.seed)
+rows = rc.compression_rows(exp, None, None)  # teacher, student alone, one distilled student per (T, alpha)
+rc.tables.to_frame(rows)
 
 # %% [markdown]
 # ## Soft targets of a real spectrum
@@ -70,8 +57,8 @@ table.round(3)
 teacher_net = exp["teacher"].estimator.model_
 test_idx = exp["teacher"].last_split.test
 i = int(test_idx[0])
-logits = predict_logits(teacher_net, ds.X[i:i + 1], device="cpu")[0]
-soft_targets_figure(ds.class_names, logits, (1, 2, 4, 8), true_class=int(ds.y[i]),
+logits = rc.predict_logits(teacher_net, ds.X[i:i + 1], device="cpu")[0]
+rc.plots.soft_targets_figure(ds.class_names, logits, (1, 2, 4, 8), true_class=int(ds.y[i]),
                     title=f"Soft targets for a {ds.class_names[int(ds.y[i])]} spectrum ({ds.meta.iloc[i]['rruff_id']})")
 
 # %% [markdown]
@@ -80,29 +67,24 @@ soft_targets_figure(ds.class_names, logits, (1, 2, 4, 8), true_class=int(ds.y[i]
 # Batch-1 latency on this CPU (median, same run); marker area grows with the number of parameters.
 
 # %%
-pareto_figure(rows, title="Teacher, student alone and distilled students")
+rc.plots.pareto_figure(rows, title="Teacher, student alone and distilled students")
 
 # %% [markdown]
 # ## The paper's number beside ours
 
 # %%
-teacher_acc = 100 * exp["teacher"].metrics["accuracy"]["mean"]
-distilled_acc = 100 * exp["distilled"].metrics["accuracy"]["mean"]
-alone_acc = 100 * exp["student_alone"].metrics["accuracy"]["mean"]
-gap = distilled_acc - teacher_acc
-speedup = exp["teacher"].speed["latency_b1"]["median_ms"] / exp["distilled"].speed["latency_b1"]["median_ms"]
-claim = next(c for c in CLAIMS if c.key == "distillation_loss")
-pd.DataFrame([{"claim": claim.statement, "paper": claim.value, "ours": round(gap, 2),
-               "verdict": verdict(claim, gap)},
-              {"claim": "distilled CNN vs the same CNN trained alone (points)", "paper": 20.0,
-               "ours": round(distilled_acc - alone_acc, 2), "verdict": ""},
-              {"claim": "batch-1 speed-up of the student over the teacher (x)", "paper": None,
-               "ours": round(speedup, 1), "verdict": ""}])
+teacher_row, alone_row = rows[0], rows[1]
+distilled_row = next(r for r in rows if r.extra.get("chosen"))
+judged = rc.claims.judge_claims(rows, keys=["distillation_loss"])  # the one place claims are judged
+speedup = teacher_row.latency_b1_ms / distilled_row.latency_b1_ms
+pd.DataFrame(judged + [
+    {"claim": "distilled CNN vs the same CNN trained alone (points)",
+     "ours": round(distilled_row.mean() - alone_row.mean(), 2), "at": distilled_row.model},
+    {"claim": "batch-1 speed-up of the student over the teacher (x)", "ours": round(speedup, 1),
+     "at": distilled_row.model}])[["claim", "paper", "ours", "at", "verdict"]]
 
 # %%
-ch.save({"teacher_accuracy": teacher_acc, "student_alone_accuracy": alone_acc,
-         "distilled_accuracy": distilled_acc, "distillation_gap_points": gap,
-         "chosen": exp["chosen"], "speedup_vs_teacher": speedup, "table": rows},
+ch.save({"rows": rows, "chosen": exp["chosen"], "claims": judged, "speedup_vs_teacher": speedup},
         task=ds.task, split="sample", data_sha256=ds.source_sha256)
 
 # %% [markdown]

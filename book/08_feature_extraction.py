@@ -26,34 +26,22 @@ data_dir = None
 import numpy as np
 import pandas as pd
 
-from ramancmp.book import Chapter
-from ramancmp.compression.experiments import feature_extraction_experiment, pick_fastest_within, speedup
-from ramancmp.data.tasks import load_task
-from ramancmp.paper import CLAIMS, verdict
-from ramancmp.plots import pareto_figure, projection_figure
+from ramancmp import book as rc
 
-ch = Chapter("08_feature_extraction", profile=profile, seed=seed, data_dir=data_dir)
-ds = load_task("rruff-groups-10")
+ch = rc.Chapter("08_feature_extraction", profile=profile, seed=seed, data_dir=data_dir)
+ds = rc.load_task("rruff-groups-10")
 ch
 
 # %% [markdown]
 # ## Depth sweep: DRSN prefix + LDA vs the full DRSN
 
 # %%
-exp = feature_extraction_experiment(ds, profile=ch.profile, seed=ch.seed)
-base = exp["baseline"]
-base_ms = base.speed["latency_b1"]["median_ms"]
-rows = []
-for label, res in [("DRSN-CW", base)] + [(f"depth {d['depth']} + LDA", d["result"]) for d in exp["depths"]]:
-    s = res.summary()
-    rows.append({"name": label, "accuracy": 100 * s["accuracy"], "accuracy_sd": 100 * s["accuracy_sd"],
-                 "latency_ms": s["latency_b1_ms"], "speedup_pct": speedup(s["latency_b1_ms"], base_ms),
-                 "mflops": res.complexity["flops"] / 1e6, "params": res.complexity["params"]})
-table = pd.DataFrame(rows)
-table.round(3)
+exp = rc.feature_extraction_experiment(ds, profile=ch.profile, seed=ch.seed)
+rows = rc.compression_rows(None, None, exp)  # DRSN-CW first, then features after each depth + LDA
+rc.tables.to_frame(rows)
 
 # %%
-pareto_figure(rows, title="DRSN prefix features + LDA vs the full DRSN (marker area ~ parameters)")
+rc.plots.pareto_figure(rows, title="DRSN prefix features + LDA vs the full DRSN (marker area ~ parameters)")
 
 # %% [markdown]
 # ## What LDA sees
@@ -66,7 +54,7 @@ best = max(exp["depths"], key=lambda d: d["result"].metrics["accuracy"]["mean"])
 pipe, split = best["result"].estimator, best["result"].last_split
 idx = np.concatenate([split.train, split.test])
 Z = pipe.named_steps["lda"].transform(pipe.named_steps["features"].transform(ds.X[idx]))
-projection_figure(Z, ds.y[idx], ds.class_names, test=np.isin(idx, split.test),
+rc.plots.projection_figure(Z, ds.y[idx], ds.class_names, test=np.isin(idx, split.test),
                   title=f"DRSN features after depth {best['depth']}, projected by LDA")
 
 # %% [markdown]
@@ -75,17 +63,12 @@ projection_figure(Z, ds.y[idx], ds.class_names, test=np.isin(idx, split.test),
 # We compare the fastest depth whose accuracy is within one point of the DRSN, or the most accurate depth if none is.
 
 # %%
-drsn_acc = rows[0]["accuracy"]
-pick = pick_fastest_within(rows[1:], drsn_acc, points=1.0)  # the rule of chapters 7 and 10
-c_speed = next(c for c in CLAIMS if c.key == "feature_lda_speedup")
-c_acc = next(c for c in CLAIMS if c.key == "feature_lda_accuracy")
-pd.DataFrame([{"claim": c_speed.statement, "paper": c_speed.value, "ours": round(pick["speedup_pct"], 1),
-               "verdict": verdict(c_speed, pick["speedup_pct"], tolerance=5.0), "ours at": pick["name"]},
-              {"claim": c_acc.statement, "paper": c_acc.value, "ours": round(pick["accuracy"], 2),
-               "verdict": verdict(c_acc, pick["accuracy"]), "ours at": pick["name"]}])
+pick = rc.claims.pick_fastest_within(rows[1:], rows[0], points=1.0)  # the rule of chapters 7 and 10
+judged = rc.claims.judge_claims(rows, keys=["feature_lda_speedup", "feature_lda_accuracy"])
+pd.DataFrame(judged)[["claim", "paper", "ours", "at", "verdict"]]
 
 # %%
-ch.save({"drsn_accuracy": drsn_acc, "drsn_latency_ms": base_ms, "picked": pick, "table": rows},
+ch.save({"rows": rows, "picked": pick.model, "claims": judged},
         task=ds.task, split="sample", data_sha256=ds.source_sha256)
 
 # %% [markdown]

@@ -36,18 +36,10 @@ data_dir = None
 import pandas as pd
 import torch
 
-from ramancmp.book import Chapter
-from ramancmp.checkpoints import get_or_train
-from ramancmp.compression import bench_deployment, prune_channels, quantize_int8
-from ramancmp.config import BOOK_MODELS
-from ramancmp.data.splits import make_split
-from ramancmp.data.tasks import load_task
-from ramancmp.metrics import count_flops, measure_latency
-from ramancmp.metrics.timing import num_threads
-from ramancmp.plots import deployment_figure
+from ramancmp import book as rc
 
-ch = Chapter("09_beyond_compression", profile=profile, seed=seed, data_dir=data_dir)
-ds = load_task("rruff-groups-10")
+ch = rc.Chapter("09_beyond_compression", profile=profile, seed=seed, data_dir=data_dir)
+ds = rc.load_task("rruff-groups-10")
 ch
 
 # %% [markdown]
@@ -60,7 +52,7 @@ ch
 # per weight), so their saving shows in *size*.
 
 # %%
-bench = bench_deployment(ds.task, profile=ch.profile.name, seed=ch.seed, dataset=ds, save=False)  # TIMING_THREADS
+bench = rc.bench_deployment(ds.task, profile=ch.profile, seed=ch.seed, dataset=ds, save=False)  # TIMING_THREADS
 rows = bench["rows"]
 table = pd.DataFrame(rows)
 cols = ["model", "variant", "accuracy", "agreement", "params", "mflops", "size_kb", "latency_b1_ms",
@@ -70,7 +62,7 @@ shown.round({"accuracy": 1, "agreement": 1, "mflops": 2, "size_kb": 1, "latency_
              "throughput_b256": 0}).style.hide(axis="index")
 
 # %%
-deployment_figure(rows)
+rc.plots.deployment_figure(rows)
 
 # %% [markdown]
 # ## Speed-up of each variant over its float model
@@ -96,9 +88,11 @@ ratios.style.hide(axis="index")
 # breaks a chain of int8 kernels, which is why int8 helps the plain CNN most.
 
 # %%
-split = make_split(ds.y, ds.groups, kind="sample", seed=ch.seed)  # the split bench_deployment used
-nets = {key: get_or_train(name, ds, split, ch.profile, model_kwargs=kw or None).model_.cpu().eval()
-        for key, (name, kw) in BOOK_MODELS.items()}
+split = rc.make_split(ds.y, ds.groups, kind="sample", seed=ch.seed)  # the split bench_deployment used
+nets = {}
+for key in rc.NETWORKS:  # the stored networks bench_deployment measured (loaded, not retrained)
+    name, kwargs = rc.BOOK_MODELS[key]
+    nets[key] = rc.get_or_train(name, ds, split, ch.profile, model_kwargs=kwargs or None).model_.cpu().eval()
 reports = {r["model"]: r["quantization"] for r in rows if r["variant"] == "int8"}
 pd.DataFrame([{"network": key, "int8 layers": r["n_quantized"], "float layers": sum(r["float_modules"].values()),
                "int8->float boundaries": r["dequantize_ops"],
@@ -114,13 +108,13 @@ pd.DataFrame([{"network": key, "int8 layers": r["n_quantized"], "float layers": 
 # to a lesser degree. On a dedicated device, compare the two columns yourself.
 
 # %%
-cnn_q = quantize_int8(nets["cnn"], ds.X[split.train][:256])
+cnn_q = rc.quantize_int8(nets["cnn"], ds.X[split.train][:ch.profile.calibration_size])
 length = ds.X.shape[1]
 thread_rows = []
 for n in sorted({1, torch.get_num_threads()}):
-    with num_threads(n):
+    with rc.num_threads(n):
         for label, m in (("float", nets["cnn"]), ("int8", cnn_q)):
-            lat = measure_latency(m, (1, 1, length), runs=ch.profile.latency_runs, warmup=5)
+            lat = rc.measure_latency(m, (1, 1, length), runs=ch.profile.latency_runs, warmup=5)
             thread_rows.append({"threads": n, "variant": label, "latency_b1_ms": lat["median_ms"],
                                 "p90_ms": lat["p90_ms"]})
 pd.DataFrame(thread_rows).round(3).style.hide(axis="index")
@@ -133,12 +127,12 @@ pd.DataFrame(thread_rows).round(3).style.hide(axis="index")
 # channel-wise thresholds of each shrinkage unit lose exactly the channels they threshold.
 
 # %%
-half = prune_channels(nets["drsn"], (1, 1, length), 0.5)
+half = rc.prune_channels(nets["drsn"], (1, 1, length), 0.5)
 pd.DataFrame({"before": half.pruning_["channels_before"], "after": half.pruning_["channels_after"]}).T
 
 # %%
-mflops = {"DRSN-CW": count_flops(nets["drsn"], (1, 1, length))["flops"] / 1e6,
-          "DRSN-CW, 50 % channels removed": count_flops(half, (1, 1, length))["flops"] / 1e6}
+mflops = {"DRSN-CW": rc.count_flops(nets["drsn"], (1, 1, length))["flops"] / 1e6,
+          "DRSN-CW, 50 % channels removed": rc.count_flops(half, (1, 1, length))["flops"] / 1e6}
 pd.Series(mflops, name="MFLOPs per spectrum").round(2).to_frame()
 
 # %% [markdown]
@@ -164,7 +158,7 @@ for model, part in table.groupby("model", sort=False):
 pd.DataFrame(best).T
 
 # %%
-ch.save({"rows": rows, "best": best, "threads": thread_rows,
+ch.save({"rows": rc.deployment_rows(rows), "variants": rows, "best": best, "threads": thread_rows,
          "quantization": reports,
          "fine_tune": bench["fine_tune"], "split_sizes": bench["split_sizes"]},
         task=ds.task, split="sample", data_sha256=ds.source_sha256)

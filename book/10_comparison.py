@@ -24,16 +24,12 @@ data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DI
 # %%
 import pandas as pd
 
-from ramancmp import plots
-from ramancmp.bench import bench_all, format_table
-from ramancmp.book import Chapter
-from ramancmp.data.tasks import load_task
-from ramancmp.paper import judge_claims
+from ramancmp import book as rc
 
-ch = Chapter("10_comparison", profile=profile, seed=seed, data_dir=data_dir)
-ds = load_task("rruff-groups-10")
-table = bench_all(profile=ch.profile, seed=seed, dataset=ds, progress=False)
-print(format_table(table))
+ch = rc.Chapter("10_comparison", profile=profile, seed=seed, data_dir=data_dir)
+ds = rc.load_task("rruff-groups-10")
+table = rc.bench_all(profile=ch.profile, seed=seed, dataset=ds, progress=False)
+rc.tables.to_frame(table["rows"])
 
 # %% [markdown]
 # ## Accuracy against latency
@@ -42,9 +38,7 @@ print(format_table(table))
 # Pareto front (no other point is both faster and more accurate). Hover for details; the latency axis is logarithmic.
 
 # %%
-points = [{"name": r["model"], "accuracy": 100 * r["accuracy"]["mean"], "latency_ms": r["latency_b1_ms"],
-           "params": r.get("params") or 1} for r in table["rows"] if r.get("latency_b1_ms")]
-plots.pareto_figure(points, title="Every model and variant: accuracy vs batch-1 latency (marker area ~ parameters)")
+rc.plots.pareto_figure(table["rows"], title="Every model and variant: accuracy vs batch-1 latency (marker area ~ parameters)")
 
 # %% [markdown]
 # ## The paper's claims, judged
@@ -54,11 +48,12 @@ plots.pareto_figure(points, title="Every model and variant: accuracy vs batch-1 
 # the baseline already is; accuracies depend on the task definition and the split (ours keeps samples apart).
 
 # %%
-claims = judge_claims(table["rows"])
+claims = rc.claims.judge_claims(table["rows"])
 pd.DataFrame(claims)
 
 # %%
-ch.save({"table": table, "claims": claims}, task=ds.task, split="sample", data_sha256=ds.source_sha256)
+ch.save({"rows": table["rows"], "claims": claims, "gemm": table["gemm"],
+         "distillation_chosen": table["distillation_chosen"]}, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 
 # %% [markdown]
 # ## Summary

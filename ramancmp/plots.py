@@ -120,8 +120,13 @@ def mean_sd_bar_figure(rows: Sequence[dict], *, x: str, y: str = "mean", error: 
 def pareto_figure(records: Sequence[dict], *, x: str = "latency_ms", y: str = "accuracy", size: str = "params",
                   label: str = "name", title: str = "Accuracy vs batch-1 latency (marker area ~ parameters)",
                   log_x: bool = True) -> go.Figure:
-    """Scatter of every model/variant; the Pareto front (faster *and* at least as accurate) is joined by a line."""
-    pts = sorted(records, key=lambda r: r[x])
+    """Scatter of every model/variant; the Pareto front (faster *and* at least as accurate) is joined by a line.
+
+    ``records``: dicts with ``name``, ``accuracy`` (%), ``latency_ms`` and ``params``, or table rows with a
+    ``point()`` method (:class:`ramancmp.experiments.tables.Row`); records without a latency are left out.
+    """
+    records = [r.point() if hasattr(r, "point") else r for r in records]
+    pts = sorted((r for r in records if r.get(x) is not None), key=lambda r: r[x])
     sizes = np.array([max(float(r.get(size) or 1.0), 1.0) for r in pts])
     marker = 8 + 30 * np.sqrt(sizes / sizes.max())
     fig = go.Figure(go.Scatter(x=[r[x] for r in pts], y=[r[y] for r in pts], mode="markers+text",

@@ -27,8 +27,9 @@ ALLOWED = {
     "plots": set(),
     "experiments": {"config", "fileio", "data", "models", "metrics", "training", "compression"},
     "predict": {"config", "data", "models", "training"},
-    "book": {"config", "fileio", "data", "models", "metrics", "training", "compression", "experiments", "plots"},
-    "cli": {"config", "data", "experiments", "book", "predict", "fileio"},
+    "book": {"config", "fileio", "data", "models", "metrics", "training", "compression", "experiments", "plots",
+             "navigation"},
+    "cli": {"config", "data", "experiments", "book", "predict", "fileio", "navigation"},
     "navigation": {"config"},
 }
 

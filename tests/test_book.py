@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ramancmp import book
+from ramancmp.book import runner as book
 from ramancmp.config import PROJECT_ROOT
 
 BOOK = PROJECT_ROOT / "book"
@@ -60,7 +60,7 @@ def test_runner_names_failing_chapter_and_cell_and_resumes(tmp_path, monkeypatch
     monkeypatch.setattr(book, "profile_dirs",
                         lambda profile: {"results": tmp_path / "results", "checkpoints": tmp_path / "ckpt"})
     chapters = tmp_path / "book"
-    ok_body = ("from ramancmp.book import Chapter\nch = Chapter('00_ok', profile=profile, seed=seed)\n"
+    ok_body = ("from ramancmp import book as rc\nch = rc.Chapter('00_ok', profile=profile, seed=seed)\n"
                "ch.save({'answer': 42})")
     _write_chapter(chapters, "00_ok", ok_body)
     _write_chapter(chapters, "01_broken", "x = 1\n\n# %%\nraise ValueError('deliberately broken')")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ramancmp.checkpoints import fingerprint  # noqa: F401  (the package imports cleanly together)
-from ramancmp.compression import (BOOK_VARIANT, FoldedDRSN, FoldSpectrum, channel_converted_drsn,
-                                  conversion_variants, fold, unfold)
-from ramancmp.models import DRSN, DRSNConfig, create_model, fold_spectrum
+from ramancmp.compression import BOOK_VARIANT, conversion_variants
+from ramancmp.config import PROFILES
+from ramancmp.models import DRSN, DRSNConfig, FoldedDRSN, FoldSpectrum, channel_converted_drsn, create_model, fold_spectrum
+from ramancmp.models import unfold_spectrum as unfold
+
+def fold(x, k, mode="interleaved"):
+    return fold_spectrum(x, k, mode)
 from ramancmp.training import load_checkpoint, save_checkpoint
 
 
@@ -100,8 +103,8 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_variants_build_and_include_the_book_variant():
     for profile in ("quick", "full"):
-        variants = conversion_variants(profile)
+        variants = conversion_variants(PROFILES[profile].conversion_variants)
         assert BOOK_VARIANT in variants
         for v in variants:
             assert create_model(v.model, 10, 1024, **v.kwargs).eval()(torch.randn(1, 1024)).shape == (1, 10)
-    assert len(conversion_variants("full")) > len(conversion_variants("quick"))
+    assert len(conversion_variants(PROFILES["full"].conversion_variants)) > len(conversion_variants(PROFILES["quick"].conversion_variants))

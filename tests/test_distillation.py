@@ -10,10 +10,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import clone
 
-from ramancmp.checkpoints import fingerprint
-from ramancmp.compression import (DistillationConfig, DistillationLoss, DistilledClassifier, distillation_grid,
+from ramancmp.config import PROFILES
+from ramancmp.fileio import fingerprint
+from ramancmp.compression import (DistillationConfig, DistillationLoss, DistilledClassifier,
                                   distillation_loss, soft_targets)
-from ramancmp.models import TorchClassifier, create_model
+from ramancmp.models import create_model
+from ramancmp.training import TorchClassifier
 
 
 def _direct_kl(zs: torch.Tensor, zt: torch.Tensor, t: float) -> float:
@@ -91,8 +93,8 @@ def test_soft_targets_flatten_with_temperature():
 
 
 def test_grid_sizes():
-    assert len(distillation_grid("quick")) == 1
-    full = {(c.temperature, c.alpha) for c in distillation_grid("full")}
+    assert len(PROFILES["quick"].distillation_grid) == 1
+    full = set(PROFILES["full"].distillation_grid)
     assert full == {(2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)}
 
 
@@ -111,11 +113,11 @@ def _synthetic(n_per_class: int = 30, length: int = 64, seed: int = 0):
 @pytest.mark.parametrize("augment", [False, True])
 def test_quick_distillation_on_synthetic_data_beats_chance(augment):
     X, y = _synthetic()
-    teacher = TorchClassifier("cnn", model_kwargs={"channels": (8, 16), "kernel_sizes": (5, 5), "head_bins": 4},
+    teacher = TorchClassifier(model="cnn", model_kwargs={"channels": (8, 16), "kernel_sizes": (5, 5), "head_bins": 4},
                               max_epochs=8, batch_size=16, patience=None, validation_fraction=0, augment=False,
                               device="cpu").fit(X, y)
     teacher.train_fingerprint_ = fingerprint(X, y)
-    student = DistilledClassifier(teacher, model="cnn", temperature=4.0, alpha=0.5,
+    student = DistilledClassifier(teacher=teacher, model="cnn", temperature=4.0, alpha=0.5,
                                   model_kwargs={"channels": (4, 8), "kernel_sizes": (5, 5), "head_bins": 4},
                                   max_epochs=8, batch_size=16, patience=None, validation_fraction=0, augment=augment,
                                   device="cpu").fit(X, y)
@@ -126,11 +128,11 @@ def test_quick_distillation_on_synthetic_data_beats_chance(augment):
 
 def test_teacher_trained_on_other_data_is_refused():
     X, y = _synthetic(10)
-    teacher = TorchClassifier("cnn", model_kwargs={"channels": (4,), "kernel_sizes": (3,), "head_bins": 2},
+    teacher = TorchClassifier(model="cnn", model_kwargs={"channels": (4,), "kernel_sizes": (3,), "head_bins": 2},
                               max_epochs=1, batch_size=8, patience=None, validation_fraction=0, schedule="constant",
                               device="cpu").fit(X, y)
     teacher.train_fingerprint_ = fingerprint(X, y)
-    student = DistilledClassifier(teacher, max_epochs=1, batch_size=8, validation_fraction=0, schedule="constant",
+    student = DistilledClassifier(teacher=teacher, max_epochs=1, batch_size=8, validation_fraction=0, schedule="constant",
                                   device="cpu")
     with pytest.raises(ValueError, match="other data"):
         student.fit(X[:-3], y[:-3])
@@ -139,7 +141,7 @@ def test_teacher_trained_on_other_data_is_refused():
 def test_teacher_by_name_is_trained_on_the_same_data_and_clone_works():
     X, y = _synthetic(10)
     small = {"channels": (4,), "kernel_sizes": (3,), "head_bins": 2}
-    student = DistilledClassifier("cnn", teacher_kwargs=small, model_kwargs=small, max_epochs=1, batch_size=8,
+    student = DistilledClassifier(teacher="cnn", teacher_kwargs=small, model_kwargs=small, max_epochs=1, batch_size=8,
                                   schedule="constant", patience=None, validation_fraction=0, device="cpu").fit(X, y)
     assert isinstance(student.teacher_, TorchClassifier) and student.teacher_.n_features_in_ == X.shape[1]
     fresh = clone(student)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ramancmp.config import Profile
+from ramancmp.config import PROFILES
 from ramancmp.data.preprocess import PreprocessConfig
 from ramancmp.data.tasks import SpectraDataset
-from ramancmp.evaluation import EvaluationResult, evaluate
+from ramancmp.experiments.evaluation import EvaluationResult, evaluate
 
-TINY = Profile("tiny", repeats=2, max_epochs=2, patience=1, batch_size=16, latency_runs=3, throughput_runs=2)
+TINY = replace(PROFILES["quick"], name="tiny", repeats=2, max_epochs=2, patience=1, batch_size=16, latency_runs=3,
+               throughput_runs=2)
 LENGTH = 128
 
 
@@ -106,17 +108,18 @@ def test_evaluate_factory_and_errors(dataset):
 
 
 def test_bench_models_table(dataset, tmp_path, monkeypatch):
-    from ramancmp import bench
+    from ramancmp.experiments import bench
 
     monkeypatch.setenv("RAMANCMP_RESULTS_DIR", str(tmp_path))
     monkeypatch.setattr(bench, "gemm_peak_gflops",
                         lambda n, runs, threads=None: {"gflops": 50.0, "best_gflops": 55.0, "n": n, "runs": runs,
                                                        "threads": 1})
     table = bench.bench_models(profile=TINY, models=("lda", "knn_cosine"), dataset=dataset, progress=False)
-    assert [r["model"] for r in table["rows"]] == ["lda", "knn_cosine"]
+    assert [r.model for r in table["rows"]] == ["lda", "knn_cosine"]
     row = table["rows"][1]
-    assert row["params"] == row["mflops"] * 1e6 / 2  # kNN: the library is the model, one MAC per stored number
-    assert row["pct_gemm_peak"] == pytest.approx(100 * row["mflops"] * 1e6 * row["throughput_b256"] / 50e9)
+    assert row.params == row.mflops * 1e6 / 2  # kNN: the library is the model, one MAC per stored number
+    assert row.pct_gemm_peak == pytest.approx(100 * row.mflops * 1e6 * row.throughput_b256 / 50e9)
+    assert len(row.accuracy["values"]) == TINY.repeats  # per-split values are kept
     saved = json.loads((tmp_path / "bench_models.json").read_text())
     assert saved["metrics"]["rows"][0]["model"] == "lda" and saved["provenance"]["task"] == "synthetic-3"
     text = bench.format_table(table)
@@ -139,12 +142,12 @@ def test_networks_are_trained_once_per_split_and_reused(dataset, tmp_path, monke
 
 
 def test_a_changed_architecture_does_not_load_an_old_checkpoint(dataset, tmp_path, monkeypatch):
-    from ramancmp.checkpoints import architecture_signature
+    from ramancmp.experiments.store import architecture_signature
 
     monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path))
     assert architecture_signature("cnn", 3, LENGTH) != architecture_signature("cnn", 3, LENGTH, {"head_bins": 4})
     evaluate("cnn", dataset, profile=TINY, repeats=1, progress=False, measure_speed=False)
-    import ramancmp.checkpoints as ck
+    import ramancmp.experiments.store as ck
 
     real = ck.architecture_signature
     monkeypatch.setattr(ck, "architecture_signature", lambda *a, **k: real(*a, **k) + "-changed")
@@ -156,7 +159,7 @@ def test_a_changed_architecture_does_not_load_an_old_checkpoint(dataset, tmp_pat
 
 def test_sibling_leakage_counts_shared_samples_only_in_random_splits(dataset):
     from ramancmp.data.splits import make_split
-    from ramancmp.evaluation import sibling_leakage
+    from ramancmp.experiments.evaluation import sibling_leakage
 
     by_sample = sibling_leakage(dataset, make_split(dataset.y, dataset.groups, "sample", seed=0))
     assert by_sample["with_sibling_in_train"] == 0 and by_sample["nearest_is_sibling"] == 0
@@ -167,7 +170,7 @@ def test_sibling_leakage_counts_shared_samples_only_in_random_splits(dataset):
 
 
 def test_bench_cli_prints_json_with_numpy_values(monkeypatch, capsys):
-    from ramancmp import bench
+    from ramancmp.experiments import bench
     from ramancmp.cli import main
 
     monkeypatch.setattr(bench, "run", lambda what, **kw: {"what": what, "rows": [], "gemm": {"gflops": np.float32(50)},

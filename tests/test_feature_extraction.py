@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.pipeline import Pipeline
 
-from ramancmp.checkpoints import fingerprint
+from ramancmp.fileio import fingerprint
 from ramancmp.compression import DRSNFeatureExtractor, DRSNPrefix, feature_pipeline, pipeline_complexity
 from ramancmp.models import create_model
 from ramancmp.training import save_checkpoint

@@ -10,7 +10,7 @@ import pytest
 
 from ramancmp.cli import main
 from ramancmp.data.preprocess import PreprocessConfig
-from ramancmp.models import TorchClassifier
+from ramancmp.training import TorchClassifier
 from ramancmp.predict import format_predictions, predict_paths, resolve_checkpoint
 
 CONFIG = PreprocessConfig(grid_start=150.0, grid_stop=1200.0, n_points=128)
@@ -31,7 +31,7 @@ def checkpoint(tmp_path_factory):
     X = np.stack([band(CENTRES[c], grid, rng) for c in range(3) for _ in range(20)])
     X = ((X - X.min(1, keepdims=True)) / np.ptp(X, axis=1, keepdims=True)).astype(np.float32)
     y = np.repeat(np.arange(3), 20)
-    clf = TorchClassifier("cnn", max_epochs=15, patience=None, batch_size=16, lr=1e-2, augment=False,
+    clf = TorchClassifier(model="cnn", max_epochs=15, patience=None, batch_size=16, lr=1e-2, augment=False,
                           validation_fraction=0, device="cpu", seed=0).fit(X, y)
     path = tmp_path_factory.mktemp("ckpt") / "rruff-groups-10" / "cnn"
     return clf.save(path, extra={"class_names": CLASSES, "preprocess": CONFIG.to_dict(), "task": "synthetic"})

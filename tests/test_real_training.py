@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ramancmp.data.tasks import load_task
-from ramancmp.evaluation import evaluate
+from ramancmp.experiments.evaluation import evaluate
 
 
 def test_quick_profile_cnn_beats_chance_on_unseen_samples(rruff_zip):

@@ -32,9 +32,10 @@ from ramancmp.experiments.store import get_or_train, train_part
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics import count_flops, count_params, layer_table, measure_latency, num_threads
 from ramancmp.models import create_model
+from ramancmp.navigation import chapter_titles
 from ramancmp.training import TorchClassifier, predict_logits
 
-__all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "DistillationConfig", "NETWORKS", "Row", "TIMING_THREADS",
+__all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "DistillationConfig", "chapter_titles", "NETWORKS", "Row", "TIMING_THREADS",
            "TorchClassifier", "archive_path", "bench_all", "bench_deployment", "channel_conversion_experiment",
            "claims", "compression_rows", "count_flops", "count_params", "create_model", "deployment_rows",
            "distillation_experiment", "evaluate", "feature_extraction_experiment", "feature_pipeline",

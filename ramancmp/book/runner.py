@@ -32,13 +32,8 @@ import papermill as pm
 from ramancmp.config import (DEFAULT_SEED, PROFILE_ENV, PROJECT_ROOT, checkpoints_dir, data_dir, get_profile,
                              results_dir)
 from ramancmp.fileio import write_json_atomic
+from ramancmp.navigation import BOOK_DIR, list_chapters
 
-BOOK_DIR = PROJECT_ROOT / "book"
-
-
-def list_chapters(book_dir: Path = BOOK_DIR) -> list[str]:
-    """Chapter names (``00_introduction``, ...) in reading order, from the text forms in ``book/``."""
-    return sorted(p.stem for p in Path(book_dir).glob("[0-9][0-9]_*.py"))
 
 
 def select_chapters(requested: list[str] | None, book_dir: Path = BOOK_DIR) -> list[str]:

@@ -13,7 +13,7 @@ divided by the rate of one large matrix multiply: how much of the processor the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, TIMING_THREADS, get_profile, results_dir
@@ -42,11 +42,13 @@ def _save(name: str, table: dict[str, Any], ds: Any, prof: Any, seed: int) -> No
     table["saved_to"] = str(path)
 
 
-def model_rows(ds: Any, prof: Any, seed: int, *, random_split: bool = True, progress: bool = True,
-               executor: Executor | str | None = None, peak_gflops: float | None = None) -> list[Row]:
-    """One :class:`Row` per model of ``BOOK_MODELS``: by-sample splits (and random splits beside them)."""
+def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = None, random_split: bool = True,
+               progress: bool = True, executor: Executor | str | None = None,
+               peak_gflops: float | None = None) -> list[Row]:
+    """One :class:`Row` per model (keys of ``BOOK_MODELS``, default all): by-sample splits, random splits beside."""
     rows = []
-    for name, kwargs in BOOK_MODELS.values():
+    for key in (models if models is not None else BOOK_MODELS):
+        name, kwargs = BOOK_MODELS[key]
         common = dict(seed=seed, profile=prof, model_kwargs=kwargs, progress=progress, executor=executor)
         row = Row.from_evaluation(evaluate(name, ds, split_kind="sample", **common), peak_gflops=peak_gflops)
         if random_split:
@@ -57,14 +59,15 @@ def model_rows(ds: Any, prof: Any, seed: int, *, random_split: bool = True, prog
 
 
 def bench_models(task: str = "rruff-groups-10", profile: str | None = None, seed: int = DEFAULT_SEED,
-                 save: bool = True, dataset: Any = None, progress: bool = True,
-                 executor: Executor | str | None = None) -> dict[str, Any]:
-    """Every model of ``BOOK_MODELS`` side by side; writes ``results/bench_models.json``."""
+                 models: Sequence[str] | None = None, save: bool = True, dataset: Any = None,
+                 progress: bool = True, executor: Executor | str | None = None) -> dict[str, Any]:
+    """The models of ``BOOK_MODELS`` (keys; default all) side by side; writes ``results/bench_models.json``."""
     prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
     gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
     table = _header("models", ds, prof, seed, gemm)
-    table["rows"] = model_rows(ds, prof, seed, progress=progress, executor=executor, peak_gflops=gemm["gflops"])
+    table["rows"] = model_rows(ds, prof, seed, models=models, progress=progress, executor=executor,
+                               peak_gflops=gemm["gflops"])
     if save:
         _save("bench_models", table, ds, prof, seed)
     return table

@@ -68,6 +68,8 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ramancmp.metrics.timing import num_threads
+
 __all__ = [
     "SCHEDULER_ENV",
     "DaskExecutor",
@@ -140,8 +142,6 @@ class _UnitFailure:
 
 def _call_unit(fn: Callable[[Any], Any], item: Any) -> Any:
     """Run one unit with one torch / BLAS thread; an ``Exception`` is returned as a :class:`_UnitFailure`."""
-    from ramancmp.metrics.timing import num_threads  # imported here: keeps this module light for the CLI
-
     with num_threads(1):
         try:
             return fn(item)

@@ -108,6 +108,12 @@ class Row:
         s = getattr(self, key)
         return None if not s else (100.0 if percent else 1.0) * s["mean"]
 
+    def point(self) -> dict[str, Any]:
+        """The row as a point of :func:`ramancmp.plots.pareto_figure` (accuracy in per cent)."""
+        sd = (self.accuracy or {}).get("sd")
+        return {"name": self.model, "accuracy": self.mean(), "accuracy_sd": None if sd is None else 100 * sd,
+                "latency_ms": self.latency_b1_ms, "mflops": self.mflops, "params": self.params}
+
     def values(self, key: str = "accuracy", percent: bool = True) -> np.ndarray:
         s = getattr(self, key)
         return np.asarray([] if not s else s["values"], dtype=float) * (100.0 if percent else 1.0)

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ramancmp.models.layers import fold_spectrum
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> CUDA if available, else CPU; anything else is passed to :class:`torch.device`."""

@@ -91,7 +91,7 @@ def check_fold(length: int, k: int, mode: str) -> None:
                          f"(e.g. {length - length % k} or {length + k - length % k} points) or choose another k")
 
 
-def fold_spectrum(x: torch.Tensor, channels: int, mode: str = "interleaved") -> torch.Tensor:
+def fold_spectrum(x: torch.Tensor, channels: int, mode: str = "contiguous") -> torch.Tensor:
     """Fold ``(N, L)`` or ``(N, 1, L)`` spectra into ``(N, k, L/k)`` (the "channel conversion" of RamanCMP).
 
     ``contiguous``:  ``out[n, c, j] = x[n, c*(L/k) + j]`` -- channel ``c`` is the ``c``-th wavenumber window.
