@@ -25,7 +25,10 @@ whatever the executor and however many workers: serial, local and Dask results a
 Rules for units:
 
 - ``fn`` must be a module-level function of an importable module (or a ``functools.partial`` of one): it is
-  pickled to the workers. Items and results must be picklable too.
+  pickled to the workers (with cloudpickle, by reference: the module must be importable there too). Items and
+  results must be picklable. An item or function that cannot be pickled is a ``TypeError`` in the caller before
+  anything runs; one that cannot be *unpickled* in a worker, or a result that cannot be sent back, fails as its
+  unit (below). Results should be small (metrics, paths): a unit saves its checkpoint itself and returns where.
 - A unit must not depend on environment variables read in the worker. Loky reuses worker processes whose
   environment was captured when they were spawned (an ``os.environ`` change in the caller afterwards is not seen),
   and Dask workers run on other machines with their own environment. Callers therefore put everything a unit
@@ -149,21 +152,39 @@ def _call_unit(fn: Callable[[Any], Any], item: Any) -> Any:
             return _UnitFailure(exc, traceback.format_exc())
 
 
-def _call_indexed(fn: Callable[[Any], Any], index: int, item: Any) -> tuple[int, Any]:
-    return index, _call_unit(fn, item)
+def _call_in_worker(fn_bytes: bytes, index: int, item_bytes: bytes) -> tuple[int, Any]:
+    """One unit in a worker process (loky or Dask): ``(index, result or _UnitFailure)``.
+
+    The unit and its item travel as cloudpickle bytes and are unpickled here, so that one that cannot be unpickled
+    in the worker (a module missing there, say) fails as that unit, naming its item, instead of breaking the pool
+    or the worker's connection; bytes also keep Dask from looking inside tuples, lists and dicts. Likewise a result
+    that cannot be sent back becomes a failure here, where the item is known.
+    """
+    import cloudpickle
+
+    try:
+        fn = cloudpickle.loads(fn_bytes)
+        item = cloudpickle.loads(item_bytes)
+    except Exception as exc:  # noqa: BLE001
+        return index, _UnitFailure(RuntimeError(f"cannot unpickle the unit or its item in the worker: "
+                                                f"{type(exc).__name__}: {exc}"), traceback.format_exc())
+    out = _call_unit(fn, item)
+    if not isinstance(out, _UnitFailure):
+        try:
+            cloudpickle.dumps(out)
+        except Exception as exc:  # noqa: BLE001
+            out = _UnitFailure(TypeError(f"the result cannot be sent back from the worker: {type(exc).__name__}: "
+                                         f"{exc}"), traceback.format_exc())
+    return index, out
 
 
-class _Boxed:
-    """An opaque holder, so that Dask passes an item unchanged (it would look inside tuples, lists and dicts)."""
+def _dumps(obj: Any, what: str) -> bytes:
+    import cloudpickle
 
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any):
-        self.value = value
-
-
-def _call_boxed(fn: Callable[[Any], Any], boxed: _Boxed) -> Any:
-    return _call_unit(fn, boxed.value)
+    try:
+        return cloudpickle.dumps(obj)
+    except Exception as exc:
+        raise TypeError(f"cannot send {what} to the workers (it must be picklable): {type(exc).__name__}: {exc}") from exc
 
 
 _short = reprlib.Repr()
@@ -302,6 +323,8 @@ class LocalExecutor(Executor):
 
         unordered = tuple(int(p) for p in joblib.__version__.split(".")[:2]) >= (1, 4)
         n_jobs = min(self.n_workers, len(items))
+        fn_bytes = _dumps(fn, "the unit function")
+        payloads = [_dumps(item, f"item {_item_repr(item)}") for item in items]
         results: list[Any] = [None] * len(items)
         bar = _progress_bar(len(items), desc, progress)
         gen = None
@@ -309,7 +332,7 @@ class LocalExecutor(Executor):
             with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
                 parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered" if unordered else "generator",
                                            batch_size=1, pre_dispatch="all", max_nbytes=None)
-                gen = parallel(joblib.delayed(_call_indexed)(fn, i, item) for i, item in enumerate(items))
+                gen = parallel(joblib.delayed(_call_in_worker)(fn_bytes, i, payload) for i, payload in enumerate(payloads))
                 for i, out in gen:
                     if isinstance(out, _UnitFailure):
                         raise _unit_error(fn, items[i], out.exc, desc, out.tb) from out.exc
@@ -369,7 +392,9 @@ class DaskExecutor(Executor):
     def _map(self, fn, items, *, desc, progress):
         from distributed import as_completed
 
-        futures = self.client.map(functools.partial(_call_boxed, fn), [_Boxed(item) for item in items], pure=False)
+        fn_bytes = _dumps(fn, "the unit function")
+        futures = self.client.map(functools.partial(_call_in_worker, fn_bytes), range(len(items)),
+                                  [_dumps(item, f"item {_item_repr(item)}") for item in items], pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list[Any] = [None] * len(items)
         bar = _progress_bar(len(items), desc, progress)
@@ -381,7 +406,10 @@ class DaskExecutor(Executor):
                     exc = f.exception()
                     tb = "".join(traceback.format_tb(f.traceback())) if f.traceback() is not None else None
                     raise _unit_error(fn, items[i], exc, desc, tb) from exc
-                out = f.result()
+                try:
+                    _, out = f.result()
+                except Exception as exc:  # e.g. a result the worker could not serialise
+                    raise _unit_error(fn, items[i], exc, desc) from exc
                 if isinstance(out, _UnitFailure):
                     raise _unit_error(fn, items[i], out.exc, desc, out.tb) from out.exc
                 results[i] = out
