@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ramancmp.fileio import fingerprint
+
 __all__ = ["SPLIT_KINDS", "Split", "make_split", "repeated_splits"]
 
 SPLIT_KINDS = ("sample", "random")
@@ -91,13 +93,30 @@ def _random_part(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int, wha
                          "and the part must have room for one spectrum per class)") from exc
 
 
+_CACHE: dict[tuple, Split] = {}
+_CACHE_SIZE = 256
+
+
 def make_split(y, groups=None, kind: str = "sample", test_size: float = 0.2, val_size: float = 0.15,
                seed: int = 0) -> Split:
     """Split indices ``0..len(y)-1`` into train / val / test (see the module docstring for the two kinds).
 
     ``test_size`` and ``val_size`` are fractions of the whole dataset; ``val_size=0`` gives an empty validation part.
+    The same arguments always give the same split; it is computed once per process (a stratified group split of a
+    few thousand spectra takes a noticeable fraction of a second) and handed out as a fresh copy.
     """
     y, groups = _check(y, groups, kind, test_size, val_size, seed)
+    key = (fingerprint(y.astype(str), np.zeros(0) if groups is None else groups.astype(str)), kind, float(test_size), float(val_size), int(seed))
+    if key not in _CACHE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = _make_split(y, groups, kind, test_size, val_size, seed)
+    s = _CACHE[key]
+    return Split(s.train.copy(), s.val.copy(), s.test.copy(), s.kind, s.seed)
+
+
+def _make_split(y: np.ndarray, groups: np.ndarray, kind: str, test_size: float, val_size: float,
+                seed: int) -> Split:
     idx = np.arange(len(y))
     if kind == "sample":
         rest, test = _group_fold(y, groups, test_size, seed, "the test part")

@@ -36,7 +36,7 @@ from ramancmp.config import TIMING_THREADS, Profile, checkpoints_dir, get_profil
 from ramancmp.data.splits import repeated_splits
 from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
-from ramancmp.experiments.store import build_estimator, make_job, train_all
+from ramancmp.experiments.store import PretrainedClassifier, build_estimator, make_job, train_all
 from ramancmp.models import is_torch_model
 from ramancmp.metrics import (
     aggregate,
@@ -230,6 +230,8 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
             if _accepts_validation(estimator) and len(val):
                 fit_kwargs = {"X_val": X[val], "y_val": y[val]}
             _, fit_time = measure_fit_time(estimator.fit, X[split.train], y[split.train], **fit_kwargs)
+            if isinstance(estimator, PretrainedClassifier) and estimator.fit_time_ is not None:
+                fit_time = float(estimator.fit_time_)  # the stored training's time, not the check's
         y_pred = estimator.predict(X[split.test])
         metrics = classification_metrics(y[split.test], y_pred, labels=labels, class_names=class_names)
         metrics.update({"fit_time_s": fit_time, "seed": int(split.seed), "n_train": len(split.train),

@@ -34,7 +34,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ramancmp.compression.distillation import DistilledClassifier
 from ramancmp.config import Profile, checkpoints_dir, get_profile
-from ramancmp.experiments.executor import Executor, get_executor
+from ramancmp.experiments.executor import Executor, get_executor, resolve_scheduler
 from ramancmp.fileio import fingerprint, read_json
 from ramancmp.metrics import num_threads
 from ramancmp.models import create_model, is_torch_model
@@ -165,6 +165,7 @@ def make_job(model: str, dataset: Any, split: Any, profile: Any = None, *, model
     """The :class:`TrainJob` for ``model`` on ``split`` of ``dataset`` (a distilled student when ``teacher`` and
     ``distillation=(T, alpha)`` are given)."""
     prof = get_profile(profile)
+    model_kwargs = dict(model_kwargs) if model_kwargs else None  # {} and None are the same network
     X_tr, y_tr, X_val, y_val = train_part(dataset, split)
     fp = fingerprint(X_tr, y_tr)
     n_classes, in_length = len(dataset.class_names), X_tr.shape[1]
@@ -206,9 +207,20 @@ def train_all(jobs: Sequence[TrainJob], executor: Executor | str | None = None, 
         if len(pending) == 1:
             run_job(pending[0])  # one job: no worker processes to start
         else:
-            ex = executor if isinstance(executor, Executor) else get_executor(executor)
+            ex = executor if isinstance(executor, Executor) else shared_executor(executor)
             ex.map(run_job, pending, desc="training", progress=progress)
     return [_load(job.path, job.key["train_fingerprint"]) for job in jobs]
+
+
+_EXECUTORS: dict[str, Executor] = {}
+
+
+def shared_executor(scheduler: str | None = None) -> Executor:
+    """One executor per scheduler for the whole process (a Dask client or a pool of workers is started once)."""
+    resolved = resolve_scheduler(scheduler)
+    if resolved not in _EXECUTORS:
+        _EXECUTORS[resolved] = get_executor(resolved)
+    return _EXECUTORS[resolved]
 
 
 def get_or_train(model: str, dataset: Any, split: Any, profile: Any = None, *, model_kwargs: dict | None = None,

@@ -1,0 +1,113 @@
+"""The trained-model store and the execution engine together: the book's real training jobs give the same
+networks and the same metrics -- to the last digit -- serially, on local worker processes and on a Dask cluster;
+stored networks are never trained twice (distilled students included)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from ramancmp.config import PROFILES
+from ramancmp.data.splits import repeated_splits
+from ramancmp.experiments import store
+from ramancmp.experiments.evaluation import evaluate
+from ramancmp.experiments.executor import DaskExecutor, LocalExecutor, SerialExecutor
+from test_evaluation import LENGTH, synthetic_dataset  # noqa: F401  (one synthetic generator for these tests)
+
+TINY = replace(PROFILES["quick"], name="tiny", repeats=2, max_epochs=2, patience=1, batch_size=16, latency_runs=3,
+               throughput_runs=2)
+SMALL = {"channels": (4, 8), "kernel_sizes": (5, 5), "head_bins": 2}
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return synthetic_dataset()
+
+
+def _weights_digest(clf) -> str:
+    h = hashlib.sha256()
+    for name, t in sorted(clf.model_.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _jobs(dataset, directory):
+    splits = repeated_splits(dataset.y, dataset.groups, "sample", repeats=TINY.repeats, seed=0)
+    return [store.make_job("cnn", dataset, s, TINY, model_kwargs=SMALL, device="cpu", directory=directory)
+            for s in splits]
+
+
+@pytest.mark.slow
+def test_serial_local_and_dask_train_identical_networks(dataset, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    digests = {}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        executors = {"serial": SerialExecutor(), "local": LocalExecutor(2), "dask": DaskExecutor(client)}
+        for name, ex in executors.items():
+            trained = store.train_all(_jobs(dataset, tmp_path / name), ex)
+            digests[name] = [_weights_digest(c) for c in trained]
+            probs = [c.predict_proba(dataset.X) for c in trained]
+            digests[name + " proba"] = [hashlib.sha256(p.tobytes()).hexdigest() for p in probs]
+    assert digests["serial"] == digests["local"] == digests["dask"]
+    assert digests["serial proba"] == digests["local proba"] == digests["dask proba"]
+    assert len(set(digests["serial"])) == TINY.repeats  # each split's network is its own
+
+
+def test_evaluate_gives_the_same_metrics_whatever_the_executor(dataset, tmp_path, monkeypatch):
+    metrics = {}
+    for name in ("serial", "local:2"):
+        monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path / name.replace(":", "")))
+        res = evaluate("cnn", dataset, profile=TINY, model_kwargs=SMALL, progress=False, measure_speed=False,
+                       executor=name, device="cpu")
+        metrics[name] = [(r["accuracy"], r["sensitivity"], r["specificity"]) for r in res.per_repeat]
+    assert metrics["serial"] == metrics["local:2"]
+
+
+def test_stored_networks_are_loaded_not_retrained(dataset, tmp_path, monkeypatch):
+    jobs = _jobs(dataset, tmp_path)
+    first = store.train_all(jobs, "serial")
+    calls = []
+    monkeypatch.setattr(store, "run_job", lambda job: calls.append(job) or job.path)
+    again = store.train_all(_jobs(dataset, tmp_path), "serial")
+    assert calls == []  # nothing trained the second time
+    assert [_weights_digest(c) for c in again] == [_weights_digest(c) for c in first]
+    assert all(c.train_fingerprint_ == j.key["train_fingerprint"] for c, j in zip(again, jobs))
+
+
+def test_empty_and_missing_model_kwargs_are_the_same_network(dataset, tmp_path):
+    split = repeated_splits(dataset.y, dataset.groups, "sample", repeats=1, seed=0)[0]
+    a = store.make_job("cnn", dataset, split, TINY, model_kwargs={}, directory=tmp_path)
+    b = store.make_job("cnn", dataset, split, TINY, model_kwargs=None, directory=tmp_path)
+    assert a.key == b.key and a.path == b.path
+
+
+def test_distilled_students_are_stored_once_per_teacher_and_setting(dataset, tmp_path):
+    split = repeated_splits(dataset.y, dataset.groups, "sample", repeats=1, seed=0)[0]
+    teacher = store.make_job("cnn", dataset, split, TINY, model_kwargs=SMALL, directory=tmp_path)
+    store.train_all([teacher], "serial")
+    students = [store.make_job("cnn", dataset, split, TINY, model_kwargs=SMALL, directory=tmp_path, teacher=teacher,
+                               distillation=cfg) for cfg in ((4.0, 0.9), (2.0, 0.5))]
+    assert len({s.path for s in students} | {teacher.path}) == 3  # one file each, never the teacher's
+    trained = store.train_all(students, "serial")
+    assert all(s.is_stored() for s in students)
+    assert trained[0].checkpoint_info_["key"]["teacher"] == json.loads(json.dumps(teacher.key, default=str))
+    with pytest.raises(ValueError, match="distillation"):
+        store.make_job("cnn", dataset, split, TINY, directory=tmp_path, teacher=teacher)
+
+
+def test_a_corrupt_checkpoint_side_car_is_retrained_not_trusted(dataset, tmp_path):
+    job = _jobs(dataset, tmp_path)[0]
+    store.train_all([job], "serial")
+    job.json_path.write_text("{not json")
+    assert not job.is_stored()
+    clf = store.train_all([job], "serial")[0]
+    assert job.is_stored() and isinstance(clf.model_, torch.nn.Module)
+    assert np.isfinite(clf.predict_proba(dataset.X[:2])).all()
