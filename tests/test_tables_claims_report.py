@@ -1,0 +1,147 @@
+"""The one row schema and its renderers, the claims logic (the picking rule, verdicts), the README report and the
+comparison plots -- everything chapter 10 and the README show is computed by these, so they are tested directly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ramancmp import plots
+from ramancmp.config import BOOK_MODELS
+from ramancmp.experiments import claims, report
+from ramancmp.experiments.tables import Row, speedup, stat, to_frame, to_markdown, to_text
+
+CNN, EFFNET, DRSN = (BOOK_MODELS[k][0] for k in ("cnn", "efficientnet", "drsn"))
+
+
+def row(model, acc, latency=None, group="model", **kw):
+    return Row(model=model, group=group, accuracy=stat(acc), latency_b1_ms=latency, params=kw.pop("params", 1000),
+               mflops=kw.pop("mflops", 1.0), **kw)
+
+
+def book_rows():
+    base = row(DRSN, [0.94, 0.96], 1.0)
+    rows = [row("lda", [0.70, 0.72], 0.1), row(CNN, [0.90, 0.92], 0.5), row(EFFNET, [0.95, 0.97], 4.0), base,
+            row(f"{CNN}_distilled", [0.93, 0.95], 0.5, group="distillation", extra={"chosen": True}),
+            row(f"{CNN}_distilled_other", [0.99, 0.99], 0.5, group="distillation", extra={"chosen": False}),
+            row("slow but exact", [0.96, 0.96], 0.9, group="channel_conversion"),
+            row("fast, 0.5 points less", [0.94, 0.95], 0.3, group="channel_conversion"),
+            row("fastest, 5 points less", [0.89, 0.91], 0.1, group="channel_conversion"),
+            row("features + LDA", [0.91, 0.93], 0.4, group="feature_extraction")]
+    return [r.compare_to(base) if r.group in ("channel_conversion", "feature_extraction") else r for r in rows]
+
+
+def test_stat_keeps_per_split_values_and_sd_only_with_several():
+    s = stat([0.9, 0.8, 1.0])
+    assert s["values"] == [0.9, 0.8, 1.0] and s["mean"] == pytest.approx(0.9) and s["sd"] == pytest.approx(0.1)
+    assert stat([0.5])["sd"] is None and stat(None) is None and stat([]) is None
+
+
+def test_row_compares_with_its_baseline_and_survives_json():
+    base, r = row("base", [0.9, 0.9], 2.0), row("variant", [0.92, 0.94], 0.5)
+    r.compare_to(base)
+    assert r.baseline == "base" and r.speedup_pct == pytest.approx(75.0) == speedup(0.5, 2.0)
+    assert r.accuracy_delta_points == pytest.approx(3.0)
+    back = Row.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert back == r
+    assert Row.from_dict({"model": "m", "unknown_field": 3}).extra == {"unknown_field": 3}
+
+
+def test_renderers_show_mean_sd_drop_empty_columns_and_align():
+    rows = [row("a", [0.9, 0.8], 1.234), row("b | c", [0.5])]
+    frame = to_frame(rows)
+    assert list(frame["accuracy (%)"]) == ["85.00 ± 7.07", "50.00"]
+    assert "random split (%)" not in frame.columns and "group" not in frame.columns  # empty / constant: dropped
+    md = to_markdown(rows)
+    assert md.splitlines()[0].startswith("| model | accuracy (%) |") and "b \\| c" in md
+    text = to_text(rows).splitlines()
+    assert len({len(line) for line in text}) == 1  # header, rule and rows align
+
+
+def test_picking_rule_takes_the_fastest_within_one_point_else_the_most_accurate():
+    rows = book_rows()
+    base = next(r for r in rows if r.model == DRSN)
+    conv = [r for r in rows if r.group == "channel_conversion"]
+    assert claims.pick_fastest_within(conv, base).model == "fast, 0.5 points less"
+    assert claims.pick_fastest_within(conv, base, points=0.1).model == "slow but exact"
+    far = [row("x", [0.5], 0.1), row("y", [0.6], 0.2)]
+    assert claims.pick_fastest_within(far, base).model == "y"  # none within: the most accurate
+    with pytest.raises(ValueError, match="no timed"):
+        claims.pick_fastest_within([row("untimed", [0.9])], base)
+
+
+def test_judge_claims_computes_every_claim_once_from_the_rows():
+    judged = {c["key"]: c for c in claims.judge_claims(book_rows())}
+    assert set(judged) == {c.key for c in claims.CLAIMS}
+    gap = judged["deep_vs_classical_gap"]
+    assert gap["ours"] == pytest.approx(96.0 - 91.0) and gap["at"] == f"{EFFNET} vs {CNN}"
+    assert gap["verdict"] == "not reached"  # 5 < 20 points
+    dist = judged["distillation_loss"]
+    assert dist["at"] == f"{CNN}_distilled" and dist["ours"] == pytest.approx(94.0 - 96.0)  # the chosen (T, alpha)
+    assert dist["verdict"] == "reproduced"  # -2.0 vs -2.07 within 0.5
+    conv = judged["channel_conversion_speedup"]
+    assert conv["at"] == "fast, 0.5 points less" and conv["ours"] == pytest.approx(70.0) and conv["verdict"] == "beaten"
+    assert judged["feature_lda_accuracy"]["ours"] == pytest.approx(92.0)
+    only = claims.judge_claims(book_rows(), keys=["feature_lda_speedup"])
+    assert [c["key"] for c in only] == ["feature_lda_speedup"]
+    assert claims.judge_claims([row("lda", [0.7])]) == []  # nothing to compare: no verdict is made up
+
+
+def test_verdict_tolerance_and_direction():
+    c = next(c for c in claims.CLAIMS if c.key == "feature_lda_accuracy")
+    assert claims.verdict(c, c.value + 0.4) == "reproduced"
+    assert claims.verdict(c, c.value + 0.6) == "beaten"
+    assert claims.verdict(c, c.value - 0.6) == "not reached"
+
+
+def test_report_renders_the_readme_section_and_replaces_only_between_markers(tmp_path):
+    rows = book_rows()
+    payload = {"name": "bench_all", "metrics": {"task": "t", "n_spectra": 10, "n_classes": 3, "repeats": 2,
+                                                "threads": 1, "gemm": {"gflops": 50.0},
+                                                "rows": [r.to_dict() for r in rows]},
+               "provenance": {"profile": "full", "seed": 0, "git_commit": "abc", "created": "now",
+                              "machine": {"processor": "cpu"}}}
+    (tmp_path / "bench_all.json").write_text(json.dumps(payload))
+    (tmp_path / "book_timings.json").write_text(json.dumps({"profile": "full", "cpu_count": 2,
+                                                            "chapters": {"00_a": 10.0, "01_b": 50.0}}))
+    section = report.readme_section(tmp_path)
+    assert "| lda |" in section and "not reached" in section and "1.0 min" in section
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{report.START}\nold\n{report.END}\n\n## after\n")
+    report.update_readme(readme, tmp_path)
+    text = readme.read_text()
+    assert text.startswith("# title") and text.endswith("## after\n") and "old" not in text and "| lda |" in text
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        report.update_readme(readme, tmp_path)
+    with pytest.raises(FileNotFoundError, match="run the book first"):
+        report.readme_section(tmp_path / "empty")
+
+
+def test_pareto_front_joins_only_the_rows_nothing_beats():
+    rows = book_rows()
+    fig = plots.pareto_figure(rows)
+    points, front = fig.data
+    assert len(points.x) == len(rows)
+    fastest_first = sorted(rows, key=lambda r: r.latency_b1_ms)
+    best, expected = -np.inf, []
+    for r in fastest_first:
+        if r.mean() > best:
+            expected.append(r.model)
+            best = r.mean()
+    assert list(front.x) == [next(r for r in rows if r.model == m).latency_b1_ms for m in expected]
+    untimed = plots.pareto_figure([row("no latency", [0.9])] + rows[:2])
+    assert len(untimed.data[0].x) == 2  # rows without a latency are left out, not plotted at 0
+
+
+def test_deployment_figure_one_colour_per_network_and_a_pruning_curve():
+    variants = [{"model": m, "variant": v, "prune_ratio": p, "accuracy": a, "mflops": 1.0, "latency_b1_ms": t,
+                 "throughput_b256": 100.0, "params": 10}
+                for m in ("cnn", "drsn") for v, p, a, t in (("float", 0.0, 0.9, 1.0), ("int8", 0.0, 0.88, 0.8),
+                                                           ("pruned 50%", 0.5, 0.85, 0.5))]
+    fig = plots.deployment_figure(variants)
+    assert len(fig.data) == 4  # per network: the pruning curve and the markers
+    curve = fig.data[0]
+    assert list(curve.x) == [1.0, 0.5] and list(curve.y) == [90.0, 85.0]
