@@ -116,7 +116,7 @@ pd.DataFrame(rows).round(2)
 #    much of the gap to PCA + LDA does regularisation close?
 # 2. Replace cosine with Euclidean distance in the library search. Why does min-max normalisation make the two
 #    behave differently?
-# 3. Choose the number of PCA components on the validation part only (hint: `ramancmp.data.splits.make_split`) and
+# 3. Choose the number of PCA components on the validation part only (hint: `rc.make_split`) and
 #    compare with the sweep above.
 # 4. Which pairs of groups does the library search confuse? Look at their class means in chapter 1: why?
 #

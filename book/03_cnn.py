@@ -97,7 +97,7 @@ rc.tables.to_frame(rc.load_rows(["02_baselines", "03_cnn"]))
 # ## Exercises
 #
 # 1. Replace the 8-bin adaptive pooling of the head by global average pooling
-#    (`evaluate("cnn", ds, model_kwargs={"head_bins": 1})`) and retrain. What happens, and why?
+#    (`rc.evaluate("cnn", ds, model_kwargs={"head_bins": 1})`) and retrain. What happens, and why?
 # 2. Turn augmentation off: `evaluate` also takes a factory, e.g.
 #    `lambda n_classes, length: TorchClassifier("cnn", augment=False, max_epochs=60)`. How large is the effect of
 #    augmentation on unseen samples?

@@ -111,7 +111,7 @@ rc.tables.to_frame(rc.load_rows(["02_baselines", "03_cnn", "04_efficientnet"]))
 #
 # ## Exercises
 #
-# 1. Train full B0 (`evaluate("efficientnet_b0", ds, ...)`) in the quick profile and compare its epoch time with the
+# 1. Train full B0 (`rc.evaluate("efficientnet_b0", ds, ...)`) in the quick profile and compare its epoch time with the
 #    variant's. Where does the time go? (`layer_table` gives FLOPs per stage; time a stage with `measure_latency`.)
 # 2. Switch stochastic depth off (`model_kwargs={"stochastic_depth_prob": 0.0}`) and measure the effect over
 #    repeated splits. Is the difference larger than the sd?

@@ -127,7 +127,7 @@ else:
 #
 # ## Exercises
 #
-# 1. Train DRSN-CS (`evaluate("drsn_cs", ds, ...)`) and compare accuracy and latency with DRSN-CW. Chapter 7 uses
+# 1. Train DRSN-CS (`rc.evaluate("drsn_cs", ds, ...)`) and compare accuracy and latency with DRSN-CW. Chapter 7 uses
 #    this as one reading of "channel conversion".
 # 2. Replace soft thresholding with a plain ReLU (keep everything else) by subclassing `Shrinkage`. Does the
 #    shrinkage matter on these processed (already baseline-corrected) spectra?

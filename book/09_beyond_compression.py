@@ -139,7 +139,7 @@ pd.Series(mflops, name="MFLOPs per spectrum").round(2).to_frame()
 # ## Shipping without PyTorch
 #
 # The ONNX files have a symbolic batch dimension, so one file serves a single spectrum and a whole folder
-# (`ramancmp.compression.export_onnx`, run with `OnnxClassifier`). Their size on disk and opset, float and int8:
+# (`ramancmp.compression.export_onnx`, run with `ramancmp.compression.OnnxClassifier`). Their size on disk and opset, float and int8:
 
 # %%
 table[table["runtime"] == "onnxruntime"][["model", "variant", "size_kb", "opset"]].round(1).style.hide(axis="index")
