@@ -219,7 +219,7 @@ def _progress_bar(total: int, desc: str | None, progress: bool):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="unit")
+    return tqdm(total=total, desc=desc, unit="unit", leave=False)
 
 
 # ------------------------------------------------------------------------------------------------------ executors
