@@ -142,8 +142,8 @@ spectra_per_sample.T
 knn = {kind: rc.evaluate("knn_cosine", ds, split_kind=kind, seed=seed, profile=ch.profile, measure_speed=False,
                       progress=False) for kind in ("random", "sample")}
 rows = [{"split": kind, "mean": 100 * r.metrics["accuracy"]["mean"], "sd": 100 * r.metrics["accuracy"]["sd"],
-         "repeats": r.repeats} for kind, r in knn.items()]
-pd.DataFrame(rows).round(2)
+         "repeats": r.repeats, "values": [100 * p["accuracy"] for p in r.per_repeat]} for kind, r in knn.items()]
+pd.DataFrame(rows).drop(columns="values").round(2)
 
 # %%
 rc.plots.mean_sd_bar_figure(rows, x="split", title="1-NN cosine library search: test accuracy by split kind")
@@ -178,7 +178,7 @@ leak
 # %%
 ch.save({"n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names), "n_samples": int(len(per_sample)),
          "class_counts": counts, "class_samples": samples, "funnel": ds.summary["funnel"],
-         "knn_cosine_accuracy": {r["split"]: {"mean": r["mean"], "sd": r["sd"]} for r in rows},
+         "knn_cosine_accuracy": {r["split"]: {"mean": r["mean"], "sd": r["sd"], "values": r["values"]} for r in rows},
          "sibling_leakage": leak.to_dict()},
         task=ds.task, split="sample and random", data_sha256=ds.source_sha256)
 

@@ -79,7 +79,7 @@ for k in (10, 25, 50, 100, 200):
     r = rc.evaluate("pca_lda", ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs={"n_components": k},
                  measure_speed=False, progress=False)
     sweep.append({"components": str(k), "mean": 100 * r.metrics["accuracy"]["mean"],
-                  "sd": 100 * r.metrics["accuracy"]["sd"]})
+                  "sd": 100 * r.metrics["accuracy"]["sd"], "values": [100 * p["accuracy"] for p in r.per_repeat]})
 rc.plots.mean_sd_bar_figure(sweep, x="components", title="PCA + LDA: test accuracy vs number of components")
 
 # %% [markdown]

@@ -7,6 +7,7 @@ while exercising the same parser the real archive goes through. Import the build
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -14,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED_RRUFF_ZIP = Path("/work/shared/data/rruff/excellent_unoriented.zip")
+# the shared mirror beside the checkout (as CI lays it out: ../shared), or wherever $RAMANCMP_SHARED_ZIP says
+SHARED_RRUFF_ZIP = Path(os.environ.get("RAMANCMP_SHARED_ZIP")
+                        or Path(__file__).resolve().parents[2] / "shared" / "data" / "rruff" / "excellent_unoriented.zip")
 
 
 def make_spectrum_arrays(n: int = 200, start: float = 150.0, stop: float = 1300.0, peaks=(465.0, 1085.0),
@@ -123,17 +126,43 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
-def synthetic_spectra(n_per_class: int = 20, n_classes: int = 3, length: int = 256, seed: int = 0):
-    """Classes of three Gaussian bands at class-specific positions, jittered, with noise; max-normalised."""
+def synthetic_spectra(n_per_class: int = 20, n_classes: int = 3, length: int = 256, seed: int = 0, *,
+                      spectra_per_sample: int = 1, return_groups: bool = False):
+    """THE synthetic spectra of the test suite: classes of three Gaussian bands at class-specific positions.
+
+    Spectra come in samples of ``spectra_per_sample`` (a sample's spectra share their band positions and heights,
+    like a RRUFF sample's spectra; each adds its own noise), max-normalised. Returns ``(X, y)``, or ``(X, y,
+    groups)`` with ``return_groups`` (sample IDs ``R<class><sample>``, for by-sample splits).
+    """
     rng = np.random.default_rng(seed)
     grid = np.arange(length)
     centres = np.random.default_rng(123).uniform(0.1 * length, 0.9 * length, size=(n_classes, 3))
-    X, y = [], []
+    X, y, groups = [], [], []
     for c in range(n_classes):
-        for _ in range(n_per_class):
-            pos = centres[c] + rng.normal(0, 1.5, 3)
-            s = sum(rng.uniform(0.5, 1.0) * np.exp(-0.5 * ((grid - p) / 3) ** 2) for p in pos)
+        for i in range(n_per_class):
+            if i % spectra_per_sample == 0:
+                pos = centres[c] + rng.normal(0, 1.5, 3)
+                s = sum(rng.uniform(0.5, 1.0) * np.exp(-0.5 * ((grid - p) / 3) ** 2) for p in pos)
             X.append(s + rng.normal(0, 0.03, length))
             y.append(c)
+            groups.append(f"R{c:02d}{i // spectra_per_sample:04d}")
     X = np.asarray(X, np.float32)
-    return X / X.max(axis=1, keepdims=True), np.asarray(y)
+    X = X / X.max(axis=1, keepdims=True)
+    return (X, np.asarray(y), np.asarray(groups)) if return_groups else (X, np.asarray(y))
+
+
+def synthetic_dataset(n_classes: int = 3, samples_per_class: int = 6, spectra_per_sample: int = 4,
+                      length: int = 128, seed: int = 0):
+    """:func:`synthetic_spectra` as a :class:`~ramancmp.data.tasks.SpectraDataset` (task ``synthetic-<classes>``)."""
+    import pandas as pd
+
+    from ramancmp.data.preprocess import PreprocessConfig
+    from ramancmp.data.tasks import SpectraDataset
+
+    X, y, groups = synthetic_spectra(samples_per_class * spectra_per_sample, n_classes, length, seed,
+                                     spectra_per_sample=spectra_per_sample, return_groups=True)
+    names = [f"class_{c}" for c in range(n_classes)]
+    meta = pd.DataFrame({"mineral": [names[c] for c in y], "sample_id": groups})
+    return SpectraDataset(X=X, y=y.astype(np.int64), groups=groups, class_names=names,
+                          grid=np.linspace(150.0, 1200.0, length), meta=meta, task=f"synthetic-{n_classes}",
+                          source_sha256="0" * 64, preprocess=PreprocessConfig(n_points=length), summary={})

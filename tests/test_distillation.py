@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import clone
 
+from conftest import synthetic_spectra
 from ramancmp.config import PROFILES
-from ramancmp.fileio import fingerprint
 from ramancmp.compression import (DistillationConfig, DistillationLoss, DistilledClassifier,
                                   distillation_loss, soft_targets)
+from ramancmp.fileio import fingerprint
 from ramancmp.models import create_model
 from ramancmp.training import TorchClassifier
 
@@ -99,15 +100,7 @@ def test_grid_sizes():
 
 
 def _synthetic(n_per_class: int = 30, length: int = 64, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    grid = np.arange(length)
-    X, y = [], []
-    for c, centre in enumerate((12, 32, 52)):
-        for _ in range(n_per_class):
-            peak = np.exp(-0.5 * ((grid - centre - rng.normal(0, 1.5)) / 3.0) ** 2)
-            X.append(peak + rng.normal(0, 0.05, length))
-            y.append(c)
-    return np.asarray(X, np.float32), np.asarray(y)
+    return synthetic_spectra(n_per_class, 3, length, seed)
 
 
 @pytest.mark.parametrize("augment", [False, True])

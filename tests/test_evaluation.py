@@ -6,12 +6,10 @@ import json
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from conftest import synthetic_dataset
 from ramancmp.config import PROFILES
-from ramancmp.data.preprocess import PreprocessConfig
-from ramancmp.data.tasks import SpectraDataset
 from ramancmp.experiments.evaluation import EvaluationResult, evaluate
 
 TINY = replace(PROFILES["quick"], name="tiny", repeats=2, max_epochs=2, patience=1, batch_size=16, latency_runs=3,
@@ -19,32 +17,9 @@ TINY = replace(PROFILES["quick"], name="tiny", repeats=2, max_epochs=2, patience
 LENGTH = 128
 
 
-def synthetic_dataset(n_classes: int = 3, samples_per_class: int = 6, spectra_per_sample: int = 4,
-                      seed: int = 0) -> SpectraDataset:
-    """Classes = a Gaussian band at a class-specific position; samples share a small shift; spectra add noise."""
-    rng = np.random.default_rng(seed)
-    grid = np.linspace(150.0, 1200.0, LENGTH)
-    X, y, groups = [], [], []
-    for c in range(n_classes):
-        centre = 300.0 + 250.0 * c
-        for s in range(samples_per_class):
-            shift = rng.normal(0, 5)
-            for _ in range(spectra_per_sample):
-                band = np.exp(-0.5 * ((grid - centre - shift) / 20.0) ** 2)
-                x = band + 0.05 * rng.standard_normal(LENGTH)
-                X.append((x - x.min()) / (x.max() - x.min()))
-                y.append(c)
-                groups.append(f"R{c:02d}{s:04d}")
-    names = [f"class_{c}" for c in range(n_classes)]
-    meta = pd.DataFrame({"mineral": [names[c] for c in y], "sample_id": groups})
-    return SpectraDataset(X=np.asarray(X, np.float32), y=np.asarray(y, np.int64), groups=np.asarray(groups),
-                          class_names=names, grid=grid, meta=meta, task="synthetic-3", source_sha256="0" * 64,
-                          preprocess=PreprocessConfig(n_points=LENGTH), summary={})
-
-
 
 @pytest.fixture(scope="module")
-def dataset() -> SpectraDataset:
+def dataset():
     return synthetic_dataset()
 
 

@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.pipeline import Pipeline
 
+from conftest import synthetic_spectra
 from ramancmp.fileio import fingerprint
 from ramancmp.compression import DRSNFeatureExtractor, DRSNPrefix, feature_pipeline, pipeline_complexity
 from ramancmp.models import create_model
@@ -19,14 +20,7 @@ L = 64
 
 
 def _data(n_per_class: int = 20, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    grid = np.arange(L)
-    X, y = [], []
-    for c, centre in enumerate((10, 30, 50)):
-        for _ in range(n_per_class):
-            X.append(np.exp(-0.5 * ((grid - centre - rng.normal(0, 1.0)) / 3.0) ** 2) + rng.normal(0, 0.05, L))
-            y.append(c)
-    return np.asarray(X, np.float32), np.asarray(y)
+    return synthetic_spectra(n_per_class, 3, L, seed)
 
 
 @pytest.fixture(scope="module")

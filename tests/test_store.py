@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import synthetic_dataset
 from ramancmp.config import PROFILES
 from ramancmp.data.splits import repeated_splits
 from ramancmp.experiments import store
 from ramancmp.experiments.evaluation import evaluate
 from ramancmp.experiments.executor import DaskExecutor, LocalExecutor, SerialExecutor
-from test_evaluation import LENGTH, synthetic_dataset  # noqa: F401  (one synthetic generator for these tests)
 
 TINY = replace(PROFILES["quick"], name="tiny", repeats=2, max_epochs=2, patience=1, batch_size=16, latency_runs=3,
                throughput_runs=2)

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import SHARED_RRUFF_ZIP
 from ramancmp.data.preprocess import PreprocessConfig
 from ramancmp.data.splits import make_split
 from ramancmp.data.summary import format_summary, summarize
 from ramancmp.data.tasks import GROUPS_CSV, list_tasks, load_catalog, load_task, mineral_groups
 
 PINNED_SHA256 = "dacbe9ba38d5dbfe5ef497fef899a479184a6758ac27d7bb6247d43975d4a37e"
-SHARED_ZIP = Path("/work/shared/data/rruff/excellent_unoriented.zip")
 GROUPS = ["amphibole", "apatite", "carbonate", "feldspar", "garnet", "mica", "olivine", "pyroxene", "tourmaline",
           "zeolite"]
 # measured on the sha256-pinned 2019 archive (deterministic): spectra, samples per group
@@ -55,7 +55,7 @@ KEYWORDS = {
 def real_archive() -> Path:
     from ramancmp.data.fetch import archive_path
 
-    for path in (archive_path(), SHARED_ZIP):
+    for path in (archive_path(), SHARED_RRUFF_ZIP):
         if path.is_file():
             return path
     pytest.skip("no RRUFF archive: run `python -m ramancmp data fetch`")

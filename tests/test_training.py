@@ -10,7 +10,6 @@ import pytest
 from conftest import synthetic_spectra
 import torch
 
-from ramancmp.config import PROFILES
 from ramancmp.models import create_model
 from ramancmp.training import (Augment, TorchClassifier, History, TrainConfig, evaluate, load_checkpoint, predict_logits,
                                save_checkpoint, seed_everything, train_model)

@@ -29,7 +29,7 @@ from pathlib import Path
 import jupytext
 import papermill as pm
 
-from ramancmp.config import (DEFAULT_SEED, PROFILE_ENV, PROJECT_ROOT, checkpoints_dir, data_dir, get_profile,
+from ramancmp.config import (DEFAULT_SEED, PROFILE_ENV, checkpoints_dir, data_dir, get_profile,
                              results_dir)
 from ramancmp.fileio import write_json_atomic
 from ramancmp.navigation import BOOK_DIR, list_chapters

@@ -16,7 +16,6 @@ import os
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
