@@ -1,7 +1,8 @@
 """The chapter-facing facade: every chapter starts with ``from ramancmp import book as rc`` (as d2l's
 ``from d2l import torch as d2l``) and finds here what it teaches -- nothing is defined here, only gathered.
 
-- running a chapter: :class:`Chapter` (parameters, results), the runner (:mod:`ramancmp.book.runner`)
+- running a chapter: :class:`Chapter` (parameters, results); the runner (:mod:`ramancmp.book.runner`, not
+  imported here: a chapter never needs it)
 - data: :func:`load_task`, :func:`mineral_groups`, splits, RRUFF parsing and preprocessing
 - models and training: :data:`BOOK_MODELS`, :func:`create_model`, :class:`TorchClassifier`, :func:`predict_logits`
 - measuring: :func:`evaluate`, :func:`sibling_leakage`, FLOPs, parameters, latency, thread control
@@ -11,7 +12,6 @@
 
 from ramancmp import plots
 from ramancmp.book.chapter import Chapter
-from ramancmp.book.runner import list_chapters
 from ramancmp.compression import (CONVERSION_VARIANTS, DistillationConfig, feature_pipeline, prune_channels,
                                   quantize_int8, soft_targets)
 from ramancmp.config import BOOK_MODELS, NETWORKS, TIMING_THREADS, get_profile
@@ -32,7 +32,7 @@ from ramancmp.experiments.store import get_or_train, train_part
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics import count_flops, count_params, layer_table, measure_latency, num_threads
 from ramancmp.models import create_model
-from ramancmp.navigation import chapter_titles
+from ramancmp.navigation import chapter_titles, list_chapters
 from ramancmp.training import TorchClassifier, predict_logits
 
 __all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "DistillationConfig", "chapter_titles", "NETWORKS", "Row", "TIMING_THREADS",
