@@ -272,7 +272,7 @@ def deployment_figure(rows: Sequence[dict], *, x: str = "latency_b1_ms", y: str 
                       title: str = "Deployment variants: accuracy vs batch-1 latency") -> go.Figure:
     """One colour per network; each variant a marker, the pruning ratios of a network joined by a line.
 
-    ``rows`` are :func:`ramancmp.compression.deployment_variants` records (``model``, ``variant``, ``prune_ratio``,
+    ``rows`` are :func:`ramancmp.experiments.deployment.deployment_variants` records (``model``, ``variant``, ``prune_ratio``,
     ``accuracy`` in [0, 1], ``mflops``, ``latency_b1_ms``, ``throughput_b256``); hover shows FLOPs and throughput.
     """
     symbols = {"float": "circle", "int8": "diamond", "onnx": "square", "onnx int8": "square-open"}
