@@ -60,6 +60,45 @@ def test_modern_layout_metadata():
     assert s.header["PIN_ID"] == "12345"
 
 
+def _wrapped(text: str, newline: str = "\n") -> str:
+    """Today's rruff.info layout with long header values wrapped onto lines without '##' (as the site writes them)."""
+    orientation = "##ORIENTATION=0-000" + newline
+    assert orientation in text
+    return text.replace(orientation, "##ORIENTATION=The crystal was oriented with its c axis" + newline
+                        + " Fiducial mark on the upper left of the mount" + newline
+                        + "##DIFFRACTION SAMPLE DESCRIPTION=Powder of the same sample," + newline
+                        + "ground in acetone; 2-theta 5-90 degrees" + newline, 1)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_wrapped_header_values_are_joined_not_read_as_data(newline):
+    x, y = make_spectrum_arrays()
+    text = _wrapped(make_rruff_text("Actinolite", "R040063", layout="modern", laser_nm=514, wavenumber=x,
+                                    intensity=y, newline=newline), newline)
+    s = parse_spectrum(text, make_rruff_name("Actinolite", "R040063-4", layout="modern", laser_nm=514))
+    assert s.header["ORIENTATION"] == ("The crystal was oriented with its c axis Fiducial mark on the upper left of "
+                                       "the mount")
+    assert s.header["DIFFRACTION SAMPLE DESCRIPTION"] == ("Powder of the same sample, ground in acetone; 2-theta 5-90 "
+                                                          "degrees")
+    np.testing.assert_allclose(s.wavenumber, x, atol=1e-3)  # as written: a few decimals
+    np.testing.assert_allclose(s.intensity, y, atol=1e-3)
+    assert s.laser_nm == 514.0 and s.header["FILETYPE"] == "Raman Processed"
+
+
+def test_a_folder_of_todays_files_with_wrapped_headers_loads_completely(tmp_path):
+    for k in range(5):
+        name = make_rruff_name(f"Mineral{k}", f"R0{k}0063-4", layout="modern", laser_nm=514, index=f"h{k}")
+        (tmp_path / name).write_text(_wrapped(make_rruff_text(f"Mineral-{k}", f"R0{k}0063", layout="modern",
+                                                              laser_nm=514, seed=k)))
+    contents = load_archive(tmp_path)
+    assert len(contents) == 5 and contents.skipped == []
+
+
+def test_a_non_numeric_line_after_the_data_began_still_names_its_own_line():
+    rows = GOOD_ROWS[:10] + ["Fiducial mark"] + GOOD_ROWS[10:]
+    assert_error(r"line \d+ is not numeric: 'Fiducial mark'", make_rruff_text(rows=rows))
+
+
 def test_modern_layout_header_wins_over_file_name():
     name = make_rruff_name("Quartz", "R040031", layout="modern", laser_nm=532, orientation="45-000__ccw",
                            processing="RAW")

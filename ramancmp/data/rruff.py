@@ -24,6 +24,9 @@ archive it becomes a :class:`Skipped` entry, never a silently wrong spectrum):
 
 * Text is decoded as UTF-8, falling back to latin-1 (old RRUFF localities are latin-1 encoded). CRLF, LF and CR line
   endings may be mixed; blank lines are ignored anywhere.
+* A header value may wrap (today's rruff.info files do this for long ``##ORIENTATION=`` or description texts): a
+  non-blank line that follows a header line directly, has no ``##`` and does not start with a number continues that
+  value (joined with a space). The first line that starts with a number begins the data rows.
 * Data rows are exactly two numbers, separated by a comma and/or whitespace. A third column, a non-numeric value,
   NaN or infinity is an error naming the line.
 * Everything after the first ``##END=`` line is ignored (RRUFF files end with blank lines; a trailing row there is not
@@ -75,6 +78,7 @@ _PROCESSING = re.compile(r"^raman_data_(\w+)$", re.IGNORECASE)
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d*)?")
 _FIELD_SPLIT = re.compile(r"\s*,\s*|\s+")
 _BLANK_LINE = re.compile(r"^[ \t\f\v]+$", re.MULTILINE)
+_ROW_START = re.compile(r"^[-+]?(?:\d|\.\d)")  # a data row starts with a number; a wrapped header value does not
 _LASER_KEYS = ("RAMAN WAVELENGTH", "LASER WAVELENGTH", "WAVELENGTH")
 
 
@@ -232,12 +236,18 @@ def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
     header: dict[str, str] = {}
     pos, n = 0, len(text)
     ended = False
+    last_key = None  # the header line just above (a continuation line extends its value)
     while pos < n:  # header lines: '##KEY=value' (and blank lines) until the first data row
         eol = text.find("\n", pos)
         eol = n if eol < 0 else eol
         s = text[pos:eol].strip()
         if s and not s.startswith("##"):
-            break
+            if last_key is None or _ROW_START.match(s):
+                break  # the first data row
+            # today's rruff.info wraps long header values: the rest follows on lines without '##'
+            header[last_key] = f"{header[last_key]} {s}".strip()
+            pos = eol + 1
+            continue
         if s:
             key, _, value = s[2:].partition("=")
             key = key.strip().upper()
@@ -245,6 +255,9 @@ def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
                 ended = True
                 break
             header[key] = value.strip()
+            last_key = key
+        else:
+            last_key = None  # a blank line ends a header value
         pos = eol + 1
     if not header and pos >= n:
         raise SpectrumParseError(source, "empty file")
