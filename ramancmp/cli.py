@@ -154,3 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback; finished chapters and their timings are kept
+        print("interrupted", file=sys.stderr)
+        return 130

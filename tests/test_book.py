@@ -75,6 +75,26 @@ def test_runner_names_failing_chapter_and_cell_and_resumes(tmp_path, monkeypatch
     assert "00_ok: already finished" in capsys.readouterr().out
     assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters, force=True) == 0
     assert "00_ok: done" in capsys.readouterr().out
+    timings = json.loads((tmp_path / "results" / "book_timings.json").read_text())["chapters"]
+    assert set(timings) == {"00_ok"}  # recorded as each chapter finishes
+    # A forced rerun that fails must not leave the earlier run's results behind (the chapter would look finished).
+    (chapters / "00_ok.py").write_text((chapters / "00_ok.py").read_text() + "\n# %%\nraise RuntimeError('now broken')\n")
+    assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters, force=True) == 1
+    assert "removed" in capsys.readouterr().err and not (tmp_path / "results" / "00_ok.json").exists()
+    assert not book.chapter_finished("00_ok", "quick", 0)
+
+
+def test_cli_reports_an_interrupt_without_a_traceback(monkeypatch, capsys):
+    from ramancmp import cli
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(book, "run_book", interrupted)
+    assert cli.main(["book", "run", "--chapters", "00"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+    with pytest.raises(SystemExit):  # --chapters needs at least one chapter (it no longer means "all")
+        cli.main(["book", "run", "--chapters"])
 
 
 @pytest.mark.slow

@@ -113,3 +113,26 @@ def test_cli_predict_json(checkpoint, spectra_dir, capsys):
     # nothing classifiable: exit code 1, the reason still printed
     assert main(["predict", "--model", str(checkpoint), str(short)]) == 1
     assert "not covering grid" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", ["truncated weights", "corrupt json", "not a checkpoint"])
+def test_a_damaged_checkpoint_is_a_clear_error_naming_the_file(checkpoint, spectra_dir, tmp_path, capsys, damage):
+    import shutil
+
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    pt, js = folder / "cnn.pt", folder / "cnn.json"
+    shutil.copyfile(checkpoint, pt)
+    shutil.copyfile(checkpoint.with_suffix(".json"), js)
+    if damage == "truncated weights":
+        pt.write_bytes(pt.read_bytes()[: pt.stat().st_size // 2])
+        bad = pt
+    elif damage == "corrupt json":
+        js.write_text(js.read_text()[:200])
+        bad = js
+    else:
+        js.write_text('{"format": "something else"}')
+        bad = js
+    code = main(["predict", "--model", str(pt), str(spectra_dir[1])])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and str(bad) in err and "Traceback" not in err

@@ -267,3 +267,28 @@ def test_zip_source_fingerprint_is_remembered_and_invalidated(folder, tmp_path):
     os.utime(zpath, ns=(1, 1))
     smaller = load_task("rruff-groups-10", source=zpath)
     assert smaller.source_sha256 == file_sha256(zpath) != ds.source_sha256 and len(smaller) == len(ds) - 1
+
+
+def test_a_replaced_archive_with_the_same_size_and_mtime_is_hashed_again(folder, tmp_path):
+    """A stale fingerprint would return the old archive's labels for new contents (a silent wrong answer)."""
+    import os
+    import shutil
+    import zipfile
+
+    from ramancmp.data.fetch import file_sha256
+    from ramancmp.data.tasks import source_fingerprint
+
+    members = sorted(folder.iterdir())
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    for path, names in ((first, members), (second, members[::-1])):  # same bytes in another order: same size
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+            for p in names:
+                zf.write(p, p.name)
+    assert first.stat().st_size == second.stat().st_size and file_sha256(first) != file_sha256(second)
+    target = tmp_path / "rruff.zip"
+    shutil.copyfile(first, target)
+    os.utime(target, ns=(1, 1))
+    assert source_fingerprint(target) == file_sha256(first)
+    shutil.copyfile(second, target)  # replaced in place: same size ...
+    os.utime(target, ns=(1, 1))  # ... and the same mtime
+    assert source_fingerprint(target) == file_sha256(second)

@@ -130,13 +130,17 @@ def run_book(profile: str = "quick", chapters: list[str] | None = None, output: 
                 executed = run_chapter(chapter, profile=profile, seed=seed, output=out, book_dir=book_dir)
             except RuntimeError as exc:
                 print(f"[book] FAILED: {exc}", file=sys.stderr)
+                stale = dirs["results"] / f"{chapter}.json"
+                if stale.exists():  # an earlier run's results must not make the failed chapter look finished
+                    stale.unlink()
+                    print(f"[book] removed {stale}: it came from an earlier run of this chapter (a committed copy "
+                          "comes back with `git checkout -- results/`)", file=sys.stderr)
                 return 1
             timings[chapter] = round(time.perf_counter() - start, 1)
+            _record_timings(dirs["results"], profile, {chapter: timings[chapter]})  # kept if a later one stops
             print(f"[book] {chapter}: done in {timings[chapter]:.1f} s -> {executed}", flush=True)
             if update_book:
                 shutil.copyfile(executed, book_dir / f"{chapter}.ipynb")
-        if timings:
-            _record_timings(dirs["results"], profile, timings)
     print(f"[book] {len(selected)} chapter(s) ready in profile {profile!r}; results in {dirs['results']}")
     return 0
 

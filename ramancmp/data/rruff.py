@@ -237,6 +237,7 @@ def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
     pos, n = 0, len(text)
     ended = False
     last_key = None  # the header line just above (a continuation line extends its value)
+    wrapped = None  # (line, text) of the first continuation line, for the error when no data rows follow
     while pos < n:  # header lines: '##KEY=value' (and blank lines) until the first data row
         eol = text.find("\n", pos)
         eol = n if eol < 0 else eol
@@ -246,6 +247,8 @@ def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
                 break  # the first data row
             # today's rruff.info wraps long header values: the rest follows on lines without '##'
             header[last_key] = f"{header[last_key]} {s}".strip()
+            if wrapped is None:
+                wrapped = (text.count("\n", 0, pos) + 1, s)
             pos = eol + 1
             continue
         if s:
@@ -276,6 +279,9 @@ def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
             raise SpectrumParseError(source, f"line {line}: header line {marker[:60]!r} after the data rows began")
     block = text[pos:end]
     if not block.strip():
+        if wrapped is not None:  # text that was taken for a wrapped header value, and nothing numeric after it
+            raise SpectrumParseError(source, f"line {wrapped[0]} is not numeric: {wrapped[1][:60]!r} "
+                                             "(no data rows follow)")
         raise SpectrumParseError(source, "no data rows (header only)")
     return header, block, first_line
 

@@ -106,7 +106,8 @@ def make_split(y, groups=None, kind: str = "sample", test_size: float = 0.2, val
     few thousand spectra takes a noticeable fraction of a second) and handed out as a fresh copy.
     """
     y, groups = _check(y, groups, kind, test_size, val_size, seed)
-    key = (fingerprint(y.astype(str), np.zeros(0) if groups is None else groups.astype(str)), kind, float(test_size), float(val_size), int(seed))
+    key = (fingerprint(y.astype(str), np.zeros(0) if groups is None else groups.astype(str)), kind, float(test_size),
+           float(val_size), int(seed))
     if key not in _CACHE:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.clear()

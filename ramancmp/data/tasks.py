@@ -111,8 +111,8 @@ def _write_json(path: Path, payload: Any) -> None:
 def source_fingerprint(path: Path) -> str:
     """sha256 of a zip file, or of a folder's ``.txt`` files (relative names and contents, in sorted order).
 
-    A zip's digest is remembered in ``<cache>/fingerprints.json`` with its size and mtime and reused while both are
-    unchanged, so loading a cached task does not re-read a 115 MB archive.
+    A zip's digest is remembered in ``<cache>/fingerprints.json`` with its size, mtime, status-change time and inode
+    and reused while all are unchanged, so loading a cached task does not re-read a 115 MB archive.
     """
     path = path.resolve()
     if path.is_dir():
@@ -125,11 +125,14 @@ def source_fingerprint(path: Path) -> str:
     index = _read_json(index_path)
     index = index if isinstance(index, dict) else {}
     st = path.stat()
+    # size and mtime alone can be kept by a replaced file (a copy with `cp -p`, `touch -r`); the inode and the
+    # status-change time cannot: any write or replacement changes ctime, and it cannot be set back
+    stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
     entry = index.get(str(path))
-    if isinstance(entry, dict) and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+    if isinstance(entry, dict) and all(entry.get(k) == v for k, v in stamp.items()) and "sha256" in entry:
         return str(entry["sha256"])
     sha = file_sha256(path)
-    index[str(path)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
+    index[str(path)] = {**stamp, "sha256": sha}
     try:
         _write_json(index_path, index)
     except OSError:  # a read-only data cache only costs speed
