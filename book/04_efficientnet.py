@@ -73,6 +73,11 @@ rc.layer_table(book_net, (1, 1, L), depth=2)
 # part), on the same repeated splits.
 
 # %%
+trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=seed,
+                           split_kinds=("sample", "random"))
+print(f"{trained} networks trained now, in parallel (the rest were in the model store)")
+
+# %%
 by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
 print(by_sample)
 rc.plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],

@@ -55,6 +55,11 @@ rc.layer_table(net, (1, 1, L), depth=1)
 # ## Training
 
 # %%
+trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=seed,
+                           split_kinds=("sample", "random"))
+print(f"{trained} networks trained now, in parallel (the rest were in the model store)")
+
+# %%
 by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
 print(by_sample)
 rc.plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],

@@ -26,7 +26,7 @@ from ramancmp.experiments.bench import bench_all, format_table
 from ramancmp.experiments.compression import (channel_conversion_experiment, compression_rows,
                                               distillation_experiment, feature_extraction_experiment)
 from ramancmp.experiments.deployment import bench_deployment, deployment_rows
-from ramancmp.experiments.evaluation import evaluate, sibling_leakage
+from ramancmp.experiments.evaluation import evaluate, sibling_leakage, train_networks
 from ramancmp.experiments.results import load_rows
 from ramancmp.experiments.store import get_or_train, train_part
 from ramancmp.experiments.tables import Row
@@ -42,4 +42,4 @@ __all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "DistillationConfig"
            "format_summary", "format_table", "get_or_train", "get_profile", "layer_table", "list_chapters",
            "load_rows", "load_task", "make_split", "measure_latency", "mineral_groups", "num_threads", "plots",
            "predict_logits", "preprocess_spectrum", "prune_channels", "quantize_int8", "read_spectrum",
-           "repeated_splits", "sibling_leakage", "soft_targets", "tables", "train_part"]
+           "repeated_splits", "sibling_leakage", "soft_targets", "tables", "train_networks", "train_part"]

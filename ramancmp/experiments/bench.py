@@ -21,7 +21,7 @@ from ramancmp.data.tasks import load_task
 from ramancmp.experiments.compression import (bench_compression, channel_conversion_experiment, compression_rows,
                                               distillation_experiment, feature_extraction_experiment)
 from ramancmp.experiments.deployment import bench_deployment, deployment_rows
-from ramancmp.experiments.evaluation import evaluate
+from ramancmp.experiments.evaluation import evaluate, train_networks
 from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import load_result, save_result
 from ramancmp.experiments.tables import Row, to_text
@@ -46,8 +46,11 @@ def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = 
                progress: bool = True, executor: Executor | str | None = None,
                peak_gflops: float | None = None) -> list[Row]:
     """One :class:`Row` per model (keys of ``BOOK_MODELS``, default all): by-sample splits, random splits beside."""
+    keys = list(models if models is not None else BOOK_MODELS)
+    train_networks([BOOK_MODELS[k] for k in keys], ds, profile=prof, seed=seed, executor=executor, progress=progress,
+                   split_kinds=("sample", "random") if random_split else ("sample",))  # one batch, then measure
     rows = []
-    for key in (models if models is not None else BOOK_MODELS):
+    for key in keys:
         name, kwargs = BOOK_MODELS[key]
         common = dict(seed=seed, profile=prof, model_kwargs=kwargs, progress=progress, executor=executor)
         row = Row.from_evaluation(evaluate(name, ds, split_kind="sample", **common), peak_gflops=peak_gflops)
@@ -108,7 +111,8 @@ def bench_all(task: str = "rruff-groups-10", profile: str | None = None, seed: i
             continue  # baselines are listed once; of the distillation grid, the (T, alpha) chosen on validation
         rows.append(row)
         known.add(row.model)
-    deployment = bench_deployment(task=task, profile=prof, seed=seed, dataset=ds, save=False, progress=progress)
+    deployment = bench_deployment(task=task, profile=prof, seed=seed, dataset=ds, save=False, progress=progress,
+                                  executor=executor)
     rows += deployment_rows(deployment["rows"], gemm["gflops"])
     table = _header("all", ds, prof, seed, gemm)
     table.update({"rows": rows, "distillation_chosen": dist["chosen"],

@@ -21,6 +21,7 @@ import io
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,9 @@ from ramancmp.compression.quantization import quantize_int8
 from ramancmp.config import BOOK_MODELS, NETWORKS, TIMING_THREADS, get_profile
 from ramancmp.data.splits import make_split
 from ramancmp.data.tasks import load_task
+from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
-from ramancmp.experiments.store import get_or_train, train_part
+from ramancmp.experiments.store import get_or_train, shared_executor, train_part
 from ramancmp.experiments.tables import Row
 from ramancmp.fileio import atomic_path, fingerprint
 from ramancmp.metrics import as_torch_module, count_flops, count_params, measure_latency, measure_throughput
@@ -68,6 +70,58 @@ def _encode(classes: np.ndarray | None, y: np.ndarray) -> np.ndarray:
     if (classes[idx] != y).any():
         raise ValueError("labels not among the model's classes_")
     return idx.astype(np.int64)
+
+
+def _pruned_path(cache_dir: str | Path, base_name: str, net: nn.Module, ratio: float, X_train: Any, y_train: Any,
+                 config: TrainConfig) -> Path:
+    """Where the fine-tuned weights of ``net`` pruned at ``ratio`` are kept: keyed by the float weights, the training
+    data and the fine-tune settings."""
+    key = fingerprint(*[t.detach().cpu().numpy() for t in net.state_dict().values()],
+                      np.asarray(X_train, dtype=np.float32), np.asarray(y_train),
+                      np.frombuffer(repr((float(ratio), config.to_dict())).encode(), dtype=np.uint8))
+    return Path(cache_dir) / f"{base_name}-pruned{ratio:g}-{key}.pt"
+
+
+@dataclass
+class FineTuneJob:
+    """Prune ``net`` at ``ratio`` and fine-tune it (labels already encoded); a unit of work for the executor.
+
+    With ``path`` the fine-tuned weights are stored there and loaded (not trained again) when present: pruning the
+    same float network again is deterministic, so the architecture matches (``torch.load(weights_only=True)``).
+    """
+
+    net: nn.Module
+    ratio: float
+    length: int
+    X_train: Any
+    y_train: Any
+    X_val: Any
+    y_val: Any
+    config: TrainConfig
+    path: Path | None = None
+
+    def run(self) -> tuple[nn.Module, float | None]:
+        """(the pruned, fine-tuned network, seconds of fine-tuning or ``None`` when loaded)."""
+        pruned = prune_channels(self.net, (1, 1, self.length), self.ratio)
+        if self.path is not None and self.path.exists():
+            pruned.load_state_dict(torch.load(self.path, map_location="cpu", weights_only=True))
+            return pruned, None
+        has_val = self.X_val is not None and self.y_val is not None and len(self.X_val) > 0
+        start = time.perf_counter()
+        with num_threads(1):  # the same weights whichever thread count the caller times with
+            train_model(pruned, self.X_train, self.y_train, self.X_val if has_val else None,
+                        self.y_val if has_val else None, self.config, progress=False)
+        seconds = time.perf_counter() - start
+        if self.path is not None:
+            with atomic_path(self.path) as tmp:
+                torch.save({k: v.detach().cpu() for k, v in pruned.state_dict().items()}, tmp)
+        return pruned, seconds
+
+
+def _fine_tune(job: FineTuneJob) -> Path | None:
+    """Executor unit: run the job for its stored weights (nothing big travels back)."""
+    job.run()
+    return job.path
 
 
 def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any, *, X_train: Any = None,
@@ -147,29 +201,17 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
                             backend=backend, quantization=q.report.to_dict()))
             bar.update()
         for ratio in ratios:
-            pruned = prune_channels(net, (1, 1, length), ratio)
             tuned, fit_time = False, None
             if X_train is not None and y_train is not None:
                 config = fine_tune or TrainConfig(max_epochs=10, lr=1e-3, patience=4, device="cpu")
-                cached = None
-                if cache_dir is not None:
-                    key = fingerprint(*[t.detach().cpu().numpy() for t in net.state_dict().values()],
-                                      np.asarray(X_train, dtype=np.float32), np.asarray(y_train),
-                                      np.frombuffer(repr((ratio, config.to_dict())).encode(), dtype=np.uint8))
-                    cached = Path(cache_dir) / f"{base_name}-pruned{ratio:g}-{key}.pt"
-                if cached is not None and cached.exists():
-                    pruned.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
-                    fit_time, tuned = None, True
-                else:
-                    has_val = X_val is not None and y_val is not None and len(X_val) > 0
-                    start = time.perf_counter()
-                    with num_threads(1):  # the same weights whichever thread count the caller times with
-                        train_model(pruned, X_train, _encode(classes, y_train), X_val if has_val else None,
-                                    _encode(classes, y_val) if has_val else None, config, progress=False)
-                    fit_time, tuned = time.perf_counter() - start, True
-                    if cached is not None:
-                        with atomic_path(cached) as tmp:
-                            torch.save({k: v.detach().cpu() for k, v in pruned.state_dict().items()}, tmp)
+                job = FineTuneJob(net, float(ratio), length, X_train, _encode(classes, y_train), X_val,
+                                  None if y_val is None else _encode(classes, y_val), config,
+                                  None if cache_dir is None else _pruned_path(cache_dir, base_name, net, ratio,
+                                                                              X_train, y_train, config))
+                pruned, fit_time = job.run()
+                tuned = True
+            else:
+                pruned = prune_channels(net, (1, 1, length), ratio)
             pruned.cpu().eval()
             rows.append(row(f"pruned {ratio:.0%}" + (" + fine-tune" if tuned else ""), "torch", "fp32",
                             labels(_torch_logits(pruned, X_test).argmax(1)), pruned,
@@ -221,7 +263,8 @@ def deployment_rows(rows: list[dict[str, Any]], peak_gflops: float | None = None
 
 def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: int = 0, *,
                      models: Sequence[str] | None = None, threads: int | None = TIMING_THREADS, dataset: Any = None,
-                     save: bool = True, device: str = "auto", progress: bool = False) -> dict[str, Any]:
+                     save: bool = True, device: str = "auto", progress: bool = False,
+                     executor: Executor | str | None = None) -> dict[str, Any]:
     """Deployment variants of the book's networks, trained on one by-sample split (seed ``seed``) of ``task``.
 
     ``models`` are keys of :data:`ramancmp.config.BOOK_MODELS` (default: the networks) or registry names. Networks
@@ -237,10 +280,24 @@ def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: i
     X, y = np.asarray(ds.X, dtype=np.float32), np.asarray(ds.y)
     tune = TrainConfig(max_epochs=prof.fine_tune_epochs, patience=prof.fine_tune_patience, lr=1e-3,
                        batch_size=prof.batch_size, device="cpu", seed=seed)
-    rows = []
+    nets = {}
     for key in models:
         name, kwargs = BOOK_MODELS.get(key, (key, {}))
-        clf = get_or_train(name, ds, split, prof, model_kwargs=kwargs or None, device=device)
+        nets[key] = get_or_train(name, ds, split, prof, model_kwargs=kwargs or None, device=device)
+    # the pruned networks' fine-tunes are independent units of work: all of them in parallel first, then measure
+    jobs = []
+    for clf in nets.values():
+        net, classes, cache = clf.model_.cpu().eval(), np.asarray(clf.classes_), _cache_dir(clf)
+        base = getattr(net, "default_cfg", {}).get("name", type(net).__name__)
+        length = int(getattr(net, "in_length", X_tr.shape[1])) * int(getattr(net, "in_channels", 1))
+        jobs += [FineTuneJob(net, float(r), length, X_tr, _encode(classes, y_tr), X_val, _encode(classes, y_val),
+                             tune, _pruned_path(cache, base, net, r, X_tr, y_tr, tune))
+                 for r in prof.prune_ratios if cache is not None]
+    pending = [j for j in jobs if not j.path.exists()]
+    if pending:
+        shared_executor(executor).map(_fine_tune, pending, desc="fine-tuning", progress=progress)
+    rows = []
+    for key, clf in nets.items():
         rows += deployment_variants(clf, X_tr[:prof.calibration_size], X[split.test], y[split.test], X_train=X_tr,
                                     y_train=y_tr, X_val=X_val, y_val=y_val, ratios=prof.prune_ratios,
                                     fine_tune=tune, threads=threads, latency_runs=prof.latency_runs,

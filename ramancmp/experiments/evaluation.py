@@ -50,7 +50,7 @@ from ramancmp.metrics import (
     measure_throughput,
 )
 
-__all__ = ["EvaluationResult", "evaluate", "results_table", "sibling_leakage"]
+__all__ = ["EvaluationResult", "evaluate", "results_table", "sibling_leakage", "train_networks"]
 
 
 def _accepts_validation(estimator: Any) -> bool:
@@ -166,6 +166,25 @@ def _complexity(estimator: Any, in_length: int) -> dict[str, Any]:
     if "rule" in flops:
         out["rule"] = flops["rule"]
     return out
+
+
+def train_networks(models: list[tuple[str, dict | None]], dataset: Any, *, profile: str | Profile | None = None,
+                   seed: int = 0, split_kinds: tuple[str, ...] = ("sample",), device: str = "auto",
+                   executor: Executor | str | None = None, progress: bool = False) -> int:
+    """Train every network of ``models`` (``(registry name, kwargs)``) on every repeated split of ``split_kinds`` --
+    in ONE batch through ``executor``, so no worker idles while another still has work -- and store them.
+
+    What :func:`evaluate` would train split kind by split kind; afterwards it only loads. Networks already stored
+    are not trained again. Returns how many networks were trained now.
+    """
+    prof = get_profile(profile)
+    y, groups = np.asarray(dataset.y), np.asarray(dataset.groups)
+    jobs = [make_job(name, dataset, split, prof, model_kwargs=kwargs, device=device)
+            for name, kwargs in models if is_torch_model(name)
+            for kind in split_kinds for split in repeated_splits(y, groups, kind=kind, repeats=prof.repeats, seed=seed)]
+    pending = sum(not job.is_stored() for job in jobs)
+    train_all(jobs, executor, progress=progress)
+    return pending
 
 
 def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, split_kind: str = "sample",
