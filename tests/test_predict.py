@@ -136,3 +136,20 @@ def test_a_damaged_checkpoint_is_a_clear_error_naming_the_file(checkpoint, spect
     code = main(["predict", "--model", str(pt), str(spectra_dir[1])])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and str(bad) in err and "Traceback" not in err
+
+
+def test_degenerate_spectra_get_a_reason_not_a_confident_class(checkpoint, tmp_path):
+    wn = np.arange(100.0, 1300.0, 0.5)
+    rng = np.random.default_rng(3)
+    good = band(CENTRES[0], wn, rng)
+    files = {"gap.txt": (wn[(wn < 300) | (wn > 1100)], good[(wn < 300) | (wn > 1100)]),
+             "ten_points.txt": (np.linspace(150.0, 1200.0, 10), np.linspace(1.0, 2.0, 10)),
+             "inverted.txt": (wn, -good)}
+    for name, (x, y) in files.items():
+        (tmp_path / name).write_text("\n".join(f"{a:.2f}, {b:.4f}" for a, b in zip(x, y)) + "\n")
+    report = predict_paths(checkpoint, [tmp_path / n for n in files])
+    assert report["predictions"] == []
+    reasons = {e["source"].rsplit("/", 1)[-1]: e["reason"] for e in report["errors"]}
+    assert "no measured point between" in reasons["gap.txt"]
+    assert "ten_points.txt" in reasons and "more than max_gap" in reasons["ten_points.txt"]
+    assert reasons["inverted.txt"].startswith("mostly negative")

@@ -151,3 +151,39 @@ def test_preprocess_many_with_nothing_usable():
     wn = np.linspace(500.0, 900.0, 50)
     X, kept, reasons = preprocess_many([spectrum(wn, wn)], PreprocessConfig())
     assert X.shape == (0, 1024) and not kept.any() and reasons[0].startswith("not covering grid")
+
+
+@pytest.mark.parametrize("case, match", [
+    ("gap", r"no measured point between 299\.\d and 1100\.\d cm\^-1"),
+    ("ten points", r"a gap of 1\d\d\.\d cm\^-1, more than max_gap 20"),
+    ("all negative", r"mostly negative: 100% of the points on the grid are below zero"),
+])
+def test_degenerate_spectra_are_rejected_with_the_reason(case, match):
+    """Ends covered but holes inside, a few points spread over the grid, or an inverted spectrum: never resampled
+    into a confident-looking input (each would be a silent wrong answer)."""
+    wn = np.linspace(100.0, 1300.0, 2400)
+    inten = 1.0 + np.exp(-0.5 * ((wn - 700.0) / 8.0) ** 2)
+    if case == "gap":
+        keep = (wn <= 300.0) | (wn >= 1100.0)
+        wn, inten = wn[keep], inten[keep]
+    elif case == "ten points":
+        wn, inten = np.linspace(150.0, 1200.0, 10), np.linspace(1.0, 2.0, 10)
+    else:
+        inten = -inten
+    with pytest.raises(ValueError, match=match) as info:
+        preprocess_spectrum(spectrum(wn, inten, f"{case}.txt"))
+    assert f"{case}.txt" in str(info.value)
+    X, kept, reasons = preprocess_many([spectrum(wn, inten, "x.txt")])
+    assert not kept.any() and reasons[0] in str(info.value)
+
+
+def test_degenerate_rules_keep_real_processed_spectra_and_validate_settings():
+    wn = np.linspace(140.0, 1210.0, 1100)
+    # baseline-corrected: noise around a small positive baseline dips below zero at a third of the points
+    dips = np.exp(-0.5 * ((wn - 500.0) / 6.0) ** 2) + 0.005 + 0.01 * np.sin(wn / 7.0)
+    assert 0.2 < np.mean(dips < 0) < 0.5
+    assert preprocess_spectrum(spectrum(wn, dips)).shape == (1024,)
+    with pytest.raises(ValueError, match="max_gap"):
+        PreprocessConfig(max_gap=0.0)
+    with pytest.raises(ValueError, match="min_nonnegative"):
+        PreprocessConfig(min_nonnegative=1.5)

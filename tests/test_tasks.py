@@ -186,7 +186,7 @@ def test_synthetic_groups_task_and_its_summary(folder):
     assert ds.summary["classes"]["carbonate"] == {"spectra": 7, "samples": 2}
     f = ds.summary["funnel"]
     assert f == {"files": 53, "unreadable_files": 1, "other_processing": 1, "unknown_mineral": 1,
-                 "not_in_task": 4, "not_covering_grid": 1, "flat": 0, "used": 45}
+                 "not_in_task": 4, "not_covering_grid": 1, "flat": 0, "mostly_negative": 0, "used": 45}
     assert ds.summary["skipped_files"][0]["source"].endswith("993.txt")
     assert ds.summary["dropped"][0]["reason"].startswith("not covering grid")
     assert ds.summary["lasers"] == {"532": 25, "785": 20}

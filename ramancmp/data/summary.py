@@ -51,6 +51,7 @@ def format_summary(summary: dict[str, Any], max_listed: int = 10) -> str:
                   "  not in this task         {:>6,}".format(funnel["not_in_task"]),
                   "  not covering grid        {:>6,}".format(funnel["not_covering_grid"]),
                   "  flat on the grid         {:>6,}".format(funnel["flat"]),
+                  "  mostly negative          {:>6,}".format(funnel.get("mostly_negative", 0)),
                   "  used                     {:>6,}".format(funnel["used"])]
     skipped = summary.get("skipped_files", [])
     if skipped:

@@ -47,7 +47,7 @@ from ramancmp.fileio import atomic_path
 __all__ = ["CACHE_VERSION", "GROUPS_CSV", "TASKS", "SpectraDataset", "list_tasks", "load_task", "load_catalog",
            "mineral_groups", "resolve_source"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bump when a change in this module or the parser changes what a task contains: old cache files then stop matching."""
 
 GROUPS_CSV = _config.PROJECT_ROOT / "data" / "mineral_groups.csv"
@@ -321,6 +321,7 @@ def _build(name: str, cat: Catalog, processing: str) -> tuple[dict[str, np.ndarr
             "not_in_task": int((candidate & ~in_class).sum()),
             "not_covering_grid": int(dropped["reason"].str.startswith("not covering grid").sum()),
             "flat": int(dropped["reason"].str.startswith("flat").sum()),
+            "mostly_negative": int(dropped["reason"].str.startswith("mostly negative").sum()),
             "used": int(len(y)),
         },
         "skipped_files": cat.skipped,
