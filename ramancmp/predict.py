@@ -106,12 +106,22 @@ def _read_inputs(paths: list[str | Path]) -> tuple[list[Any], list[dict[str, str
     return spectra, errors
 
 
+def _warnings(spectrum: Any) -> list[str]:
+    """Why a classified spectrum's prediction deserves less trust than the book's test accuracy suggests."""
+    out = []
+    if str(getattr(spectrum, "processing", "") or "").upper() == "RAW":
+        out.append("RAW spectrum (not baseline-corrected): the models learned from RRUFF's processed spectra; expect "
+                   "clearly lower accuracy -- correct the baseline first (or use the Processed file)")
+    return out
+
+
 def predict_paths(model: str | Path, paths: list[str | Path] | str | Path, top: int = 3,
                   task: str = DEFAULT_TASK) -> dict[str, Any]:
     """Classify every spectrum in ``paths``; returns ``{"model", "predictions", "errors"}``.
 
-    ``predictions``: one ``{"source", "label_in_file", "top": [{"class", "probability"}, ...]}`` per classified
-    spectrum (``label_in_file`` is the mineral named by the file, if any -- handy to check a prediction);
+    ``predictions``: one ``{"source", "label_in_file", "top": [{"class", "probability"}, ...], "warnings"}`` per
+    classified spectrum (``label_in_file`` is the mineral named by the file, if any -- handy to check a prediction;
+    ``warnings`` says why a prediction deserves less trust, e.g. a RAW spectrum);
     ``errors``: one ``{"source", "reason"}`` per file that could not be read or preprocessed.
     """
     if top < 1:
@@ -137,7 +147,7 @@ def predict_paths(model: str | Path, paths: list[str | Path] | str | Path, top: 
             order = np.argsort(-p, kind="stable")[:k]
             predictions.append({"source": spectrum.source, "label_in_file": spectrum.mineral or None,
                                 "top": [{"class": predictor.class_names[j], "probability": float(p[j])}
-                                        for j in order]})
+                                        for j in order], "warnings": _warnings(spectrum)})
     return {"model": {"name": predictor.name, "checkpoint": str(predictor.path), "task": predictor.task,
                       "classes": len(predictor.class_names)},
             "predictions": predictions, "errors": errors}
@@ -152,6 +162,7 @@ def format_predictions(report: dict[str, Any]) -> str:
         lines.append(f"\n{pred['source']}{note}")
         for rank, entry in enumerate(pred["top"], 1):
             lines.append(f"  {rank}. {entry['class']:<28} {entry['probability']:6.1%}")
+        lines += [f"  warning: {w}" for w in pred.get("warnings", [])]
     if report["errors"]:
         lines.append(f"\ncould not classify {len(report['errors'])} file(s):")
         lines += [f"  {e['source']}: {e['reason']}" for e in report["errors"]]

@@ -153,3 +153,18 @@ def test_degenerate_spectra_get_a_reason_not_a_confident_class(checkpoint, tmp_p
     assert "no measured point between" in reasons["gap.txt"]
     assert "ten_points.txt" in reasons and "more than max_gap" in reasons["ten_points.txt"]
     assert reasons["inverted.txt"].startswith("mostly negative")
+
+
+def test_a_raw_spectrum_is_classified_with_a_warning(checkpoint, tmp_path):
+    rng = np.random.default_rng(4)
+    wn = np.arange(100.0, 1300.0, 0.5)
+    rows = "\n".join(f"{w:.2f}, {i:.4f}" for w, i in zip(wn, band(CENTRES[1], wn, rng) + 0.05 * wn))
+    raw = tmp_path / "Quartz__R040031__Raman__532__0__unoriented__Raman_Data_RAW__1.txt"
+    processed = tmp_path / "Quartz__R040031__Raman__532__0__unoriented__Raman_Data_Processed__1.txt"
+    for path in (raw, processed):
+        path.write_text(f"##NAMES=Quartz\n##RRUFFID=R040031\n{rows}\n##END=\n")
+    report = predict_paths(checkpoint, [raw, processed])
+    warnings = {p["source"].rsplit("/", 1)[-1]: p["warnings"] for p in report["predictions"]}
+    assert warnings[processed.name] == []
+    assert len(warnings[raw.name]) == 1 and warnings[raw.name][0].startswith("RAW spectrum")
+    assert "warning: RAW spectrum" in format_predictions(report)
