@@ -53,6 +53,9 @@ def resolve_checkpoint(model: str | Path, task: str = DEFAULT_TASK) -> Path:
             return candidate.with_name(candidate.name + ".pt")
     if str(model) not in list_models():
         raise ValueError(f"{model!r} is neither a checkpoint file nor a model name; models: {', '.join(list_models())}")
+    if str(model) not in list_models("torch"):
+        raise ValueError(f"{model!r} is a scikit-learn model: predict uses trained networks (weights-only checkpoints); "
+                         f"choose one of {', '.join(list_models('torch'))}")
     raise FileNotFoundError(
         f"no trained {model!r} checkpoint for task {task!r}; looked for {', '.join(str(c) + '.pt' for c in candidates)}. "
         "Train it with the book (python -m ramancmp book run), or in Python: "

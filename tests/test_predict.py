@@ -168,3 +168,9 @@ def test_a_raw_spectrum_is_classified_with_a_warning(checkpoint, tmp_path):
     assert warnings[processed.name] == []
     assert len(warnings[raw.name]) == 1 and warnings[raw.name][0].startswith("RAW spectrum")
     assert "warning: RAW spectrum" in format_predictions(report)
+
+
+def test_a_classical_model_name_is_explained_not_sent_to_save_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="scikit-learn model: predict uses trained networks"):
+        resolve_checkpoint("knn_cosine")

@@ -349,6 +349,7 @@ def test_not_a_zip_and_missing_path(tmp_path):
     with pytest.raises(ArchiveError, match="not a zip archive") as info:
         load_archive(path)
     assert str(path) in str(info.value)
+    assert "data fetch" not in str(info.value)  # a user's own zip: re-downloading the book's archive would not help
     with pytest.raises(ArchiveError, match="no such file or folder") as info:
         load_archive(tmp_path / "nowhere.zip")
     assert "nowhere.zip" in str(info.value)
@@ -375,3 +376,12 @@ def test_real_archive(rruff_zip):
     assert all(np.all(np.diff(s.wavenumber) > 0) for s in contents.spectra)
     suffixed = {s.rruff_id: s.sample_id for s in contents.spectra if s.rruff_id != s.sample_id}
     assert suffixed["R050016_a"] == "R050016" and suffixed["X050012.3"] == "X050012"
+
+
+def test_a_damaged_data_cache_archive_suggests_fetching_it_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAMANCMP_DATA_DIR", str(tmp_path))
+    from ramancmp.data.fetch import archive_path
+
+    archive_path().write_text("half a download")
+    with pytest.raises(ArchiveError, match=r"data fetch --force"):
+        load_archive(archive_path())

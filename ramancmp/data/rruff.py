@@ -56,7 +56,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from ramancmp.data.fetch import file_sha256
+from ramancmp.data.fetch import archive_path, file_sha256
 
 __all__ = [
     "MIN_POINTS",
@@ -404,12 +404,19 @@ def _parse_all(items, read, progress: bool, desc: str) -> tuple[list[Spectrum], 
     return spectra, skipped
 
 
+def _refetch_hint(path: Path) -> str:
+    """Re-downloading helps only for the book's own archive in the data cache; a user's zip needs its own fix."""
+    if path.resolve() == archive_path().resolve():
+        return "; fetch a fresh copy with `python -m ramancmp data fetch --force`"
+    return "; check or recreate this zip (a download cut short, or not a zip at all?)"
+
+
 def _load_zip(path: Path, progress: bool) -> ArchiveContents:
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as fh:
             magic = fh.read(4)
         what = "a truncated or corrupt zip archive" if magic.startswith(b"PK") else "not a zip archive"
-        raise ArchiveError(f"{path}: {what}; fetch a fresh copy with `python -m ramancmp data fetch --force`")
+        raise ArchiveError(f"{path}: {what}{_refetch_hint(path)}")
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -421,8 +428,7 @@ def _load_zip(path: Path, progress: bool) -> ArchiveContents:
             items = [(f"{path}::{i.filename}", i) for i in infos if not i.is_dir() and _wanted(i.filename)]
             spectra, skipped = _parse_all(items, zf.read, progress, path.name)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # CRC mismatch, damaged deflate stream, cut short
-        raise ArchiveError(f"{path}: corrupt zip archive ({exc}); fetch a fresh copy with "
-                           "`python -m ramancmp data fetch --force`") from exc
+        raise ArchiveError(f"{path}: corrupt zip archive ({exc}){_refetch_hint(path)}") from exc
     return ArchiveContents(spectra, skipped, str(path), file_sha256(path))
 
 
