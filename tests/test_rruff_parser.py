@@ -385,3 +385,37 @@ def test_a_damaged_data_cache_archive_suggests_fetching_it_again(tmp_path, monke
     archive_path().write_text("half a download")
     with pytest.raises(ArchiveError, match=r"data fetch --force"):
         load_archive(archive_path())
+
+
+def test_oversized_members_and_files_are_skipped_before_they_are_read(tmp_path, monkeypatch):
+    """A zip bomb or a huge file is reported (by its declared size) instead of filling the memory."""
+    import ramancmp.data.rruff as rruff
+
+    monkeypatch.setattr(rruff, "MAX_FILE_BYTES", 50_000)
+    good = make_rruff_text()
+    huge = good + "\n".join(f"{2000 + k}, 1.0" for k in range(5000))  # > 50 kB, compresses well
+    zpath = write_rruff_zip(tmp_path / "bomb.zip", {NAME: good, make_rruff_name(index=2): huge})
+    contents = load_archive(zpath)
+    assert len(contents) == 1 and len(contents.skipped) == 1
+    assert contents.skipped[0].reason.startswith("too large for a spectrum file")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / NAME).write_text(huge)
+    assert load_archive(folder).skipped[0].reason.startswith("too large")
+    with pytest.raises(SpectrumParseError, match="too large"):
+        read_spectrum(folder / NAME)
+    with pytest.raises(SpectrumParseError, match="too large"):
+        read_spectrum(f"{zpath}::{make_rruff_name(index=2)}")
+
+
+def test_a_fifo_is_refused_instead_of_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.zip"
+    os.mkfifo(fifo)
+    with pytest.raises(ArchiveError, match="not a regular file"):
+        load_archive(fifo)
+    with pytest.raises(SpectrumParseError, match="not a regular file"):
+        read_spectrum(fifo)
+    with pytest.raises(ArchiveError, match="not a regular file"):
+        load_archive("/dev/zero")

@@ -292,3 +292,13 @@ def test_a_replaced_archive_with_the_same_size_and_mtime_is_hashed_again(folder,
     shutil.copyfile(second, target)  # replaced in place: same size ...
     os.utime(target, ns=(1, 1))  # ... and the same mtime
     assert source_fingerprint(target) == file_sha256(second)
+
+
+def test_a_source_that_is_a_fifo_or_device_is_refused_not_read(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for source in (fifo, Path("/dev/zero")):
+        with pytest.raises(ValueError, match="not a regular file or folder"):
+            load_task("rruff-groups-10", source=source)

@@ -59,6 +59,7 @@ import pandas as pd
 from ramancmp.data.fetch import archive_path, file_sha256
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "MIN_POINTS",
     "ArchiveContents",
     "ArchiveError",
@@ -71,6 +72,9 @@ __all__ = [
 ]
 
 MIN_POINTS = 10
+#: The largest spectrum file read (bytes). RRUFF's largest is about 0.1 MB; anything far beyond is not a spectrum,
+#: and reading it whole could exhaust memory (a zip member's declared size is checked before it is decompressed).
+MAX_FILE_BYTES = 16 * 2**20
 """Fewest data rows accepted: fewer cannot describe a Raman spectrum and usually mean a truncated export."""
 
 _SAMPLE_ID = re.compile(r"^([A-Z]\d{6})")  # R050016_a -> R050016, R040063-4 -> R040063, X050012.3 -> X050012
@@ -363,12 +367,20 @@ def read_spectrum(path: str | Path) -> Spectrum:
         archive, member = text.rsplit("::", 1)
         try:
             with zipfile.ZipFile(archive) as zf:
+                problem = _too_large(zf.getinfo(member).file_size)
+                if problem:
+                    raise SpectrumParseError(text, problem)
                 return parse_spectrum(zf.read(member), text)
         except (KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise SpectrumParseError(text, f"cannot read the zip member ({exc})") from exc
     path = Path(path)
     if not path.is_file():
+        if path.exists():  # a FIFO or a device would block or never end
+            raise SpectrumParseError(str(path), "not a regular file (a device, FIFO or socket)")
         raise FileNotFoundError(f"{path}: no such spectrum file")
+    problem = _too_large(path.stat().st_size)
+    if problem:
+        raise SpectrumParseError(str(path), problem)
     return parse_spectrum(path.read_bytes(), str(path))
 
 
@@ -394,9 +406,20 @@ def _progress(items, progress: bool, desc: str):
     return tqdm(items, desc=desc, unit="file")
 
 
-def _parse_all(items, read, progress: bool, desc: str) -> tuple[list[Spectrum], list[Skipped]]:
+def _too_large(size: int) -> str | None:
+    if size > MAX_FILE_BYTES:
+        return (f"too large for a spectrum file: {size:,} bytes (limit {MAX_FILE_BYTES:,}; RRUFF's largest is about "
+                "0.1 MB)")
+    return None
+
+
+def _parse_all(items, read, size_of, progress: bool, desc: str) -> tuple[list[Spectrum], list[Skipped]]:
     spectra, skipped = [], []
     for source, handle in _progress(items, progress, desc):
+        problem = _too_large(size_of(handle))
+        if problem:
+            skipped.append(Skipped(source, problem))
+            continue
         try:
             spectra.append(parse_spectrum(read(handle), source))
         except SpectrumParseError as exc:
@@ -426,7 +449,7 @@ def _load_zip(path: Path, progress: bool) -> ArchiveContents:
                 raise ArchiveError(f"{path}: refusing an archive with member names outside its folder: "
                                    f"{', '.join(map(repr, unsafe[:3]))}" + (" ..." if len(unsafe) > 3 else ""))
             items = [(f"{path}::{i.filename}", i) for i in infos if not i.is_dir() and _wanted(i.filename)]
-            spectra, skipped = _parse_all(items, zf.read, progress, path.name)
+            spectra, skipped = _parse_all(items, zf.read, lambda info: info.file_size, progress, path.name)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # CRC mismatch, damaged deflate stream, cut short
         raise ArchiveError(f"{path}: corrupt zip archive ({exc}){_refetch_hint(path)}") from exc
     return ArchiveContents(spectra, skipped, str(path), file_sha256(path))
@@ -434,7 +457,8 @@ def _load_zip(path: Path, progress: bool) -> ArchiveContents:
 
 def _load_folder(path: Path, progress: bool) -> ArchiveContents:
     files = sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.relative_to(path).as_posix()))
-    spectra, skipped = _parse_all([(str(p), p) for p in files], Path.read_bytes, progress, path.name)
+    spectra, skipped = _parse_all([(str(p), p) for p in files], Path.read_bytes, lambda p: p.stat().st_size, progress,
+                                  path.name)
     return ArchiveContents(spectra, skipped, str(path), None)
 
 
@@ -449,4 +473,6 @@ def load_archive(source: str | Path, *, progress: bool = False) -> ArchiveConten
     if not path.exists():
         raise ArchiveError(f"{path}: no such file or folder; download the RRUFF archive with "
                            "`python -m ramancmp data fetch`")
+    if not path.is_dir() and not path.is_file():  # a FIFO or a device would block or never end
+        raise ArchiveError(f"{path}: not a regular file or folder (a device, FIFO or socket); give a zip or a folder")
     return _load_folder(path, progress) if path.is_dir() else _load_zip(path, progress)
