@@ -419,3 +419,34 @@ def test_a_fifo_is_refused_instead_of_blocking(tmp_path):
         read_spectrum(fifo)
     with pytest.raises(ArchiveError, match="not a regular file"):
         load_archive("/dev/zero")
+
+
+def _patch_first_member(path, *, flags: int | None = None, method: int | None = None) -> None:
+    """Rewrite the first member's flag bits / compression method in both zip headers (what zipfile cannot write)."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
+    if flags is not None:
+        struct.pack_into("<H", data, local + 6, flags)
+        struct.pack_into("<H", data, central + 8, flags)
+    if method is not None:
+        struct.pack_into("<H", data, local + 8, method)
+        struct.pack_into("<H", data, central + 10, method)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage, reason", [({"flags": 0x1}, "encrypted"),
+                                            ({"method": 9}, "compression method is not supported")])
+def test_encrypted_or_deflate64_members_are_skipped_not_fatal(tmp_path, damage, reason):
+    files = {make_rruff_name(index=k): make_rruff_text(seed=k) for k in range(3)}
+    path = tmp_path / "odd.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    _patch_first_member(path, **damage)
+    contents = load_archive(path)
+    assert len(contents) == 2 and len(contents.skipped) == 1
+    assert contents.skipped[0].reason.startswith("unreadable zip member") and reason in contents.skipped[0].reason
+    with pytest.raises(SpectrumParseError, match="cannot read the zip member"):
+        read_spectrum(contents.skipped[0].source)

@@ -371,7 +371,7 @@ def read_spectrum(path: str | Path) -> Spectrum:
                 if problem:
                     raise SpectrumParseError(text, problem)
                 return parse_spectrum(zf.read(member), text)
-        except (KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except (KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
             raise SpectrumParseError(text, f"cannot read the zip member ({exc})") from exc
     path = Path(path)
     if not path.is_file():
@@ -421,7 +421,12 @@ def _parse_all(items, read, size_of, progress: bool, desc: str) -> tuple[list[Sp
             skipped.append(Skipped(source, problem))
             continue
         try:
-            spectra.append(parse_spectrum(read(handle), source))
+            data = read(handle)
+        except (NotImplementedError, RuntimeError) as exc:  # encrypted member, or a method zipfile lacks (deflate64)
+            skipped.append(Skipped(source, f"unreadable zip member: {exc}"))
+            continue
+        try:
+            spectra.append(parse_spectrum(data, source))
         except SpectrumParseError as exc:
             skipped.append(Skipped(source, exc.reason))
     return spectra, skipped
