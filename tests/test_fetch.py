@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -187,3 +188,33 @@ def test_cli_fetch(small_zip, tmp_path, capsys):
     bad.write_text("nope")
     assert main(["data", "fetch", "--from", str(bad), "--dest", str(tmp_path / "other"), "--force"]) == 2
     assert "is not a valid zip archive" in capsys.readouterr().err
+
+
+def test_a_data_folder_that_is_a_file_or_read_only_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    zpath = write_rruff_zip(tmp_path / "src.zip", {make_rruff_name(): make_rruff_text()})
+    assert main(["data", "fetch", "--from", str(zpath), "--dest", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and str(blocker) in err and "Traceback" not in err
+    if os.geteuid() != 0:  # root may write anywhere: the permission case only means something for other users
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert main(["data", "fetch", "--from", str(zpath), "--dest", str(locked)]) == 2
+        assert "not writable" in capsys.readouterr().err
+
+
+def test_summary_works_without_a_writable_cache(tmp_path, monkeypatch, capsys):
+    from ramancmp.data.summary import summarize
+
+    blocker = tmp_path / "cache_is_a_file"
+    blocker.write_text("x")
+    monkeypatch.setenv("RAMANCMP_DATA_DIR", str(blocker))
+    folder = tmp_path / "rruff"
+    folder.mkdir()
+    for k in range(3):
+        (folder / make_rruff_name("Calcite", f"R0{k}0000", index=k)).write_text(make_rruff_text("Calcite", f"R0{k}0000",
+                                                                                                 seed=k))
+    with pytest.warns(UserWarning, match="cannot write the task cache"):
+        summary = summarize("rruff-groups-10", source=folder)
+    assert summary["n_spectra"] == 3

@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import json
 import logging
+import os
 import urllib.error
 import urllib.request
 import zipfile
@@ -126,6 +127,19 @@ def _check_zip(path: Path, source: str) -> int:
     return n_txt
 
 
+def _check_data_folder(folder: Path) -> None:
+    """The data folder must be a writable folder (created if missing); otherwise a FetchError that says so."""
+    if folder.exists() and not folder.is_dir():
+        raise FetchError(f"the data folder {folder} is a file, not a folder; remove it or point $RAMANCMP_DATA_DIR "
+                         "(or --dest) at a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FetchError(f"cannot create the data folder {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise FetchError(f"the data folder {folder} is not writable; choose another with $RAMANCMP_DATA_DIR or --dest")
+
+
 def fetch(source: str | None = None, dest_dir: Path | None = None, force: bool = False) -> Path:
     """Download (URL) or copy (local path) the RRUFF archive into the data cache and return its path.
 
@@ -137,6 +151,7 @@ def fetch(source: str | None = None, dest_dir: Path | None = None, force: bool =
     """
     source = str(source or config.RRUFF_URL)
     dest = archive_path(dest_dir)
+    _check_data_folder(dest.parent)
     if not force:
         record = _verified_record(dest)
         if record is not None:

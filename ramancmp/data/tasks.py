@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -154,10 +155,18 @@ def _meta_to_json(meta: pd.DataFrame) -> dict[str, list]:
 
 
 def _save(stem: Path, key: str, arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
-    """Write ``stem.npz`` then ``stem.json``; both carry ``token`` so a torn pair is detected and ignored."""
+    """Write ``stem.npz`` then ``stem.json``; both carry ``token`` so a torn pair is detected and ignored.
+
+    The cache only saves time: a cache folder that cannot be written (read-only, or a file in the way) is reported
+    with a warning and the result is used without being cached.
+    """
     token = os.urandom(8).hex()
-    _atomic_write(stem.with_suffix(".npz"), lambda fh: np.savez(fh, token=np.array(token), **arrays))
-    _write_json(stem.with_suffix(".json"), {**info, "key": key, "token": token})
+    try:
+        _atomic_write(stem.with_suffix(".npz"), lambda fh: np.savez(fh, token=np.array(token), **arrays))
+        _write_json(stem.with_suffix(".json"), {**info, "key": key, "token": token})
+    except OSError as exc:
+        warnings.warn(f"cannot write the task cache in {stem.parent} ({exc.strerror or exc}); continuing without "
+                      "caching (set $RAMANCMP_DATA_DIR to a writable folder to cache)", stacklevel=3)
 
 
 def _load(stem: Path, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
