@@ -34,6 +34,10 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
 
     summary = summarize(args.task, source=args.source)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    if not summary.get("n_spectra"):
+        print(f"error: no usable spectrum for task {args.task!r} in this source (see the funnel above)",
+              file=sys.stderr)
+        return 1
     return 0
 
 

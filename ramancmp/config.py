@@ -14,6 +14,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SEED = 0
 RRUFF_URL = "https://rruff.info/zipped_data_files/raman/excellent_unoriented.zip"
 RRUFF_ZIP_NAME = "excellent_unoriented.zip"
+# The archive every count and result of the book refers to (data/README.md): RRUFF excellent_unoriented, 2019.
+RRUFF_SNAPSHOT_NAME = "RRUFF excellent_unoriented 2019 snapshot"
+RRUFF_SNAPSHOT_SHA256 = "dacbe9ba38d5dbfe5ef497fef899a479184a6758ac27d7bb6247d43975d4a37e"
 
 
 def data_dir() -> Path:

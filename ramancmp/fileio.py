@@ -3,7 +3,8 @@
 * :func:`atomic_path` / :func:`write_json_atomic`: results, caches, checkpoints and the downloaded archive are never
   left half-written (temporary file beside the target + one ``os.replace``).
 * :func:`jsonable`: numpy arrays and scalars, paths and non-finite floats as plain JSON values.
-* :func:`fingerprint`: a short sha256 of arrays -- identifies the exact data a model was trained on.
+* :func:`fingerprint`: a short sha256 of arrays -- identifies the exact data a model was trained on;
+  :func:`file_sha256` the sha256 of a file.
 
 >>> with atomic_path(Path("results/x.json")) as tmp:     # doctest: +SKIP
 ...     tmp.write_text("{}")
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "fingerprint", "jsonable", "read_json", "write_json_atomic"]
+__all__ = ["atomic_path", "file_sha256", "fingerprint", "jsonable", "read_json", "write_json_atomic"]
 
 
 @contextmanager
@@ -92,3 +93,12 @@ def fingerprint(*arrays: Any) -> str:
         h.update(f"{a.shape}|{a.dtype.str}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()[:16]
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

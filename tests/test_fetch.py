@@ -218,3 +218,34 @@ def test_summary_works_without_a_writable_cache(tmp_path, monkeypatch, capsys):
     with pytest.warns(UserWarning, match="cannot write the task cache"):
         summary = summarize("rruff-groups-10", source=folder)
     assert summary["n_spectra"] == 3
+
+
+def test_a_zip_that_is_not_rruff_is_refused_and_nothing_is_recorded(tmp_path, capsys):
+    zpath = write_rruff_zip(tmp_path / "notes.zip", {f"note{k}.txt": f"shopping list {k}\nmilk\nbread\n" for k in range(3)})
+    dest = tmp_path / "cache"
+    assert main(["data", "fetch", "--from", str(zpath), "--dest", str(dest)]) == 2
+    err = capsys.readouterr().err
+    assert "does not look like a RRUFF Raman archive: 0 of the 3 .txt files" in err
+    assert not archive_path(dest).exists() and not record_path(archive_path(dest)).exists()
+
+
+def test_the_record_says_whether_this_is_the_books_snapshot(tmp_path, caplog):
+    import logging
+
+    from ramancmp import config
+
+    zpath = write_rruff_zip(tmp_path / "src.zip", {make_rruff_name(index=k): make_rruff_text(seed=k) for k in range(3)})
+    with caplog.at_level(logging.WARNING, logger="ramancmp.data.fetch"):
+        dest = fetch(str(zpath), dest_dir=tmp_path / "cache")
+    record = json.loads(record_path(dest).read_text())
+    assert record["snapshot"] is None and "not the book's" in caplog.text
+    assert config.RRUFF_SNAPSHOT_SHA256 == "dacbe9ba38d5dbfe5ef497fef899a479184a6758ac27d7bb6247d43975d4a37e"
+
+
+def test_data_summary_of_a_source_without_usable_spectra_fails(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAMANCMP_DATA_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "rruff"
+    folder.mkdir()
+    (folder / make_rruff_name("Nothingite", "R090000")).write_text(make_rruff_text("Nothingite", "R090000"))
+    assert main(["data", "summary", "--source", str(folder)]) == 1
+    assert "no usable spectrum" in capsys.readouterr().err

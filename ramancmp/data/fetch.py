@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ramancmp import config
-from ramancmp.fileio import atomic_path, write_json_atomic
+from ramancmp.data.rruff import SpectrumParseError, parse_spectrum
+from ramancmp.fileio import atomic_path, file_sha256, write_json_atomic
 
 __all__ = ["FetchError", "archive_path", "fetch", "file_sha256", "record_path"]
 
@@ -45,15 +46,6 @@ def archive_path(dest_dir: Path | None = None) -> Path:
 def record_path(archive: Path) -> Path:
     """The provenance record beside an archive: ``excellent_unoriented.json``."""
     return Path(archive).with_suffix(".json")
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _is_url(source: str) -> bool:
@@ -124,7 +116,29 @@ def _check_zip(path: Path, source: str) -> int:
         raise FetchError(f"{source} is a corrupt zip archive: member {bad!r} fails its CRC check")
     if n_txt == 0:
         raise FetchError(f"{source} is a zip archive without any .txt spectrum files")
+    _check_rruff_layout(path, source)
     return n_txt
+
+
+def _check_rruff_layout(path: Path, source: str, sample: int = 100) -> None:
+    """Raise FetchError unless most of (up to ``sample``) ``.txt`` members parse as RRUFF spectra."""
+    with zipfile.ZipFile(path) as zf:
+        names = sorted(n for n in zf.namelist() if n.lower().endswith(".txt"))[:sample]
+        ok, first_problem = 0, None
+        for name in names:
+            try:
+                parse_spectrum(zf.read(name), name)
+                ok += 1
+            except (SpectrumParseError, NotImplementedError, RuntimeError) as exc:
+                first_problem = first_problem or f"{name}: {getattr(exc, 'reason', exc)}"
+    if ok < max(1, len(names) // 2):
+        raise FetchError(f"{source} does not look like a RRUFF Raman archive: {ok} of the {len(names)} .txt files "
+                         f"checked are spectra (first problem: {first_problem})")
+
+
+def snapshot_of(sha256: str) -> str | None:
+    """The name of the book's pinned RRUFF snapshot if ``sha256`` is its digest, else None."""
+    return config.RRUFF_SNAPSHOT_NAME if sha256 == config.RRUFF_SNAPSHOT_SHA256 else None
 
 
 def _check_data_folder(folder: Path) -> None:
@@ -177,6 +191,12 @@ def fetch(source: str | None = None, dest_dir: Path | None = None, force: bool =
         "size": size,
         "sha256": sha,
         "n_txt_files": n_txt,
+        "snapshot": snapshot_of(sha),
     })
     log.info("fetched %s (%s bytes, %d .txt files, sha256 %s) from %s", dest, f"{size:,}", n_txt, sha[:12], source)
+    if snapshot_of(sha) is None:
+        log.warning("this is not the book's %s (sha256 %s...): a newer or different archive; the book's counts and "
+                    "results will differ from yours", config.RRUFF_SNAPSHOT_NAME, config.RRUFF_SNAPSHOT_SHA256[:12])
+    else:
+        log.info("this is the book's %s: your counts will match the book's", config.RRUFF_SNAPSHOT_NAME)
     return dest

@@ -56,7 +56,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from ramancmp.data.fetch import archive_path, file_sha256
+from ramancmp import config
+from ramancmp.fileio import file_sha256
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -434,7 +435,7 @@ def _parse_all(items, read, size_of, progress: bool, desc: str) -> tuple[list[Sp
 
 def _refetch_hint(path: Path) -> str:
     """Re-downloading helps only for the book's own archive in the data cache; a user's zip needs its own fix."""
-    if path.resolve() == archive_path().resolve():
+    if path.resolve() == (config.data_dir() / config.RRUFF_ZIP_NAME).resolve():
         return "; fetch a fresh copy with `python -m ramancmp data fetch --force`"
     return "; check or recreate this zip (a download cut short, or not a zip at all?)"
 
