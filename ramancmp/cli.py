@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, PREDICT_MODEL, PROFILES
@@ -151,8 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler, `kill`, a closed terminal) unwinds like Ctrl-C: temporary files and locks are removed."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError) as exc:  # bad input, a missing or unwritable path: the message names it

@@ -58,7 +58,8 @@ def _write_chapter(folder: Path, name: str, body: str) -> None:
 def test_runner_names_failing_chapter_and_cell_and_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RAMANCMP_RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setattr(book, "profile_dirs",
-                        lambda profile: {"results": tmp_path / "results", "checkpoints": tmp_path / "ckpt"})
+                        lambda profile, seed=0: {"results": tmp_path / "results" / ("" if seed == 0 else f"seed{seed}"),
+                                                 "checkpoints": tmp_path / "ckpt"})
     chapters = tmp_path / "book"
     ok_body = ("from ramancmp import book as rc\nch = rc.Chapter('00_ok', profile=profile, seed=seed)\n"
                "ch.save({'answer': 42})")
@@ -82,6 +83,32 @@ def test_runner_names_failing_chapter_and_cell_and_resumes(tmp_path, monkeypatch
     assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters, force=True) == 1
     assert "removed" in capsys.readouterr().err and not (tmp_path / "results" / "00_ok.json").exists()
     assert not book.chapter_finished("00_ok", "quick", 0)
+    # Another seed never overwrites the book's seed: its results go beside them, in seed<k>/.
+    (chapters / "00_ok.py").write_text((chapters / "00_ok.py").read_text().replace("raise RuntimeError('now broken')", ""))
+    (chapters / "01_broken.py").unlink(missing_ok=True)
+    assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters) == 0
+    assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters, seed=1) == 0
+    assert json.loads((tmp_path / "results" / "seed1" / "00_ok.json").read_text())["provenance"]["seed"] == 1
+    assert json.loads((tmp_path / "results" / "00_ok.json").read_text())["provenance"]["seed"] == 0
+    with pytest.raises(ValueError, match="non-negative"):
+        book.run_book("quick", book_dir=chapters, seed=-1)
+
+
+def test_a_second_run_on_the_same_results_is_refused(tmp_path, monkeypatch, capsys):
+    import fcntl
+
+    monkeypatch.setattr(book, "profile_dirs", lambda profile, seed=0: {"results": tmp_path / "results",
+                                                                       "checkpoints": tmp_path / "ckpt"})
+    chapters = tmp_path / "book"
+    _write_chapter(chapters, "00_ok", "x = 1")
+    (tmp_path / "results").mkdir()
+    with open(tmp_path / "results" / ".book-run.lock", "a+") as held:  # as a running `book run` holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("pid 12345")
+        held.flush()
+        assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters) == 1
+        assert "another book run is using" in capsys.readouterr().err
+    assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters) == 0  # released: runs
 
 
 def test_cli_reports_an_interrupt_without_a_traceback(monkeypatch, capsys):

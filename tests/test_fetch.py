@@ -30,6 +30,7 @@ def server(small_zip):
     """An HTTP server on 127.0.0.1 serving /rruff.zip, /cut.zip (drops the connection half way), /notzip.zip."""
     payload = small_zip.read_bytes()
     hits = {"/rruff.zip": 0}
+    stall = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -38,6 +39,14 @@ def server(small_zip):
                 body = payload
             elif self.path == "/notzip.zip":
                 body = b"<html>maintenance</html>" * 10
+            elif self.path == "/slow.zip":  # sends half, then stalls until the test ends
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                stall.wait(30)
+                return
             elif self.path == "/cut.zip":
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(payload)))
@@ -63,6 +72,7 @@ def server(small_zip):
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
     finally:
+        stall.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
@@ -249,3 +259,26 @@ def test_data_summary_of_a_source_without_usable_spectra_fails(tmp_path, monkeyp
     (folder / make_rruff_name("Nothingite", "R090000")).write_text(make_rruff_text("Nothingite", "R090000"))
     assert main(["data", "summary", "--source", str(folder)]) == 1
     assert "no usable spectrum" in capsys.readouterr().err
+
+
+def test_sigterm_during_a_download_leaves_no_partial_file(server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    url, _ = server
+    dest = tmp_path / "cache"
+    proc = subprocess.Popen([sys.executable, "-m", "ramancmp", "data", "fetch", "--from", f"{url}/slow.zip",
+                             "--dest", str(dest)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.name.endswith(".part") for p in dest.glob(".*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(p.name.endswith(".part") for p in dest.glob(".*")), "the download never started"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err
+    assert leftovers(dest) == []  # the temporary .part file is gone, nothing was recorded

@@ -18,6 +18,7 @@ With ``update_book=True`` the executed notebooks replace ``book/*.ipynb`` (how t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -50,15 +51,46 @@ def select_chapters(requested: list[str] | None, book_dir: Path = BOOK_DIR) -> l
     return sorted(chosen)
 
 
-def profile_dirs(profile: str) -> dict[str, Path]:
-    """Where a profile's results and checkpoints go (see the module docstring)."""
-    return {"results": results_dir(profile), "checkpoints": checkpoints_dir(profile)}
+def profile_dirs(profile: str, seed: int = DEFAULT_SEED) -> dict[str, Path]:
+    """Where a profile's results and checkpoints go (see the module docstring). Results of another seed than the
+    book's go to ``seed<k>/`` inside, so a run with another seed never overwrites the book's results; checkpoints
+    are keyed by their split seed already."""
+    results = results_dir(profile)
+    return {"results": results if seed == DEFAULT_SEED else results / f"seed{seed}",
+            "checkpoints": checkpoints_dir(profile)}
+
+
+class BookRunLocked(RuntimeError):
+    """Another book run holds the results folder."""
 
 
 @contextmanager
-def _profile_environment(profile: str):
+def _exclusive(folder: Path):
+    """Hold ``folder/.book-run.lock`` for the run: a second run on the same results would interleave chapters and
+    time them side by side. Raises :class:`BookRunLocked` when another run holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".book-run.lock"
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise BookRunLocked(f"another book run is using {folder} ({fh.read().strip() or 'pid unknown'}); wait for "
+                               f"it to end (or remove {lock} if no such run exists)") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _profile_environment(profile: str, seed: int = DEFAULT_SEED):
     """Point the chapters' kernels (which inherit this environment) at the profile's folders."""
-    dirs = profile_dirs(profile)
+    dirs = profile_dirs(profile, seed)
     saved = {k: os.environ.get(k) for k in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR", PROFILE_ENV)}
     os.environ["RAMANCMP_RESULTS_DIR"] = str(dirs["results"])
     os.environ["RAMANCMP_CHECKPOINT_DIR"] = str(dirs["checkpoints"])
@@ -75,7 +107,7 @@ def _profile_environment(profile: str):
 
 def chapter_finished(chapter: str, profile: str, seed: int) -> bool:
     """True when ``results/<chapter>.json`` exists and was produced with this profile and seed."""
-    path = profile_dirs(profile)["results"] / f"{chapter}.json"
+    path = profile_dirs(profile, seed)["results"] / f"{chapter}.json"
     try:
         prov = json.loads(path.read_text(encoding="utf-8"))["provenance"]
     except (OSError, ValueError, KeyError):
@@ -115,32 +147,44 @@ def run_book(profile: str = "quick", chapters: list[str] | None = None, output: 
              book_dir: Path = BOOK_DIR) -> int:
     """Run chapters in order; returns a process exit code (0 when every chapter ran or was already finished)."""
     get_profile(profile)
+    if int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     selected = select_chapters(chapters, book_dir)
     out = Path(output) / profile
+    with _profile_environment(profile, seed) as dirs:
+        try:
+            with _exclusive(dirs["results"]):
+                return _run_chapters(selected, profile, seed, force, update_book, book_dir, out, dirs)
+        except BookRunLocked as exc:
+            print(f"[book] {exc}", file=sys.stderr)
+            return 1
+
+
+def _run_chapters(selected: list[str], profile: str, seed: int, force: bool, update_book: bool, book_dir: Path,
+                  out: Path, dirs: dict[str, Path]) -> int:
     timings: dict[str, float] = {}
-    with _profile_environment(profile) as dirs:
-        for chapter in selected:
-            if not force and chapter_finished(chapter, profile, seed):
-                print(f"[book] {chapter}: already finished in profile {profile!r} (seed {seed}); skipped "
-                      f"(use --force to rerun)")
-                continue
-            print(f"[book] {chapter}: running (profile {profile}, seed {seed}) ...", flush=True)
-            start = time.perf_counter()
-            try:
-                executed = run_chapter(chapter, profile=profile, seed=seed, output=out, book_dir=book_dir)
-            except RuntimeError as exc:
-                print(f"[book] FAILED: {exc}", file=sys.stderr)
-                stale = dirs["results"] / f"{chapter}.json"
-                if stale.exists():  # an earlier run's results must not make the failed chapter look finished
-                    stale.unlink()
-                    print(f"[book] removed {stale}: it came from an earlier run of this chapter (a committed copy "
-                          "comes back with `git checkout -- results/`)", file=sys.stderr)
-                return 1
-            timings[chapter] = round(time.perf_counter() - start, 1)
-            _record_timings(dirs["results"], profile, {chapter: timings[chapter]})  # kept if a later one stops
-            print(f"[book] {chapter}: done in {timings[chapter]:.1f} s -> {executed}", flush=True)
-            if update_book:
-                shutil.copyfile(executed, book_dir / f"{chapter}.ipynb")
+    for chapter in selected:
+        if not force and chapter_finished(chapter, profile, seed):
+            print(f"[book] {chapter}: already finished in profile {profile!r} (seed {seed}); skipped "
+                  f"(use --force to rerun)")
+            continue
+        print(f"[book] {chapter}: running (profile {profile}, seed {seed}) ...", flush=True)
+        start = time.perf_counter()
+        try:
+            executed = run_chapter(chapter, profile=profile, seed=seed, output=out, book_dir=book_dir)
+        except RuntimeError as exc:
+            print(f"[book] FAILED: {exc}", file=sys.stderr)
+            stale = dirs["results"] / f"{chapter}.json"
+            if stale.exists():  # an earlier run's results must not make the failed chapter look finished
+                stale.unlink()
+                print(f"[book] removed {stale}: it came from an earlier run of this chapter (a committed copy "
+                      "comes back with `git checkout -- results/`)", file=sys.stderr)
+            return 1
+        timings[chapter] = round(time.perf_counter() - start, 1)
+        _record_timings(dirs["results"], profile, {chapter: timings[chapter]})  # kept if a later one stops
+        print(f"[book] {chapter}: done in {timings[chapter]:.1f} s -> {executed}", flush=True)
+        if update_book:
+            shutil.copyfile(executed, book_dir / f"{chapter}.ipynb")
     print(f"[book] {len(selected)} chapter(s) ready in profile {profile!r}; results in {dirs['results']}")
     return 0
 
