@@ -25,6 +25,8 @@ seed = 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -42,8 +44,9 @@ ch
 
 # %%
 zip_path = rc.archive_path()
-print(zip_path)
-print((zip_path.parent / "excellent_unoriented.json").read_text())
+record = json.loads((zip_path.parent / "excellent_unoriented.json").read_text())
+# the record's file, size, digest and date; where it was copied from is a path of the machine that fetched it
+pd.Series({k: record.get(k) for k in ("file", "size", "sha256", "n_txt_files", "snapshot", "date")}, name="archive")
 
 # %% [markdown]
 # ## The main task: ten mineral groups
