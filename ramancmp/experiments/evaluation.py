@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
 from ramancmp.config import TIMING_THREADS, Profile, checkpoints_dir, get_profile, results_dir
@@ -50,7 +49,7 @@ from ramancmp.metrics import (
     measure_throughput,
 )
 
-__all__ = ["EvaluationResult", "evaluate", "results_table", "sibling_leakage", "train_networks"]
+__all__ = ["EvaluationResult", "evaluate", "sibling_leakage", "train_networks"]
 
 
 def _accepts_validation(estimator: Any) -> bool:
@@ -88,20 +87,6 @@ class EvaluationResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: everything but the fitted estimator and the split indices."""
         return {k: v for k, v in self.__dict__.items() if k not in ("estimator", "last_split")}
-
-    def summary(self) -> dict[str, Any]:
-        """One flat row for comparison tables (means, sds, size and speed)."""
-        row: dict[str, Any] = {"model": self.model}
-        for key in ("accuracy", "sensitivity", "specificity", "fit_time_s"):
-            stat = self.metrics.get(key, {})
-            row[key], row[f"{key}_sd"] = stat.get("mean"), stat.get("sd")
-        row["params"] = self.complexity.get("params")
-        row["mflops"] = self.complexity["flops"] / 1e6 if self.complexity.get("flops") is not None else None
-        if self.speed:
-            row["latency_b1_ms"] = self.speed["latency_b1"]["median_ms"]
-            row["throughput_b256"] = self.speed["throughput_b256"]["spectra_per_s"]
-            row["threads"] = self.speed["latency_b1"]["threads"]
-        return row
 
     def __str__(self) -> str:
         m = self.metrics
@@ -272,27 +257,6 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         model_kwargs=dict(model_kwargs or {}), data_sha256=getattr(dataset, "source_sha256", None),
         preprocess=preprocess.to_dict() if hasattr(preprocess, "to_dict") else dict(preprocess or {}),
         estimator=estimator, last_split=split)
-
-
-def results_table(results: Any, percent: bool = True) -> Any:
-    """A pandas table, one row per :class:`EvaluationResult`: metrics as "mean ± sd", size, speed."""
-    scale, unit = (100.0, " (%)") if percent else (1.0, "")
-    rows = []
-    for r in results:
-        s = r.summary()
-        row = {"model": s["model"], "split": r.split_kind, "repeats": r.repeats}
-        for key in ("accuracy", "sensitivity", "specificity"):
-            mean, sd = s[key], s[f"{key}_sd"]
-            row[key + unit] = (f"{scale * mean:.2f} ± {scale * sd:.2f}" if sd == sd and sd is not None
-                               else f"{scale * mean:.2f}")
-        row["train s"] = round(s["fit_time_s"], 2)
-        row["params"] = s["params"]
-        row["MFLOPs"] = None if s["mflops"] is None else round(s["mflops"], 3)
-        if "latency_b1_ms" in s:
-            row["latency b1 (ms)"] = round(s["latency_b1_ms"], 3)
-            row["throughput b256 (/s)"] = round(s["throughput_b256"])
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def sibling_leakage(dataset: Any, split: Any) -> dict[str, Any]:
