@@ -29,6 +29,7 @@ are not the task's, is used closed-set, with a note.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,8 @@ def resolve_checkpoint(model: str | Path, task: str = DEFAULT_TASK) -> Path:
 
 def _profile_of(path: Path) -> str:
     """``full`` / ``quick`` when ``path`` is in that profile's checkpoint store, else ``custom``."""
+    if os.environ.get("RAMANCMP_CHECKPOINT_DIR"):
+        return "unknown (checkpoints from $RAMANCMP_CHECKPOINT_DIR)"
     for profile in ("full", "quick"):
         root = checkpoints_dir(profile)
         if path.resolve().is_relative_to(root.resolve()):
@@ -283,7 +286,8 @@ def format_predictions(report: dict[str, Any]) -> str:
     rule = model.get("open_set_rule")
     if rule:
         what = {"max_score": "largest raw score" + (" = cosine similarity of the nearest library spectrum"
-                                                    if model.get("library_spectra") else " (max logit)"),
+                                                    if model.get("library_spectra") else
+                                                    " = log of the largest uncalibrated softmax probability"),
                 "max_proba": "largest calibrated probability"}[rule["score"]]
         lines.append(f"open-set rule: not in library unless score > {rule['threshold']:.4f} (score: {what}; "
                      f"rejects {rule['validation_unknowns_rejected']:.0%} of the validation unknowns, accepts "

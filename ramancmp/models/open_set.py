@@ -20,7 +20,9 @@ estimators fix that, both scikit-learn style (``fit`` / ``predict`` / ``predict_
        network the same thing up to a per-row constant, which softmax ignores);
     2. an **open-set score** per spectrum -- ``"max_proba"``: the largest calibrated probability, or ``"max_score"``:
        the largest raw logit (for :class:`LibrarySearch` the cosine similarity of the nearest library spectrum;
-       for a network the max-logit score of Hendrycks et al. 2022) -- and a **threshold** chosen on validation
+       for an estimator with ``decision_function`` the max-logit score of Hendrycks et al. 2022; for one with only
+       ``predict_proba``, such as :class:`ramancmp.training.TorchClassifier`, the log of its largest uncalibrated
+       probability) -- and a **threshold** chosen on validation
        *unknowns* (spectra of minerals outside the classes) so that a fraction ``unknown_rejection`` (default 95 %)
        of them is rejected. ``predict`` answers ``unknown_label`` for a spectrum whose score is not above it.
 
