@@ -135,3 +135,35 @@ def test_species_halves_never_split_a_species():
     np.testing.assert_array_equal(species_halves(species, seed=1)[0], val)
     with pytest.raises(ValueError, match="at least 2 different species"):
         species_halves(np.array(["a", "a"]))
+
+
+# ------------------------------------------------------------------------------ the book's protocol (chapter 11)
+def test_open_set_protocol_units_on_synthetic_tasks():
+    import pandas as pd
+    from conftest import synthetic_dataset
+
+    from ramancmp.data import repeated_splits
+    from ramancmp.experiments import open_set as protocol
+
+    ds = synthetic_dataset(n_classes=3, samples_per_class=6, spectra_per_sample=3, length=128, seed=0)
+    other = synthetic_dataset(n_classes=6, samples_per_class=2, spectra_per_sample=2, length=128, seed=1)
+    keep = other.y >= 3  # classes 3-5: band positions the known classes do not have
+    other.X, other.y = other.X[keep], other.y[keep]
+    other.meta = pd.DataFrame({"mineral": [f"species_{c}" for c in other.y]})
+    splits = repeated_splits(ds.y, ds.groups, repeats=2, seed=0)
+    rows = protocol.run_units(protocol.open_set_items(ds, other, splits), "serial")
+    assert [r["split_seed"] for r in rows] == [0, 1] and all(0 <= r["auroc"] <= 1 for r in rows)
+    summary = protocol.summarize(rows, ("auroc", "known_accuracy"))[0]
+    assert summary["n"] == 2 and len(summary["auroc"]["values"]) == 2
+    logo = protocol.run_units(protocol.leave_one_group_out_items(ds, other, splits[0]), "serial")
+    assert [r["held_out"] for r in logo] == ds.class_names
+    assert all(r["n_unknown"] == int((ds.y == i).sum()) for i, r in enumerate(logo))
+    topk = protocol.run_units(protocol.top_k_items(ds, splits, ks=(1, 2)), "serial")
+    assert all(r["top1"] <= r["top2"] <= 1 and r["seen_fraction"] == 1.0 for r in topk)
+    nets = [LibrarySearch().fit(ds.X[s.train], ds.y[s.train]) for s in splits]  # any trained classifier
+    same = protocol.network_top_k(nets, ds, splits, model="library search", ks=(1, 2))
+    assert [r["top1"] for r in same] == [r["top1"] for r in topk]
+    frozen = protocol.run_units(protocol.open_set_items(ds, other, splits, estimator=nets), "serial")
+    assert [r["auroc"] for r in frozen] == [r["auroc"] for r in rows]
+    with pytest.raises(ValueError, match="trained estimators for 2 splits"):
+        protocol.open_set_items(ds, other, splits, estimator=nets[:1])
