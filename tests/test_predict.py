@@ -233,3 +233,33 @@ def test_library_search_report_names_what_it_used(rruff_zip, tmp_path, monkeypat
     pred = report["predictions"][0]
     assert pred["identified"] == "feldspar" and pred["nearest"]["mineral"] == "Albite" and len(pred["top"]) == 2
     assert pred["score"] > model["open_set_rule"]["threshold"]
+
+
+def test_a_stored_network_gets_the_open_set_rule_and_names_its_checkpoint(tmp_path, monkeypatch):
+    """A network of the task (here one epoch on the first split's training part, as the store would keep it) is
+    used when asked for, calibrated on that split's validation part and the validation unknowns."""
+    from ramancmp.data import load_task, make_split
+    from ramancmp.data.fetch import archive_path
+
+    if not archive_path().is_file():
+        pytest.skip("needs the fetched RRUFF archive in the data cache")
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path))
+    ds = load_task("rruff-groups-10")
+    split = make_split(ds.y, ds.groups, kind="sample", seed=0)
+    clf = TorchClassifier(model="cnn", max_epochs=1, patience=None, validation_fraction=0, device="cpu",
+                          seed=0).fit(ds.X[split.train], ds.y[split.train])
+    path = clf.save(tmp_path / "rruff-groups-10" / "cnn", extra={"class_names": ds.class_names,
+                                                                  "preprocess": ds.preprocess.to_dict(),
+                                                                  "task": ds.task})
+    spectrum = tmp_path / "albite.txt"
+    spectrum.write_text("\n".join(f"{w:.1f}, {v:.5f}" for w, v in zip(ds.grid, ds.X[split.test[0]])) + "\n")
+    report = predict_paths("cnn", [spectrum])
+    model = report["model"]
+    assert model["checkpoint"] == str(path) and model["open_set"] and "RAMANCMP_CHECKPOINT_DIR" in model["profile"]
+    assert model["open_set_rule"]["validation_unknowns_rejected"] >= 0.95
+    pred = report["predictions"][0]
+    assert pred["identified"] in [*ds.class_names, "not in library"] and pred["score"] is not None
+    closed = predict_paths("cnn", [spectrum], open_set=False)
+    assert not closed["model"]["open_set"] and closed["predictions"][0]["score"] is None
+    text = format_predictions(report)
+    assert f"checkpoint {path}" in text and "open-set rule" in text
