@@ -80,9 +80,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ramancmp.predict import DEFAULT_MODEL, format_predictions, predict_paths
+    from ramancmp.predict import format_predictions, predict_paths
 
-    report = predict_paths(args.model or DEFAULT_MODEL, args.paths, top=args.top)
+    report = predict_paths(args.model, args.paths, top=args.top, open_set=not args.closed_set)
     print(json.dumps(report, indent=2) if args.json else format_predictions(report))
     return 0 if report["predictions"] else 1
 
@@ -143,9 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_report_readme)
 
     default_model = BOOK_MODELS[PREDICT_MODEL][0]
-    p = sub.add_parser("predict", help="identify spectra: top classes per file")
+    p = sub.add_parser("predict", help="identify spectra: a class or 'not in library', and the top classes per file")
     p.add_argument("--model", default=None,
-                   help=f"a model name (trained on the task) or a checkpoint path (default: {default_model})")
+                   help=f"'library' (1-NN cosine library search, no training), a model name (trained on the task) or "
+                        f"a checkpoint path (default: {default_model} if its checkpoint exists, else 'library')")
+    p.add_argument("--closed-set", action="store_true",
+                   help="no 'not in library' rule: force every spectrum into a class (networks only)")
     p.add_argument("paths", nargs="+", help="spectrum files, folders or zips")
     p.add_argument("--top", type=int, default=3)
     p.add_argument("--json", action="store_true")

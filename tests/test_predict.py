@@ -174,3 +174,92 @@ def test_a_classical_model_name_is_explained_not_sent_to_save_checkpoint(tmp_pat
     monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path))
     with pytest.raises(ValueError, match="scikit-learn model: predict uses trained networks"):
         resolve_checkpoint("knn_cosine")
+
+
+# ------------------------------------------------------------------------- out of the box: the library search
+def _readme_example() -> str:
+    from ramancmp.config import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- predict-example:start -->", 1)[1].split("<!-- predict-example:end -->", 1)[0]
+    return block.split("```bash", 1)[1].split("```", 1)[0].strip()
+
+
+def test_the_readme_predict_example_works_as_written(tmp_path, monkeypatch):
+    """The README's commands, run as written in a folder holding the data cache: no trained network exists, so the
+    library search answers -- the albite is a feldspar, the gypsum (in none of the ten groups) not in library."""
+    import shutil
+    import subprocess
+    import sys
+
+    from ramancmp.data.fetch import archive_path
+
+    if not archive_path().is_file() or shutil.which("unzip") is None:
+        pytest.skip("needs the fetched RRUFF archive (data fetch) and unzip")
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    (tmp_path / "data" / "raw" / "excellent_unoriented.zip").symlink_to(archive_path())
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    python = tmp_path / ".venv" / "bin" / "python"  # this interpreter, under the README's path
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    env = {**__import__("os").environ, "RAMANCMP_DATA_DIR": str(archive_path().parent),
+           "RAMANCMP_CHECKPOINT_DIR": str(tmp_path / "no-checkpoints")}
+    done = subprocess.run(["bash", "-ec", _readme_example()], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "model: library search (1-NN cosine)" in out and "no checkpoint" in out and "open-set rule" in out
+    albite, gypsum = out.split("\n\n")[1], out.split("\n\n")[2]
+    assert "Albite" in albite and "-> feldspar" in albite
+    assert "Gypsum" in gypsum and "-> not in library (score" in gypsum
+    assert "2 classified, 0 failed; 1 of them not in library" in out
+
+
+def test_library_search_report_names_what_it_used(rruff_zip, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path / "empty"))
+    from ramancmp.data.fetch import archive_path
+    from ramancmp.predict import LIBRARY, default_model
+
+    if not archive_path().is_file():
+        pytest.skip("needs the fetched RRUFF archive in the data cache")
+    assert default_model() == LIBRARY  # no checkpoint of the default network: the library search
+    with zipfile.ZipFile(rruff_zip) as zf:
+        name = next(n for n in zf.namelist() if n.startswith("Albite__R040068__") and "Processed" in n)
+        (tmp_path / "albite.txt").write_bytes(zf.read(name))
+    report = predict_paths(None, [tmp_path / "albite.txt"], top=2)
+    model = report["model"]
+    assert model["checkpoint"] is None and model["open_set"] and model["library_spectra"] > 900
+    assert model["open_set_rule"]["validation_unknowns_rejected"] >= 0.95
+    pred = report["predictions"][0]
+    assert pred["identified"] == "feldspar" and pred["nearest"]["mineral"] == "Albite" and len(pred["top"]) == 2
+    assert pred["score"] > model["open_set_rule"]["threshold"]
+
+
+def test_a_stored_network_gets_the_open_set_rule_and_names_its_checkpoint(tmp_path, monkeypatch):
+    """A network of the task (here one epoch on the first split's training part, as the store would keep it) is
+    used when asked for, calibrated on that split's validation part and the validation unknowns."""
+    from ramancmp.data import load_task, make_split
+    from ramancmp.data.fetch import archive_path
+
+    if not archive_path().is_file():
+        pytest.skip("needs the fetched RRUFF archive in the data cache")
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path))
+    ds = load_task("rruff-groups-10")
+    split = make_split(ds.y, ds.groups, kind="sample", seed=0)
+    clf = TorchClassifier(model="cnn", max_epochs=1, patience=None, validation_fraction=0, device="cpu",
+                          seed=0).fit(ds.X[split.train], ds.y[split.train])
+    path = clf.save(tmp_path / "rruff-groups-10" / "cnn", extra={"class_names": ds.class_names,
+                                                                  "preprocess": ds.preprocess.to_dict(),
+                                                                  "task": ds.task})
+    spectrum = tmp_path / "albite.txt"
+    spectrum.write_text("\n".join(f"{w:.1f}, {v:.5f}" for w, v in zip(ds.grid, ds.X[split.test[0]])) + "\n")
+    report = predict_paths("cnn", [spectrum])
+    model = report["model"]
+    assert model["checkpoint"] == str(path) and model["open_set"] and "RAMANCMP_CHECKPOINT_DIR" in model["profile"]
+    assert model["open_set_rule"]["validation_unknowns_rejected"] >= 0.95
+    pred = report["predictions"][0]
+    assert pred["identified"] in [*ds.class_names, "not in library"] and pred["score"] is not None
+    closed = predict_paths("cnn", [spectrum], open_set=False)
+    assert not closed["model"]["open_set"] and closed["predictions"][0]["score"] is None
+    text = format_predictions(report)
+    assert f"checkpoint {path}" in text and "open-set rule" in text

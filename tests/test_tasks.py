@@ -144,6 +144,15 @@ def test_species_tasks_on_the_archive(catalog):
     assert set(ds.class_names) <= set(allsp.class_names)
 
 
+def test_outside_groups_task_is_disjoint_from_the_groups(groups_task):
+    out = load_task("rruff-outside-groups", source=real_archive())
+    in_groups = set(groups_task.meta["mineral"])
+    assert len(out) > len(groups_task) and not set(out.class_names) & in_groups
+    assert not set(out.meta["mineral"]) & set(mineral_groups())
+    excluded = set(pd.read_csv(GROUPS_CSV, keep_default_na=False).query("group == ''")["species"])
+    assert excluded & set(out.class_names)  # documented exclusions (e.g. feldspathoids) are unknowns too
+
+
 # --------------------------------------------------------------------------------------------- synthetic folder
 def write_spectrum(folder: Path, mineral: str, rruff_id: str, n: int, *, laser: int = 532, lo: float = 100.0,
                    hi: float = 1300.0, processing: str = "Processed", scale: float = 1.0) -> None:
@@ -243,7 +252,7 @@ def test_missing_archive_and_bad_arguments(tmp_path, monkeypatch, folder):
         load_task("rruff-groups-11", source=folder)
     with pytest.raises(ValueError, match="processing"):
         load_task("rruff-groups-10", source=folder, processing="baseline")
-    assert list_tasks() == ["rruff-groups-10", "rruff-species-10", "rruff-all-species"]
+    assert list_tasks() == ["rruff-groups-10", "rruff-species-10", "rruff-all-species", "rruff-outside-groups"]
 
 
 def test_zip_source_fingerprint_is_remembered_and_invalidated(folder, tmp_path):

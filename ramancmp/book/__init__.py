@@ -6,12 +6,14 @@
 - data: :func:`load_task`, :func:`mineral_groups`, splits, RRUFF parsing and preprocessing
 - models and training: :data:`BOOK_MODELS`, :func:`create_model`, :class:`TorchClassifier`, :func:`predict_logits`
 - measuring: :func:`evaluate`, :func:`sibling_leakage`, FLOPs, parameters, latency, thread control
+- open-set identification and the all-species task: :mod:`open_set` (chapter 11), :class:`LibrarySearch`,
+  :class:`OpenSetClassifier`
 - comparing: :mod:`tables` (the one row schema), :mod:`claims` (the paper's claims, judged), :func:`load_rows`
 - the compression experiments and methods, and :mod:`plots`
 """
 
 from ramancmp import plots
-from ramancmp.book.chapter import Chapter
+from ramancmp.book.chapter import Chapter, md
 from ramancmp.compression import (CONVERSION_VARIANTS, DistillationConfig, feature_pipeline, prune_channels,
                                   quantize_int8, soft_targets)
 from ramancmp.config import BOOK_MODELS, NETWORKS, TIMING_THREADS, get_profile
@@ -21,7 +23,7 @@ from ramancmp.data.preprocess import preprocess_spectrum
 from ramancmp.data.splits import make_split, repeated_splits
 from ramancmp.data.summary import format_summary
 from ramancmp.data.tasks import load_task, mineral_groups
-from ramancmp.experiments import claims, tables
+from ramancmp.experiments import claims, open_set, tables
 from ramancmp.experiments.bench import bench_all, format_table
 from ramancmp.experiments.compression import (channel_conversion_experiment, compression_rows,
                                               distillation_experiment, feature_extraction_experiment)
@@ -31,7 +33,7 @@ from ramancmp.experiments.results import load_rows
 from ramancmp.experiments.store import get_or_train, train_part
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics import count_flops, count_params, layer_table, measure_latency, num_threads
-from ramancmp.models import create_model
+from ramancmp.models import LibrarySearch, OpenSetClassifier, create_model
 from ramancmp.navigation import chapter_titles, list_chapters
 from ramancmp.training import TorchClassifier, predict_logits
 
@@ -39,7 +41,7 @@ __all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "DistillationConfig"
            "TorchClassifier", "archive_path", "bench_all", "bench_deployment", "channel_conversion_experiment",
            "claims", "compression_rows", "count_flops", "count_params", "create_model", "deployment_rows",
            "distillation_experiment", "evaluate", "feature_extraction_experiment", "feature_pipeline",
-           "format_summary", "format_table", "get_or_train", "get_profile", "layer_table", "list_chapters",
-           "load_rows", "load_task", "make_split", "measure_latency", "mineral_groups", "num_threads", "plots",
+           "format_summary", "format_table", "get_or_train", "LibrarySearch", "OpenSetClassifier", "open_set", "get_profile", "layer_table", "list_chapters",
+           "load_rows", "load_task", "make_split", "md", "measure_latency", "mineral_groups", "num_threads", "plots",
            "predict_logits", "preprocess_spectrum", "prune_channels", "quantize_int8", "read_spectrum",
            "repeated_splits", "sibling_leakage", "soft_targets", "tables", "train_networks", "train_part"]

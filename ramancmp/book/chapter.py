@@ -10,11 +10,12 @@ import os
 from pathlib import Path
 
 import plotly.io as pio
+from IPython.display import Markdown
 
 from ramancmp.config import DEFAULT_SEED, checkpoints_dir, get_profile, results_dir
 from ramancmp.experiments.results import save_result
 
-__all__ = ["Chapter"]
+__all__ = ["Chapter", "md"]
 
 
 class Chapter:
@@ -49,3 +50,8 @@ class Chapter:
 def _configure_plotly() -> None:
     """Figures render as interactive plotly outputs in JupyterLab (and stay small in the committed .ipynb)."""
     pio.renderers.default = "plotly_mimetype"
+
+
+def md(text: str) -> Markdown:
+    """Markdown rendered in the notebook (``IPython.display.Markdown``): prose whose numbers come from variables."""
+    return Markdown(text)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ramancmp.fileio import fingerprint
 
-__all__ = ["SPLIT_KINDS", "Split", "make_split", "repeated_splits"]
+__all__ = ["SPLIT_KINDS", "Split", "make_split", "repeated_splits", "species_halves"]
 
 SPLIT_KINDS = ("sample", "random")
 
@@ -141,3 +141,21 @@ def repeated_splits(y, groups=None, kind: str = "sample", repeats: int = 5, seed
     if int(repeats) != repeats or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     return [make_split(y, groups, kind, test_size, val_size, seed + r) for r in range(int(repeats))]
+
+
+def species_halves(species, seed: int = 0, val_fraction: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """``(val, test)`` indices of open-set *unknowns*, split by species: no species is on both sides.
+
+    The threshold of an open-set rule is chosen on the ``val`` unknowns and judged on ``test`` unknowns of other
+    minerals (:class:`sklearn.model_selection.GroupShuffleSplit`, seeded; about ``val_fraction`` of the species).
+    """
+    from sklearn.model_selection import GroupShuffleSplit
+
+    species = np.asarray(species)
+    if species.ndim != 1 or len(np.unique(species)) < 2:
+        raise ValueError("species_halves needs a 1-D array with at least 2 different species")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    cv = GroupShuffleSplit(n_splits=1, test_size=1.0 - val_fraction, random_state=int(seed))
+    val, test = next(cv.split(np.zeros(len(species)), groups=species))
+    return np.sort(val), np.sort(test)

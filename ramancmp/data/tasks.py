@@ -1,6 +1,6 @@
 """Classification tasks built from a RRUFF archive: spectra, labels, sample IDs and an honest summary.
 
-Three tasks (:func:`list_tasks`):
+Four tasks (:func:`list_tasks`):
 
 ``rruff-groups-10``
     The book's main task, our analogue of the paper's "10 mineral categories": every spectrum whose mineral maps to
@@ -10,6 +10,10 @@ Three tasks (:func:`list_tasks`):
     The ten species with the most usable spectra (ties broken by name).
 ``rruff-all-species``
     Every species with usable spectra from at least two RRUFF samples (so a by-sample split can test it).
+``rruff-outside-groups``
+    Every species that belongs to none of the ten groups of ``rruff-groups-10`` (not in ``data/mineral_groups.csv``,
+    or listed there without a group as a documented exclusion), labelled by species: the "unknown" minerals that an
+    identifier trained on the ten groups must answer with "not in library" (:mod:`ramancmp.models.open_set`).
 
 Classes are always in alphabetical order, so label ``i`` means the same class on every machine.
 
@@ -268,10 +272,16 @@ def _labels_all_species(meta: pd.DataFrame, usable: np.ndarray) -> pd.Series:
     return meta["mineral"].where(meta["mineral"].isin(chosen))
 
 
+def _labels_outside_groups(meta: pd.DataFrame, usable: np.ndarray) -> pd.Series:
+    return meta["mineral"].where(~meta["mineral"].isin(set(mineral_groups())))
+
+
 TASKS: dict[str, tuple[str, Callable[[pd.DataFrame, np.ndarray], pd.Series]]] = {
     "rruff-groups-10": ("10 IMA mineral groups (data/mineral_groups.csv)", _labels_groups),
     "rruff-species-10": ("the 10 species with the most usable spectra (ties by name)", _labels_species_10),
     "rruff-all-species": ("every species with usable spectra from at least 2 samples", _labels_all_species),
+    "rruff-outside-groups": ("every species in none of the 10 groups of rruff-groups-10 (the open-set unknowns)",
+                             _labels_outside_groups),
 }
 
 
@@ -366,7 +376,7 @@ def load_task(name: str = "rruff-groups-10", source: str | Path | None = None,
     path = resolve_source(source)
     sha = source_fingerprint(path)
     key = _key(kind="task", task=name, source_sha256=sha, preprocess=config.to_dict(), processing=processing,
-               groups_csv=_groups_csv_sha() if name == "rruff-groups-10" else None)
+               groups_csv=_groups_csv_sha() if name in ("rruff-groups-10", "rruff-outside-groups") else None)
     stem = _cache_dir() / f"{name}-{key}"
     loaded = _load(stem, key) if cache else None
     if loaded is None:

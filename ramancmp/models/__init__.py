@@ -12,6 +12,8 @@ network as a scikit-learn classifier.
 - :mod:`~ramancmp.models.base` -- :class:`SpectrumClassifier` (input layouts, features/head split), devices
 - :mod:`~ramancmp.models.layers` -- ConvBNAct, stochastic depth, make_divisible, init, spectrum folding
 - :mod:`~ramancmp.models.classical` -- LDA, PCA + LDA, kNN library search
+- :mod:`~ramancmp.models.open_set` -- :class:`LibrarySearch` (graded 1-NN cosine), :class:`OpenSetClassifier`
+  (temperature scaling + "not in library" threshold), :func:`open_set_metrics`
 - :mod:`~ramancmp.models.cnn`, :mod:`~ramancmp.models.efficientnet`, :mod:`~ramancmp.models.drsn`,
   :mod:`~ramancmp.models.folded` -- the networks
 """
@@ -22,11 +24,13 @@ from ramancmp.models.cnn import CNN1D, CNNConfig
 from ramancmp.models.drsn import DRSN, RSBU, DRSNConfig, Shrinkage, SoftThreshold
 from ramancmp.models.efficientnet import EfficientNet1D, MBConvConfig
 from ramancmp.models.folded import FoldedDRSN, channel_converted_drsn
+from ramancmp.models.open_set import LibrarySearch, OpenSetClassifier, fit_temperature, open_set_metrics
 from ramancmp.models.layers import (FOLD_MODES, ConvBNAct, FoldSpectrum, StochasticDepth, fold_spectrum,
                                     make_divisible, unfold_spectrum)
 from ramancmp.models.registry import create_model, is_torch_model, list_models, model_kind, register_model
 
 __all__ = ["CNN1D", "CNNConfig", "ConvBNAct", "DRSN", "DRSNConfig", "EfficientNet1D", "FOLD_MODES", "FoldSpectrum",
-           "FoldedDRSN", "MBConvConfig", "RSBU", "Shrinkage", "SoftThreshold", "SpectrumClassifier",
-           "StochasticDepth", "channel_converted_drsn", "create_model", "fold_spectrum", "is_torch_model",
-           "list_models", "make_divisible", "model_kind", "register_model", "resolve_device", "unfold_spectrum"]
+           "FoldedDRSN", "LibrarySearch", "MBConvConfig", "OpenSetClassifier", "RSBU", "Shrinkage", "SoftThreshold",
+           "SpectrumClassifier", "StochasticDepth", "channel_converted_drsn", "create_model", "fit_temperature",
+           "fold_spectrum", "is_torch_model", "list_models", "make_divisible", "model_kind", "open_set_metrics",
+           "register_model", "resolve_device", "unfold_spectrum"]

@@ -1,0 +1,185 @@
+"""The book's open-set and all-species protocols (chapter 11): "not in library" and identifying any RRUFF mineral.
+
+Open set (task ``rruff-groups-10``; unknowns: task ``rruff-outside-groups``, minerals in none of the ten groups):
+
+* for each repeated by-sample split, the unknown *species* are halved (:func:`ramancmp.data.species_halves`, seed of
+  the split): an :class:`~ramancmp.models.OpenSetClassifier` fits its model on the training part, its temperature
+  on the validation part and its threshold (95 % of validation unknowns rejected) on the first half; it is tested
+  on the test part (knowns) and on the other half (unknown species it has never been tuned on);
+* **leave one group out**: the same with one of the ten groups removed from the library, validation and test parts;
+  that group's spectra are the test unknowns (a group of minerals the model has never seen, the hard case: its
+  spectra resemble the other silicates more than most outside minerals do). The threshold still comes from the
+  outside-species validation half, never from the held-out group.
+
+All-species (task ``rruff-all-species``, by-sample splits): the library search's top-1 and top-5 accuracy, also on
+the test spectra whose species has a spectrum in the training part (a species with few samples can land entirely
+in the test part, and then no library search can name it).
+
+Every split (and every held-out group) is one unit of work run by the executor
+(:mod:`ramancmp.experiments.executor`); units return small dicts, one row each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+
+from ramancmp.data.splits import Split, species_halves
+from ramancmp.experiments.executor import Executor, get_executor
+from ramancmp.models import LibrarySearch, OpenSetClassifier
+
+__all__ = ["OpenSetItem", "TopKItem", "leave_one_group_out_items", "network_top_k", "open_set_items", "run_units",
+           "summarize", "top_k_items"]
+
+UNKNOWN_REJECTION = 0.95
+
+
+@dataclass
+class OpenSetItem:
+    """One unit: fit an open-set classifier on one split and test it on known and unknown spectra."""
+
+    model: str
+    estimator: Any
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_unknown_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_unknown_test: np.ndarray
+    split_seed: int
+    held_out: str | None = None
+
+    def __repr__(self) -> str:  # short, for error messages
+        return f"OpenSetItem({self.model}, seed={self.split_seed}, held_out={self.held_out})"
+
+
+def _open_set_unit(item: OpenSetItem) -> dict[str, Any]:
+    model = OpenSetClassifier(clone(item.estimator), unknown_rejection=UNKNOWN_REJECTION).fit(
+        item.X_train, item.y_train, X_val=item.X_val, y_val=item.y_val, X_unknown=item.X_unknown_val)
+    out = model.evaluate(item.X_test, item.y_test, item.X_unknown_test)
+    return {"model": item.model, "split_seed": item.split_seed, "held_out": item.held_out, "score": model.score_,
+            "temperature": model.temperature_, "threshold": model.threshold_,
+            "val_auroc": model.val_auroc_[model.score_], **out}
+
+
+def open_set_items(dataset: Any, unknown: Any, splits: list[Split], estimator: Any = None, model: str = "library search"
+                   ) -> list[OpenSetItem]:
+    """One :class:`OpenSetItem` per split: known parts from ``dataset``, unknowns from ``unknown`` halved by species.
+
+    ``estimator``: an unfitted estimator (fitted on each split's training part; default :class:`LibrarySearch`), or
+    a list with one already trained classifier per split (e.g. the book's stored networks), used frozen.
+    """
+    if isinstance(estimator, (list, tuple)):
+        if len(estimator) != len(splits):
+            raise ValueError(f"{len(estimator)} trained estimators for {len(splits)} splits")
+        estimators = [FrozenEstimator(e) for e in estimator]
+    else:
+        estimators = [LibrarySearch() if estimator is None else estimator] * len(splits)
+    species = unknown.meta["mineral"].to_numpy()
+    items = []
+    for split, estimator in zip(splits, estimators):
+        uv, ut = species_halves(species, seed=split.seed)
+        items.append(OpenSetItem(model, estimator, dataset.X[split.train], dataset.y[split.train],
+                                 dataset.X[split.val], dataset.y[split.val], unknown.X[uv],
+                                 dataset.X[split.test], dataset.y[split.test], unknown.X[ut], split.seed))
+    return items
+
+
+def leave_one_group_out_items(dataset: Any, unknown: Any, split: Split, estimator: Any = None,
+                              model: str = "library search") -> list[OpenSetItem]:
+    """One item per class of ``dataset``: that class removed from every part and used as the test unknowns."""
+    estimator = LibrarySearch() if estimator is None else estimator
+    uv, _ = species_halves(unknown.meta["mineral"].to_numpy(), seed=split.seed)
+    items = []
+    for c, name in enumerate(dataset.class_names):
+        keep = lambda idx: idx[dataset.y[idx] != c]  # noqa: E731
+        tr, va, te = keep(split.train), keep(split.val), keep(split.test)
+        items.append(OpenSetItem(model, estimator, dataset.X[tr], dataset.y[tr], dataset.X[va], dataset.y[va],
+                                 unknown.X[uv], dataset.X[te], dataset.y[te], dataset.X[dataset.y == c], split.seed,
+                                 held_out=str(name)))
+    return items
+
+
+@dataclass
+class TopKItem:
+    """One unit: library search on one split of a many-class task, top-k accuracy."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    split_seed: int
+    ks: tuple[int, ...] = (1, 5)
+
+    def __repr__(self) -> str:
+        return f"TopKItem(seed={self.split_seed})"
+
+
+def _top_k_unit(item: TopKItem) -> dict[str, Any]:
+    lib = LibrarySearch().fit(item.X_train, item.y_train)
+    scores = lib.decision_function(item.X_test)
+    order = lib.classes_[np.argsort(-scores, axis=1, kind="stable")]
+    seen = np.isin(item.y_test, lib.classes_)
+    out: dict[str, Any] = {"model": "library search", "split_seed": item.split_seed, "n_test": int(len(item.y_test)),
+                           "seen_fraction": float(seen.mean())}
+    for k in item.ks:
+        hit = (order[:, :k] == item.y_test[:, None]).any(axis=1)
+        out[f"top{k}"] = float(hit.mean())
+        out[f"top{k}_seen"] = float(hit[seen].mean()) if seen.any() else float("nan")
+    return out
+
+
+def top_k_items(dataset: Any, splits: list[Split], ks: tuple[int, ...] = (1, 5)) -> list[TopKItem]:
+    return [TopKItem(dataset.X[s.train], dataset.y[s.train], dataset.X[s.test], dataset.y[s.test], s.seed, ks)
+            for s in splits]
+
+
+def network_top_k(nets: list[Any], dataset: Any, splits: list[Split], model: str, ks: tuple[int, ...] = (1, 5)
+                  ) -> list[dict[str, Any]]:
+    """Top-k accuracy of trained classifiers (one per split; ``predict_proba`` over their ``classes_``) on each
+    split's test part, in the format of the library search's rows. Runs here: prediction is cheap."""
+    rows = []
+    for net, split in zip(nets, splits):
+        X, y = dataset.X[split.test], dataset.y[split.test]
+        order = np.asarray(net.classes_)[np.argsort(-net.predict_proba(X), axis=1, kind="stable")]
+        seen = np.isin(y, net.classes_)
+        row: dict[str, Any] = {"model": model, "split_seed": split.seed, "n_test": int(len(y)),
+                               "seen_fraction": float(seen.mean())}
+        for k in ks:
+            hit = (order[:, :k] == y[:, None]).any(axis=1)
+            row[f"top{k}"], row[f"top{k}_seen"] = float(hit.mean()), float(hit[seen].mean())
+        rows.append(row)
+    return rows
+
+
+def run_units(items: list[Any], executor: Executor | str | None = None, progress: bool = False) -> list[dict]:
+    """Run :class:`OpenSetItem` / :class:`TopKItem` units through the executor; one result dict per item."""
+    if not items:
+        return []
+    fn = _top_k_unit if isinstance(items[0], TopKItem) else _open_set_unit
+    if isinstance(executor, Executor):
+        return executor.map(fn, items, desc="open set", progress=progress)
+    with get_executor(executor) as ex:
+        return ex.map(fn, items, desc="open set", progress=progress)
+
+
+def summarize(rows: list[dict], keys: tuple[str, ...], by: tuple[str, ...] = ("model",)) -> list[dict]:
+    """Mean, sd and per-split values of ``keys`` for each combination of ``by``."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[b] for b in by), []).append(row)
+    out = []
+    for group, members in groups.items():
+        entry = dict(zip(by, group), n=len(members))
+        for key in keys:
+            values = np.array([m[key] for m in members], dtype=float)
+            entry[key] = {"mean": float(np.nanmean(values)), "sd": float(np.nanstd(values, ddof=1)) if len(values) > 1
+                          else 0.0, "values": values.tolist()}
+        out.append(entry)
+    return out
