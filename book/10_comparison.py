@@ -5,7 +5,7 @@
 #
 # <!-- nav:start -->
 #
-# [← 9. Beyond the paper](09_beyond_compression.ipynb) | [Contents](../README.md#the-book)
+# [← 9. Beyond the paper](09_beyond_compression.ipynb) | [Contents](../README.md#the-book) | [Next: 11. Identification →](11_identification.ipynb)
 #
 # <!-- nav:end -->
 #
@@ -75,6 +75,6 @@ ch.save({"rows": table["rows"], "claims": claims, "gemm": table["gemm"],
 #
 # <!-- nav:start -->
 #
-# [← 9. Beyond the paper](09_beyond_compression.ipynb) | [Contents](../README.md#the-book)
+# [← 9. Beyond the paper](09_beyond_compression.ipynb) | [Contents](../README.md#the-book) | [Next: 11. Identification →](11_identification.ipynb)
 #
 # <!-- nav:end -->
