@@ -443,7 +443,7 @@ def _(ctx):  # subnormal values: the norm underflowed to 0, "constant" again
     return _same_answer_as_counts(ctx, 1e-312)
 
 
-@case("predict-1e300-with-normalisation-none", "skip", r"out of range: intensities up to 1.0\de\+302 do not fit "
+@case("preprocess-1e300-with-normalisation-none", "skip", r"out of range: intensities up to 1.0\de\+302 do not fit "
                                                       r"float32")
 def _(ctx):
     from ramancmp.data.preprocess import preprocess_many
