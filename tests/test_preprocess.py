@@ -75,6 +75,37 @@ def test_constant_spectra_raise_instead_of_nan(method):
         normalise(X, method)
 
 
+def test_values_near_the_float64_limits_normalise_like_counts_not_as_constant():
+    """max - min of +-1e308 overflows to inf, the norm of 1e-310 values underflows to 0: both were called "constant"."""
+    np.testing.assert_allclose(normalise(np.array([[-1e308, 0.0, 1e308]])), [[0.0, 0.5, 1.0]])
+    np.testing.assert_allclose(normalise(np.array([[-1e308, 0.0, 1e308]]), "vector"), [[-0.5 ** 0.5, 0.0, 0.5 ** 0.5]])
+    np.testing.assert_allclose(normalise(np.array([[3e-310, 1e-310]]), "area"), [[0.75, 0.25]], rtol=1e-6)
+    wn = np.linspace(100.0, 1300.0, 3000)
+    y = peaks(wn)
+    y[1500] = -y.max()  # so that the values span -1.7e308 .. +1.7e308 once scaled
+    for method in ("minmax", "vector", "area"):
+        for smoothing in (None, 11):
+            config = PreprocessConfig(normalisation=method, smoothing=smoothing)
+            counts = preprocess_spectrum(spectrum(wn, y), config)
+            for factor in (1.7e308 / y.max(), 1e-312):
+                np.testing.assert_allclose(preprocess_spectrum(spectrum(wn, y * factor), config), counts,
+                                           atol=1e-6, err_msg=f"{method} smoothing={smoothing} x{factor:g}")
+            X, kept, _ = preprocess_many([spectrum(wn, y * (1.7e308 / y.max()))], config)
+            assert kept.all()
+            np.testing.assert_allclose(X[0], counts, atol=1e-6)
+    with pytest.raises(ValueError, match=r"NaN or infinite values: rows \[1\]"):
+        normalise(np.array([[1.0, 2.0], [1.0, np.inf]]))
+
+
+def test_normalisation_none_refuses_values_beyond_float32():
+    wn = np.linspace(100.0, 1300.0, 3000)
+    config = PreprocessConfig(normalisation="none")
+    with pytest.raises(ValueError, match=r"huge\.txt: out of range: intensities up to \d\.\d+e\+300 do not fit"):
+        preprocess_spectrum(spectrum(wn, peaks(wn) * 1e300, "huge.txt"), config)
+    X, kept, reasons = preprocess_many([spectrum(wn, peaks(wn) * 1e300), spectrum(wn, peaks(wn))], config)
+    assert kept.tolist() == [False, True] and reasons[0].startswith("out of range") and np.isfinite(X).all()
+
+
 def test_coverage_rule_tolerance_and_edge_values():
     config = PreprocessConfig()  # tolerance 5 cm^-1
     wn = np.linspace(154.0, 1196.0, 2000)

@@ -98,6 +98,11 @@ def _download(url: str, out: BinaryIO) -> tuple[int, str]:
 
 
 def _copy_local(path: Path, out: BinaryIO) -> tuple[int, str]:
+    if path.is_dir():
+        raise FetchError(f"cannot copy {path}: it is a folder; give the zip file itself (--from "
+                         f"{path / config.RRUFF_ZIP_NAME}?)")
+    if path.exists() and not path.is_file():  # a FIFO or a device would block or never end
+        raise FetchError(f"cannot copy {path}: not a regular file (a device, FIFO or socket)")
     if not path.is_file():
         raise FetchError(f"cannot copy {path}: no such file")
     with open(path, "rb") as src:

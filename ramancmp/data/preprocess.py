@@ -20,8 +20,13 @@ The steps, in order:
    than the default grid step (~1.03 cm^-1), so linear interpolation loses little.
 3. **Smoothing** (optional): a Savitzky-Golay filter on the uniform grid, window in grid points.
 4. **Normalisation**: ``minmax`` (default, as in the paper: each spectrum to [0, 1]), ``vector`` (unit L2 norm),
-   ``area`` (sum of |intensity| over the grid = 1, i.e. unit area in grid steps) or ``none``. A spectrum with no signal on the grid (constant after
-   resampling) cannot be normalised: it raises ``ValueError`` instead of producing NaN.
+   ``area`` (sum of |intensity| over the grid = 1, i.e. unit area in grid steps) or ``none``. A spectrum with no
+   signal on the grid (constant after resampling) cannot be normalised: it raises ``ValueError`` instead of
+   producing NaN. The three normalisations do not depend on a spectrum's scale, so each spectrum is first divided by
+   its largest absolute value: intensities anywhere in float64's range (up to +-1e308, down to 1e-310) give the same
+   result as the same shape in counts, instead of overflowing (max - min = inf) and being called "constant". With
+   ``none`` the values are kept, so intensities beyond float32's range (about 3.4e38, the models' input type) are
+   rejected ("out of range") rather than turned into infinities.
 """
 
 from __future__ import annotations
@@ -196,11 +201,36 @@ def _flat_rows(scale: np.ndarray, X: np.ndarray) -> np.ndarray:
     return (~np.isfinite(scale) | (scale <= 1e-12 * np.maximum(mag, 1e-300))).reshape(X.shape[:-1])
 
 
+def _unit_peak(X: np.ndarray) -> np.ndarray:
+    """Each row divided by its largest absolute value (rows of zeros or with non-finite values are left as they are).
+
+    minmax, vector and area normalisation are scale-free, so this changes none of their results; it keeps max - min,
+    the L2 norm and the sum finite for values near float64's limits (+-1e308) and away from subnormals (1e-310).
+    """
+    mag = np.abs(X).max(axis=-1, keepdims=True)
+    ok = np.isfinite(mag) & (mag > 0)
+    return np.divide(X, mag, out=np.array(X, dtype=np.float64), where=ok)
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def normalise(X: np.ndarray, method: str = "minmax") -> np.ndarray:
-    """Normalise each spectrum (last axis). Raises ``ValueError`` naming the rows that are constant."""
+    """Normalise each spectrum (last axis). Raises ``ValueError`` naming the rows that are constant (or hold
+    non-finite values). Any finite float64 values are accepted: the result does not depend on a row's scale."""
     X = np.asarray(X, dtype=np.float64)
+    if method not in NORMALISATIONS:
+        raise ValueError(f"unknown normalisation {method!r}; choose one of {list(NORMALISATIONS)}")
+    if method == "none":
+        return X.copy()
+    bad = ~np.isfinite(X).all(axis=-1)
+    if np.any(bad):
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"cannot {method}-normalise spectra with NaN or infinite values: rows "
+                         f"{rows[:10].tolist()}{' ...' if rows.size > 10 else ''}")
+    X = _unit_peak(X)
     offset, scale = _scale(X, method)
-    flat = _flat_rows(scale, X) if method != "none" else np.zeros(X.shape[:-1], dtype=bool)
+    flat = _flat_rows(scale, X)
     if np.any(flat):
         rows = np.flatnonzero(flat)
         raise ValueError(f"cannot {method}-normalise constant spectra (no signal on the grid): rows "
@@ -208,10 +238,29 @@ def normalise(X: np.ndarray, method: str = "minmax") -> np.ndarray:
     return (X - offset) / scale
 
 
+def _on_grid(wn: np.ndarray, inten: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """The spectrum interpolated onto the grid; for a scale-free normalisation first divided by its largest absolute
+    value, so that neither the interpolation (a difference of values near +-1e308 overflows) nor the smoothing nor the
+    normalisation meets an overflow or a subnormal number."""
+    if config.normalisation != "none":
+        inten = _unit_peak(inten[None, :])[0]
+    return np.interp(config.grid, wn, inten)
+
+
 def _finish(R: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     if config.smoothing is not None:
         R = smooth(R, config.smoothing, config.smoothing_polyorder)
     return R
+
+
+def _out_of_range(R: np.ndarray) -> np.ndarray:
+    """Rows that do not fit the models' float32 input (only possible with normalisation ``none``)."""
+    return ~(np.abs(R) <= _FLOAT32_MAX).all(axis=-1)
+
+
+def _range_reason(row: np.ndarray) -> str:
+    return (f"out of range: intensities up to {np.abs(row).max():.3g} do not fit float32 (the models' input, at most "
+            f"{_FLOAT32_MAX:.3g}) with normalisation 'none'; rescale the file or normalise (minmax)")
 
 
 def preprocess_spectrum(spectrum: Any, config: PreprocessConfig | None = None) -> np.ndarray:
@@ -224,7 +273,9 @@ def preprocess_spectrum(spectrum: Any, config: PreprocessConfig | None = None) -
     problem = coverage_problem(wn, config, inten)
     if problem:
         raise ValueError(f"{source}: {problem}")
-    R = _finish(np.interp(config.grid, wn, inten)[None, :], config)
+    R = _finish(_on_grid(wn, inten, config)[None, :], config)
+    if _out_of_range(R)[0]:
+        raise ValueError(f"{source}: {_range_reason(R[0])}")
     try:
         return normalise(R, config.normalisation)[0].astype(np.float32)
     except ValueError:
@@ -238,7 +289,8 @@ def preprocess_many(spectra: Sequence[Any] | Iterable[Any], config: PreprocessCo
 
     Returns ``(X, kept, reasons)``: ``X`` float32 ``(kept.sum(), n_points)`` for the kept spectra in input order,
     ``kept`` a boolean mask over the input, and ``reasons[i]`` None for kept spectra, else why spectrum ``i`` was
-    dropped (starting with ``"not covering grid"`` or ``"flat"``). Gives the same rows as :func:`preprocess_spectrum`.
+    dropped (starting with ``"not covering grid"``, ``"mostly negative"``, ``"flat"`` or ``"out of range"``). Gives
+    the same rows as :func:`preprocess_spectrum`.
     """
     config = config or PreprocessConfig()
     spectra = list(spectra)
@@ -249,9 +301,14 @@ def preprocess_many(spectra: Sequence[Any] | Iterable[Any], config: PreprocessCo
         wn, inten, _ = _arrays(s)
         reasons[i] = coverage_problem(wn, config, inten)
         if reasons[i] is None:
-            R[i] = np.interp(grid, wn, inten)
+            R[i] = _on_grid(wn, inten, config)
     kept = np.array([r is None for r in reasons], dtype=bool)
     R = _finish(R[kept], config)
+    huge = _out_of_range(R)
+    if np.any(huge):
+        for i, row in zip(np.flatnonzero(kept)[huge], R[huge]):
+            reasons[i] = _range_reason(row)
+        R, kept[np.flatnonzero(kept)[huge]] = R[~huge], False
     if config.normalisation != "none" and R.shape[0]:
         offset, scale = _scale(R, config.normalisation)
         flat = _flat_rows(scale, R)

@@ -32,14 +32,20 @@ archive it becomes a :class:`Skipped` entry, never a silently wrong spectrum):
 * Everything after the first ``##END=`` line is ignored (RRUFF files end with blank lines; a trailing row there is not
   part of the spectrum). A file *without* ``##END=`` is accepted, since hand-exported and older files often lack it.
   Any other ``##`` header line after the data rows began is an error.
+* At most :data:`MAX_ROWS` data lines, none longer than :data:`MAX_ROW_CHARS` characters, in a file of at most
+  :data:`MAX_FILE_BYTES` (a zip member's declared size is checked before it is inflated, and zipfile never inflates
+  more than that size: a member that does is a CRC error). These bound the memory and time one file can cost.
 * At least :data:`MIN_POINTS` rows. Wavenumbers must be strictly increasing; a strictly decreasing spectrum (some
   instruments export high-to-low) is reversed. Duplicate wavenumbers are an error rather than averaged away: a
   repeated x value means a stitched or corrupted export, and guessing how to merge it would hide that.
 * Negative intensities are kept as they are: processed RRUFF spectra are baseline-corrected, and 272 of the 5,471
   files in the 2019 archive dip slightly below zero. Clipping them is a preprocessing choice, not a parsing one.
 
-Archives are read member by member without extracting. Only ``.txt`` members count (folders, other files and macOS
-``__MACOSX/`` / ``._*`` forks are ignored). A zip with a member name that escapes its folder (``../x.txt``, an absolute
+Archives are read member by member without extracting. An archive or folder with more than :data:`MAX_MEMBERS`
+``.txt`` files, or more than :data:`MAX_TOTAL_BYTES` in them, is refused whole before anything is read. In a folder,
+links to folders are not followed (no loops) and a ``.txt`` entry that is not a regular file (a FIFO, a device, a
+broken link) or cannot be read is listed as skipped, never opened or waited on. Only ``.txt`` members count
+(folders, other files and macOS ``__MACOSX/`` / ``._*`` forks are ignored). A zip with a member name that escapes its folder (``../x.txt``, an absolute
 or drive path) is refused whole with :class:`ArchiveError`, as is a missing path, a file that is not a zip, and a
 truncated or corrupt one (CRC mismatch): those mean the download is not the archive it claims to be.
 """
@@ -61,6 +67,10 @@ from ramancmp.fileio import file_sha256
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "MAX_MEMBERS",
+    "MAX_ROWS",
+    "MAX_ROW_CHARS",
+    "MAX_TOTAL_BYTES",
     "MIN_POINTS",
     "ArchiveContents",
     "ArchiveError",
@@ -72,11 +82,22 @@ __all__ = [
     "read_spectrum",
 ]
 
+#: Fewest data rows accepted: fewer cannot describe a Raman spectrum and usually mean a truncated export.
 MIN_POINTS = 10
 #: The largest spectrum file read (bytes). RRUFF's largest is about 0.1 MB; anything far beyond is not a spectrum,
 #: and reading it whole could exhaust memory (a zip member's declared size is checked before it is decompressed).
 MAX_FILE_BYTES = 16 * 2**20
-"""Fewest data rows accepted: fewer cannot describe a Raman spectrum and usually mean a truncated export."""
+#: The most data lines read from one file: RRUFF's longest spectrum has 3,424 rows. Parsing 1.5 million rows (a
+#: 16 MiB file) would take about 170 MB of memory for nothing a Raman spectrum needs; such a file is refused first.
+MAX_ROWS = 100_000
+#: The longest data line (characters): a row is two numbers (at most about 50 characters). A single 15 MB line of
+#: numbers would otherwise become millions of columns (gigabytes) in the fast reader before it is found wrong.
+MAX_ROW_CHARS = 200
+#: The most ``.txt`` files one archive or folder may hold (the 2019 archive has 5,471), and the most bytes they may
+#: hold together (declared sizes; the 2019 archive's inflate to 241 MiB). Every accepted spectrum is kept in memory,
+#: so these bound what loading one source can cost; a source over either is refused whole, before anything is read.
+MAX_MEMBERS = 100_000
+MAX_TOTAL_BYTES = 2 * 2**30
 
 _SAMPLE_ID = re.compile(r"^([A-Z]\d{6})")  # R050016_a -> R050016, R040063-4 -> R040063, X050012.3 -> X050012
 _PROCESSING = re.compile(r"^raman_data_(\w+)$", re.IGNORECASE)
@@ -171,6 +192,7 @@ def _rows_slow(lines: list[str], first_line: int, source: str) -> np.ndarray:
     """Row-by-row parse, used only when the fast path fails: returns the array or names the offending line."""
     rows = []
     for k, line in enumerate(lines):
+        _long_line(line, first_line + k, source)  # before splitting: one 15 MB line would be millions of fields
         s = line.strip()
         if not s:
             continue
@@ -192,9 +214,28 @@ def _line_of_row(block: str, first_line: int, row: int) -> int:
     return first_line + nonblank[row]
 
 
+def _long_line(line: str, line_no: int, source: str) -> None:
+    if len(line) > MAX_ROW_CHARS:
+        raise SpectrumParseError(source, f"line {line_no} is {len(line):,} characters long, not a data row (two "
+                                         f"numbers; limit {MAX_ROW_CHARS}): {line[:40]!r}...")
+
+
+def _check_size(block: str, first_line: int, source: str) -> None:
+    """Refuse a data block with more lines than :data:`MAX_ROWS`, or whose first line (from which the fast reader
+    takes the number of columns) is longer than :data:`MAX_ROW_CHARS`, before it is parsed; the row parser checks the
+    other lines' lengths before it splits them."""
+    n_lines = block.count("\n") + 1
+    if n_lines > MAX_ROWS:
+        raise SpectrumParseError(source, f"too many data rows: {n_lines:,} lines (limit {MAX_ROWS:,}; RRUFF's longest "
+                                         "spectrum has 3,424)")
+    eol = block.find("\n")
+    _long_line(block if eol < 0 else block[:eol], first_line, source)
+
+
 def _parse_rows(block: str, first_line: int, source: str) -> tuple[np.ndarray, np.ndarray]:
     """The data block (text between the headers and ``##END=``) as validated, increasing (x, y) arrays."""
     block = block.rstrip()
+    _check_size(block, first_line, source)
     if (" \n" in block or "\t\n" in block) and _BLANK_LINE.search(block):
         block = _BLANK_LINE.sub("", block)  # whitespace-only lines -> empty lines, which the reader skips
     delimiter = "," if "," in block.partition("\n")[0] else r"\s+"
@@ -376,6 +417,8 @@ def read_spectrum(path: str | Path) -> Spectrum:
             raise SpectrumParseError(text, f"cannot read the zip member ({exc})") from exc
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise SpectrumParseError(str(path), "is a folder, not a spectrum file (load_archive reads folders)")
         if path.exists():  # a FIFO or a device would block or never end
             raise SpectrumParseError(str(path), "not a regular file (a device, FIFO or socket)")
         raise FileNotFoundError(f"{path}: no such spectrum file")
@@ -414,10 +457,25 @@ def _too_large(size: int) -> str | None:
     return None
 
 
+def _check_totals(path: Path, sizes: list[int]) -> None:
+    """Refuse a source with more than :data:`MAX_MEMBERS` spectrum files or :data:`MAX_TOTAL_BYTES` in them."""
+    if len(sizes) > MAX_MEMBERS:
+        raise ArchiveError(f"{path}: {len(sizes):,} .txt files, more than the limit of {MAX_MEMBERS:,} (the RRUFF "
+                           "archive has 5,471); split it into smaller archives")
+    total = sum(size for size in sizes if size <= MAX_FILE_BYTES)  # larger files are skipped unread anyway
+    if total > MAX_TOTAL_BYTES:
+        raise ArchiveError(f"{path}: its .txt files hold {total:,} bytes, more than the limit of {MAX_TOTAL_BYTES:,} "
+                           "(the RRUFF archive's hold about 0.25 GB); split it into smaller archives")
+
+
 def _parse_all(items, read, size_of, progress: bool, desc: str) -> tuple[list[Spectrum], list[Skipped]]:
     spectra, skipped = [], []
     for source, handle in _progress(items, progress, desc):
-        problem = _too_large(size_of(handle))
+        try:
+            problem = _too_large(size_of(handle))
+        except ValueError as exc:  # a folder entry that is not a regular file (a FIFO would block the read)
+            skipped.append(Skipped(source, str(exc)))
+            continue
         if problem:
             skipped.append(Skipped(source, problem))
             continue
@@ -425,6 +483,9 @@ def _parse_all(items, read, size_of, progress: bool, desc: str) -> tuple[list[Sp
             data = read(handle)
         except (NotImplementedError, RuntimeError) as exc:  # encrypted member, or a method zipfile lacks (deflate64)
             skipped.append(Skipped(source, f"unreadable zip member: {exc}"))
+            continue
+        except OSError as exc:  # a folder's file that cannot be read (permissions, vanished, I/O error)
+            skipped.append(Skipped(source, f"cannot read the file: {exc.strerror or exc}"))
             continue
         try:
             spectra.append(parse_spectrum(data, source))
@@ -455,16 +516,26 @@ def _load_zip(path: Path, progress: bool) -> ArchiveContents:
                 raise ArchiveError(f"{path}: refusing an archive with member names outside its folder: "
                                    f"{', '.join(map(repr, unsafe[:3]))}" + (" ..." if len(unsafe) > 3 else ""))
             items = [(f"{path}::{i.filename}", i) for i in infos if not i.is_dir() and _wanted(i.filename)]
+            _check_totals(path, [i.file_size for _, i in items])
             spectra, skipped = _parse_all(items, zf.read, lambda info: info.file_size, progress, path.name)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # CRC mismatch, damaged deflate stream, cut short
         raise ArchiveError(f"{path}: corrupt zip archive ({exc}){_refetch_hint(path)}") from exc
     return ArchiveContents(spectra, skipped, str(path), file_sha256(path))
 
 
+def _file_size(path: Path) -> int:
+    if not path.is_file():
+        if not path.exists():
+            raise ValueError("a broken link (its target does not exist)")
+        raise ValueError("not a regular file (a device, FIFO or socket); not read")
+    return path.stat().st_size
+
+
 def _load_folder(path: Path, progress: bool) -> ArchiveContents:
-    files = sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.relative_to(path).as_posix()))
-    spectra, skipped = _parse_all([(str(p), p) for p in files], Path.read_bytes, lambda p: p.stat().st_size, progress,
-                                  path.name)
+    # symbolic links to folders are not followed (no loops); a FIFO named *.txt is listed as skipped, never opened
+    files = sorted(p for p in path.rglob("*") if not p.is_dir() and _wanted(p.relative_to(path).as_posix()))
+    _check_totals(path, [p.stat().st_size if p.is_file() else 0 for p in files])
+    spectra, skipped = _parse_all([(str(p), p) for p in files], Path.read_bytes, _file_size, progress, path.name)
     return ArchiveContents(spectra, skipped, str(path), None)
 
 

@@ -87,9 +87,10 @@ def resolve_source(source: str | Path | None = None) -> Path:
     """The archive to read: ``source`` if given, else the data cache's archive. Raises FileNotFoundError if absent."""
     path = Path(source).expanduser() if source is not None else archive_path()
     if not path.exists():
-        hint = "" if source is not None else " (the data cache is $RAMANCMP_DATA_DIR or data/raw)"
-        raise FileNotFoundError(f"no RRUFF archive at {path}{hint}; download it with `python -m ramancmp data fetch` "
-                                "or pass source= a RRUFF zip or folder")
+        if source is not None:  # the user's own path: a download would not put anything there
+            raise FileNotFoundError(f"no RRUFF archive at {path}: no such file or folder")
+        raise FileNotFoundError(f"no RRUFF archive at {path} (the data cache is $RAMANCMP_DATA_DIR or data/raw); "
+                                "download it with `python -m ramancmp data fetch` or pass source= a RRUFF zip or folder")
     if not path.is_dir() and not path.is_file():  # a FIFO or a device: hashing it would block or never end
         raise ValueError(f"{path}: not a regular file or folder (a device, FIFO or socket); give a RRUFF zip or folder")
     return path

@@ -8,6 +8,7 @@ metrics), so a model is rebuilt from code (:func:`ramancmp.models.create_model`)
 from __future__ import annotations
 
 import copy
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +64,23 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         fmt = info.get("format") if isinstance(info, dict) else None
         raise ValueError(f"{json_path} is not a ramancmp checkpoint (format {fmt!r})")
     cfg = info["model"]
-    model = create_model(cfg["name"], cfg["num_classes"], cfg["in_length"], **cfg.get("kwargs", {}))
+    try:
+        model = create_model(cfg["name"], cfg["num_classes"], cfg["in_length"], **(cfg.get("kwargs") or {}))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a hand-edited or foreign side-car
+        what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0] if str(exc) else \
+            type(exc).__name__
+        raise ValueError(f"checkpoint side-car {json_path} does not describe a model this version can build "
+                         f"({what}); delete it and retrain") from None
     try:
         state = torch.load(pt_path, map_location=resolve_device(device), weights_only=True)
         model.load_state_dict(state)
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"checkpoint weights {pt_path} cannot be loaded ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else 'truncated or corrupt'}); delete it and "
-                         "retrain") from None
+    except pickle.UnpicklingError:  # weights_only refused a pickled object: code, not weights; nothing was run
+        raise ValueError(f"checkpoint weights {pt_path} cannot be loaded: the file holds pickled objects, not only "
+                         "weights, and is refused unread (weights_only=True); do not use a checkpoint from an "
+                         "untrusted source, retrain instead") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = " ".join(lines[:2])[:300] if lines else "truncated or corrupt"
+        raise ValueError(f"checkpoint weights {pt_path} cannot be loaded ({type(exc).__name__}: {detail}); delete it "
+                         "and retrain") from None
     return model.to(resolve_device(device)).eval(), info
