@@ -238,12 +238,14 @@ def pareto_figure(records: Sequence[dict], *, x: str = "latency_ms", y: str = "a
         if r[y] > best:
             front.append(r)
             best = r[y]
-    # Labels alternate above and below the front so that neighbours do not overlap.
-    fig.add_trace(go.Scatter(x=[r[x] for r in front], y=[r[y] for r in front], mode="lines+text",
-                             text=[r[label] for r in front], hovertext=[r[label] for r in front],
-                             customdata=[r.get(size) for r in front], hovertemplate=hover,
-                             textposition=["top left" if i % 2 else "bottom right" for i in range(len(front))],
-                             textfont=dict(size=11), line=dict(dash="dash", color="grey"), name="Pareto front"))
+    fig.add_trace(go.Scatter(x=[r[x] for r in front], y=[r[y] for r in front], mode="lines",
+                             hovertext=[r[label] for r in front], customdata=[r.get(size) for r in front],
+                             hovertemplate=hover, line=dict(dash="dash", color="grey"), name="Pareto front"))
+    # Only the front is labelled, with leader lines alternating above and below so that neighbours do not overlap.
+    for i, r in enumerate(front):
+        fig.add_annotation(x=np.log10(r[x]) if log_x else r[x], y=r[y], text=str(r[label]), showarrow=True,
+                           arrowhead=0, arrowwidth=1, arrowcolor="grey", ax=0, ay=(-28, 28, -52, 52)[i % 4],
+                           font=dict(size=10), bgcolor="rgba(255,255,255,0.8)")
     fig.update_layout(title=title, xaxis_title="batch-1 latency (ms)", yaxis_title="accuracy (%)",
                       xaxis_type="log" if log_x else "linear", template="plotly_white", height=520,
                       legend=dict(orientation="h", y=-0.15))

@@ -186,8 +186,9 @@ def test_figures_carry_a_static_image_that_nbconvert_shows(monkeypatch, tmp_path
     assert not note
     images = set(bundle) & {"image/png", "image/svg+xml"}
     assert "application/vnd.plotly.v1+json" in bundle and len(images) == 1
-    labels = [t["text"] for t in bundle["application/vnd.plotly.v1+json"]["data"] if t.get("text")]
-    assert labels == [["m0", "m1", "m2"]]  # only the Pareto front is labelled (the rest: hover)
+    figure = bundle["application/vnd.plotly.v1+json"]
+    labels = [a["text"] for a in figure["layout"]["annotations"]]
+    assert labels == ["m0", "m1", "m2"] and not any(t.get("text") for t in figure["data"])  # the front only
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("fig", outputs=[
         nbformat.v4.new_output("display_data", data=bundle)])])
     html, _ = HTMLExporter().from_notebook_node(nb)

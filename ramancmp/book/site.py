@@ -36,6 +36,7 @@ SITE_DIR = PROJECT_ROOT / "build" / "site"
 _FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><polyline fill="none" stroke="#1f77b4" '
             'stroke-width="1.5" points="0,14 4,12 6,3 8,12 11,9 13,13 16,14"/></svg>')
 _CONTENTS_LINK = re.compile(r"\]\((?:\.\./)?README\.md(?:#[^)]*)?\)")
+_CHAPTER_LINK = re.compile(r"\[([^\]]*)\]\((\d\d_\w+)\.ipynb(?:#[^)]*)?\)")
 
 
 def figure_count(notebook: Path) -> int:
@@ -49,11 +50,15 @@ def _figure_html(figure: dict, div_id: str) -> str:
                        config={"responsive": True, "displaylogo": False})
 
 
-def _stage_notebook(source: Path, destination: Path) -> None:
+def _stage_notebook(source: Path, destination: Path, chapters: list[str]) -> None:
     nb = nbformat.read(source, as_version=4)
+
+    def unlink_missing(match: re.Match) -> str:  # a site of some chapters only: no link to a page that is not there
+        return match.group(0) if match.group(2) in chapters else match.group(1)
+
     for c, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
-            cell.source = _CONTENTS_LINK.sub("](index.md)", cell.source)
+            cell.source = _CHAPTER_LINK.sub(unlink_missing, _CONTENTS_LINK.sub("](index.md)", cell.source))
         for o, output in enumerate(cell.get("outputs", [])):
             data = output.get("data", {})
             if PLOTLY_MIME in data:
@@ -121,7 +126,7 @@ def stage(notebooks: Path = BOOK_DIR, source: Path | None = None, book_dir: Path
     shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", source / "_static" / "plotly.min.js")
     (source / "_static" / "favicon.svg").write_text(_FAVICON, encoding="utf-8")
     for chapter in chapters:
-        _stage_notebook(Path(notebooks) / f"{chapter}.ipynb", source / f"{chapter}.ipynb")
+        _stage_notebook(Path(notebooks) / f"{chapter}.ipynb", source / f"{chapter}.ipynb", chapters)
     (source / "index.md").write_text(_index(chapters, book_dir), encoding="utf-8")
     (source / "conf.py").write_text(_conf("RamanCMP"), encoding="utf-8")
     return source
