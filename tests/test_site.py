@@ -141,7 +141,7 @@ def test_site_in_a_headless_browser(built_site, served):
 def test_contents_links_point_to_the_site_and_chapter_links_to_pages(tmp_path):
     source = site.stage(BOOK_DIR, tmp_path / "src")
     text = (source / "01_data.ipynb").read_text(encoding="utf-8")
-    assert "README.md" not in text and "](index.md)" in text
+    assert "../README.md#the-book" not in text and "](index.md)" in text
     assert "application/vnd.plotly.v1+json" not in text  # staged copies draw figures as HTML with the local plotly.js
     assert "toctree" in (source / "index.md").read_text(encoding="utf-8")
 
