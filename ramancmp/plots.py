@@ -93,11 +93,24 @@ class _StaticImages:
 static_image = _StaticImages()
 
 
+def _js_numbers(obj):
+    """Integer-valued floats as ints, as JavaScript writes them: JupyterLab saves a notebook's outputs through
+    JSON.stringify, which would turn every ``1.0`` into ``1`` -- a diff on saving an unchanged notebook."""
+    if isinstance(obj, float) and obj.is_integer() and abs(obj) < 2 ** 53:
+        return int(obj)
+    if isinstance(obj, dict):
+        return {k: _js_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_js_numbers(v) for v in obj]
+    return obj
+
+
 class FigureRenderer(PlotlyRenderer):
     """plotly's mimetype output plus a static image of the same figure (see the module docstring)."""
 
     def to_mimebundle(self, fig_dict):
         bundle = super().to_mimebundle(fig_dict)
+        bundle[PLOTLY_MIME] = _js_numbers(bundle[PLOTLY_MIME])
         bundle.update(static_image(bundle[PLOTLY_MIME]))
         return bundle
 

@@ -49,7 +49,8 @@ def test_parameters_cell_runs_the_quick_profile_unless_the_runner_says_otherwise
     import jupytext
 
     for chapter in book.list_chapters():
-        cell = next(c for c in jupytext.read(BOOK / f"{chapter}.py").cells if "parameters" in c.metadata.get("tags", []))
+        cells = jupytext.read(BOOK / f"{chapter}.py").cells
+        cell = next(c for c in cells if "parameters" in c.metadata.get("tags", []))
         for env, expected in (({}, ("quick", 0)), ({"RAMANCMP_PROFILE": "full", "RAMANCMP_SEED": "3"}, ("full", 3))):
             monkeypatch.delenv("RAMANCMP_PROFILE", raising=False)
             monkeypatch.delenv("RAMANCMP_SEED", raising=False)
@@ -247,3 +248,17 @@ def test_opening_and_saving_an_executed_chapter_changes_nothing(tmp_path, monkey
     nb = json.loads(before["00_ok.ipynb"])
     assert nb["metadata"]["ramancmp"] == {"profile": "quick", "seed": 0}
     assert "93.6" in json.dumps(nb) and "93.600000" not in json.dumps(nb)
+
+
+def test_executed_notebooks_name_the_kernel_jupyterlab_runs():
+    """JupyterLab writes the running kernel's spec into an opened notebook: a different display name would modify
+    (and mark unsaved) every unchanged chapter at once."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        pytest.skip("no python3 kernel registered (make install registers it)")
+    if spec.display_name == "Python 3 (ipykernel)":
+        pytest.skip("the python3 kernel here is ipykernel's built-in one, not the one `make install` registers")
+    assert book.KERNELSPEC["display_name"] == spec.display_name

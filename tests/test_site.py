@@ -31,7 +31,7 @@ def _browser_or_skip() -> str:
     if browser is None:
         pytest.skip("no Chrome/Chromium on this machine (apt-get install chromium, or set $BROWSER_PATH): "
                     "the site cannot be opened in a browser")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install -e .[test])")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[test])")
     return browser
 
 

@@ -113,9 +113,14 @@ def chapter_finished(chapter: str, profile: str, seed: int) -> bool:
     return prov.get("profile") == profile and prov.get("seed") == seed
 
 
+# The kernel `make install` registers in the virtual environment. JupyterLab writes the running kernel's spec into a
+# notebook it opens: with any other display name, an unchanged notebook would be modified (and marked unsaved) at once.
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ramancmp)", "language": "python"}
+
+
 def _to_notebook(chapter: str, destination: Path, book_dir: Path) -> Path:
     nb = jupytext.read(book_dir / f"{chapter}.py")
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = KERNELSPEC
     jupytext.write(nb, destination, fmt="ipynb")
     return destination
 

@@ -123,7 +123,8 @@ def stage(notebooks: Path = BOOK_DIR, source: Path | None = None, book_dir: Path
         raise FileNotFoundError(f"no executed chapter notebooks in {notebooks}")
     shutil.rmtree(source, ignore_errors=True)
     (source / "_static").mkdir(parents=True)
-    shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", source / "_static" / "plotly.min.js")
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    shutil.copyfile(plotly_js, source / "_static" / "plotly.min.js")
     (source / "_static" / "favicon.svg").write_text(_FAVICON, encoding="utf-8")
     for chapter in chapters:
         _stage_notebook(Path(notebooks) / f"{chapter}.ipynb", source / f"{chapter}.ipynb", chapters)
