@@ -1,21 +1,24 @@
 # RamanCMP: two commands on a fresh machine (both idempotent)
 #   make book   -- set everything up, fetch the data, run the whole book (full profile)
 #   make test   -- set everything up, fetch the data, run the tests (incl. every chapter in the quick profile)
+#   make site   -- the static HTML book from the committed notebooks, offline -> build/site/index.html
+#   make lab    -- JupyterLab at the repository root (jupytext pairing on)
 # Options: PYTHON=python3.11  RRUFF_ZIP=/path/to/excellent_unoriented.zip (use a local copy instead of rruff.info)
-#          PROFILE=quick (for `make book`)
+#          PROFILE=quick (for `make book`)  NOTEBOOKS=build/quick (for `make site`: another folder of executed notebooks)
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= full
 FETCH_FROM := $(if $(RRUFF_ZIP),--from $(RRUFF_ZIP),)
+NOTEBOOKS ?= book
 
-.PHONY: install data book test clean
+.PHONY: install data book test site lab browser clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[book,test]"
+	$(PY) -m pip install --quiet -e ".[book,site,test]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ramancmp)" >/dev/null
 	touch $@
 
@@ -29,6 +32,18 @@ book: data
 
 test: data
 	$(PY) -m pytest
+
+site: install
+	$(PY) -m ramancmp.book.site --notebooks $(NOTEBOOKS) --output build/site
+
+lab: install
+	$(VENV)/bin/jupyter lab
+
+# Chromium for the figures' static images (kaleido) and the site's browser test; Debian/Ubuntu, as root.
+browser:
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "could not install chromium: figures get no static image, the site's browser test is skipped"
 
 clean:
 	rm -rf build .pytest_cache

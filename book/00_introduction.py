@@ -22,8 +22,10 @@
 # measurement. Every number you see below is computed by the run that shows it.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick" checks that everything runs; "full" produces the book's results
-seed = 0
+import os
+
+profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
+seed = int(os.environ.get("RAMANCMP_SEED", 0))
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%

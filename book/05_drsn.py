@@ -23,8 +23,10 @@
 # when the unit downsamples or widens). The paper uses DRSN-CW; chapter 7 measures CS.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick" checks that everything runs; "full" produces the book's results
-seed = 0
+import os
+
+profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
+seed = int(os.environ.get("RAMANCMP_SEED", 0))
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%

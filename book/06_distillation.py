@@ -22,8 +22,10 @@
 # of each split only; the teacher runs on the same augmented batches the student sees.
 
 # %% tags=["parameters"]
-profile = "quick"
-seed = 0
+import os
+
+profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
+seed = int(os.environ.get("RAMANCMP_SEED", 0))
 data_dir = None
 
 # %%

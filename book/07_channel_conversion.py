@@ -22,8 +22,10 @@
 # The baseline is chapter 5's DRSN-CW, trained on the same splits (loaded from its checkpoints when present).
 
 # %% tags=["parameters"]
-profile = "quick"
-seed = 0
+import os
+
+profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
+seed = int(os.environ.get("RAMANCMP_SEED", 0))
 data_dir = None
 
 # %%

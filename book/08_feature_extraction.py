@@ -18,8 +18,10 @@
 # part only, and LDA is fitted on the same training spectra.
 
 # %% tags=["parameters"]
-profile = "quick"
-seed = 0
+import os
+
+profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
+seed = int(os.environ.get("RAMANCMP_SEED", 0))
 data_dir = None
 
 # %%

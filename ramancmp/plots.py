@@ -1,15 +1,125 @@
-"""Plotly figures used by the chapters. Traces are decimated so the committed notebooks stay small."""
+"""Plotly figures used by the chapters, and how they are shown. Traces are decimated so the committed notebooks
+stay small.
+
+A figure is shown as plotly's own output (``application/vnd.plotly.v1+json``: interactive in JupyterLab, VS Code and
+the book's static site) with a static image beside it (SVG or PNG, whichever is smaller), exported by plotly's own
+kaleido, so that GitHub's notebook viewer and ``nbconvert`` (which run no JavaScript) show every figure too. The
+image needs a Chrome/Chromium (``$BROWSER_PATH``, else ``chromium``/``google-chrome`` on the ``PATH``); without one
+(or with ``RAMANCMP_STATIC_FIGURES=0``) figures carry the interactive output only, and a one-time note says so.
+"""
 
 from __future__ import annotations
 
+import atexit
+import base64
+import os
+import shutil
+import sys
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.colors import qualitative
+from plotly.io._base_renderers import PlotlyRenderer
 from plotly.subplots import make_subplots
 
 PALETTE = qualitative.Plotly + qualitative.D3
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+STATIC_ENV = "RAMANCMP_STATIC_FIGURES"
+RENDERER = "ramancmp"
+_BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+def find_browser() -> str | None:
+    """The Chrome/Chromium kaleido uses: ``$BROWSER_PATH`` if it exists, else the first one on the ``PATH``."""
+    chosen = os.environ.get("BROWSER_PATH")
+    if chosen and os.path.exists(chosen):
+        return chosen
+    return next((path for path in map(shutil.which, _BROWSERS) if path), None)
+
+
+class _StaticImages:
+    """Exports figures with kaleido through one browser kept for the process (0.2 s a figure instead of 3 s)."""
+
+    def __init__(self):
+        self.state = None  # None: not tried yet; True: server running; str: why there are no images
+
+    def _start(self) -> None:
+        if os.environ.get(STATIC_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+            self.state = f"static figure images are off (${STATIC_ENV}=0)"
+            return
+        browser = find_browser()
+        if browser is None:
+            self.state = ("no Chrome/Chromium found (set $BROWSER_PATH or install chromium): figures carry the "
+                          "interactive plotly output only, without a static image for GitHub/nbconvert")
+            return
+        try:
+            import kaleido
+        except ImportError:
+            self.state = "kaleido is not installed: figures carry the interactive plotly output only"
+            return
+        os.environ["BROWSER_PATH"] = browser
+        try:
+            kaleido.start_sync_server(silence_warnings=True)
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the interactive output working
+            self.state = f"the static image exporter could not start ({type(exc).__name__}: {exc})"
+            return
+        atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+        self.state = True
+
+    def __call__(self, fig_dict: dict) -> dict[str, str]:
+        """``{mime: data}`` for the smaller of SVG and PNG; ``{}`` (with a note the first time) when unavailable."""
+        if self.state is None:
+            self._start()
+            if self.state is not True:
+                print(f"note: {self.state}", file=sys.stderr)
+        if self.state is not True:
+            return {}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "kopts is ignored if using a server"
+                svg = pio.to_image(fig_dict, format="svg", validate=False)
+                png = pio.to_image(fig_dict, format="png", validate=False)
+        except Exception as exc:  # noqa: BLE001
+            print(f"note: no static image for this figure ({type(exc).__name__}: {exc})", file=sys.stderr)
+            return {}
+        if len(svg) <= len(png) * 4 / 3:  # base64 makes the PNG 4/3 larger in the notebook
+            return {"image/svg+xml": svg.decode("utf-8")}
+        return {"image/png": base64.b64encode(png).decode("ascii")}
+
+
+static_image = _StaticImages()
+
+
+def _js_numbers(obj):
+    """Integer-valued floats as ints, as JavaScript writes them: JupyterLab saves a notebook's outputs through
+    JSON.stringify, which would turn every ``1.0`` into ``1`` -- a diff on saving an unchanged notebook."""
+    if isinstance(obj, float) and obj.is_integer() and abs(obj) < 2 ** 53:
+        return int(obj)
+    if isinstance(obj, dict):
+        return {k: _js_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_js_numbers(v) for v in obj]
+    return obj
+
+
+class FigureRenderer(PlotlyRenderer):
+    """plotly's mimetype output plus a static image of the same figure (see the module docstring)."""
+
+    def to_mimebundle(self, fig_dict):
+        bundle = super().to_mimebundle(fig_dict)
+        bundle[PLOTLY_MIME] = _js_numbers(bundle[PLOTLY_MIME])
+        bundle.update(static_image(bundle[PLOTLY_MIME]))
+        return bundle
+
+
+def configure_renderer() -> None:
+    """Make :data:`RENDERER` (interactive output + static image) plotly's default renderer."""
+    if RENDERER not in pio.renderers:
+        pio.renderers[RENDERER] = FigureRenderer()
+    pio.renderers.default = RENDERER
 
 
 def _every(n: int, step: int) -> slice:
@@ -27,7 +137,7 @@ def spectra_figure(grid: np.ndarray, X: np.ndarray, y: np.ndarray, class_names: 
         idx = np.flatnonzero(y == k)
         chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
         for j, i in enumerate(chosen):
-            fig.add_trace(go.Scattergl(
+            fig.add_trace(go.Scatter(
                 x=np.round(grid[sl], 1), y=np.round(X[i, sl] + 1.1 * k, 4), mode="lines",
                 line=dict(width=1, color=PALETTE[k % len(PALETTE)]), name=name, legendgroup=name,
                 showlegend=j == 0, hovertext=None if labels is None else labels[i]))
@@ -122,28 +232,36 @@ def pareto_figure(records: Sequence[dict], *, x: str = "latency_ms", y: str = "a
                   log_x: bool = True) -> go.Figure:
     """Scatter of every model/variant; the Pareto front (faster *and* at least as accurate) is joined by a line.
 
+    Only the points on the front are labelled (the others pile up); hover over any point for its name.
     ``records``: dicts with ``name``, ``accuracy`` (%), ``latency_ms`` and ``params``, or table rows with a
     ``point()`` method (:class:`ramancmp.experiments.tables.Row`); records without a latency are left out.
     """
     records = [r.point() if hasattr(r, "point") else r for r in records]
     pts = sorted((r for r in records if r.get(x) is not None), key=lambda r: r[x])
     sizes = np.array([max(float(r.get(size) or 1.0), 1.0) for r in pts])
-    marker = 8 + 30 * np.sqrt(sizes / sizes.max())
-    fig = go.Figure(go.Scatter(x=[r[x] for r in pts], y=[r[y] for r in pts], mode="markers+text",
-                               text=[r[label] for r in pts], textposition="top center",
-                               marker=dict(size=marker, color=[PALETTE[i % len(PALETTE)] for i in range(len(pts))]),
-                               customdata=[r.get(size) for r in pts],
-                               hovertemplate="%{text}<br>latency %{x:.3g} ms<br>accuracy %{y:.2f}<br>"
-                                             "params %{customdata}<extra></extra>", showlegend=False))
+    marker = 8 + 30 * np.sqrt(sizes / sizes.max()) if len(pts) else []
+    hover = "%{hovertext}<br>latency %{x:.3g} ms<br>accuracy %{y:.2f}<br>params %{customdata:,}<extra></extra>"
+    fig = go.Figure(go.Scatter(x=[r[x] for r in pts], y=[r[y] for r in pts], mode="markers",
+                               hovertext=[r[label] for r in pts],
+                               marker=dict(size=marker, opacity=0.75,
+                                           color=[PALETTE[i % len(PALETTE)] for i in range(len(pts))]),
+                               customdata=[r.get(size) for r in pts], hovertemplate=hover, showlegend=False))
     front, best = [], -np.inf
     for r in pts:
         if r[y] > best:
             front.append(r)
             best = r[y]
     fig.add_trace(go.Scatter(x=[r[x] for r in front], y=[r[y] for r in front], mode="lines",
-                             line=dict(dash="dash", color="grey"), name="Pareto front"))
+                             hovertext=[r[label] for r in front], customdata=[r.get(size) for r in front],
+                             hovertemplate=hover, line=dict(dash="dash", color="grey"), name="Pareto front"))
+    # Only the front is labelled, with leader lines alternating above and below so that neighbours do not overlap.
+    for i, r in enumerate(front):
+        fig.add_annotation(x=np.log10(r[x]) if log_x else r[x], y=r[y], text=str(r[label]), showarrow=True,
+                           arrowhead=0, arrowwidth=1, arrowcolor="grey", ax=0, ay=(-28, 28, -52, 52)[i % 4],
+                           font=dict(size=10), bgcolor="rgba(255,255,255,0.8)")
     fig.update_layout(title=title, xaxis_title="batch-1 latency (ms)", yaxis_title="accuracy (%)",
-                      xaxis_type="log" if log_x else "linear", template="plotly_white", height=520)
+                      xaxis_type="log" if log_x else "linear", template="plotly_white", height=520,
+                      legend=dict(orientation="h", y=-0.15))
     return fig
 
 
@@ -215,10 +333,10 @@ def projection_figure(Z: np.ndarray, y: np.ndarray, class_names: Sequence[str], 
             idx = np.flatnonzero((np.asarray(y) == k) & part)
             if not len(idx):
                 continue
-            fig.add_trace(go.Scattergl(x=np.round(Z[idx, 0], 3), y=np.round(Z[idx, 1], 3), mode="markers",
-                                       marker=dict(color=PALETTE[k % len(PALETTE)], symbol=symbol, size=6),
-                                       name=name + (" (test)" if symbol == "circle-open" else ""),
-                                       legendgroup=name))
+            fig.add_trace(go.Scatter(x=np.round(Z[idx, 0], 3), y=np.round(Z[idx, 1], 3), mode="markers",
+                                     marker=dict(color=PALETTE[k % len(PALETTE)], symbol=symbol, size=6),
+                                     name=name + (" (test)" if symbol == "circle-open" else ""),
+                                     legendgroup=name))
     fig.update_layout(title=title, xaxis_title="LD 1", yaxis_title="LD 2", template="plotly_white", height=520)
     return fig
 

@@ -28,17 +28,76 @@ def test_every_chapter_is_a_jupytext_pair_with_parameters():
 
 
 def test_committed_notebooks_hold_the_cells_of_their_text_forms():
-    """The .ipynb (outputs of a full run) must have been executed from the current text form, cell for cell."""
+    """The .ipynb (outputs of a full run) must have been executed from the current text form, cell for cell, with no
+    injected parameters cell (JupyterLab's "Run All" must run what the .py says: the quick profile)."""
     import jupytext
     import nbformat
 
     for chapter in book.list_chapters():
         text_cells = [c.source.strip() for c in jupytext.read(BOOK / f"{chapter}.py").cells]
         nb = nbformat.read(BOOK / f"{chapter}.ipynb", as_version=4)
-        nb_cells = [c.source.strip() for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])], (
+            f"book/{chapter}.ipynb holds papermill's injected parameters cell: rerun it (book run --update-book)")
+        nb_cells = [c.source.strip() for c in nb.cells]
         assert nb_cells == text_cells, f"book/{chapter}.ipynb is out of date: rerun the chapter (book run --update-book)"
-        injected = [c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-        assert all("profile = \"full\"" in src for src in injected), f"{chapter}.ipynb was not run in the full profile"
+        assert nb.metadata.get("ramancmp", {}).get("profile") == "full", f"{chapter}.ipynb was not run in the full profile"
+
+
+def test_parameters_cell_runs_the_quick_profile_unless_the_runner_says_otherwise(monkeypatch):
+    """The parameters cell, run as JupyterLab's "Run All" or papermill without -p would: quick profile, seed 0; with
+    the runner's environment: its profile and seed."""
+    import jupytext
+
+    for chapter in book.list_chapters():
+        cells = jupytext.read(BOOK / f"{chapter}.py").cells
+        cell = next(c for c in cells if "parameters" in c.metadata.get("tags", []))
+        for env, expected in (({}, ("quick", 0)), ({"RAMANCMP_PROFILE": "full", "RAMANCMP_SEED": "3"}, ("full", 3))):
+            monkeypatch.delenv("RAMANCMP_PROFILE", raising=False)
+            monkeypatch.delenv("RAMANCMP_SEED", raising=False)
+            for key, value in env.items():
+                monkeypatch.setenv(key, value)
+            scope: dict = {}
+            exec(cell.source, scope)  # noqa: S102 - the chapter's own parameters cell
+            assert (scope["profile"], scope["seed"]) == expected, chapter
+
+
+def test_no_profile_leak_between_chapters_in_one_kernel(tmp_path, monkeypatch):
+    """A quick run after a full one in the same process (kernel) must write into the quick profile's folders."""
+    from ramancmp.book import chapter as chapter_module
+    from ramancmp.config import results_dir
+
+    for key in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR", "RAMANCMP_PROFILE", "RAMANCMP_SEED"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(chapter_module, "_SET_HERE", {})
+    monkeypatch.setattr(chapter_module, "configure_outputs", lambda: None)
+    full = chapter_module.Chapter("00_x", profile="full")
+    assert full.results_dir == results_dir("full") == PROJECT_ROOT / "results"
+    quick = chapter_module.Chapter("00_x", profile="quick")
+    assert quick.results_dir == PROJECT_ROOT / "build" / "quick" / "results"
+    assert "quick" in str(quick.checkpoints_dir)
+    assert chapter_module.Chapter("00_x").profile.name == "quick"  # "Run All" without the runner
+    assert chapter_module.Chapter("00_x", seed=2).results_dir.name == "seed2"
+    # A folder chosen from outside (the runner, a user, a test) is honoured whatever the profile.
+    monkeypatch.setenv("RAMANCMP_RESULTS_DIR", str(tmp_path))
+    assert chapter_module.Chapter("00_x", profile="full").results_dir == tmp_path
+    saved = chapter_module.Chapter("00_x", profile="quick").save({"a": 1})
+    assert saved == tmp_path / "00_x.json" and str(tmp_path) not in repr(saved)
+
+
+def test_runner_drops_progress_bars_from_outputs(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    bar = ["\rcnn:   0%|          | 0/5 [00:00<?, ?split/s]", "\r                    ", "\r"]
+    nb.cells = [nbformat.v4.new_code_cell("x", outputs=[
+        *[nbformat.v4.new_output("stream", name="stderr", text=t) for t in bar],
+        nbformat.v4.new_output("stream", name="stderr", text="a real warning\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="\r50%|█| 1/2 [00:00<00:00]")])]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert book.clean_outputs(path) == 3
+    kept = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [o.text for o in kept] == ["a real warning\n", "\r50%|█| 1/2 [00:00<00:00]"]
 
 
 def test_select_chapters_by_number_and_name():
@@ -51,7 +110,8 @@ def test_select_chapters_by_number_and_name():
 def _write_chapter(folder: Path, name: str, body: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.py").write_text(
-        "# %% [markdown]\n# # A test chapter\n\n# %% tags=[\"parameters\"]\nprofile = 'quick'\nseed = 0\n"
+        "# %% [markdown]\n# # A test chapter\n\n# %% tags=[\"parameters\"]\nimport os\n\n"
+        "profile = os.environ.get('RAMANCMP_PROFILE', 'quick')\nseed = int(os.environ.get('RAMANCMP_SEED', 0))\n"
         f"data_dir = None\n\n# %%\n{body}\n", encoding="utf-8")
 
 
@@ -144,3 +204,61 @@ def test_committed_notebooks_reproduce_their_checked_outputs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
                            *notebooks], cwd=BOOK, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def _jupytext_manager(root: Path):
+    from jupytext import TextFileContentsManager
+
+    return TextFileContentsManager(root_dir=str(root))
+
+
+def test_jupyterlab_opens_a_py_chapter_as_the_paired_notebook_with_outputs(tmp_path):
+    """What JupyterLab started at the repository root does (jupytext's contents manager, jupytext.toml found)."""
+    import shutil
+
+    (tmp_path / "book").mkdir()
+    shutil.copyfile(PROJECT_ROOT / "jupytext.toml", tmp_path / "jupytext.toml")
+    for suffix in (".py", ".ipynb"):
+        shutil.copyfile(BOOK / f"01_data{suffix}", tmp_path / "book" / f"01_data{suffix}")
+    model = _jupytext_manager(tmp_path).get("book/01_data.py")
+    assert model["type"] == "notebook"
+    outputs = [o for c in model["content"].cells if c.cell_type == "code" for o in c.outputs]
+    assert outputs, "the .py chapter opened without the outputs of its paired .ipynb (pairing off?)"
+
+
+def test_opening_and_saving_an_executed_chapter_changes_nothing(tmp_path, monkeypatch):
+    """A chapter executed by the runner, opened and saved unchanged through jupytext's contents manager: both files
+    of the pair stay byte for byte the same (no YAML header in the .py, no metadata churn in the .ipynb)."""
+    import shutil
+
+    monkeypatch.setattr(book, "profile_dirs", lambda profile, seed=0: {"results": tmp_path / "results",
+                                                                       "checkpoints": tmp_path / "ckpt"})
+    chapters = tmp_path / "book"
+    _write_chapter(chapters, "00_ok", "import pandas as pd\npd.DataFrame({'a': [93.6, 1.25]})\n\n# %%\nprint('hello')")
+    assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters) == 0
+    shutil.copyfile(tmp_path / "build" / "quick" / "00_ok.ipynb", chapters / "00_ok.ipynb")
+    shutil.copyfile(PROJECT_ROOT / "jupytext.toml", tmp_path / "jupytext.toml")
+    before = {p.name: p.read_bytes() for p in chapters.glob("00_ok.*")}
+    manager = _jupytext_manager(tmp_path)
+    model = manager.get("book/00_ok.py")
+    assert any(c.outputs for c in model["content"].cells if c.cell_type == "code")
+    manager.save(model, "book/00_ok.py")
+    after = {p.name: p.read_bytes() for p in chapters.glob("00_ok.*")}
+    assert after == before
+    nb = json.loads(before["00_ok.ipynb"])
+    assert nb["metadata"]["ramancmp"] == {"profile": "quick", "seed": 0}
+    assert "93.6" in json.dumps(nb) and "93.600000" not in json.dumps(nb)
+
+
+def test_executed_notebooks_name_the_kernel_jupyterlab_runs():
+    """JupyterLab writes the running kernel's spec into an opened notebook: a different display name would modify
+    (and mark unsaved) every unchanged chapter at once."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        pytest.skip("no python3 kernel registered (make install registers it)")
+    if spec.display_name == "Python 3 (ipykernel)":
+        pytest.skip("the python3 kernel here is ipykernel's built-in one, not the one `make install` registers")
+    assert book.KERNELSPEC["display_name"] == spec.display_name

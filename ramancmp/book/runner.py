@@ -4,8 +4,11 @@ Chapters run one after the other, never side by side: each chapter trains its ne
 executor of :mod:`ramancmp.experiments.executor`) and then times them with nothing else running.
 
 Each chapter is a jupytext pair in ``book/`` (``NN_name.py`` text form + ``NN_name.ipynb``). The runner converts the
-text form (the source of truth) to a notebook, injects the parameters ``profile``, ``seed`` and ``data_dir``, runs it
-and writes the executed notebook to ``build/<profile>/NN_name.ipynb``.
+text form (the source of truth) to a notebook, runs it and writes the executed notebook to
+``build/<profile>/NN_name.ipynb``. It injects no parameters cell (the committed notebooks hold exactly the cells of the
+text form): the chapter's parameters cell reads the profile and seed from ``$RAMANCMP_PROFILE`` and ``$RAMANCMP_SEED``,
+which the runner sets for the kernel, so the same cell run by hand ("Run All" in JupyterLab, ``papermill`` without
+``-p``) runs the quick profile. Progress bars are off in the kernel and their leftovers are dropped from the outputs.
 
 Results and checkpoints are kept per profile, so a quick (CI) run never overwrites the full-profile results that
 the book and README show: the full profile uses ``results/`` and ``checkpoints/``; the quick profile uses
@@ -21,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -28,13 +32,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import jupytext
+import nbformat
 import papermill as pm
 
-from ramancmp.config import (DEFAULT_SEED, PROFILE_ENV, checkpoints_dir, data_dir, get_profile,
-                             results_dir)
+from ramancmp.book.chapter import SEED_ENV, profile_dirs
+from ramancmp.config import DEFAULT_SEED, PROFILE_ENV, get_profile
 from ramancmp.fileio import write_json_atomic
 from ramancmp.navigation import BOOK_DIR, list_chapters
 
+__all__ = ["BookRunLocked", "chapter_finished", "profile_dirs", "run_book", "run_chapter", "select_chapters"]
 
 
 def select_chapters(requested: list[str] | None, book_dir: Path = BOOK_DIR) -> list[str]:
@@ -49,15 +55,6 @@ def select_chapters(requested: list[str] | None, book_dir: Path = BOOK_DIR) -> l
             raise ValueError(f"unknown chapter {item!r}; chapters are: {', '.join(chapters)}")
         chosen.extend(m for m in matches if m not in chosen)
     return sorted(chosen)
-
-
-def profile_dirs(profile: str, seed: int = DEFAULT_SEED) -> dict[str, Path]:
-    """Where a profile's results and checkpoints go (see the module docstring). Results of another seed than the
-    book's go to ``seed<k>/`` inside, so a run with another seed never overwrites the book's results; checkpoints
-    are keyed by their split seed already."""
-    results = results_dir(profile)
-    return {"results": results if seed == DEFAULT_SEED else results / f"seed{seed}",
-            "checkpoints": checkpoints_dir(profile)}
 
 
 class BookRunLocked(RuntimeError):
@@ -91,10 +88,11 @@ def _exclusive(folder: Path):
 def _profile_environment(profile: str, seed: int = DEFAULT_SEED):
     """Point the chapters' kernels (which inherit this environment) at the profile's folders."""
     dirs = profile_dirs(profile, seed)
-    saved = {k: os.environ.get(k) for k in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR", PROFILE_ENV)}
-    os.environ["RAMANCMP_RESULTS_DIR"] = str(dirs["results"])
-    os.environ["RAMANCMP_CHECKPOINT_DIR"] = str(dirs["checkpoints"])
-    os.environ[PROFILE_ENV] = profile
+    wanted = {"RAMANCMP_RESULTS_DIR": str(dirs["results"]), "RAMANCMP_CHECKPOINT_DIR": str(dirs["checkpoints"]),
+              PROFILE_ENV: profile, SEED_ENV: str(seed),
+              "TQDM_DISABLE": "1"}  # progress bars (those not switched off by an argument) are noise in a notebook
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
     try:
         yield dirs
     finally:
@@ -115,9 +113,14 @@ def chapter_finished(chapter: str, profile: str, seed: int) -> bool:
     return prov.get("profile") == profile and prov.get("seed") == seed
 
 
+# The kernel `make install` registers in the virtual environment. JupyterLab writes the running kernel's spec into a
+# notebook it opens: with any other display name, an unchanged notebook would be modified (and marked unsaved) at once.
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ramancmp)", "language": "python"}
+
+
 def _to_notebook(chapter: str, destination: Path, book_dir: Path) -> Path:
     nb = jupytext.read(book_dir / f"{chapter}.py")
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = KERNELSPEC
     jupytext.write(nb, destination, fmt="ipynb")
     return destination
 
@@ -127,19 +130,63 @@ def run_chapter(chapter: str, *, profile: str, seed: int, output: Path, book_dir
     output.mkdir(parents=True, exist_ok=True)
     source = _to_notebook(chapter, output / f".{chapter}.input.ipynb", book_dir)
     executed = output / f"{chapter}.ipynb"
-    # data_dir stays None (the project's data cache) unless the user chose one: an absolute path of this machine
-    # must not end up in the executed notebooks, which are committed and rerun elsewhere (nbval in CI).
-    chosen = os.environ.get("RAMANCMP_DATA_DIR")
-    parameters = {"profile": profile, "seed": seed, "data_dir": str(data_dir()) if chosen else None}
+    # No parameters are injected: the kernel inherits $RAMANCMP_PROFILE and $RAMANCMP_SEED (and $RAMANCMP_DATA_DIR
+    # when the user chose a data folder) from this process, so no absolute path of this machine and no extra cell
+    # end up in the executed notebooks, which are committed and rerun elsewhere (nbval in CI).
+    env = {PROFILE_ENV: profile, SEED_ENV: str(seed)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
-        pm.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name="python3",
-                            cwd=str(book_dir), progress_bar=False, log_output=False)
+        pm.execute_notebook(str(source), str(executed), kernel_name="python3", cwd=str(book_dir),
+                            progress_bar=False, log_output=False)
     except pm.PapermillExecutionError as exc:
         raise RuntimeError(f"chapter {chapter} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
                            f"{exc.ename}: {exc.evalue}\n  executed notebook with the traceback: {executed}") from exc
     finally:
         source.unlink(missing_ok=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    clean_outputs(executed, profile=profile, seed=seed)
     return executed
+
+
+# One tqdm refresh: "\rdesc:  60%|██████    | 3/5 [00:00<00:00, 21.07split/s]", or the blanks that erase it.
+_PROGRESS = re.compile(r"^([^\n|]*\d+%\|[^\n]*\|[^\n]*\]|\s*)$")
+
+
+def _is_progress(text: str) -> bool:
+    return "\r" in text and all(_PROGRESS.match(part) for part in text.split("\r"))
+
+
+def clean_outputs(path: Path, **run) -> int:
+    """Drop the stderr outputs that only hold progress-bar refreshes from an executed notebook (returns how many),
+    record how it ran (``run``, e.g. profile and seed) in its metadata, and keep no path of this machine in it."""
+    nb = nbformat.read(path, as_version=4)
+    changed = bool(run)
+    if run:
+        nb.metadata["ramancmp"] = run
+    pm_meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if pm_meta.get(key):
+            pm_meta[key] = Path(pm_meta[key]).name
+            changed = True
+    dropped = 0
+    for cell in nb.cells:
+        if cell.metadata.get("tags") == []:  # papermill's; JupyterLab drops it on save (a diff for nothing)
+            del cell.metadata["tags"]
+            changed = True
+        outputs = cell.get("outputs", [])
+        kept = [o for o in outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr"
+                                           and _is_progress(o.get("text", "")))]
+        if len(kept) < len(outputs):
+            dropped += len(outputs) - len(kept)
+            cell["outputs"] = kept
+    if dropped or changed:
+        nbformat.write(nb, path)
+    return dropped
 
 
 def run_book(profile: str = "quick", chapters: list[str] | None = None, output: Path | str = "build",

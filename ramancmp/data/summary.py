@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ramancmp.config import PROJECT_ROOT
 from ramancmp.data.tasks import load_task
 
 __all__ = ["summarize", "format_summary"]
@@ -21,10 +22,18 @@ def _reason_kind(reason: str) -> str:
     return reason.split(":", 1)[0]
 
 
+def _shown(source: Any) -> str:
+    """A source inside the project as a project-relative path (no path of this machine in the book's outputs)."""
+    try:
+        return Path(source).resolve().relative_to(PROJECT_ROOT).as_posix()
+    except (TypeError, ValueError, OSError):
+        return str(source)
+
+
 def format_summary(summary: dict[str, Any], max_listed: int = 10) -> str:
     """A plain-text report of :func:`summarize`'s dict: totals, a per-class table, lasers and exclusions."""
     lines = [f"task      {summary['task']}: {summary.get('description', '')}",
-             f"source    {summary.get('source')}",
+             f"source    {_shown(summary.get('source'))}",
              f"sha256    {summary.get('source_sha256')}",
              f"spectra   {summary['n_spectra']:,} in {summary['n_classes']} classes from "
              f"{summary['n_samples']:,} samples ({summary.get('processing', 'Processed')} spectra)"]
