@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import plotly.io as pio
 
 from ramancmp.config import DEFAULT_SEED, checkpoints_dir, get_profile, results_dir
 from ramancmp.experiments.results import save_result
 
-__all__ = ["Chapter"]
+__all__ = ["Chapter", "md"]
+
+
+def md(text: str) -> Any:
+    """Markdown rendered from the run's own variables (``rc.md(f"... {value:.1f} ...")``): how a chapter writes a
+    sentence that quotes a measured number, so the number is never typed by hand."""
+    from IPython.display import Markdown  # only where a notebook displays it
+
+    return Markdown(text)
 
 
 class Chapter:

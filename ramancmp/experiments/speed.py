@@ -15,6 +15,8 @@ are the 1-thread eager-PyTorch values, so every table keeps its familiar columns
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import tempfile
 import warnings
@@ -124,19 +126,23 @@ def time_rows(rows: list[Row], targets: dict[str, Any], *, baselines: list[str] 
 def _export(module: Any, stem: Path, length: int) -> dict[int | None, Path] | None:
     """ONNX file(s) of ``module`` (TorchScript exporter): one with a symbolic batch dimension, or -- where that
     exporter cannot keep a pooling length static (the folded DRSNs) -- one file per timed batch size."""
-    if not any(isinstance(m, FoldSpectrum) for m in module.modules()):
-        try:
-            return {None: export_onnx(module, stem.with_suffix(".onnx"), dynamo=False)}
-        except Exception:  # noqa: BLE001 -- torch.onnx raises several unrelated types for unsupported shapes
-            pass
     channels = int(getattr(module, "in_channels", 1))
-    try:
-        return {b: export_onnx(module, stem.with_name(f"{stem.name}_b{b}.onnx"), (b, channels, length // channels),
-                               dynamo=False, dynamic_batch=False) for b in (1, 256)}
-    except Exception as exc:  # noqa: BLE001 -- reported, and the row keeps its eager timings
-        warnings.warn(f"ONNX export of {type(module).__name__} failed, no ONNX Runtime timing for it: {exc}",
-                      RuntimeWarning, stacklevel=3)
-        return None
+    attempts = [lambda: {b: export_onnx(module, stem.with_name(f"{stem.name}_b{b}.onnx"),
+                                        (b, channels, length // channels), dynamo=False, dynamic_batch=False)
+                         for b in (1, 256)},
+                lambda: {None: export_onnx(module, stem.with_name(f"{stem.name}_dynamo.onnx"), dynamo=True)}]
+    if not any(isinstance(m, FoldSpectrum) for m in module.modules()):
+        attempts.insert(0, lambda: {None: export_onnx(module, stem.with_suffix(".onnx"), dynamo=False)})
+    error: Exception | None = None
+    for attempt in attempts:  # the quick exporter first; torch.export's (slow) where it cannot
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                return attempt()
+        except Exception as exc:  # noqa: BLE001 -- torch.onnx raises several unrelated types
+            error = exc
+    warnings.warn(f"ONNX export of {type(module).__name__} failed, no ONNX Runtime timing for it: "
+                  f"{str(error).splitlines()[0]}", RuntimeWarning, stacklevel=3)
+    return None
 
 
 def _onnx_runner(paths: dict[int | None, Path], threads: int) -> Any:
