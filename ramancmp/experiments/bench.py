@@ -194,10 +194,15 @@ def format_table(table: dict[str, Any]) -> str:
         f"{table.get('what', 'bench')}: task {table.get('task')}, {table.get('split_kind')} split, "
         f"{table.get('repeats')} repeats, profile {table.get('profile')}, seed {table.get('seed')}",
         f"GEMM peak {gemm.get('gflops', float('nan')):.1f} GFLOP/s (float32 {gemm.get('n')}x{gemm.get('n')} matmul), "
-        f"{table.get('threads')} threads; accuracy etc. mean ± sd over repeats; latency median of batch-1 calls",
+        f"{table.get('threads')} threads; accuracy etc. mean ± sd over repeats; latency: median of batch-1 calls "
+        "[95 % interval] by the timing protocol (interleaved rounds, same run)",
         "",
         to_text(table.get("rows", [])),
     ]
+    for c in table.get("timing_check") or []:
+        lines.append(f"timed twice: {c['model']} {c['cell']}: {c['first_ms']:.4f} vs {c['again_ms']:.4f} ms per "
+                     f"spectrum, difference {c['difference_pct']:.1f} % [{c['difference_ci'][0]:.1f}, "
+                     f"{c['difference_ci'][1]:.1f}] -> {'agrees' if c['agrees'] else 'DISAGREES'} within its interval")
     if table.get("saved_to"):
         lines += ["", f"saved to {table['saved_to']}"]
     return "\n".join(lines)
