@@ -168,3 +168,13 @@ def test_deployment_figure_one_colour_per_network_and_a_pruning_curve():
     assert len(fig.data) == 4  # per network: the pruning curve and the markers
     curve = fig.data[0]
     assert list(curve.x) == [1.0, 0.5] and list(curve.y) == [90.0, 85.0]
+
+
+def test_the_full_network_fallback_is_never_judged_a_speed_up():
+    base = row(DRSN, [0.96, 0.96], 1.0)
+    full = row("full + LDA", [0.96, 0.96], 0.05, group="feature_extraction", extra={"depth": 3, "bins": None,
+                                                                                  "lda": {}})
+    cut = row("cut + LDA", [0.80, 0.80], 0.01, group="feature_extraction", extra={"depth": 0, "bins": 8, "lda": {}})
+    judged = claims.judge_claims([base, full.compare_to(base), cut.compare_to(base)], keys=["feature_lda_speedup"])
+    assert judged and all(c["verdict"].startswith("not reached (the fallback") for c in judged)
+    assert "not a speed-up" in judged[0]["at"]

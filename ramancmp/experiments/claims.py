@@ -178,7 +178,8 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
     out = []
 
     def add(key: str, ours: float | None, at: str, tolerance: float = 0.5, *, reading: str = "as stated",
-            closest: bool = True, lo: float | None = None, hi: float | None = None) -> None:
+            closest: bool = True, lo: float | None = None, hi: float | None = None,
+            fallback: str | None = None) -> None:
         if key not in wanted:
             return
         c = claims[key]
@@ -186,7 +187,9 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
         out.append({"key": key, "claim": c.statement, "chapter": c.chapter, "paper": c.value, "unit": c.unit,
                     "reading": reading, "closest": bool(closest), "why_closest": CLOSEST.get(key, ""),
                     "ours": r2(ours), "lo": r2(lo), "hi": r2(hi), "at": at,
-                    "verdict": "not measured" if ours is None else verdict_with_interval(c, ours, lo, hi, tolerance)})
+                    "verdict": "not measured" if ours is None else (
+                        f"not reached ({fallback})" if fallback else verdict_with_interval(c, ours, lo, hi,
+                                                                                           tolerance))})
 
     def model_row(name: str) -> Row | None:
         r = by_name.get(name)
@@ -265,7 +268,8 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
             what = "no shallow cut within 1 point: the full DRSN + LDA (runs the whole network, not a speed-up)" \
                 if full else f"{pick.model}"
             add("feature_lda_speedup", s["pct"], what, 5.0, reading=f"prefix + LDA as one graph, {words}",
-                closest=False, lo=s["lo"], hi=s["hi"])
+                closest=False, lo=s["lo"], hi=s["hi"], fallback="the fallback pick runs the whole network"
+                if full else None)
         for r in rows:
             if r.extra.get("role") != "classifier alone":
                 continue
