@@ -11,11 +11,20 @@
 #
 # The paper replaces the DRSN's classifier by linear discriminant analysis (LDA) on the network's features and
 # reports 94.48 % accuracy at 93 % less inference time. LDA is linear, like the DRSN's own last layer, so on the
-# *full* trunk's features it cannot be faster -- the whole network still runs. A large saving needs a **shallow
-# cut**: features pooled after the stem or the first stages (`DRSN.stage_features`), so most of the network is
-# skipped. We read the claim that way, sweep the depth of the cut (0 = stem only, 3 = all stages) and report
-# accuracy, FLOPs and batch-1 latency at every depth. The DRSN of each split is trained on that split's training
-# part only, and LDA is fitted on the same training spectra.
+# *full* trunk's features it cannot be faster -- the whole network still runs. The claim has several readings, and
+# we measure each:
+#
+# * **a shallow cut**: features after the stem or the first stages (0 = stem only, 3 = all stages), either
+#   globally pooled (where a band sits is lost) or pooled into position bins, with plain or **shrinkage LDA**
+#   (`solver="lsqr", shrinkage="auto"`: the covariance is regularised, which many binned features need);
+# * **one graph**: each fitted prefix + LDA becomes a single torch module (and ONNX file), so its latency is the
+#   arithmetic's, not scikit-learn's per-call overhead;
+# * **the classifier alone** on features extracted beforehand (what "LDA classifies the DRSN's features" costs if
+#   the features are already stored);
+# * **training/adaptation time**: fitting LDA on frozen features vs retraining the DRSN.
+#
+# The DRSN of each split is trained on that split's training part only, and LDA is fitted on the same training
+# spectra; choices (the depth) are made on the validation parts.
 
 # %% tags=["parameters"]
 import os
@@ -39,8 +48,23 @@ ch
 
 # %%
 exp = rc.feature_extraction_experiment(ds, profile=ch.profile, seed=ch.seed)
-rows = rc.compression_rows(None, None, exp)  # DRSN-CW first, then features after each depth + LDA
-rc.tables.to_frame(rows)
+rows = rc.compression_rows(None, None, exp)  # DRSN-CW first, then every reading, then the classifier alone
+base = rows[0]
+table = rc.tables.to_frame(rows)
+table.insert(1, "reading", [r.extra.get("reading", "baseline") for r in rows])
+table.insert(2, "validation accuracy (%)",
+             ["–" if not (r.extra.get("val_accuracy") or {}).get("mean") else
+              f"{100 * r.extra['val_accuracy']['mean']:.2f}" for r in rows])
+table
+
+# %% [markdown]
+# ## Every timing cell, with its interval
+
+# %%
+print(rc.PROTOCOL_NOTE)
+phase = exp["timing"]["1"]["info"]
+print("load check:", phase.get("busy"), "|", phase.get("warning") or "no other process was busy")
+rc.speed_frame(rows)
 
 # %%
 rc.plots.pareto_figure(rows, title="DRSN prefix features + LDA vs the full DRSN (marker area ~ parameters)")
@@ -48,39 +72,70 @@ rc.plots.pareto_figure(rows, title="DRSN prefix features + LDA vs the full DRSN 
 # %% [markdown]
 # ## What LDA sees
 #
-# The features of the last split's spectra after the chosen depth, projected on the first two discriminant axes of
-# the LDA fitted on the training part (filled: training spectra; open: test spectra).
+# The features of the last split's spectra at the depth chosen on the validation parts (binned features), projected
+# on the first two discriminant axes of a shrinkage LDA fitted on the training part (filled: training spectra; open:
+# test spectra). The `lsqr` solver of the measured pipelines has no projection, so the figure refits the same
+# features with the `eigen` solver and the same shrinkage.
 
 # %%
-best = max(exp["depths"], key=lambda d: d["result"].metrics["accuracy"]["mean"])
-pipe, split = best["result"].estimator, best["result"].last_split
+chosen = next(d for d in exp["depths"] if d["depth"] == exp["chosen_depth"] and d["lda"])
+fitted, split = chosen["result"].estimator, chosen["result"].last_split
+pipe = rc.feature_pipeline(fitted.named_steps["features"].model_or_checkpoint, chosen["depth"],
+                           bins=chosen["bins"] or 1, solver="eigen", shrinkage="auto")
+pipe.fit(ds.X[split.train], ds.y[split.train])
 idx = np.concatenate([split.train, split.test])
 Z = pipe.named_steps["lda"].transform(pipe.named_steps["features"].transform(ds.X[idx]))
 rc.plots.projection_figure(Z, ds.y[idx], ds.class_names, test=np.isin(idx, split.test),
-                  title=f"DRSN features after depth {best['depth']}, projected by LDA")
+                           title=f"DRSN features after depth {chosen['depth']} ({chosen['reading']}), projected by LDA")
 
 # %% [markdown]
-# ## The paper's numbers beside ours
+# ## The paper's numbers, read every way
 #
-# We compare the fastest depth whose accuracy is within one point of the DRSN, or the most accurate depth if none is.
+# Speed readings pick the fastest binned + shrinkage-LDA depth whose accuracy is within one point of the DRSN
+# (`rc.claims.pick_fastest_within`); when no shallow cut qualifies the pick is the full network + LDA, which runs the
+# whole DRSN and is labelled as such -- never presented as a speed-up.
 
 # %%
-pick = rc.claims.pick_fastest_within(rows[1:], rows[0], points=1.0)  # the rule of chapters 7 and 10
 judged = rc.claims.judge_claims(rows, keys=["feature_lda_speedup", "feature_lda_accuracy"])
-pd.DataFrame(judged)[["claim", "paper", "ours", "at", "verdict"]]
+pd.DataFrame(judged)[["claim", "reading", "paper", "ours", "lo", "hi", "at", "verdict", "closest"]]
 
 # %%
-ch.save({"rows": rows, "picked": pick.model, "claims": judged},
+closest = {c["key"]: c for c in judged if c["closest"]}
+rc.md("\n".join(f"* **Closest to the paper's text ({c['claim']}):** {c['reading']} -- {c['why_closest']}. "
+                 f"Ours: {c['ours']:.2f} (95 % interval {c['lo']} to {c['hi']}) vs the paper's {c['paper']:g} "
+                 f"{c['unit']}: **{c['verdict']}**." for c in closest.values()))
+
+# %%
+ch.save({"rows": rows, "chosen_depth": exp["chosen_depth"], "claims": judged, "timing": exp["timing"]},
         task=ds.task, split="sample", data_sha256=ds.source_sha256)
 
 # %% [markdown]
 # ## Summary
-#
-# * A trained DRSN's pooled features are linearly separable enough for LDA; at full depth LDA only replaces the
-#   last linear layer, so it cannot be faster than the DRSN.
-# * Cutting the network after the stem or the first stage removes most of the work; the table shows what accuracy
-#   that costs. This is our reading of the paper's "−93 % inference time".
-#
+
+# %%
+graphs = [r for r in rows if r.extra.get("role") == "variant" and r.extra.get("lda")]
+alone = [r for r in rows if r.extra.get("role") == "classifier alone"]
+train_reading = next((c for c in judged if c["reading"].startswith("training")), None)
+best_acc = max(graphs, key=lambda r: r.mean())
+paper_acc = next(c.value for c in rc.claims.CLAIMS if c.key == "feature_lda_accuracy")
+rc.md("\n".join([
+    "* **Prefix + shrinkage LDA as one graph** (batch 1, eager PyTorch, against the full DRSN): "
+    + "; ".join(f"depth {r.extra['depth']}: {rc.describe_speedup(rc.speedup_of(r, base.model))}, "
+                f"{r.mean():.1f} % accuracy" for r in graphs) + ". A cut removes FLOPs, but a shallow prefix runs "
+    "on long, high-resolution feature maps, so it is not necessarily faster than the whole network: the intervals "
+    "say which cuts are.",
+    f"* **Accuracy**: the best reading reaches {best_acc.mean():.2f} % ({best_acc.model}) against the DRSN's "
+    f"{base.mean():.2f} % and the paper's {paper_acc:g} %.",
+    "* **The classifier alone** on stored features: "
+    + "; ".join(f"{r.model}: {rc.describe_speedup(rc.speedup_of(r, base.model, '1/torch/256'))} per spectrum at "
+                f"batch 256" for r in alone) + " -- the feature extraction is not counted, so this is the one reading "
+    "that keeps the full network's features and can still save as much as the paper says.",
+    "* **Training/adaptation**: " + ("not measured" if train_reading is None else
+    f"fitting LDA on frozen features takes {train_reading['ours']:.1f} % less time than training the DRSN "
+    f"(95 % interval {train_reading['lo']:.1f} to {train_reading['hi']:.1f} %)") + ".",
+]))
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Fit LDA on the full-depth features and compare its predictions with the DRSN's own head. Why do they differ,

@@ -15,7 +15,8 @@
 #
 # * **Post-training int8 quantisation.** Weights and activations become 8-bit integers with a scale per tensor
 #   (per output channel for weights), fixed by running a few hundred *training* spectra through the network
-#   ("calibration"). No retraining; 4x less memory for the weights; integer kernels where they exist.
+#   ("calibration"). No retraining; one byte per weight instead of four (the summary shows what the stored file
+#   saves); integer kernels where they exist.
 # * **Structured channel pruning.** Whole convolution channels with the smallest weights are removed, together with
 #   every weight that consumed them, and the smaller network is fine-tuned with the book's training loop. Unlike
 #   zeroing single weights, this really reduces the arithmetic a dense CPU kernel does.
@@ -69,16 +70,20 @@ rc.plots.deployment_figure(rows)
 # %% [markdown]
 # ## Speed-up of each variant over its float model
 #
-# Ratios of batch-1 latency and of batch-256 throughput, measured side by side (> 1: the variant is faster).
+# Per cent less time per spectrum than the float model at batch 1 and at batch 256 (negative: slower), with the
+# 95 % paired bootstrap interval over the interleaved rounds of one run (all variants of a network are timed
+# together; see the protocol below).
+
+# %%
+print(rc.PROTOCOL_NOTE)
 
 # %%
 base = table[table["variant"] == "float"].set_index("model")
+fmt = lambda s: "–" if not isinstance(s, dict) else f"{s['pct']:.1f} [{s['lo']:.1f}, {s['hi']:.1f}]"
 ratios = table[table["variant"] != "float"].assign(
-    latency_speedup=lambda t: t["model"].map(base["latency_b1_ms"]) / t["latency_b1_ms"],
-    throughput_speedup=lambda t: t["throughput_b256"] / t["model"].map(base["throughput_b256"]),
-    accuracy_change_pts=lambda t: 100 * (t["accuracy"] - t["model"].map(base["accuracy"])))
-ratios = ratios[["model", "variant", "latency_speedup", "throughput_speedup", "accuracy_change_pts"]].round(2)
-ratios.style.hide(axis="index")
+    speedup_b1_pct=lambda t: t["speedup_b1"].map(fmt), speedup_b256_pct=lambda t: t["speedup_b256"].map(fmt),
+    accuracy_change_pts=lambda t: (100 * (t["accuracy"] - t["model"].map(base["accuracy"]))).round(2))
+ratios[["model", "variant", "speedup_b1_pct", "speedup_b256_pct", "accuracy_change_pts"]].style.hide(axis="index")
 
 # %% [markdown]
 # ## What int8 quantisation actually quantised
@@ -114,11 +119,13 @@ cnn_q = rc.quantize_int8(nets["cnn"], ds.X[split.train][:ch.profile.calibration_
 length = ds.X.shape[1]
 thread_rows = []
 for n in sorted({1, torch.get_num_threads()}):
-    with rc.num_threads(n):
-        for label, m in (("float", nets["cnn"]), ("int8", cnn_q)):
-            lat = rc.measure_latency(m, (1, 1, length), runs=ch.profile.latency_runs, warmup=5)
-            thread_rows.append({"threads": n, "variant": label, "latency_b1_ms": lat["median_ms"],
-                                "p90_ms": lat["p90_ms"]})
+    cmp = rc.compare_speed({"float": nets["cnn"], "int8": cnn_q}, length=length, batches=(1,),
+                           rounds=ch.profile.timing_rounds, min_sample_ms=ch.profile.timing_min_ms, threads=n,
+                           inputs=ds.X[split.test], max_s=ch.profile.timing_max_s)
+    for label in ("float", "int8"):
+        c = cmp.cell(label, 1)
+        thread_rows.append({"threads": n, "variant": label, "latency_b1_ms": c["median_ms"],
+                            "95% interval": f"[{c['lo_ms']:.3f}, {c['hi_ms']:.3f}]"})
 pd.DataFrame(thread_rows).round(3).style.hide(axis="index")
 
 # %% [markdown]
@@ -167,25 +174,33 @@ ch.save({"rows": rc.deployment_rows(rows), "variants": rows, "best": best, "thre
 
 # %% [markdown]
 # ## Summary
-#
-# * **int8** keeps the float model's predictions on nearly every spectrum (see *agreement*) and shrinks the weights
-#   about 4x. Whether it is *faster* depends on the batch size and on how much of the network runs on int8 kernels.
-#   At batch 256 the plain CNN, one unbroken chain of conv-ReLU-pool, gains several-fold in throughput. At batch 1
-#   the arithmetic is tiny and fixed costs dominate -- quantising the input, dequantising the output, one kernel
-#   launch per layer -- so PyTorch's int8 is often *slower* than float there; EfficientNet's SiLU gates and the
-#   DRSN's soft thresholding run in float between int8 convolutions, and every crossing adds a conversion. The
-#   "fastest batch-1 variant" table says which case each network is in on this machine.
-# * **Channel pruning** removes FLOPs and parameters in proportion to the ratio squared (a conv loses input *and*
-#   output channels); latency follows less than proportionally because small 1-D networks are dominated by per-layer
-#   overhead. Fine-tuning recovers much of the lost accuracy; in the quick profile the base networks are
-#   under-trained, so fine-tuning can even *raise* accuracy -- compare with the full profile before drawing
-#   conclusions.
-# * **ONNX Runtime** gives the same logits as PyTorch (the tests check 1e-4) and usually lower batch-1 latency,
-#   because it fuses batch norm into convolutions and has less per-operator overhead; its own int8 quantisation is
-#   the simplest way to get int8 speed outside PyTorch.
-# * These techniques stack with the paper's: a distilled or channel-converted network can be pruned, quantised and
-#   exported in the same way.
-#
+
+# %%
+int8 = table[table["variant"] == "int8"].set_index("model")
+shrink = (base["size_kb"] / int8["size_kb"]).dropna()
+onnx = table[table["variant"] == "onnx"].set_index("model")
+say = lambda s: rc.describe_speedup(s) if isinstance(s, dict) else "not measured"
+pruned = table[table["variant"].str.startswith("pruned")]
+rc.md("\n".join([
+    f"* **int8** agrees with the float model on {100 * int8['agreement'].min():.1f}-"
+    f"{100 * int8['agreement'].max():.1f} % of the test spectra and shrinks the stored weights "
+    f"{shrink.min():.1f}-{shrink.max():.1f}x"
+    + (" (less than the 4x of one byte per weight: the file also holds scales, zero points and the layers left "
+       "in float)" if shrink.max() < 3.9 else "") + ". Per spectrum against the float model: "
+    + "; ".join(f"{m}: batch 1 {say(r['speedup_b1'])}, batch 256 {say(r['speedup_b256'])}"
+                for m, r in int8.iterrows()) + ". Whether int8 is faster depends on the batch size and on how "
+    "much of the network runs on int8 kernels (the report above: every int8 -> float boundary costs a conversion).",
+    "* **Channel pruning** removes FLOPs roughly with the square of the kept fraction; per spectrum at batch 1: "
+    + "; ".join(f"{r['model']} {r['variant']}: {say(r['speedup_b1'])}, accuracy {100 * r['accuracy']:.1f} %"
+                for _, r in pruned.iterrows()) + ".",
+    "* **ONNX Runtime** runs the same float graph: "
+    + "; ".join(f"{m}: batch 1 {say(r['speedup_b1'])}, batch 256 {say(r['speedup_b256'])}"
+                for m, r in onnx.iterrows()) + " against eager PyTorch (the tests check the logits agree to 1e-4).",
+    "* These techniques stack with the paper's: a distilled or channel-converted network can be pruned, quantised "
+    "and exported in the same way.",
+]))
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Quantise the DRSN with its shrinkage units kept in float (`quantize_int8(..., keep_float=[Shrinkage])`, from

@@ -62,6 +62,10 @@ BOOK_MODELS: dict[str, tuple[str, dict]] = {
     "cnn": ("cnn", {}),
     "efficientnet": ("efficientnet_small", {}),
     "drsn": ("drsn_cw", {}),
+    # The paper-faithful, full-resolution DRSN (Zhao et al. 2020's RSBU-CW layout, no downsampling stem): the second
+    # baseline of the channel-conversion and feature-extraction readings (chapters 7-8); its epochs are the
+    # profile's ``epochs_by_model``.
+    "drsn_paper": ("drsn_paper", {}),
 }
 NETWORKS = ("cnn", "efficientnet", "drsn")  # the keys of BOOK_MODELS that are trained networks
 PREDICT_MODEL = "efficientnet"  # the key of BOOK_MODELS that `python -m ramancmp predict` uses by default
@@ -88,9 +92,25 @@ class Profile:
     fine_tune_epochs: int  # epochs (and patience below) of the fine-tune after pruning
     fine_tune_patience: int
     onnx_dynamo: bool  # ONNX export with the torch.export-based exporter (else the fast legacy TorchScript one)
+    # The timing protocol (ramancmp.metrics.timing.compare_speed): interleaved rounds per comparison, the minimum
+    # length of one sample (calls are repeated until it lasts this long), and a ceiling in seconds per comparison
+    # (fewer rounds, at least 3, when the calibrated cost would exceed it). all_cores: time a second column on
+    # every core besides the 1-thread one.
+    timing_rounds: int = 15
+    timing_min_ms: float = 20.0
+    timing_max_s: float = 60.0
+    timing_all_cores: bool = True
+    # Training-epoch budget of networks slower to train than the book's (registry name -> max epochs; others use
+    # max_epochs): the paper-faithful full-resolution DRSN trains ~10x slower per epoch than the book's DRSN. The
+    # full profile gives it the book's max_epochs (with 12 epochs it reached only ~40 % validation accuracy).
+    epochs_by_model: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def epochs_for(self, model: str) -> int:
+        """Maximum training epochs of registry model ``model`` (``epochs_by_model``, else ``max_epochs``)."""
+        return int(dict(self.epochs_by_model).get(model, self.max_epochs))
 
 
 PROFILES: dict[str, Profile] = {
@@ -98,12 +118,14 @@ PROFILES: dict[str, Profile] = {
                      distillation_grid=((4.0, 0.9),),
                      conversion_variants=("DRSN-CS", "fold k=4 (interleaved)", "fold k=8 + CS + x0.5"),
                      calibration_size=128, prune_ratios=(0.5,), fine_tune_epochs=2, fine_tune_patience=1,
-                     onnx_dynamo=False),
+                     onnx_dynamo=False, timing_rounds=5, timing_min_ms=2.0, timing_max_s=4.0,
+                     timing_all_cores=False, epochs_by_model=(("drsn_paper", 3), ("drsn_paper_folded", 3))),
     # The full grid: T in {2, 4, 8} at alpha = 0.9, plus T = 4 at alpha = 0.5 (how much the soft targets weigh).
     "full": Profile("full", repeats=5, max_epochs=30, patience=10, batch_size=64, latency_runs=200,
                     throughput_runs=10, distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
                     conversion_variants=None, calibration_size=256, prune_ratios=(0.25, 0.5, 0.75),
-                    fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True),
+                    fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True, timing_rounds=15, timing_min_ms=10.0,
+                    timing_max_s=25.0, timing_all_cores=True),
 }
 
 

@@ -104,3 +104,26 @@ def test_prefix_complexity_grows_with_depth(drsn):
     assert params == sorted(params)
     total = sum(p.numel() for p in drsn.parameters())
     assert DRSNPrefix(drsn, drsn.num_stages).prefix_parameters() == total - sum(p.numel() for p in drsn.fc.parameters())
+
+
+@pytest.mark.parametrize("depth,bins", [(0, 4), (1, 8), (2, 1)])
+def test_position_bins_keep_where_a_band_sits(drsn, depth, bins):
+    X, y = _data()
+    feats = DRSNFeatureExtractor(drsn, depth=depth, bins=bins).fit(X, y).transform(X)
+    width = drsn.config.widths[depth - 1] if depth else drsn.stem.out_channels
+    assert feats.shape == (len(X), width * bins)
+    if bins == 1:
+        assert np.allclose(feats, DRSNFeatureExtractor(drsn, depth=depth).fit(X, y).transform(X))
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_prefix_and_lda_as_one_torch_graph_predict_like_the_pipeline(drsn, depth):
+    from ramancmp.compression import SHRINKAGE_LDA, PrefixLDA
+
+    X, y = _data()
+    pipe = feature_pipeline(drsn, depth, bins=4, **SHRINKAGE_LDA).fit(X, y)
+    graph = PrefixLDA(pipe).eval()
+    with torch.no_grad():
+        scores = graph(torch.from_numpy(X)).numpy()
+    assert np.allclose(scores, pipe.decision_function(X), atol=1e-3)
+    assert np.array_equal(graph.classes[scores.argmax(1)], pipe.predict(X))

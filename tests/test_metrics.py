@@ -224,3 +224,55 @@ def test_threads_option_is_applied_and_restored():
     with pytest.raises(ValueError, match="threads"):
         measure_latency(ConvLinear(), (1, 1, 64), runs=1, threads=0)
     assert torch.get_num_threads() == before
+
+
+# ----------------------------------------------------------------------------------------------- the protocol
+def test_compare_speed_interleaves_every_target_and_gives_intervals():
+    from ramancmp.metrics.timing import compare_speed
+
+    calls = []
+    targets = {"a": lambda x: calls.append(("a", len(x))), "b": lambda x: calls.append(("b", len(x)))}
+    cmp = compare_speed(targets, length=16, batches=(1, 4), rounds=4, min_sample_ms=0.0, warmup=1, threads=1,
+                        exclusive=False)
+    timed = calls[2 * 2:]  # after one warm-up call per (target, batch)
+    assert timed[:4] == [("a", 1), ("a", 4), ("b", 1), ("b", 4)] and timed[4:8] == timed[:4]  # A, B, A, B, ...
+    for name in targets:
+        for b in (1, 4):
+            c = cmp.cell(name, b)
+            assert len(c["samples_ms"]) == 4 and c["lo_ms"] <= c["median_ms"] <= c["hi_ms"]
+    r = cmp.ratio("b", "a", 4)
+    assert r["lo"] <= r["ratio"] <= r["hi"]
+    s = cmp.speedup("b", "a", 4)
+    assert s["pct"] == pytest.approx(100 * (1 - r["ratio"])) and s["lo"] <= s["pct"] <= s["hi"]
+    assert cmp.info["flush_denormal"] is True and "samples_ms" not in str(cmp.summary())
+    with pytest.raises(KeyError, match="no timing"):
+        cmp.cell("c", 1)
+    with pytest.raises(ValueError, match="nothing to time"):
+        compare_speed({}, length=16)
+
+
+def test_compare_speed_repeats_calls_to_reach_the_minimum_sample_time_and_respects_the_budget():
+    from ramancmp.metrics.timing import compare_speed
+
+    n = {"calls": 0}
+
+    def tiny(x):
+        n["calls"] += 1
+
+    cmp = compare_speed({"t": tiny}, length=8, batches=(1,), rounds=50, min_sample_ms=1.0, warmup=0, threads=1,
+                        exclusive=False, max_s=0.01)
+    assert cmp.cell("t", 1)["reps"] > 1  # a call far shorter than 1 ms is repeated within one sample
+    assert 3 <= cmp.rounds < 50  # the budget cut the rounds, never below 3
+
+
+def test_exclusive_phase_records_the_load_and_flushes_denormals():
+    from ramancmp.metrics.timing import exclusive_phase
+
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    with exclusive_phase(busy_threshold=float("inf")) as info:
+        assert (tiny * 1.0).item() == 0.0  # denormal flushed to zero inside the phase
+        assert set(info["busy"]) == {"other_cpus", "loadavg_1min", "cpus"} and info["warning"] is None
+    assert (tiny * 1.0).item() != 0.0
+    with pytest.warns(RuntimeWarning, match="NOT TRUSTWORTHY"):
+        with exclusive_phase(busy_threshold=-1.0):
+            pass

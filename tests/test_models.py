@@ -308,3 +308,18 @@ def test_estimator_errors():
         fast_classifier(model="drsn_cw", model_kwargs={"in_channels": 3}).fit(X, y)
     with pytest.raises(ValueError, match="2 classes"):
         fast_classifier().fit(X[:5], np.zeros(5, int))
+
+
+def test_paper_drsn_is_full_resolution_with_zhaos_layout():
+    from ramancmp.models.drsn import PAPER_DRSN_KWARGS
+
+    m = create_model("drsn_paper", 10, 1024).eval()
+    assert m.stem.stride == (1,) and m.stem.kernel_size == (3,)  # no downsampling stem
+    assert [len(s) for s in m.stages] == [4, 4, 4] and m.config.widths == (4, 8, 16) and m.num_features == 16
+    x = torch.randn(3, 1, 1024)
+    with torch.no_grad():
+        assert m(x).shape == (3, 10) and m.stem(x).shape[-1] == 1024
+    folded = create_model("drsn_paper_folded", 10, 1024, k=4).eval()
+    assert folded.config.widths == PAPER_DRSN_KWARGS["widths"] and folded.stem.in_channels == 4
+    with torch.no_grad():
+        assert folded(x).shape == (3, 10)

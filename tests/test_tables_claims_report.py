@@ -23,8 +23,10 @@ def row(model, acc, latency=None, group="model", **kw):
 
 def book_rows():
     base = row(DRSN, [0.94, 0.96], 1.0)
-    rows = [row("lda", [0.70, 0.72], 0.1), row(CNN, [0.90, 0.92], 0.5), row(EFFNET, [0.95, 0.97], 4.0), base,
-            row(f"{CNN}_distilled", [0.93, 0.95], 0.5, group="distillation", extra={"chosen": True}),
+    rows = [row("lda", [0.70, 0.72], 0.1), row(CNN, [0.90, 0.92], 0.5),
+            row(EFFNET, [0.95, 0.97], 4.0, fit_time_s=stat([40.0, 50.0])), base,
+            row(f"{CNN}_distilled", [0.93, 0.95], 0.5, group="distillation", extra={"chosen": True},
+                fit_time_s=stat([30.0, 30.0])),
             row(f"{CNN}_distilled_other", [0.99, 0.99], 0.5, group="distillation", extra={"chosen": False}),
             row("slow but exact", [0.96, 0.96], 0.9, group="channel_conversion"),
             row("fast, 0.5 points less", [0.94, 0.95], 0.3, group="channel_conversion"),
@@ -84,9 +86,30 @@ def test_judge_claims_computes_every_claim_once_from_the_rows():
     conv = judged["channel_conversion_speedup"]
     assert conv["at"] == "fast, 0.5 points less" and conv["ours"] == pytest.approx(70.0) and conv["verdict"] == "beaten"
     assert judged["feature_lda_accuracy"]["ours"] == pytest.approx(92.0)
+    gain = judged["distillation_gain"]  # distilled - the CNN alone: +3 points, not the paper's +20
+    assert gain["ours"] == pytest.approx(3.0) and gain["verdict"] == "not reached"
+    time = judged["distillation_time"]  # training-time reading: 30 - (40, 50) s per split
+    assert time["ours"] == pytest.approx(-15.0) and time["reading"].startswith("training time")
+    assert time["verdict"] == "not reached" and time["lo"] <= -15.0 <= time["hi"]
     only = claims.judge_claims(book_rows(), keys=["feature_lda_speedup"])
     assert [c["key"] for c in only] == ["feature_lda_speedup"]
     assert claims.judge_claims([row("lda", [0.7])]) == []  # nothing to compare: no verdict is made up
+
+
+def test_readings_use_the_timing_protocol_cells_and_intervals():
+    base = row(DRSN, [0.94, 0.96], 1.0)
+    paper = row("paper", [0.94, 0.96], 4.0, group="channel_conversion", extra={"role": "paper baseline"})
+    fold = row("paper fold", [0.94, 0.96], 2.0, group="channel_conversion", extra={"role": "paper variant"})
+    fold.compare_to(paper)
+    fold.timing = {"cells": {"1/torch/256": {"median_ms": 0.1, "lo_ms": 0.09, "hi_ms": 0.11}},
+                   "speedup": {"paper": {"1/torch/256": {"pct": 58.0, "lo": 52.0, "hi": 63.0}}}}
+    judged = claims.judge_claims([base, paper, fold], keys=["channel_conversion_speedup"])
+    closest = [c for c in judged if c["closest"]]
+    assert len(closest) == 1 and closest[0]["ours"] == 58.0 and closest[0]["lo"] == 52.0
+    assert closest[0]["reading"] == "full-resolution DRSN, eager PyTorch, batch 256"
+    assert closest[0]["verdict"] == "reproduced"  # 58 within 5 points of 60
+    b1 = next(c for c in judged if c["reading"].endswith("eager PyTorch, batch 1"))
+    assert b1["ours"] == pytest.approx(50.0) and b1["lo"] is None  # plain latencies: no interval
 
 
 def test_verdict_tolerance_and_direction():
@@ -145,3 +168,13 @@ def test_deployment_figure_one_colour_per_network_and_a_pruning_curve():
     assert len(fig.data) == 4  # per network: the pruning curve and the markers
     curve = fig.data[0]
     assert list(curve.x) == [1.0, 0.5] and list(curve.y) == [90.0, 85.0]
+
+
+def test_the_full_network_fallback_is_never_judged_a_speed_up():
+    base = row(DRSN, [0.96, 0.96], 1.0)
+    full = row("full + LDA", [0.96, 0.96], 0.05, group="feature_extraction", extra={"depth": 3, "bins": None,
+                                                                                  "lda": {}})
+    cut = row("cut + LDA", [0.80, 0.80], 0.01, group="feature_extraction", extra={"depth": 0, "bins": 8, "lda": {}})
+    judged = claims.judge_claims([base, full.compare_to(base), cut.compare_to(base)], keys=["feature_lda_speedup"])
+    assert judged and all(c["verdict"].startswith("not reached (the fallback") for c in judged)
+    assert "not a speed-up" in judged[0]["at"]

@@ -30,14 +30,17 @@ from ramancmp.experiments.compression import (channel_conversion_experiment, com
 from ramancmp.experiments.deployment import bench_deployment, deployment_rows
 from ramancmp.experiments.evaluation import evaluate, sibling_leakage, train_networks
 from ramancmp.experiments.results import load_rows
+from ramancmp.experiments.speed import PROTOCOL_NOTE, describe_speedup, speed_frame, speedup_of, time_rows
 from ramancmp.experiments.store import get_or_train, train_part
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics import count_flops, count_params, layer_table, measure_latency, num_threads
+from ramancmp.metrics.timing import compare_speed
 from ramancmp.models import LibrarySearch, OpenSetClassifier, create_model
 from ramancmp.navigation import chapter_titles, list_chapters
 from ramancmp.training import TorchClassifier, predict_logits
 
-__all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "DistillationConfig", "chapter_titles", "NETWORKS", "Row", "TIMING_THREADS",
+__all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "PROTOCOL_NOTE", "compare_speed", "describe_speedup", "speed_frame",
+           "speedup_of", "time_rows", "DistillationConfig", "chapter_titles", "NETWORKS", "Row", "TIMING_THREADS",
            "TorchClassifier", "archive_path", "bench_all", "bench_deployment", "channel_conversion_experiment",
            "claims", "compression_rows", "count_flops", "count_params", "create_model", "deployment_rows",
            "distillation_experiment", "evaluate", "feature_extraction_experiment", "feature_pipeline",

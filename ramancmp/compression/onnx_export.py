@@ -33,7 +33,7 @@ OPSET = 18  # >= 17; 18 is the dynamo exporter's native opset in torch 2.13
 
 
 def export_onnx(model: nn.Module, path: str | Path, in_shape: tuple[int, ...] | None = None, *,
-                opset: int = OPSET, dynamo: bool = True) -> Path:
+                opset: int = OPSET, dynamo: bool = True, dynamic_batch: bool = True) -> Path:
     """Export a network to ONNX with a dynamic batch dimension; returns the path of the ``.onnx`` file.
 
     Args:
@@ -42,6 +42,8 @@ def export_onnx(model: nn.Module, path: str | Path, in_shape: tuple[int, ...] | 
         in_shape: the input shape of one example, ``(N, C, L)``; default ``(1, in_channels, in_length)``.
         opset: ONNX opset, >= 17.
         dynamo: use the ``torch.export``-based exporter (default) or the legacy TorchScript one.
+        dynamic_batch: a symbolic batch dimension (default); ``False`` fixes every dimension to ``in_shape`` (the
+            legacy exporter cannot give the folded DRSN's pooling a static length with a symbolic batch).
 
     The model's layout (``in_channels``, ``in_length``, ``num_classes``) is stored in the file's metadata so that
     :class:`OnnxClassifier` can fold ``(N, L)`` input the way the network did.
@@ -68,11 +70,14 @@ def export_onnx(model: nn.Module, path: str | Path, in_shape: tuple[int, ...] | 
         warnings.simplefilter("ignore")
         if dynamo:
             torch.onnx.export(net, (x,), str(path), dynamo=True, opset_version=opset, input_names=["spectra"],
-                              output_names=["logits"], dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+                              output_names=["logits"],
+                              dynamic_shapes={"x": {0: torch.export.Dim("batch")}} if dynamic_batch else None,
                               external_data=False, verbose=False)
         else:
             torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=opset, input_names=["spectra"],
-                              output_names=["logits"], dynamic_axes={"spectra": {0: "batch"}, "logits": {0: "batch"}})
+                              output_names=["logits"],
+                              dynamic_axes={"spectra": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch
+                              else None)
     proto = onnx.load(str(path))
     meta = {"in_channels": in_channels, "in_length": in_length,
             "num_classes": int(getattr(net, "num_classes", 0)),

@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, TIMING_THREADS, get_profile, results_dir
+import numpy as np
+
+from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, NETWORKS, TIMING_THREADS, get_profile, results_dir
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.compression import (bench_compression, channel_conversion_experiment, compression_rows,
                                               distillation_experiment, feature_extraction_experiment)
@@ -24,10 +26,12 @@ from ramancmp.experiments.deployment import bench_deployment, deployment_rows
 from ramancmp.experiments.evaluation import evaluate, train_networks
 from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import load_result, save_result
+from ramancmp.experiments.speed import time_rows
 from ramancmp.experiments.tables import Row, to_text
 from ramancmp.metrics import gemm_peak_gflops
+from ramancmp.models import is_torch_model
 
-__all__ = ["BENCHES", "bench_all", "bench_compression", "bench_models", "format_table", "run"]
+__all__ = ["BENCHES", "bench_all", "bench_compression", "bench_models", "format_table", "run", "timing_check"]
 
 
 def _header(what: str, ds: Any, prof: Any, seed: int, gemm: dict[str, Any]) -> dict[str, Any]:
@@ -44,21 +48,65 @@ def _save(name: str, table: dict[str, Any], ds: Any, prof: Any, seed: int) -> No
 
 def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = None, random_split: bool = True,
                progress: bool = True, executor: Executor | str | None = None,
-               peak_gflops: float | None = None) -> list[Row]:
-    """One :class:`Row` per model (keys of ``BOOK_MODELS``, default all): by-sample splits, random splits beside."""
+               peak_gflops: float | None = None, duplicate: str | None = None) -> list[Row]:
+    """One :class:`Row` per model (keys of ``BOOK_MODELS``, default all): by-sample splits, random splits beside.
+
+    All rows are timed together by the book's protocol (:func:`ramancmp.experiments.speed.time_rows`) after
+    everything is trained, with ``BOOK_MODELS["drsn"]`` as the baseline of the speed-ups. ``duplicate`` (a key of
+    ``BOOK_MODELS``) times that model a second time in the same run, as its own row ``"<name> (timed again)"``
+    placed last: the check that one model timed twice agrees within its interval.
+    """
     keys = list(models if models is not None else BOOK_MODELS)
+    # random splits for the classical models and the book's networks; the paper-faithful baselines of the readings
+    # (BOOK_MODELS keys not in NETWORKS, e.g. "drsn_paper") are slow to train and only judged on by-sample splits
+    random_keys = [k for k in keys if random_split and (k in NETWORKS or not is_torch_model(BOOK_MODELS[k][0]))]
     train_networks([BOOK_MODELS[k] for k in keys], ds, profile=prof, seed=seed, executor=executor, progress=progress,
-                   split_kinds=("sample", "random") if random_split else ("sample",))  # one batch, then measure
-    rows = []
+                   split_kinds=("sample",))
+    train_networks([BOOK_MODELS[k] for k in random_keys], ds, profile=prof, seed=seed, executor=executor,
+                   progress=progress, split_kinds=("random",))  # everything trained, then measured
+    rows, targets, last = [], {}, None
     for key in keys:
         name, kwargs = BOOK_MODELS[key]
         common = dict(seed=seed, profile=prof, model_kwargs=kwargs, progress=progress, executor=executor)
-        row = Row.from_evaluation(evaluate(name, ds, split_kind="sample", **common), peak_gflops=peak_gflops)
-        if random_split:
-            res = evaluate(name, ds, split_kind="random", measure_speed=False, **common)
-            row.accuracy_random = Row.from_evaluation(res).accuracy
+        res = evaluate(name, ds, split_kind="sample", measure_speed=False, **common)
+        row = Row.from_evaluation(res)
+        targets[row.model], last = res.estimator, res
+        if key in random_keys:
+            res_r = evaluate(name, ds, split_kind="random", measure_speed=False, **common)
+            row.accuracy_random = Row.from_evaluation(res_r).accuracy
         rows.append(row)
+    base = BOOK_MODELS["drsn"][0]
+    baselines = [base] if base in targets else []
+    for r in rows:
+        if baselines:
+            r.baseline = base
+    if duplicate is not None:
+        original = BOOK_MODELS[duplicate][0]
+        again = Row(model=f"{original} (timed again)", group="timing check", baseline=original,
+                    accuracy=next(r for r in rows if r.model == original).accuracy)
+        rows.append(again)
+        targets[again.model] = targets[original]
+        baselines = baselines + [original]
+    X_test = np.asarray(ds.X, dtype=np.float32)[np.asarray(last.last_split.test)]
+    time_rows(rows, targets, baselines=baselines, profile=prof, inputs=X_test, seed=seed)
+    for r in rows:
+        r.set_gemm_peak(peak_gflops)
     return rows
+
+
+def timing_check(rows: list[Row]) -> list[dict[str, Any]]:
+    """For each "timed again" row: both medians with their intervals and the speed-up of the second timing over
+    the first with its paired interval, per timing cell; ``agrees``: the interval of that speed-up covers 0."""
+    out = []
+    for again in (r for r in rows if r.group == "timing check" and r.timing):
+        first = next(r for r in rows if r.model == again.baseline)
+        for key, s in again.timing["speedup"].get(first.model, {}).items():
+            a, b = first.timing["cells"][key], again.timing["cells"][key]
+            out.append({"model": first.model, "cell": key, "first_ms": a["median_ms"],
+                        "first_ci": [a["lo_ms"], a["hi_ms"]], "again_ms": b["median_ms"],
+                        "again_ci": [b["lo_ms"], b["hi_ms"]], "difference_pct": -s["pct"],
+                        "difference_ci": [-s["hi"], -s["lo"]], "agrees": bool(s["lo"] <= 0.0 <= s["hi"])})
+    return out
 
 
 def bench_models(task: str = "rruff-groups-10", profile: str | None = None, seed: int = DEFAULT_SEED,
@@ -99,7 +147,10 @@ def bench_all(task: str = "rruff-groups-10", profile: str | None = None, seed: i
     prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
     gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
-    rows = model_rows(ds, prof, seed, progress=progress, executor=executor, peak_gflops=gemm["gflops"])
+    rows = model_rows(ds, prof, seed, progress=progress, executor=executor, peak_gflops=gemm["gflops"],
+                      duplicate="drsn")
+    check = timing_check(rows)
+    rows = [r for r in rows if r.group != "timing check"]
     kw = dict(profile=prof, seed=seed, progress=progress, executor=executor)
     dist = distillation_experiment(ds, grid=_chosen_distillation(prof.name), **kw)
     conv = channel_conversion_experiment(ds, **kw)
@@ -115,7 +166,7 @@ def bench_all(task: str = "rruff-groups-10", profile: str | None = None, seed: i
                                   executor=executor)
     rows += deployment_rows(deployment["rows"], gemm["gflops"])
     table = _header("all", ds, prof, seed, gemm)
-    table.update({"rows": rows, "distillation_chosen": dist["chosen"],
+    table.update({"rows": rows, "distillation_chosen": dist["chosen"], "timing_check": check,
                   "deployment": {k: v for k, v in deployment.items() if k != "rows"}})
     if save:
         _save("bench_all", table, ds, prof, seed)
@@ -143,10 +194,15 @@ def format_table(table: dict[str, Any]) -> str:
         f"{table.get('what', 'bench')}: task {table.get('task')}, {table.get('split_kind')} split, "
         f"{table.get('repeats')} repeats, profile {table.get('profile')}, seed {table.get('seed')}",
         f"GEMM peak {gemm.get('gflops', float('nan')):.1f} GFLOP/s (float32 {gemm.get('n')}x{gemm.get('n')} matmul), "
-        f"{table.get('threads')} threads; accuracy etc. mean ± sd over repeats; latency median of batch-1 calls",
+        f"{table.get('threads')} threads; accuracy etc. mean ± sd over repeats; latency: median of batch-1 calls "
+        "[95 % interval] by the timing protocol (interleaved rounds, same run)",
         "",
         to_text(table.get("rows", [])),
     ]
+    for c in table.get("timing_check") or []:
+        lines.append(f"timed twice: {c['model']} {c['cell']}: {c['first_ms']:.4f} vs {c['again_ms']:.4f} ms per "
+                     f"spectrum, difference {c['difference_pct']:.1f} % [{c['difference_ci'][0]:.1f}, "
+                     f"{c['difference_ci'][1]:.1f}] -> {'agrees' if c['agrees'] else 'DISAGREES'} within its interval")
     if table.get("saved_to"):
         lines += ["", f"saved to {table['saved_to']}"]
     return "\n".join(lines)

@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from ramancmp.compression.channel_conversion import conversion_variants
-from ramancmp.compression.feature_extraction import feature_pipeline, pipeline_complexity
+from ramancmp.compression.feature_extraction import SHRINKAGE_LDA, PrefixLDA, feature_pipeline, pipeline_complexity
 from ramancmp.config import BOOK_MODELS, TIMING_THREADS, get_profile
 from ramancmp.data.splits import repeated_splits
 from ramancmp.data.tasks import load_task
@@ -25,11 +26,13 @@ from ramancmp.experiments.evaluation import EvaluationResult, evaluate
 from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
 from ramancmp.experiments.store import (PretrainedClassifier, TrainJob, make_job, sequence_factory, train_all)
+from ramancmp.experiments.speed import time_rows
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics import gemm_peak_gflops
 
-__all__ = ["bench_compression", "channel_conversion_experiment", "distillation_experiment",
-           "feature_extraction_experiment", "pretrained_splits", "splits_of"]
+__all__ = ["PAPER_DRSN_LABEL", "PAPER_FOLDED_LABEL", "bench_compression", "channel_conversion_experiment",
+           "compression_rows", "distillation_experiment", "feature_extraction_experiment", "pretrained_splits",
+           "splits_of"]
 
 
 def splits_of(dataset: Any, profile: Any, seed: int, split_kind: str = "sample") -> list[Any]:
@@ -57,6 +60,11 @@ def _evaluate_stored(estimators: list[Any], name: str, dataset: Any, **common: A
                     reuse_checkpoints=False, **common)
 
 
+def _inputs(dataset: Any, result: EvaluationResult) -> np.ndarray:
+    """Real spectra to time on: the test part of the result's last split."""
+    return np.asarray(dataset.X, dtype=np.float32)[np.asarray(result.last_split.test)]
+
+
 def distillation_experiment(dataset: Any, profile: Any = None, seed: int = 0, split_kind: str = "sample",
                             grid: list[tuple[float, float]] | None = None, progress: bool = False,
                             device: str = "auto", executor: Executor | str | None = None) -> dict[str, Any]:
@@ -65,7 +73,8 @@ def distillation_experiment(dataset: Any, profile: Any = None, seed: int = 0, sp
 
     All students of the grid train in parallel through ``executor`` (after the teachers). The (T, alpha) reported as
     *the* distilled student is chosen on the **validation** parts (mean best validation accuracy over repeats),
-    never on the test parts.
+    never on the test parts. ``out["rows"]``: teacher, student alone and every distilled student as
+    :class:`Row`, timed together by the book's protocol (:func:`ramancmp.experiments.speed.time_rows`).
     """
     prof = get_profile(profile)
     grid = [tuple(g) for g in (grid or prof.distillation_grid)]
@@ -78,7 +87,8 @@ def distillation_experiment(dataset: Any, profile: Any = None, seed: int = 0, sp
                                    teacher=tj, distillation=cfg) for s, tj in zip(splits, teacher_jobs)]
                     for cfg in grid}
     trained = train_all([j for jobs in student_jobs.values() for j in jobs], executor, progress=progress)
-    common = dict(split_kind=split_kind, seed=seed, profile=prof, progress=progress, device=device)
+    common = dict(split_kind=split_kind, seed=seed, profile=prof, progress=progress, device=device,
+                  measure_speed=False)
     out: dict[str, Any] = {"teacher": evaluate(teacher, dataset, model_kwargs=teacher_kwargs, **common),
                            "student_alone": evaluate(student, dataset, model_kwargs=student_kwargs, **common),
                            "grid": []}
@@ -89,76 +99,173 @@ def distillation_experiment(dataset: Any, profile: Any = None, seed: int = 0, sp
         out["grid"].append({"config": {"temperature": t, "alpha": a}, "val_acc": val, "result": res})
     best = max(out["grid"], key=lambda g: g["val_acc"])
     out["distilled"], out["chosen"] = best["result"], best["config"]
+    rows = []
+    teacher_row = _add(rows, "distillation", out["teacher"], None, role="teacher")
+    _add(rows, "distillation", out["student_alone"], teacher_row, role="student alone")
+    for g in out["grid"]:
+        _add(rows, "distillation", g["result"], teacher_row, role="distilled", distillation=g["config"],
+             val_acc=g["val_acc"], chosen=g["config"] == out["chosen"])
+    targets = {r.model: res.estimator for r, res in zip(rows, [out["teacher"], out["student_alone"]]
+                                                         + [g["result"] for g in out["grid"]])}
+    out["timing"] = time_rows(rows, targets, baselines=[teacher_row.model, rows[1].model], profile=prof,
+                              inputs=_inputs(dataset, out["teacher"]), seed=seed)
+    out["rows"] = rows
     return out
+
+
+def _add(rows: list[Row], group: str, result: Any, baseline: Row | None, **extra: Any) -> Row:
+    n_test = [p["n_test"] for p in result.per_repeat if "n_test" in p]
+    row = Row.from_evaluation(result, group=group, n_test=float(np.mean(n_test)) if n_test else None, **extra)
+    rows.append(row.compare_to(baseline or row))
+    return row
+
+
+#: The label of the paper-faithful DRSN's row and of its folded (channel-converted) version.
+PAPER_DRSN_LABEL = "DRSN (paper, full resolution)"
+PAPER_FOLDED_LABEL = "paper DRSN fold k=4"
 
 
 def channel_conversion_experiment(dataset: Any, profile: Any = None, seed: int = 0, split_kind: str = "sample",
                                   progress: bool = False, device: str = "auto",
                                   executor: Executor | str | None = None) -> dict[str, Any]:
-    """DRSN-CW (the baseline, shared with chapters 5 and 8) and every channel-conversion variant of the profile.
+    """Channel conversion judged against two baselines: the book's DRSN-CW (shared with chapters 5 and 8, with every
+    variant of the profile) and the paper-faithful, full-resolution DRSN (``BOOK_MODELS["drsn_paper"]``) with its
+    4-channel fold (``drsn_paper_folded``).
 
-    All variants' networks train in parallel first; evaluation (and timing) follows, with nothing training.
+    All networks train in parallel first; evaluation follows; then every row is timed in one run of the protocol
+    (:func:`ramancmp.experiments.speed.time_rows`: batch 1 and 256, eager and ONNX Runtime, speed-ups over both
+    baselines with intervals). ``out["rows"]``: the rows, baselines first.
     """
     prof = get_profile(profile)
     drsn, drsn_kwargs = BOOK_MODELS["drsn"]
+    paper, paper_kwargs = BOOK_MODELS["drsn_paper"]
+    folded_kwargs = {"k": 4}
     variants = conversion_variants(prof.conversion_variants)
     splits = splits_of(dataset, prof, seed, split_kind)
     train_all([j for v in variants for j in _jobs(v.model, dataset, splits, prof, v.kwargs, device)]
-              + _jobs(drsn, dataset, splits, prof, drsn_kwargs, device), executor, progress=progress)
-    common = dict(split_kind=split_kind, seed=seed, profile=prof, progress=progress, device=device)
+              + _jobs(drsn, dataset, splits, prof, drsn_kwargs, device)
+              + _jobs(paper, dataset, splits, prof, paper_kwargs, device)
+              + _jobs("drsn_paper_folded", dataset, splits, prof, folded_kwargs, device), executor,
+              progress=progress)
+    common = dict(split_kind=split_kind, seed=seed, profile=prof, progress=progress, device=device,
+                  measure_speed=False)
     out: dict[str, Any] = {"baseline": evaluate(drsn, dataset, model_kwargs=drsn_kwargs, **common), "variants": []}
     for v in variants:
         res = evaluate(v.model, dataset, model_kwargs=v.kwargs, **common)
         res.model = v.label
         out["variants"].append({"variant": v.to_dict(), "result": res})
+    out["paper_baseline"] = evaluate(paper, dataset, model_kwargs=paper_kwargs, **common)
+    out["paper_baseline"].model = PAPER_DRSN_LABEL
+    out["paper_folded"] = evaluate("drsn_paper_folded", dataset, model_kwargs=folded_kwargs, **common)
+    out["paper_folded"].model = PAPER_FOLDED_LABEL
+    rows: list[Row] = []
+    base = _add(rows, "channel_conversion", out["baseline"], None, role="baseline")
+    for v in out["variants"]:
+        _add(rows, "channel_conversion", v["result"], base, role="variant", variant=v["variant"])
+    pbase = _add(rows, "channel_conversion", out["paper_baseline"], None, role="paper baseline")
+    _add(rows, "channel_conversion", out["paper_folded"], pbase, role="paper variant",
+         variant={"label": PAPER_FOLDED_LABEL, "model": "drsn_paper_folded", "kwargs": folded_kwargs,
+                  "reading": "(a) fold, full-resolution DRSN"})
+    results = [out["baseline"]] + [v["result"] for v in out["variants"]] + [out["paper_baseline"],
+                                                                            out["paper_folded"]]
+    out["timing"] = time_rows(rows, {r.model: res.estimator for r, res in zip(rows, results)},
+                              baselines=[base.model, pbase.model], profile=prof,
+                              inputs=_inputs(dataset, out["baseline"]), seed=seed)
+    out["rows"] = rows
     return out
 
 
+def _val_accuracy(pipes: list[Any], dataset: Any, splits: list[Any]) -> dict[str, Any]:
+    """Accuracy of each split's fitted pipeline on that split's validation part (for choices made on validation)."""
+    X, y = np.asarray(dataset.X, dtype=np.float32), np.asarray(dataset.y)
+    vals = [float(p.score(X[s.val], y[s.val])) for p, s in zip(pipes, splits) if len(s.val)]
+    return {"mean": float(np.mean(vals)) if vals else None, "values": vals}
+
+
+class _PrecomputedHead:
+    """The classifier alone: LDA's decision function as a torch layer on features computed beforehand (the
+    "classify stored features" reading of the paper's speed-up). Called with a batch of spectra, it uses only the
+    batch's size and classifies that many precomputed feature vectors."""
+
+    def __init__(self, head: torch.nn.Module, features: np.ndarray):
+        self.head = head.eval()
+        reps = -(-256 // len(features))
+        self.features = torch.from_numpy(np.ascontiguousarray(np.tile(features, (reps, 1))[:256],
+                                                              dtype=np.float32))
+
+    def __call__(self, X: np.ndarray) -> Any:
+        with torch.inference_mode():
+            return self.head(self.features[:len(X)])
+
+
 def feature_extraction_experiment(dataset: Any, profile: Any = None, seed: int = 0, split_kind: str = "sample",
-                                  depths: list[int] | None = None, progress: bool = False,
+                                  depths: list[int] | None = None, bins: int = 8, progress: bool = False,
                                   device: str = "auto", executor: Executor | str | None = None) -> dict[str, Any]:
-    """The DRSN and DRSN-prefix features + LDA at every depth (0 = stem only ... num_stages = all)."""
+    """The DRSN and DRSN-prefix features + LDA at every depth (0 = stem only ... num_stages = all), two readings
+    per depth: globally pooled features + plain LDA (the first reading) and ``bins`` position bins + shrinkage LDA
+    (:data:`~ramancmp.compression.feature_extraction.SHRINKAGE_LDA`).
+
+    Every pipeline is evaluated on the same splits; its validation accuracy is kept (``extra["val_accuracy"]``)
+    for choices made on validation. For timing, each fitted pipeline becomes one torch graph
+    (:class:`~ramancmp.compression.feature_extraction.PrefixLDA`, also exported to ONNX); the *classifier alone*
+    on precomputed features (full depth and the depth chosen on validation) is timed in the same run. Training
+    cost: ``fit_time_s`` of a feature row is the pipeline's fit (features of the training part + LDA), of the DRSN
+    row its training. ``out["rows"]``: DRSN-CW first.
+    """
     prof = get_profile(profile)
     drsn, drsn_kwargs = BOOK_MODELS["drsn"]
     drsns = pretrained_splits(drsn, dataset, prof, seed, split_kind, model_kwargs=drsn_kwargs, device=device,
                               executor=executor)
-    common = dict(split_kind=split_kind, seed=seed, profile=prof, progress=progress)
+    splits = splits_of(dataset, prof, seed, split_kind)
+    common = dict(split_kind=split_kind, seed=seed, profile=prof, progress=progress, measure_speed=False)
     out: dict[str, Any] = {"baseline": evaluate(drsn, dataset, model_kwargs=drsn_kwargs, device=device, **common),
-                           "depths": []}
+                           "depths": [], "bins": int(bins)}
     n_stages = drsns[0].model_.num_stages
     in_length = np.asarray(dataset.X).shape[1]
+    readings = (("global pool, LDA", 1, {}), (f"{bins} bins, shrinkage LDA", int(bins), SHRINKAGE_LDA))
     for depth in (range(n_stages + 1) if depths is None else depths):
-        pipes = [feature_pipeline(d, depth) for d in drsns]
-        res = evaluate(sequence_factory(pipes, f"drsn_features{depth}_lda"), dataset, **common)
-        res.complexity = pipeline_complexity(res.estimator, in_length)
-        out["depths"].append({"depth": int(depth), "result": res})
+        for label, b, lda_kwargs in readings:
+            pipes = [feature_pipeline(d, depth, bins=b, **lda_kwargs) for d in drsns]
+            name = f"drsn_features{depth}_lda" if not lda_kwargs else f"drsn_features{depth}_{b}bins_slda"
+            if depth == n_stages:
+                name = "drsn_features_full_lda" if not lda_kwargs else "drsn_features_full_slda"
+            res = evaluate(sequence_factory(pipes, name), dataset, **common)
+            res.complexity = pipeline_complexity(res.estimator, in_length)
+            out["depths"].append({"depth": int(depth), "reading": label if depth < n_stages else
+                                  ("full depth, LDA" if not lda_kwargs else "full depth, shrinkage LDA"),
+                                  "bins": b if depth < n_stages else None, "lda": dict(lda_kwargs),
+                                  "val_accuracy": _val_accuracy(pipes, dataset, splits), "result": res})
+    rows: list[Row] = []
+    base = _add(rows, "feature_extraction", out["baseline"], None, role="baseline")
+    targets: dict[str, Any] = {base.model: out["baseline"].estimator}
+    for d in out["depths"]:
+        row = _add(rows, "feature_extraction", d["result"], base, role="variant", depth=d["depth"],
+                   reading=d["reading"], bins=d["bins"], lda=d["lda"], val_accuracy=d["val_accuracy"])
+        targets[row.model] = PrefixLDA(d["result"].estimator)
+    shrunk = [d for d in out["depths"] if d["lda"]]
+    chosen = max(shrunk, key=lambda d: d["val_accuracy"]["mean"] or 0.0)  # on validation, never test
+    out["chosen_depth"] = chosen["depth"]
+    X_test = _inputs(dataset, out["baseline"])
+    for d in {id(d): d for d in (chosen, shrunk[-1])}.values():
+        pipe = d["result"].estimator
+        name = f"LDA alone on stored features (depth {d['depth']})"
+        row = Row(model=name, group="feature_extraction", accuracy=Row.from_evaluation(d["result"]).accuracy,
+                  params=int(pipe.named_steps["lda"].coef_.size + pipe.named_steps["lda"].intercept_.size),
+                  extra={"role": "classifier alone", "depth": d["depth"], "reading": "classifier alone"})
+        rows.append(row.compare_to(base))
+        targets[name] = _PrecomputedHead(PrefixLDA(pipe).head, pipe.named_steps["features"].transform(X_test))
+    out["timing"] = time_rows(rows, targets, baselines=[base.model], profile=prof, inputs=X_test, seed=seed)
+    out["rows"] = rows
     return out
 
 
 def compression_rows(dist: dict[str, Any] | None, conv: dict[str, Any] | None, feat: dict[str, Any] | None,
                      peak_gflops: float | None = None) -> list[Row]:
-    """The three experiments' results as :class:`Row`, each compared with its baseline (the teacher; DRSN-CW)."""
-    rows: list[Row] = []
-
-    def add(group: str, result: Any, baseline: Row | None = None, **extra: Any) -> Row:
-        row = Row.from_evaluation(result, group=group, peak_gflops=peak_gflops, **extra)
-        rows.append(row.compare_to(baseline or row))
-        return row
-
-    if dist:
-        teacher = add("distillation", dist["teacher"], role="teacher")
-        add("distillation", dist["student_alone"], teacher, role="student alone")
-        for g in dist["grid"]:
-            add("distillation", g["result"], teacher, role="distilled", distillation=g["config"],
-                val_acc=g["val_acc"], chosen=g["config"] == dist["chosen"])
-    if conv:
-        base = add("channel_conversion", conv["baseline"], role="baseline")
-        for v in conv["variants"]:
-            add("channel_conversion", v["result"], base, role="variant", variant=v["variant"])
-    if feat:
-        base = add("feature_extraction", feat["baseline"], role="baseline")
-        for d in feat["depths"]:
-            add("feature_extraction", d["result"], base, role="variant", depth=d["depth"])
+    """The three experiments' rows (each timed with its baselines in one run of the protocol), in that order,
+    with the GEMM-peak column set from ``peak_gflops``."""
+    rows = [r for exp in (dist, conv, feat) if exp for r in exp["rows"]]
+    for r in rows:
+        r.set_gemm_peak(peak_gflops)
     return rows
 
 

@@ -41,8 +41,8 @@ from ramancmp.experiments.results import save_result
 from ramancmp.experiments.store import get_or_train, shared_executor, train_part
 from ramancmp.experiments.tables import Row
 from ramancmp.fileio import atomic_path, fingerprint
-from ramancmp.metrics import as_torch_module, count_flops, count_params, measure_latency, measure_throughput
-from ramancmp.metrics.timing import num_threads
+from ramancmp.metrics import as_torch_module, count_flops, count_params
+from ramancmp.metrics.timing import compare_speed, num_threads
 from ramancmp.training import TrainConfig, train_model
 
 __all__ = ["bench_deployment", "deployment_rows", "deployment_variants"]
@@ -129,7 +129,8 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
                         ratios: Sequence[float] = (0.25, 0.5, 0.75), fine_tune: Any = None, int8: bool = True,
                         onnx: bool = True, onnx_int8: bool = True, onnx_dynamo: bool = True, backend: str = "x86",
                         threads: int | None = None,
-                        latency_runs: int = 50, throughput_runs: int = 5, workdir: str | Path | None = None,
+                        latency_runs: int = 15, throughput_runs: int | None = None, timing_min_ms: float = 10.0,
+                        timing_max_s: float | None = 60.0, workdir: str | Path | None = None,
                         name: str | None = None, progress: bool = False,
                         cache_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Rows ``{model, variant, runtime, precision, prune_ratio, accuracy, agreement, params, mflops, size_kb,
@@ -149,7 +150,10 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
         onnx_dynamo: export with the ``torch.export``-based exporter (default) or the legacy TorchScript one
             (seconds instead of tens of seconds on a small CPU; same logits within 1e-4, see the tests).
         threads: torch and ONNX Runtime intra-op threads for every timing (``None``: torch's current setting).
-        latency_runs, throughput_runs: timed calls per measurement.
+        latency_runs: interleaved rounds of the timing protocol (:func:`ramancmp.metrics.timing.compare_speed`:
+            every variant at batch 1 and 256 per round, each sample at least ``timing_min_ms`` long, the whole
+            comparison capped at ``timing_max_s``); ``throughput_runs`` is ignored (kept for old callers).
+            Rows get the medians, 95 % intervals and speed-ups over the float model with paired intervals.
         workdir: where ONNX files go (default: a temporary folder, removed afterwards).
         cache_dir: where fine-tuned pruned weights are kept (``None``: not kept). A pruned network is rebuilt by
             pruning the same float network again (deterministic) and loading its stored fine-tuned weights
@@ -174,18 +178,15 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
         float_pred = labels(_torch_logits(net, X_test).argmax(1))
         flops_float = count_flops(net, (1, 1, length))
 
+        timed_targets: dict[str, Any] = {}
+
         def row(variant: str, runtime: str, precision: str, pred: np.ndarray, timed: Any, *, params: int,
                 flops: int, size: int, ratio: float = 0.0, predict_fn: Any = None, **extra: Any) -> dict[str, Any]:
-            lat = measure_latency(timed, (1, 1, length), runs=latency_runs, warmup=max(2, latency_runs // 10),
-                                  predict_fn=predict_fn)
-            thr = measure_throughput(timed, batch=256, runs=throughput_runs, warmup=1, length=length,
-                                     predict_fn=predict_fn)
+            timed_targets[variant] = predict_fn if predict_fn is not None else timed  # timed together below
             return {"model": base_name, "variant": variant, "runtime": runtime, "precision": precision,
                     "prune_ratio": ratio, "accuracy": float(np.mean(pred == y_test)),
                     "agreement": float(np.mean(pred == float_pred)), "params": int(params),
-                    "mflops": flops / 1e6, "size_kb": size / 1024, "latency_b1_ms": lat["median_ms"],
-                    "latency_b1_p10_ms": lat["p10_ms"], "latency_b1_p90_ms": lat["p90_ms"],
-                    "throughput_b256": thr["spectra_per_s"], "threads": n_threads, **extra}
+                    "mflops": flops / 1e6, "size_kb": size / 1024, "threads": n_threads, **extra}
 
         steps = ["float"] + (["int8"] if int8 else []) + [f"prune {r:g}" for r in ratios] + (
             ["onnx"] if onnx else [])
@@ -232,6 +233,17 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
                                 size=qpath.stat().st_size, predict_fn=qsess.predict_logits))
             bar.update()
         bar.close()
+        # every variant in one run of the protocol: interleaved rounds, intervals, speed-ups over the float model
+        cmp = compare_speed(timed_targets, length=length, batches=(1, 256), rounds=latency_runs,
+                            min_sample_ms=timing_min_ms, threads=None, inputs=X_test, max_s=timing_max_s)
+        for r in rows:
+            b1, b256 = cmp.cell(r["variant"], 1), cmp.cell(r["variant"], 256)
+            r.update({"latency_b1_ms": b1["median_ms"], "latency_b1_ci": [b1["lo_ms"], b1["hi_ms"]],
+                      "throughput_b256": 1e3 / b256["median_ms"],
+                      "per_spectrum_b256_ci_ms": [b256["lo_ms"], b256["hi_ms"]], "timing_rounds": cmp.rounds})
+            if r["variant"] != "float":
+                r["speedup_b1"] = cmp.speedup(r["variant"], "float", 1)
+                r["speedup_b256"] = cmp.speedup(r["variant"], "float", 256)
     return rows
 
 
@@ -252,8 +264,10 @@ def deployment_rows(rows: list[dict[str, Any]], peak_gflops: float | None = None
     for r in rows:
         row = Row(model=f"{r['model']} {r['variant']}", group="deployment", accuracy={"mean": r["accuracy"],
                   "sd": None, "values": [r["accuracy"]]}, params=r.get("params"), mflops=r.get("mflops"),
-                  latency_b1_ms=r["latency_b1_ms"], latency_b1_p10_ms=r.get("latency_b1_p10_ms"),
-                  latency_b1_p90_ms=r.get("latency_b1_p90_ms"), throughput_b256=r["throughput_b256"],
+                  latency_b1_ms=r["latency_b1_ms"], latency_b1_ci=r.get("latency_b1_ci"),
+                  throughput_b256=r["throughput_b256"], baseline=f"{r['model']} float",
+                  speedup_pct=(r.get("speedup_b1") or {}).get("pct"),
+                  speedup_ci=[r["speedup_b1"]["lo"], r["speedup_b1"]["hi"]] if r.get("speedup_b1") else None,
                   extra={k: r[k] for k in ("variant", "runtime", "precision", "prune_ratio", "agreement", "size_kb")
                          if k in r})
         row.set_gemm_peak(peak_gflops)
@@ -300,8 +314,9 @@ def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: i
     for key, clf in nets.items():
         rows += deployment_variants(clf, X_tr[:prof.calibration_size], X[split.test], y[split.test], X_train=X_tr,
                                     y_train=y_tr, X_val=X_val, y_val=y_val, ratios=prof.prune_ratios,
-                                    fine_tune=tune, threads=threads, latency_runs=prof.latency_runs,
-                                    throughput_runs=prof.throughput_runs, onnx_dynamo=prof.onnx_dynamo,
+                                    fine_tune=tune, threads=threads, latency_runs=prof.timing_rounds,
+                                    timing_min_ms=prof.timing_min_ms, timing_max_s=prof.timing_max_s,
+                                    onnx_dynamo=prof.onnx_dynamo,
                                     progress=progress, cache_dir=_cache_dir(clf))
     table = {"what": "deployment", "task": getattr(ds, "task", task), "profile": prof.name, "seed": seed,
              "split_kind": "sample", "split_sizes": split.sizes(), "threads": threads or torch.get_num_threads(),

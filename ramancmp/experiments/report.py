@@ -38,15 +38,30 @@ def readme_section(directory: Path | None = None) -> str:
         "",
         to_markdown(rows),
         "",
-        "**The paper's claims** (our number from the same table):",
+        "**The paper's claims**, one line per reading (our number from the same table, with its 95 % interval; "
+        "★: the reading closest to the paper's text, the reason below the table):",
         "",
-        "| claim | paper | ours | at | verdict |",
-        "|---|---|---|---|---|",
+        "| claim | reading | paper | ours [95 % interval] | at | verdict |",
+        "|---|---|---|---|---|---|",
     ]
-    for c in judge_claims(rows):
+    judged = judge_claims(rows)
+    for c in judged:
         ours = "–" if c["ours"] is None else f"{c['ours']:.2f}"
-        parts.append(f"| {c['claim']} | {c['paper']:g} {c['unit']} | {ours} | {c['at']} | "
+        if c.get("lo") is not None:
+            ours += f" [{c['lo']:.2f}, {c['hi']:.2f}]"
+        reading = f"★ {c.get('reading', '')}" if c.get("closest") else c.get("reading", "")
+        parts.append(f"| {c['claim']} | {reading} | {c['paper']:g} {c['unit']} | {ours} | {c['at']} | "
                      f"{c['verdict']} |")
+    why = {c["key"]: (c["claim"], c["why_closest"]) for c in judged if c.get("closest") and c.get("why_closest")}
+    if why:
+        parts += ["", "Closest readings: " + " ".join(f"*{claim}*: {reason}." for claim, reason in why.values())]
+    check = table.get("timing_check") or []
+    if check:
+        agree = sum(c["agrees"] for c in check)
+        parts += ["", f"Timing check: {check[0]['model']} timed twice in the same run agrees within its interval in "
+                      f"{agree} of {len(check)} timing cells (difference of the medians, 95 % interval: "
+                      + "; ".join(f"{c['cell']} {c['difference_pct']:.1f} % [{c['difference_ci'][0]:.1f}, "
+                                  f"{c['difference_ci'][1]:.1f}]" for c in check) + ")."]
     timings = folder / "book_timings.json"
     if timings.exists():
         t = read_json(timings, "book timings")

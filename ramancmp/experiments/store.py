@@ -55,7 +55,7 @@ def build_estimator(model: str | Callable[..., Any], num_classes: int, in_length
         name = getattr(model, "__name__", type(model).__name__)
         return name, model(num_classes, in_length, **(model_kwargs or {}))
     if is_torch_model(model):
-        return model, TorchClassifier(model=model, model_kwargs=model_kwargs, max_epochs=profile.max_epochs,
+        return model, TorchClassifier(model=model, model_kwargs=model_kwargs, max_epochs=profile.epochs_for(model),
                                       patience=profile.patience, batch_size=profile.batch_size, seed=seed,
                                       device=device)
     return model, create_model(model, num_classes, in_length, **(model_kwargs or {}))

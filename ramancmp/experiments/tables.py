@@ -59,6 +59,13 @@ class Row:
     baseline: str | None = None  # the row this one is compared with
     speedup_pct: float | None = None  # 100 (1 - latency / baseline latency), batch 1, same run
     accuracy_delta_points: float | None = None  # 100 (accuracy - baseline accuracy), means
+    # The timing protocol (ramancmp.metrics.timing.compare_speed, rows timed together in one run): 95 % interval of
+    # the batch-1 latency's median and of the speed-up over ``baseline`` (paired bootstrap over the same rounds), and
+    # every cell: timing["cells"][threads][runtime][batch] = {median_ms, lo_ms, hi_ms} per spectrum and
+    # timing["speedup"][baseline][f"{threads}/{runtime}/{batch}"] = {pct, lo, hi}.
+    latency_b1_ci: list[float] | None = None
+    speedup_ci: list[float] | None = None
+    timing: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # group-specific: (T, alpha), variant, depth, agreement ...
 
     # -------------------------------------------------------------------------------------------- builders
@@ -131,6 +138,13 @@ def _num(v: Any, fmt: str) -> str:
     return "–" if v is None else format(v, fmt)
 
 
+def _with_ci(v: float | None, ci: list[float] | None, fmt: str) -> str:
+    """``value [lo, hi]`` (a 95 % interval) or the value alone."""
+    if v is None:
+        return "–"
+    return format(v, fmt) if not ci else f"{format(v, fmt)} [{format(ci[0], fmt)}, {format(ci[1], fmt)}]"
+
+
 def _mflops(v: float | None) -> str:
     return "–" if v is None else f"{v:.3g}"
 
@@ -147,8 +161,8 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("params", lambda r: _num(r.params, ",")),
     ("MFLOPs", lambda r: _mflops(r.mflops)),
     ("train s", lambda r: "–" if not r.fit_time_s else f"{r.fit_time_s['mean']:.1f}"),
-    ("latency b1 (ms)", lambda r: _num(r.latency_b1_ms, ".3f")),
-    ("speed-up (%)", lambda r: _num(r.speedup_pct, ".1f")),
+    ("latency b1 (ms)", lambda r: _with_ci(r.latency_b1_ms, r.latency_b1_ci, ".3f")),
+    ("speed-up (%)", lambda r: _with_ci(r.speedup_pct, r.speedup_ci, ".1f")),
     ("throughput b256 (/s)", lambda r: _num(r.throughput_b256, ",.0f")),
     ("% GEMM peak", lambda r: _num(r.pct_gemm_peak, ".1f")),
 )

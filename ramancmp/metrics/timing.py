@@ -18,16 +18,26 @@ arrays (``predict_fn``), so LDA, kNN and the networks are timed by the same code
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+from scipy import stats
 
 __all__ = [
+    "PROTOCOL_NOTE",
+    "SpeedComparison",
+    "compare_speed",
+    "exclusive_phase",
     "gemm_peak_gflops",
+    "machine_busy",
     "measure_fit_time",
     "measure_latency",
     "measure_throughput",
@@ -117,23 +127,47 @@ def _timed_calls(run: Callable[[], Any], device: torch.device, runs: int, warmup
     return seconds
 
 
+def _single(model: Any, batch: int, length: int, runs: int, warmup: int, device: str | torch.device,
+            predict_fn: Callable | None, seed: int, threads: int | None) -> tuple[np.ndarray, int, str]:
+    """Per-call seconds of ``runs`` timed calls: the protocol (:func:`compare_speed`, one target, one call per
+    sample, denormals flushed) on the CPU; plain synchronised calls on another device."""
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    if torch.device(device).type == "cpu":
+        target = predict_fn if predict_fn is not None else model
+        if not isinstance(target, torch.nn.Module) and not hasattr(target, "predict") and not callable(target):
+            raise ValueError(f"cannot time {type(model).__name__}: pass a torch module, an estimator with "
+                             "predict(), a callable, or predict_fn=")
+        cmp = compare_speed({"model": target}, length=length, batches=(batch,), rounds=runs, min_sample_ms=0.0,
+                            warmup=warmup, threads=threads, seed=seed, exclusive=False)
+        ms = np.asarray(cmp.cell("model", batch)["samples_ms"]) * batch
+        return ms / 1e3, cmp.threads, "cpu"
+    run, dev = _prepare(model, (batch, 1, length), device, predict_fn, seed)
+    with num_threads(threads):
+        seconds = _timed_calls(run, dev, runs, warmup)
+        used = _threads()
+    return seconds, used, str(dev)
+
+
 def measure_latency(model: Any, input_shape: tuple[int, ...] = (1, 1, 1024), runs: int = 200, warmup: int = 20,
                     device: str | torch.device = "cpu", predict_fn: Callable | None = None,
                     seed: int = 0, threads: int | None = None) -> dict[str, Any]:
-    """Time single predictions; returns milliseconds ``{"median_ms", "p10_ms", "p90_ms", "mean_ms", ...}``.
+    """Time single predictions; returns milliseconds ``{"median_ms", "p10_ms", "p90_ms", "mean_ms", "lo_ms",
+    "hi_ms", ...}`` (``lo_ms``/``hi_ms``: 95 % bootstrap interval of the median).
 
+    One model alone; to compare models use :func:`compare_speed` (interleaved rounds, intervals for ratios).
     ``input_shape`` is the torch shape ``(N, 1, L)``; numpy predictors get ``(N, L)``. ``threads`` runs the
     measurement with that many threads (see :func:`num_threads`; default: as configured).
     """
-    run, device = _prepare(model, tuple(input_shape), device, predict_fn, seed)
-    with num_threads(threads):
-        ms = _timed_calls(run, device, runs, warmup) * 1e3
-        used = _threads()
+    shape = tuple(input_shape)
+    seconds, used, dev = _single(model, int(shape[0]), int(np.prod(shape[1:])), runs, warmup, device, predict_fn,
+                                 seed, threads)
+    ms = seconds * 1e3
+    lo, hi = _median_ci(ms, 1000, seed)
     return {
         "median_ms": float(np.median(ms)), "p10_ms": float(np.percentile(ms, 10)),
-        "p90_ms": float(np.percentile(ms, 90)), "mean_ms": float(np.mean(ms)),
-        "batch": int(input_shape[0]), "runs": int(runs), "warmup": int(warmup),
-        "threads": used, "device": str(device),
+        "p90_ms": float(np.percentile(ms, 90)), "mean_ms": float(np.mean(ms)), "lo_ms": lo, "hi_ms": hi,
+        "batch": int(shape[0]), "runs": int(runs), "warmup": int(warmup), "threads": used, "device": dev,
     }
 
 
@@ -143,14 +177,11 @@ def measure_throughput(model: Any, batch: int = 256, runs: int = 10, warmup: int
     """Spectra per second at a fixed batch size (median over ``runs`` timed batches)."""
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    run, device = _prepare(model, (batch, 1, length), device, predict_fn, seed)
-    with num_threads(threads):
-        seconds = _timed_calls(run, device, runs, warmup)
-        used = _threads()
+    seconds, used, dev = _single(model, int(batch), int(length), runs, warmup, device, predict_fn, seed, threads)
     per_s = batch / seconds
     return {
         "spectra_per_s": float(np.median(per_s)), "median_ms_per_batch": float(np.median(seconds) * 1e3),
-        "batch": int(batch), "runs": int(runs), "warmup": int(warmup), "threads": used, "device": str(device),
+        "batch": int(batch), "runs": int(runs), "warmup": int(warmup), "threads": used, "device": dev,
     }
 
 
@@ -180,3 +211,220 @@ def measure_fit_time(fit: Callable[..., Any], *args: Any, **kwargs: Any) -> tupl
     start = time.perf_counter()
     result = fit(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+# =============================================================================================== the protocol
+#: What every timing of the book says about itself (chapters print it beside their tables).
+PROTOCOL_NOTE = (
+    "Timing protocol: an exclusive phase (training workers shut down first; a warning if other processes keep the "
+    "CPUs busy), torch.set_flush_denormal(True) (denormal floats flushed to zero, so tiny activations cannot slow a "
+    "kernel down), warm-up calls, then interleaved rounds -- every model once per round, in turn (A, B, C, A, B, C, "
+    "...) -- each call repeated until a sample lasts the profile's minimum time. Per model: the median time per "
+    "spectrum over rounds with a 95 % bootstrap interval; per ratio or speed-up: a 95 % paired bootstrap interval "
+    "over the same rounds (only between models of the same run). Batch 1 and batch 256 (per spectrum), eager "
+    "PyTorch and ONNX Runtime, on 1 thread (and on all cores as a second column).")
+
+
+def machine_busy(interval: float = 0.5) -> dict[str, Any]:
+    """How busy the CPUs are with *other* processes right now: ``{"other_cpus", "loadavg_1min", "cpus"}``.
+
+    ``other_cpus`` is the number of CPUs' worth of work done by every other process during ``interval`` seconds
+    (system-wide CPU time from :mod:`psutil` minus this process's own); ``loadavg_1min`` is ``os.getloadavg()[0]``
+    (slow to react: it still counts work that ended within the last minute).
+    """
+    import psutil
+
+    cpus = os.cpu_count() or 1
+    own = psutil.Process()
+    t_sys, t_own, t0 = psutil.cpu_times(), own.cpu_times(), time.perf_counter()
+    time.sleep(interval)
+    t_sys2, t_own2, t1 = psutil.cpu_times(), own.cpu_times(), time.perf_counter()
+    busy = lambda t: t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+    other = (busy(t_sys2) - busy(t_sys)) - ((t_own2.user + t_own2.system) - (t_own.user + t_own.system))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"other_cpus": max(0.0, other / (t1 - t0)), "loadavg_1min": load, "cpus": cpus}
+
+
+def _shutdown_workers() -> None:
+    """Stop joblib/loky's reusable worker processes (the executor's training workers), if any were started."""
+    if "joblib" not in sys.modules:
+        return
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
+
+
+@contextmanager
+def exclusive_phase(busy_threshold: float = 0.25, check: bool = True) -> Iterator[dict[str, Any]]:
+    """The timing phase: worker processes shut down, denormals flushed, the machine's load checked and recorded.
+
+    Yields a dict (``{"busy": machine_busy(), "warning": str | None, "flush_denormal": bool}``) to store beside the
+    timings. When other processes use more than ``busy_threshold`` CPUs, a loud :class:`RuntimeWarning` says the
+    timings are not trustworthy (they are still measured and recorded, with the warning).
+    """
+    _shutdown_workers()
+    info: dict[str, Any] = {"busy": machine_busy() if check else None, "warning": None}
+    if check and info["busy"]["other_cpus"] > busy_threshold:
+        info["warning"] = (f"TIMINGS NOT TRUSTWORTHY: other processes keep {info['busy']['other_cpus']:.2f} of "
+                           f"{info['busy']['cpus']} CPUs busy (1-min load {info['busy']['loadavg_1min']}); "
+                           "rerun on an idle machine before quoting them")
+        warnings.warn(info["warning"], RuntimeWarning, stacklevel=3)
+        print(f"WARNING: {info['warning']}", file=sys.stderr)
+    info["flush_denormal"] = bool(torch.set_flush_denormal(True))
+    try:
+        yield info
+    finally:
+        torch.set_flush_denormal(False)  # torch's default
+
+
+@contextmanager
+def _flush_denormals() -> Iterator[dict[str, Any]]:
+    info = {"busy": None, "warning": None, "flush_denormal": bool(torch.set_flush_denormal(True))}
+    try:
+        yield info
+    finally:
+        torch.set_flush_denormal(False)  # torch's default
+
+
+def _runner(target: Any, x_np: np.ndarray) -> Callable[[], Any]:
+    """A zero-argument call of ``target`` on the fixed batch ``x_np`` (``(N, L)`` float32)."""
+    if isinstance(target, torch.nn.Module):
+        module = target.cpu().eval()
+        x = torch.from_numpy(np.ascontiguousarray(x_np)).unsqueeze(1)
+
+        def run() -> Any:
+            with torch.inference_mode():
+                return module(x)
+        return run
+    fn = target.predict if hasattr(target, "predict") else (target if callable(target) else None)
+    if fn is None:
+        raise ValueError(f"cannot time {type(target).__name__}: pass a torch module, an estimator with predict(), "
+                         "or a callable on (N, L) float32 arrays")
+    return lambda: fn(x_np)
+
+
+def _batch(inputs: np.ndarray | None, batch: int, length: int, seed: int) -> np.ndarray:
+    if inputs is None:
+        return np.random.default_rng(seed).standard_normal((batch, length)).astype(np.float32)
+    X = np.asarray(inputs, dtype=np.float32).reshape(len(inputs), -1)
+    reps = -(-batch // len(X))
+    return np.ascontiguousarray(np.tile(X, (reps, 1))[:batch])
+
+
+def _median_ci(samples: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    if len(samples) < 2 or np.ptp(samples) == 0:
+        return float(np.median(samples)), float(np.median(samples))
+    res = stats.bootstrap((samples,), np.median, n_resamples=n_boot, confidence_level=0.95, method="percentile",
+                          rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+@dataclass
+class SpeedComparison:
+    """The interleaved timings of one run: per-spectrum milliseconds per (target, batch) and every round's sample.
+
+    ``cells[name][batch]`` = ``{"median_ms", "lo_ms", "hi_ms", "samples_ms", "reps"}`` (per spectrum, 95 % bootstrap
+    interval of the median over rounds). :meth:`ratio` and :meth:`speedup` compare two targets of *this* run with a
+    paired bootstrap over the same rounds.
+    """
+
+    cells: dict[str, dict[int, dict[str, Any]]]
+    rounds: int
+    threads: int
+    batches: tuple[int, ...]
+    n_boot: int = 2000
+    seed: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def cell(self, name: str, batch: int = 1) -> dict[str, Any]:
+        try:
+            return self.cells[name][int(batch)]
+        except KeyError:
+            raise KeyError(f"no timing of {name!r} at batch {batch} in this run; timed: {sorted(self.cells)}, "
+                           f"batches {self.batches}") from None
+
+    def ratio(self, name: str, reference: str, batch: int = 1) -> dict[str, float]:
+        """``time(name) / time(reference)`` per spectrum: the ratio of medians, 95 % paired bootstrap interval."""
+        a, b = (np.asarray(self.cell(n, batch)["samples_ms"]) for n in (name, reference))
+        point = float(np.median(a) / np.median(b))
+        if len(a) < 2:
+            return {"ratio": point, "lo": point, "hi": point}
+        stat = lambda u, v, axis=-1: np.median(u, axis=axis) / np.median(v, axis=axis)
+        res = stats.bootstrap((a, b), stat, paired=True, vectorized=True, n_resamples=self.n_boot,
+                              confidence_level=0.95, method="percentile", rng=np.random.default_rng(self.seed))
+        lo, hi = res.confidence_interval
+        return {"ratio": point, "lo": float(lo), "hi": float(hi)}
+
+    def speedup(self, name: str, reference: str, batch: int = 1) -> dict[str, float]:
+        """Per cent less time per spectrum than ``reference``: ``100 (1 - ratio)``, with its 95 % interval."""
+        r = self.ratio(name, reference, batch)
+        return {"pct": 100.0 * (1.0 - r["ratio"]), "lo": 100.0 * (1.0 - r["hi"]), "hi": 100.0 * (1.0 - r["lo"])}
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able: every cell without its samples' list, the settings and the phase's load check."""
+        return {"rounds": self.rounds, "threads": self.threads, "batches": list(self.batches), "info": self.info,
+                "cells": {n: {str(b): {k: v for k, v in c.items() if k != "samples_ms"} for b, c in per.items()}
+                          for n, per in self.cells.items()}}
+
+
+def compare_speed(targets: dict[str, Any], *, length: int = 1024, batches: tuple[int, ...] = (1, 256),
+                  rounds: int = 15, min_sample_ms: float = 20.0, warmup: int = 3, threads: int | None = 1,
+                  inputs: np.ndarray | None = None, seed: int = 0, n_boot: int = 2000, max_s: float | None = None,
+                  exclusive: bool = True) -> SpeedComparison:
+    """THE timing protocol of the book (see :data:`PROTOCOL_NOTE`): time every target at every batch size in
+    interleaved rounds and return a :class:`SpeedComparison`.
+
+    Args:
+        targets: name -> a torch module (input ``(N, 1, L)``), an estimator with ``predict``, or a callable on
+            ``(N, L)`` float32 arrays (e.g. an ONNX Runtime session's ``predict_logits``).
+        batches: batch sizes; times are reported *per spectrum* (batch-256 time / 256).
+        rounds: interleaved rounds (after warm-up); each gives one sample per target and batch.
+        min_sample_ms: each sample repeats the call until it lasts at least this long (calibrated in warm-up).
+        threads: torch/BLAS intra-op threads (``None``: as configured). ONNX Runtime sessions carry their own.
+        inputs: spectra to feed (tiled to the batch size; default: random normal).
+        max_s: a budget for the whole comparison: fewer rounds (at least 3) when the calibrated cost exceeds it.
+        exclusive: run inside :func:`exclusive_phase` (shut workers down, flush denormals, check the load).
+    """
+    if not targets:
+        raise ValueError("nothing to time: targets is empty")
+    if rounds < 1 or warmup < 0 or min_sample_ms < 0:
+        raise ValueError(f"need rounds >= 1, warmup >= 0, min_sample_ms >= 0; got {rounds}, {warmup}, "
+                         f"{min_sample_ms}")
+    batches = tuple(int(b) for b in batches)
+    if not batches or min(batches) < 1:
+        raise ValueError(f"batch sizes must be >= 1, got {batches}")
+    phase = exclusive_phase() if exclusive else _flush_denormals()
+    with phase as info, num_threads(threads):
+        used = _threads()
+        runs = {(n, b): _runner(t, _batch(inputs, b, length, seed)) for n, t in targets.items() for b in batches}
+        reps: dict[tuple[str, int], int] = {}
+        per_round = 0.0
+        for key, run in runs.items():  # warm-up, and how many calls make one sample
+            for _ in range(warmup):
+                run()
+            if min_sample_ms <= 0:  # one call per sample: nothing to calibrate
+                reps[key] = 1
+                continue
+            start = time.perf_counter()
+            run()
+            one = max(time.perf_counter() - start, 1e-7)
+            reps[key] = max(1, int(np.ceil(min_sample_ms / 1e3 / one)))
+            per_round += reps[key] * one
+        if max_s is not None:
+            rounds = max(3, min(rounds, int(max_s / max(per_round, 1e-9))))
+        samples = {key: np.empty(rounds) for key in runs}
+        for r in range(rounds):
+            for key, run in runs.items():  # A, B, C, A, B, C, ...
+                n = reps[key]
+                start = time.perf_counter()
+                for _ in range(n):
+                    run()
+                samples[key][r] = (time.perf_counter() - start) / n / key[1] * 1e3
+    cells: dict[str, dict[int, dict[str, Any]]] = {}
+    for (name, b), s in samples.items():
+        lo, hi = _median_ci(s, n_boot, seed)
+        cells.setdefault(name, {})[b] = {"median_ms": float(np.median(s)), "lo_ms": lo, "hi_ms": hi,
+                                         "samples_ms": [float(v) for v in s], "reps": reps[(name, b)]}
+    info = dict(info or {})
+    info.update({"protocol": "interleaved rounds", "min_sample_ms": float(min_sample_ms), "warmup": int(warmup)})
+    return SpeedComparison(cells, rounds, used, batches, n_boot, seed, info)

@@ -234,3 +234,20 @@ def _with_shrinkage(kwargs: dict, mode: str) -> dict:
     if kwargs.get("shrinkage", mode) != mode:
         raise ValueError(f"drsn_{mode} has shrinkage={mode!r}; got shrinkage={kwargs['shrinkage']!r}")
     return {**kwargs, "shrinkage": mode}
+
+
+#: The paper-faithful DRSN (Zhao et al. 2020, IEEE TII 16(7):4681, Table III and the authors' Keras code, in 1D):
+#: a 3-tap convolution into 4 channels, then three stages of four RSBU-CW (3-tap kernels; 4, 8 and 16 channels; the
+#: first unit of each stage halves the length), average-pool + zero-padding shortcuts as in the authors' code,
+#: BN-ReLU, global average pooling, one FC layer. The stem does NOT downsample (Zhao's stem has stride 2 on
+#: 2048-point vibration records; RamanCMP feeds 1024-point spectra and does not describe a downsampling stem), so
+#: the first stage sees the full resolution: the network in which "channel conversion" has the most to remove.
+#: Widths are the paper's, not reduced; its training budget (epochs) is the profile's ``paper_drsn_epochs``.
+PAPER_DRSN_KWARGS: dict = {"widths": (4, 8, 16), "units": (4, 4, 4), "strides": (2, 2, 2), "kernel_size": 3,
+                           "stem_kernel": 3, "stem_stride": 1, "shortcut": "pad", "head_bins": 1}
+
+
+@register_model()
+def drsn_paper(num_classes: int, in_length: int = 1024, **kwargs) -> DRSN:
+    """The paper-faithful, full-resolution 1D-DRSN-CW (:data:`PAPER_DRSN_KWARGS`; keyword arguments override)."""
+    return DRSN(num_classes, in_length, DRSNConfig(**_with_shrinkage({**PAPER_DRSN_KWARGS, **kwargs}, "cw")))

@@ -21,11 +21,11 @@ from typing import Any
 
 import torch
 
-from ramancmp.models.drsn import DRSN, DRSNConfig
+from ramancmp.models.drsn import DRSN, PAPER_DRSN_KWARGS, DRSNConfig
 from ramancmp.models.layers import FoldSpectrum, check_fold
 from ramancmp.models.registry import register_model
 
-__all__ = ["FoldedDRSN", "channel_converted_drsn"]
+__all__ = ["FoldedDRSN", "channel_converted_drsn", "paper_drsn_folded"]
 
 
 class FoldedDRSN(DRSN):
@@ -73,3 +73,12 @@ def channel_converted_drsn(num_classes: int, in_length: int = 1024, k: int = 4, 
         return DRSN(num_classes, in_length, DRSNConfig(widths=widths, shrinkage=shrinkage, **kwargs))
     cfg = DRSNConfig(in_channels=int(k), widths=widths, shrinkage=shrinkage, **kwargs)
     return FoldedDRSN(num_classes, in_length, int(k), fold_mode, cfg)
+
+
+@register_model("drsn_paper_folded")
+def paper_drsn_folded(num_classes: int, in_length: int = 1024, k: int = 4, fold_mode: str = "interleaved",
+                      **kwargs: Any) -> DRSN:
+    """The paper-faithful full-resolution DRSN (:func:`ramancmp.models.drsn.drsn_paper`) folded into ``k``
+    channels: channel conversion reading (a) applied to the network the paper most likely converted."""
+    return channel_converted_drsn(num_classes, in_length, k=k, fold_mode=fold_mode,
+                                  **{**PAPER_DRSN_KWARGS, **kwargs})

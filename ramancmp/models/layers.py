@@ -104,11 +104,11 @@ def fold_spectrum(x: torch.Tensor, channels: int, mode: str = "contiguous") -> t
         x = x[:, 0]
     if x.ndim != 2:
         raise ValueError(f"expected spectra of shape (N, L) or (N, 1, L), got {tuple(x.shape)}")
-    n, length = x.shape
+    length = int(x.shape[1])  # a constant in an exported graph (only the batch dimension is dynamic)
     check_fold(length, channels, mode)
     if mode == "contiguous":
-        return x.reshape(n, channels, length // channels)
-    return x.reshape(n, length // channels, channels).transpose(1, 2)
+        return x.reshape(-1, channels, length // channels)
+    return x.reshape(-1, length // channels, channels).transpose(1, 2)
 
 
 def unfold_spectrum(z: torch.Tensor, mode: str = "interleaved") -> torch.Tensor:
