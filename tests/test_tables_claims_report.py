@@ -16,9 +16,10 @@ from ramancmp.experiments.tables import Row, speedup, stat, to_frame, to_markdow
 CNN, EFFNET, DRSN = (BOOK_MODELS[k][0] for k in ("cnn", "efficientnet", "drsn"))
 
 
-def row(model, acc, latency=None, group="model", **kw):
-    return Row(model=model, group=group, accuracy=stat(acc), latency_b1_ms=latency, params=kw.pop("params", 1000),
-               mflops=kw.pop("mflops", 1.0), **kw)
+def row(model, acc, latency=None, group="model", val=None, **kw):
+    """A row whose validation accuracy equals its test accuracy unless ``val`` says otherwise."""
+    return Row(model=model, group=group, accuracy=stat(acc), val_accuracy=stat(acc if val is None else val),
+               latency_b1_ms=latency, params=kw.pop("params", 1000), mflops=kw.pop("mflops", 1.0), **kw)
 
 
 def book_rows():
@@ -70,6 +71,39 @@ def test_picking_rule_takes_the_fastest_within_one_point_else_the_most_accurate(
     assert claims.pick_fastest_within(far, base).model == "y"  # none within: the most accurate
     with pytest.raises(ValueError, match="no timed"):
         claims.pick_fastest_within([row("untimed", [0.9])], base)
+
+
+def test_picks_read_validation_accuracy_never_test_accuracy():
+    base = row(DRSN, [0.95, 0.95], 1.0, val=[0.90, 0.90])
+    # test says "fast" is 5 points worse, validation says it is as good: validation decides
+    fast = row("fast", [0.90, 0.90], 0.2, group="channel_conversion", val=[0.90, 0.90])
+    exact = row("exact", [0.95, 0.95], 0.9, group="channel_conversion", val=[0.80, 0.80])
+    assert claims.pick_fastest_within([fast, exact], base).model == "fast"
+    far = [row("x", [0.99], 0.1, val=[0.5]), row("y", [0.5], 0.2, val=[0.6])]
+    assert claims.pick_fastest_within(far, base).model == "y"  # none within: the best on validation
+    no_val = Row(model="no val", accuracy=stat([0.9]), latency_b1_ms=0.1)
+    with pytest.raises(ValueError, match="validation accuracy"):
+        claims.pick_fastest_within([no_val], base)
+    assert claims.pick_best([row("a", [0.99], val=[0.7]), row("b", [0.7], val=[0.9])]).model == "b"
+
+
+def test_paired_comparison_matches_splits_by_seed_and_says_within_noise():
+    from ramancmp.experiments.tables import interval, paired
+
+    a = row("a", [0.90, 0.92, 0.94], seeds=[0, 1, 2], test_train_ratio=0.25)
+    b = row("b", [0.80, 0.91, 0.93, 0.99], seeds=[3, 0, 1, 2], test_train_ratio=0.25)
+    d = paired(a, b)
+    assert d["n"] == 3 and d["mean"] == pytest.approx((-0.01 - 0.01 - 0.05) / 3)  # seed 3 has no partner
+    assert d["lo"] < 0 < d["hi"] and d["within_noise"]
+    clear = paired(row("c", [0.95, 0.96, 0.97]), row("d", [0.80, 0.80, 0.82]))
+    assert clear["lo"] > 0 and not clear["within_noise"]
+    iv = interval(a)
+    assert iv["lo"] < iv["mean"] < iv["hi"] and iv["mean"] == pytest.approx(0.92)
+    assert paired(row("one", [0.9]), row("two", [0.8]))["lo"] is None  # one split: no interval
+    r = row("v", [0.91, 0.93, 0.95]).compare_to(row("base", [0.90, 0.92, 0.94]))
+    assert "within noise" not in to_frame([r])["Δ accuracy (points, 95 % CI)"][0]  # +1 point on every split
+    r = row("w", [0.91, 0.90, 0.95]).compare_to(row("base", [0.90, 0.92, 0.94]))
+    assert to_frame([r])["Δ accuracy (points, 95 % CI)"][0].endswith("within noise")
 
 
 def test_judge_claims_computes_every_claim_once_from_the_rows():

@@ -1,7 +1,7 @@
 """The chapter-facing facade: every chapter starts with ``from ramancmp import book as rc`` (as d2l's
 ``from d2l import torch as d2l``) and finds here what it teaches -- nothing is defined here, only gathered.
 
-- running a chapter: :class:`Chapter` (parameters, results); the runner (:mod:`ramancmp.book.runner`, not
+- running a chapter: :class:`Chapter` (parameters, results), :func:`md` (prose rendered from the run's numbers); the runner (:mod:`ramancmp.book.runner`, not
   imported here: a chapter never needs it)
 - data: :func:`load_task`, :func:`mineral_groups`, splits, RRUFF parsing and preprocessing
 - models and training: :data:`BOOK_MODELS`, :func:`create_model`, :class:`TorchClassifier`, :func:`predict_logits`
@@ -11,7 +11,7 @@
 """
 
 from ramancmp import plots
-from ramancmp.book.chapter import Chapter
+from ramancmp.book.chapter import Chapter, md
 from ramancmp.compression import (CONVERSION_VARIANTS, DistillationConfig, feature_pipeline, prune_channels,
                                   quantize_int8, soft_targets)
 from ramancmp.config import BOOK_MODELS, NETWORKS, TIMING_THREADS, get_profile
@@ -40,6 +40,6 @@ __all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "DistillationConfig"
            "claims", "compression_rows", "count_flops", "count_params", "create_model", "deployment_rows",
            "distillation_experiment", "evaluate", "feature_extraction_experiment", "feature_pipeline",
            "format_summary", "format_table", "get_or_train", "get_profile", "layer_table", "list_chapters",
-           "load_rows", "load_task", "make_split", "measure_latency", "mineral_groups", "num_threads", "plots",
+           "load_rows", "load_task", "make_split", "measure_latency", "md", "mineral_groups", "num_threads", "plots",
            "predict_logits", "preprocess_spectrum", "prune_channels", "quantize_int8", "read_spectrum",
            "repeated_splits", "sibling_leakage", "soft_targets", "tables", "train_networks", "train_part"]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import plotly.io as pio
@@ -14,7 +15,18 @@ import plotly.io as pio
 from ramancmp.config import DEFAULT_SEED, checkpoints_dir, get_profile, results_dir
 from ramancmp.experiments.results import save_result
 
-__all__ = ["Chapter"]
+__all__ = ["Chapter", "md"]
+
+
+def md(text: str) -> "IPython.display.Markdown":  # noqa: F821
+    """Prose rendered from the run's variables: ``rc.md(f"... {accuracy:.1f} % ...")`` as a cell's last line.
+
+    The book's rule: every measured number in a chapter's text comes from the run that shows it, so sentences that
+    quote numbers are built here (a test scans the chapters' plain markdown cells for hand-typed measurements).
+    """
+    from IPython.display import Markdown  # lazy: IPython comes with the book's extras (Jupyter), not the package
+
+    return Markdown(textwrap.dedent(text).strip())
 
 
 class Chapter:
