@@ -65,7 +65,8 @@ rc.md(f"""
 * **Known and new species.** Keeping samples apart is not the whole story: many species of a group have a single
   RRUFF sample, so a test spectrum is either a *new sample of a species seen in training* ("known species") or of a
   *species absent from training* ("new species"). Every model's accuracy is reported for both; the second asks the
-  model to name the group of a mineral it has never seen, which a library search cannot do by matching.
+  model to name the group of a mineral it has never seen, which a library search can only do when a related mineral
+  of the same group happens to look alike.
 * **Statistics.** In this profile ({prof.name}) every network is evaluated on {prof.repeats} repeated by-sample
   splits and the cheap classical models on {prof.classical_repeats} (the first {prof.repeats} are the networks'
   splits, so they pair). The repeats overlap, so intervals use the corrected resampled t-test of Nadeau & Bengio

@@ -182,7 +182,10 @@ def paired(a: Row, b: Row, key: str = "accuracy", confidence: float = 0.95) -> d
         va, vb = va[:n], vb[:n]
     if not va:
         return None
-    return paired_difference(va, vb, _ratio(a, b), confidence)
+    out = paired_difference(va, vb, _ratio(a, b), confidence)
+    if key != "fit_time_s" and out["lo"] is not None:  # a difference of fractions lies in [-1, 1]
+        out["lo"], out["hi"] = max(out["lo"], -1.0), min(out["hi"], 1.0)
+    return out
 
 
 def accuracy_text(row: Row, key: str = "accuracy") -> str:
