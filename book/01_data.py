@@ -60,7 +60,7 @@ without listing them ({rc.claims.PAPER['journal']}). Our analogue, `rruff-groups
 ten groups of the IMA nomenclature (garnet, carbonate, pyroxene, amphibole, feldspar, mica, olivine, tourmaline,
 apatite, zeolite) through the table `data/mineral_groups.csv`, whose rules and sources are in `data/README.md`. Each
 spectrum is resampled onto one grid ({grid.grid_start:g}–{grid.grid_stop:g} cm⁻¹, {grid.n_points} points, where
-nearly all mineral bands of these groups lie) and {grid.normalisation} normalised. The summary counts every spectrum
+nearly all mineral bands of these groups lie) and normalised ({grid.normalisation}). The summary counts every spectrum
 that was left out and why.
 """)
 

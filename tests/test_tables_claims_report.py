@@ -132,6 +132,9 @@ def test_verdict_tolerance_and_direction():
 
 def test_report_renders_the_readme_section_and_replaces_only_between_markers(tmp_path):
     rows = book_rows()
+    rows[0] = row("lda", [0.70, 0.72, 0.71], 0.1, seeds=[0, 1, 2],  # a classical model: more repeats
+                  accuracy_known_species=stat([0.8, 0.82, 0.81]), accuracy_new_species=stat([0.4, 0.5, 0.45]),
+                  specificity=stat([0.96, 0.97, 0.965]))
     payload = {"name": "bench_all", "metrics": {"task": "t", "n_spectra": 10, "n_classes": 3, "repeats": 2,
                                                 "threads": 1, "gemm": {"gflops": 50.0},
                                                 "rows": [r.to_dict() for r in rows]},
@@ -142,6 +145,8 @@ def test_report_renders_the_readme_section_and_replaces_only_between_markers(tmp
                                                             "chapters": {"00_a": 10.0, "01_b": 50.0}}))
     section = report.readme_section(tmp_path)
     assert "| lda |" in section and "not reached" in section and "1.0 min" in section
+    assert "over 3 (the cheap classical models) or 2 (networks" in section
+    assert "* lda: known species 81.00 %" in section and "Macro specificity ranges" in section
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\n{report.START}\nold\n{report.END}\n\n## after\n")
     report.update_readme(readme, tmp_path)

@@ -212,6 +212,8 @@ def split_gap_text(row: Row) -> str:
     if not row.accuracy or not row.accuracy_random:
         return "n/a"
     d = unpaired_difference(row.accuracy_random["values"], row.accuracy["values"], row.test_train_ratio or 0.0)
+    if d["lo"] is not None:  # a difference of fractions lies in [-1, 1]
+        d["lo"], d["hi"] = max(d["lo"], -1.0), min(d["hi"], 1.0)
     text = format_interval(d, signed=True)
     return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d["within_noise"] else text + " points"
 
