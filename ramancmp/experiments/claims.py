@@ -115,13 +115,19 @@ def pick_best(rows: list[Row]) -> Row:
     return max(usable, key=lambda r: r.mean("val_accuracy"))
 
 
+NO_VALIDATION = "no validation accuracy in these rows (an older run): rerun the book"
+NO_PICK = Row(model="(no pick)")  # sentinel: candidates exist but cannot be picked from without validation accuracy
+
+
 def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
     """Each claim (or those in ``keys``) beside our number, computed from one table of :class:`Row` -- the only
     place the book computes its verdicts (chapters 5-8 show their claims from their own rows, chapter 10 and the
     README from ``bench all``).
 
     "The" channel-converted DRSN and "the" feature depth are picked by :func:`pick_fastest_within` (fastest within
-    1 point of the DRSN's validation accuracy), the best of each pair of models by :func:`pick_best` (validation); the distilled student is the (T, alpha) chosen on validation data (``extra["chosen"]``).
+    1 point of the DRSN's validation accuracy), the best of each pair of models by :func:`pick_best` (validation);
+    the distilled student is the (T, alpha) chosen on validation data (``extra["chosen"]``). Rows without validation
+    accuracy (results of an older run) cannot be picked from: such a claim is reported as "not measured".
     """
     by_name = {r.model: r for r in rows}
     cnn, effnet, drsn = (BOOK_MODELS[k][0] for k in ("cnn", "efficientnet", "drsn"))
@@ -146,6 +152,8 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
     if light and classical and all(r.val_accuracy for r in light + classical):
         best_l, best_c = pick_best(light), pick_best(classical)  # "best" chosen on validation, judged on test
         add("deep_vs_classical_gap", best_l.mean() - best_c.mean(), f"{best_l.model} vs {best_c.model}")
+    elif light and classical:
+        add("deep_vs_classical_gap", None, NO_VALIDATION)
     distilled = [r for r in rows if r.group == "distillation" and r.extra.get("chosen")]
     teacher = model_row(effnet) or next((r for r in rows if r.group == "distillation" and r.model == effnet), None)
     if distilled and teacher is not None:
@@ -154,13 +162,22 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
 
     def pick(group: str) -> Row | None:
         cands = [r for r in rows if r.group == group and r.model != drsn and r.latency_b1_ms is not None]
-        return pick_fastest_within(cands, base) if cands and base is not None else None
+        if not cands or base is None:
+            return None
+        if not all(r.val_accuracy for r in cands + [base]):
+            return NO_PICK
+        return pick_fastest_within(cands, base)
 
     conv = pick("channel_conversion")
-    if conv is not None:
+    if conv is NO_PICK:
+        add("channel_conversion_speedup", None, NO_VALIDATION)
+    elif conv is not None:
         add("channel_conversion_speedup", speedup(conv.latency_b1_ms, base.latency_b1_ms), conv.model, SPEEDUP_TOLERANCE)
     feat = pick("feature_extraction")
-    if feat is not None:
+    if feat is NO_PICK:
+        add("feature_lda_speedup", None, NO_VALIDATION)
+        add("feature_lda_accuracy", None, NO_VALIDATION)
+    elif feat is not None:
         add("feature_lda_speedup", speedup(feat.latency_b1_ms, base.latency_b1_ms), feat.model, SPEEDUP_TOLERANCE)
         add("feature_lda_accuracy", feat.mean(), feat.model)
     return out
