@@ -29,8 +29,9 @@ MEASUREMENT = re.compile("|".join([
     rf"{RANGE}\s?(?:ms|µs|s|sec|seconds?|min|minutes?|h|hours?)\b",  # times
     rf"{NUMBER}\s?[x×](?![\d\w])",  # speed-up factors: 2.8x, 4×
     rf"{RANGE}\s?(?:accuracy\s)?(?:points?|pts)\b",  # accuracy differences (the input length is allowed below)
-    rf"{RANGE}\s?(?:k\s|thousand\s|million\s|M\s)?(?:[a-z][a-z-]*\s)?(?:spectra|spectrum|samples?|species|minerals|parameters|params|"
-    r"weights|MFLOPs?|GFLOP/?s?|FLOPs?|networks|repeats|splits|epochs)\b",  # counts measured on the data or model
+    rf"{RANGE}\s?(?:k\s|thousand\s|million\s|M\s)?(?:[a-z][a-z-]*\s)?"  # counts measured on the data or model
+    r"(?:spectra|spectrum|samples?|species|minerals|parameters|params|weights|MFLOPs?|GFLOP/?s?|FLOPs?|networks|"
+    r"repeats|splits|epochs)\b",
     r"(?<![\w.])\d+\.\d{2,}(?![\w.])",  # decimals with two or more digits: 94.48, 0.69
 ]), flags=re.I)
 

@@ -1,7 +1,8 @@
 """The chapter-facing facade: every chapter starts with ``from ramancmp import book as rc`` (as d2l's
 ``from d2l import torch as d2l``) and finds here what it teaches -- nothing is defined here, only gathered.
 
-- running a chapter: :class:`Chapter` (parameters, results), :func:`md` (prose rendered from the run's numbers); the runner (:mod:`ramancmp.book.runner`, not
+- running a chapter: :class:`Chapter` (parameters, results), :func:`md` (prose rendered from the run's numbers);
+  the runner (:mod:`ramancmp.book.runner`, not
   imported here: a chapter never needs it)
 - data: :func:`load_task`, :func:`mineral_groups`, splits, RRUFF parsing and preprocessing
 - models and training: :data:`BOOK_MODELS`, :func:`create_model`, :class:`TorchClassifier`, :func:`predict_logits`

@@ -172,7 +172,8 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
     if conv is NO_PICK:
         add("channel_conversion_speedup", None, NO_VALIDATION)
     elif conv is not None:
-        add("channel_conversion_speedup", speedup(conv.latency_b1_ms, base.latency_b1_ms), conv.model, SPEEDUP_TOLERANCE)
+        add("channel_conversion_speedup", speedup(conv.latency_b1_ms, base.latency_b1_ms), conv.model,
+            SPEEDUP_TOLERANCE)
     feat = pick("feature_extraction")
     if feat is NO_PICK:
         add("feature_lda_speedup", None, NO_VALIDATION)
