@@ -52,16 +52,21 @@ pd.Series({k: record.get(k) for k in ("file", "size", "sha256", "n_txt_files", "
 
 # %% [markdown]
 # ## The main task: ten mineral groups
-#
-# The paper classifies 723 spectra of "10 mineral categories" without listing them. Our analogue, `rruff-groups-10`,
-# maps every species to one of ten groups of the IMA nomenclature (garnet, carbonate, pyroxene, amphibole, feldspar,
-# mica, olivine, tourmaline, apatite, zeolite) through the table `data/mineral_groups.csv`, whose rules and sources are
-# in `data/README.md`. Each spectrum is resampled onto one grid (150–1200 cm⁻¹, 1024 points, where nearly all
-# mineral bands of these groups lie) and min-max normalised. The summary counts every spectrum that was left out and
-# why.
 
 # %%
 ds = rc.load_task("rruff-groups-10")
+grid = ds.preprocess
+rc.md(f"""
+The paper classifies {rc.claims.PAPER['n_spectra']} spectra of "{rc.claims.PAPER['n_classes']} mineral categories"
+without listing them ({rc.claims.PAPER['journal']}). Our analogue, `rruff-groups-10`, maps every species to one of
+ten groups of the IMA nomenclature (garnet, carbonate, pyroxene, amphibole, feldspar, mica, olivine, tourmaline,
+apatite, zeolite) through the table `data/mineral_groups.csv`, whose rules and sources are in `data/README.md`. Each
+spectrum is resampled onto one grid ({grid.grid_start:g}–{grid.grid_stop:g} cm⁻¹, {grid.n_points} points, where
+nearly all mineral bands of these groups lie) and normalised ({grid.normalisation}). The summary counts every spectrum
+that was left out and why.
+""")
+
+# %%
 print(rc.format_summary(ds.summary))
 
 # %% [markdown]

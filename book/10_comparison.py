@@ -43,14 +43,46 @@ rc.tables.to_frame(table["rows"])
 rc.plots.pareto_figure(table["rows"], title="Every model and variant: accuracy vs batch-1 latency (marker area ~ parameters)")
 
 # %% [markdown]
-# ## The paper's claims, judged
+# ## Which differences are real
 #
-# Each claim beside our number from the table above. *Reproduced* means within half a point (5 % for speed-ups) of
-# the paper's number, *beaten* better than that, *not reached* worse. Speed-ups depend on hardware and on how small
-# the baseline already is; accuracies depend on the task definition and the split (ours keeps samples apart).
+# Every model against the library search (the method a mineralogist would use), paired on the same by-sample splits
+# with the corrected resampled t interval; then each model's accuracy on known and on new species.
+
+# %%
+models = [r for r in table["rows"] if r.group == "model"]
+by_name = {r.model: r for r in models}
+library = by_name.get("knn_cosine")
+best = rc.claims.pick_best(models)
+rc.md("\n".join(
+    [f"Best model on validation data: **{best.model}** ({rc.tables.accuracy_text(best)} on the test parts).", ""]
+    + ([f"* {r.model} minus the library search: {rc.tables.difference_text(r, library)}"
+        for r in models if r is not library] if library is not None else [])
+    + ["", "Known species (a new sample of a species seen in training) and new species (absent from training):", "",
+       rc.tables.species_text(models), "", rc.tables.specificity_text(models, len(ds.class_names))]))
+
+# %% [markdown]
+# ## The paper's claims, judged
 
 # %%
 claims = rc.claims.judge_claims(table["rows"])
+split_gaps = {r.model: rc.tables.split_gap_text(r) for r in models if r.accuracy_random}
+all_noise = all(text.endswith(rc.tables.WITHIN_NOISE) for text in split_gaps.values())
+rc.md(f"""
+Each claim beside our number from the table above. *Reproduced* means within {rc.claims.ACCURACY_TOLERANCE:g}
+accuracy points of the paper's number ({rc.claims.SPEEDUP_TOLERANCE:g} percentage points for speed-ups), *beaten*
+better than that, *not reached* worse; every pick behind a number was made on validation accuracy. Speed-ups depend
+on hardware and on how small the baseline already is. Does our split explain the accuracy gap to the paper? The
+random split (the paper's protocol) minus our by-sample split, per model, on this run's repeats:
+
+""" + "\n".join(f"* {m}: {text}" for m, text in split_gaps.items()) + "\n\n" + (
+    "Every one of these differences is within noise: on this task the split does not explain the gap to the paper; "
+    "the task definition (our ten groups from the public archive, not the paper's unpublished list) and the models "
+    "remain." if all_noise else
+    "Where a difference is outside the noise, the random split does inflate that model's accuracy; where it is "
+    "within noise, the split does not explain the gap to the paper, and the task definition (our ten groups from the "
+    "public archive, not the paper's unpublished list) and the models remain."))
+
+# %%
 pd.DataFrame(claims)
 
 # %%
@@ -60,7 +92,8 @@ ch.save({"rows": table["rows"], "claims": claims, "gemm": table["gemm"],
 # %% [markdown]
 # ## Summary
 #
-# * One table, one run: every model and compressed variant with accuracy (mean ± sd), size, FLOPs and timings
+# * One table, one run: every model and compressed variant with accuracy (mean ± sd and a 95 % interval, known and
+#   new species), paired differences marked "within noise" where their interval covers 0, size, FLOPs and timings
 #   measured side by side. The README's results section is generated from it (`python -m ramancmp report readme`).
 # * FLOPs do not predict latency for small 1-D networks: per-layer overheads and poorly vectorised depthwise or
 #   elementwise work dominate at batch 1, which the "% of GEMM peak" column makes visible.

@@ -79,7 +79,8 @@ class Profile:
     produces the book's results. Profiles differ only in these numbers -- no code anywhere branches on the name."""
 
     name: str
-    repeats: int  # repeated splits per evaluation (per-split values, mean +- sd over these)
+    repeats: int  # repeated splits per evaluation of a network (per-split values, mean +- sd over these)
+    classical_repeats: int  # repeated splits for the classical models (cheap: seconds), the first `repeats` shared
     max_epochs: int  # training epochs for the networks (early stopping may end sooner)
     patience: int  # early-stopping patience in epochs, on the validation part
     batch_size: int
@@ -114,15 +115,16 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "quick": Profile("quick", repeats=2, max_epochs=8, patience=3, batch_size=64, latency_runs=20, throughput_runs=3,
+    "quick": Profile("quick", repeats=2, classical_repeats=2, max_epochs=8, patience=3, batch_size=64, latency_runs=20,
+                     throughput_runs=3,
                      distillation_grid=((4.0, 0.9),),
                      conversion_variants=("DRSN-CS", "fold k=4 (interleaved)", "fold k=8 + CS + x0.5"),
                      calibration_size=128, prune_ratios=(0.5,), fine_tune_epochs=2, fine_tune_patience=1,
                      onnx_dynamo=False, timing_rounds=5, timing_min_ms=2.0, timing_max_s=4.0,
                      timing_all_cores=False, epochs_by_model=(("drsn_paper", 3), ("drsn_paper_folded", 3))),
     # The full grid: T in {2, 4, 8} at alpha = 0.9, plus T = 4 at alpha = 0.5 (how much the soft targets weigh).
-    "full": Profile("full", repeats=5, max_epochs=30, patience=10, batch_size=64, latency_runs=200,
-                    throughput_runs=10, distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
+    "full": Profile("full", repeats=5, classical_repeats=10, max_epochs=30, patience=10, batch_size=64,
+                    latency_runs=200, throughput_runs=10, distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
                     conversion_variants=None, calibration_size=256, prune_ratios=(0.25, 0.5, 0.75),
                     fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True, timing_rounds=15, timing_min_ms=10.0,
                     timing_max_s=25.0, timing_all_cores=True),

@@ -153,3 +153,33 @@ def test_bench_cli_prints_json_with_numpy_values(monkeypatch, capsys):
     assert main(["bench", "models", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"what": "models", "rows": [], "gemm": {"gflops": 50.0},
                                                    "values": [0, 1]}
+
+
+def test_evaluation_reports_validation_species_and_f1_and_classical_models_take_more_repeats(dataset):
+    from ramancmp.experiments.tables import Row
+
+    prof = replace(TINY, classical_repeats=3)
+    result = evaluate("lda", dataset, profile=prof, seed=0, progress=False, measure_speed=False)
+    assert result.repeats == 3 and [r["seed"] for r in result.per_repeat] == [0, 1, 2]  # the networks' first 2 shared
+    for rep in result.per_repeat:
+        assert 0.0 <= rep["val_accuracy"] <= 1.0 and 0.0 <= rep["macro_f1"] <= 1.0
+        assert rep["balanced_accuracy"] == pytest.approx(rep["sensitivity"])  # scikit-learn's = macro recall
+        # the synthetic task's species are its classes: every test spectrum is of a known species
+        assert rep["n_known_species"] == rep["n_test"] and rep["accuracy_new_species"] is None
+    row = Row.from_evaluation(result)
+    assert row.seeds == [0, 1, 2] and 0 < row.test_train_ratio < 1
+    assert row.val_accuracy and row.accuracy_new_species is None and len(row.accuracy_known_species["values"]) == 3
+
+
+def test_species_accuracy_splits_the_test_part_by_species_seen_in_training():
+    from types import SimpleNamespace
+
+    from ramancmp.experiments.evaluation import species_accuracy
+
+    species = np.array(["a", "a", "b", "c", "a", "b", "d"])
+    split = SimpleNamespace(train=np.array([0, 1, 2]), test=np.array([3, 4, 5, 6]))
+    out = species_accuracy(species, split, np.array([True, True, False, False]))
+    # test: c (new, right), a (known, right), b (known, wrong), d (new, wrong)
+    assert out["accuracy_known_species"] == 0.5 and out["accuracy_new_species"] == 0.5
+    assert out["n_known_species"] == 2 and out["n_new_species"] == 2 and out["new_species_fraction"] == 0.5
+    assert species_accuracy(None, split, np.array([True] * 4)) == {}

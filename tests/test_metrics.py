@@ -276,3 +276,39 @@ def test_exclusive_phase_records_the_load_and_flushes_denormals():
     with pytest.warns(RuntimeWarning, match="NOT TRUSTWORTHY"):
         with exclusive_phase(busy_threshold=-1.0):
             pass
+
+
+def test_corrected_resampled_t_interval_follows_nadeau_bengio():
+    from scipy import stats
+
+    from ramancmp.metrics import corrected_interval, paired_bootstrap, paired_difference, unpaired_difference
+
+    d = np.array([0.01, 0.03, -0.01, 0.02, 0.00])
+    iv = corrected_interval(d, test_train_ratio=0.25)
+    se = np.sqrt((1 / 5 + 0.25) * d.var(ddof=1))
+    assert iv["se"] == pytest.approx(se) and iv["df"] == 4
+    assert iv["hi"] - iv["mean"] == pytest.approx(stats.t.ppf(0.975, 4) * se)
+    naive = corrected_interval(d)  # independent repeats: the plain t interval, narrower
+    assert naive["hi"] - naive["lo"] < iv["hi"] - iv["lo"]
+    assert corrected_interval([0.5])["lo"] is None  # one split: no interval
+    p = paired_difference([0.9, 0.92, 0.95], [0.89, 0.93, 0.90], 0.2)
+    assert p["within_noise"] and p["mean"] == pytest.approx(0.05 / 3)
+    assert not paired_difference([0.9, 0.91, 0.92], [0.8, 0.8, 0.82])["within_noise"]
+    with pytest.raises(ValueError, match="same splits"):
+        paired_difference([0.9, 0.9], [0.9])
+    boot = paired_bootstrap([0.9, 0.91, 0.95, 0.93], [0.89, 0.9, 0.9, 0.91])
+    assert boot["lo"] <= boot["mean"] <= boot["hi"]
+    u = unpaired_difference([0.9, 0.92, 0.91], [0.90, 0.91, 0.92], 0.25)
+    assert u["within_noise"] and u["mean"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_specificity_near_99_percent_is_what_ten_classes_give_any_usable_model():
+    from ramancmp.metrics import specificity_floor
+
+    assert specificity_floor(0.9, 10) == pytest.approx(1 - 0.1 / 9)
+    y = np.repeat(np.arange(10), 10)
+    pred = y.copy()
+    pred[::10] = (pred[::10] + 1) % 10  # one error per class: 90 % accuracy
+    m = classification_metrics(y, pred, labels=range(10))
+    assert m["accuracy"] == pytest.approx(0.9) and m["specificity"] == pytest.approx(specificity_floor(0.9, 10))
+    assert m["macro_f1"] == pytest.approx(0.9) and m["balanced_accuracy"] == pytest.approx(0.9)

@@ -16,9 +16,10 @@ from ramancmp.experiments.tables import Row, speedup, stat, to_frame, to_markdow
 CNN, EFFNET, DRSN = (BOOK_MODELS[k][0] for k in ("cnn", "efficientnet", "drsn"))
 
 
-def row(model, acc, latency=None, group="model", **kw):
-    return Row(model=model, group=group, accuracy=stat(acc), latency_b1_ms=latency, params=kw.pop("params", 1000),
-               mflops=kw.pop("mflops", 1.0), **kw)
+def row(model, acc, latency=None, group="model", val=None, **kw):
+    """A row whose validation accuracy equals its test accuracy unless ``val`` says otherwise."""
+    return Row(model=model, group=group, accuracy=stat(acc), val_accuracy=stat(acc if val is None else val),
+               latency_b1_ms=latency, params=kw.pop("params", 1000), mflops=kw.pop("mflops", 1.0), **kw)
 
 
 def book_rows():
@@ -74,6 +75,39 @@ def test_picking_rule_takes_the_fastest_within_one_point_else_the_most_accurate(
         claims.pick_fastest_within([row("untimed", [0.9])], base)
 
 
+def test_picks_read_validation_accuracy_never_test_accuracy():
+    base = row(DRSN, [0.95, 0.95], 1.0, val=[0.90, 0.90])
+    # test says "fast" is 5 points worse, validation says it is as good: validation decides
+    fast = row("fast", [0.90, 0.90], 0.2, group="channel_conversion", val=[0.90, 0.90])
+    exact = row("exact", [0.95, 0.95], 0.9, group="channel_conversion", val=[0.80, 0.80])
+    assert claims.pick_fastest_within([fast, exact], base).model == "fast"
+    far = [row("x", [0.99], 0.1, val=[0.5]), row("y", [0.5], 0.2, val=[0.6])]
+    assert claims.pick_fastest_within(far, base).model == "y"  # none within: the best on validation
+    no_val = Row(model="no val", accuracy=stat([0.9]), latency_b1_ms=0.1)
+    with pytest.raises(ValueError, match="validation accuracy"):
+        claims.pick_fastest_within([no_val], base)
+    assert claims.pick_best([row("a", [0.99], val=[0.7]), row("b", [0.7], val=[0.9])]).model == "b"
+
+
+def test_paired_comparison_matches_splits_by_seed_and_says_within_noise():
+    from ramancmp.experiments.tables import interval, paired
+
+    a = row("a", [0.90, 0.92, 0.94], seeds=[0, 1, 2], test_train_ratio=0.25)
+    b = row("b", [0.80, 0.91, 0.93, 0.99], seeds=[3, 0, 1, 2], test_train_ratio=0.25)
+    d = paired(a, b)
+    assert d["n"] == 3 and d["mean"] == pytest.approx((-0.01 - 0.01 - 0.05) / 3)  # seed 3 has no partner
+    assert d["lo"] < 0 < d["hi"] and d["within_noise"]
+    clear = paired(row("c", [0.95, 0.96, 0.97]), row("d", [0.80, 0.80, 0.82]))
+    assert clear["lo"] > 0 and not clear["within_noise"]
+    iv = interval(a)
+    assert iv["lo"] < iv["mean"] < iv["hi"] and iv["mean"] == pytest.approx(0.92)
+    assert paired(row("one", [0.9]), row("two", [0.8]))["lo"] is None  # one split: no interval
+    r = row("v", [0.91, 0.93, 0.95]).compare_to(row("base", [0.90, 0.92, 0.94]))
+    assert "within noise" not in to_frame([r])["Δ accuracy (points, 95 % CI)"][0]  # +1 point on every split
+    r = row("w", [0.91, 0.90, 0.95]).compare_to(row("base", [0.90, 0.92, 0.94]))
+    assert to_frame([r])["Δ accuracy (points, 95 % CI)"][0].endswith("within noise")
+
+
 def test_judge_claims_computes_every_claim_once_from_the_rows():
     judged = {c["key"]: c for c in claims.judge_claims(book_rows())}
     assert set(judged) == {c.key for c in claims.CLAIMS}
@@ -94,6 +128,11 @@ def test_judge_claims_computes_every_claim_once_from_the_rows():
     only = claims.judge_claims(book_rows(), keys=["feature_lda_speedup"])
     assert [c["key"] for c in only] == ["feature_lda_speedup"]
     assert claims.judge_claims([row("lda", [0.7])]) == []  # nothing to compare: no verdict is made up
+    old_run = book_rows()
+    for r in old_run:
+        r.val_accuracy = None  # results of a run before validation accuracy was kept: nothing may be picked on test
+    verdicts = {c["key"]: c["verdict"] for c in claims.judge_claims(old_run)}
+    assert verdicts["channel_conversion_speedup"] == verdicts["deep_vs_classical_gap"] == "not measured"
 
 
 def test_readings_use_the_timing_protocol_cells_and_intervals():
@@ -121,6 +160,9 @@ def test_verdict_tolerance_and_direction():
 
 def test_report_renders_the_readme_section_and_replaces_only_between_markers(tmp_path):
     rows = book_rows()
+    rows[0] = row("lda", [0.70, 0.72, 0.71], 0.1, seeds=[0, 1, 2],  # a classical model: more repeats
+                  accuracy_known_species=stat([0.8, 0.82, 0.81]), accuracy_new_species=stat([0.4, 0.5, 0.45]),
+                  specificity=stat([0.96, 0.97, 0.965]))
     payload = {"name": "bench_all", "metrics": {"task": "t", "n_spectra": 10, "n_classes": 3, "repeats": 2,
                                                 "threads": 1, "gemm": {"gflops": 50.0},
                                                 "rows": [r.to_dict() for r in rows]},
@@ -131,6 +173,8 @@ def test_report_renders_the_readme_section_and_replaces_only_between_markers(tmp
                                                             "chapters": {"00_a": 10.0, "01_b": 50.0}}))
     section = report.readme_section(tmp_path)
     assert "| lda |" in section and "not reached" in section and "1.0 min" in section
+    assert "over 3 (the cheap classical models) or 2 (networks" in section
+    assert "* lda: known species 81.00 %" in section and "Macro specificity ranges" in section
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\n{report.START}\nold\n{report.END}\n\n## after\n")
     report.update_readme(readme, tmp_path)

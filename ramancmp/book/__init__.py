@@ -1,8 +1,9 @@
 """The chapter-facing facade: every chapter starts with ``from ramancmp import book as rc`` (as d2l's
 ``from d2l import torch as d2l``) and finds here what it teaches -- nothing is defined here, only gathered.
 
-- running a chapter: :class:`Chapter` (parameters, results); the runner (:mod:`ramancmp.book.runner`) and the
-  static site (:mod:`ramancmp.book.site`) are not imported here: a chapter never needs them
+- running a chapter: :class:`Chapter` (parameters, results), :func:`md` (prose rendered from the run's numbers);
+  the runner (:mod:`ramancmp.book.runner`) and the static site (:mod:`ramancmp.book.site`) are not imported here:
+  a chapter never needs them
 - data: :func:`load_task`, :func:`mineral_groups`, splits, RRUFF parsing and preprocessing
 - models and training: :data:`BOOK_MODELS`, :func:`create_model`, :class:`TorchClassifier`, :func:`predict_logits`
 - measuring: :func:`evaluate`, :func:`sibling_leakage`, FLOPs, parameters, latency, thread control

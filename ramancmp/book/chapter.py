@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import numbers
 import os
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -93,8 +94,12 @@ class Chapter:
 
 
 def md(text: str) -> Markdown:
-    """Markdown rendered in the notebook (``IPython.display.Markdown``): prose whose numbers come from variables."""
-    return Markdown(text)
+    """Prose rendered from the run's variables: ``rc.md(f"... {accuracy:.1f} % ...")`` as a cell's last line.
+
+    The book's rule: every measured number in a chapter's text comes from the run that shows it, so sentences that
+    quote numbers are built here (a test scans the chapters' plain markdown cells for hand-typed measurements).
+    """
+    return Markdown(textwrap.dedent(text).strip())
 
 
 def format_number(x) -> str:

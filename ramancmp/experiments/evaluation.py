@@ -9,8 +9,11 @@ Every number in the book's comparison tables comes from :func:`evaluate`, so eve
    :class:`ramancmp.training.TorchClassifier` and trained with the profile's epochs, patience and batch size, using the
    split's validation part for early stopping. Every model learns from exactly the same training spectra; the
    validation part is only used by the models that have something to select on it (the networks' best epoch).
-3. Test-set accuracy, macro sensitivity and macro specificity per repeat (:mod:`ramancmp.metrics.classification`),
-   then mean +- sd (sd with ``ddof=1``) over repeats, and the summed confusion matrix.
+3. Test-set accuracy, balanced accuracy, macro-F1, macro sensitivity and macro specificity per repeat
+   (:mod:`ramancmp.metrics.classification`), accuracy on test spectra of species seen in training ("known species")
+   and of species absent from it ("new species", :func:`species_accuracy`), and the validation accuracy (the only
+   number any pick of the book may use); then mean +- sd (sd with ``ddof=1``) over repeats, and the summed confusion
+   matrix. The per-split values are kept, for paired comparisons (:mod:`ramancmp.metrics.statistics`).
 4. Size and speed of the *last* fitted model: parameters and FLOPs per spectrum (:mod:`ramancmp.metrics.complexity`),
    batch-1 latency and batch-256 throughput on the CPU (:mod:`ramancmp.metrics.timing`).
 
@@ -49,7 +52,7 @@ from ramancmp.metrics import (
     measure_throughput,
 )
 
-__all__ = ["EvaluationResult", "evaluate", "sibling_leakage", "train_networks"]
+__all__ = ["EvaluationResult", "evaluate", "sibling_leakage", "species_accuracy", "train_networks"]
 
 
 def _accepts_validation(estimator: Any) -> bool:
@@ -184,7 +187,9 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
             returning an unfitted scikit-learn-style estimator.
         dataset: a :class:`ramancmp.data.tasks.SpectraDataset` (``X``, ``y``, ``groups``, ``class_names``, ...).
         split_kind: ``"sample"`` (no sample on both sides) or ``"random"``.
-        repeats: number of repeated splits (default: the profile's, 2 for quick and 5 for full).
+        repeats: number of repeated splits (default: the profile's ``repeats`` for networks and factories,
+            ``classical_repeats`` for the cheap classical models named by registry name). Repeat ``r`` is the same
+            split for every model, so the first ``repeats`` values of a classical model pair with a network's.
         seed: split ``r`` uses ``seed + r``, and so does the network trained on it.
         profile: ``"quick"`` / ``"full"`` or a :class:`ramancmp.config.Profile` (epochs, patience, batch, timing runs).
         model_kwargs: passed to the model builder.
@@ -202,7 +207,10 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
             default, ``$RAMANCMP_SCHEDULER`` or local processes). Nothing is timed while it trains.
     """
     prof = get_profile(profile)
-    repeats = prof.repeats if repeats is None else int(repeats)
+    if repeats is None:  # classical models are cheap: more repeats (networks: the profile's)
+        classical = isinstance(model_name_or_factory, str) and not is_torch_model(model_name_or_factory)
+        repeats = prof.classical_repeats if classical else prof.repeats
+    repeats = int(repeats)
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     X, y = np.asarray(dataset.X, dtype=np.float32), np.asarray(dataset.y)
@@ -211,6 +219,7 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
     class_names = list(dataset.class_names)
     labels = list(range(len(class_names)))
     in_length = X.shape[1]
+    species = _species(dataset)
     splits = repeated_splits(y, np.asarray(dataset.groups), kind=split_kind, repeats=repeats, seed=seed)
 
     per_repeat, histories = [], []
@@ -239,14 +248,18 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         y_pred = estimator.predict(X[split.test])
         metrics = classification_metrics(y[split.test], y_pred, labels=labels, class_names=class_names)
         metrics.update({"fit_time_s": fit_time, "seed": int(split.seed), "n_train": len(split.train),
-                        "n_val": len(split.val), "n_test": len(split.test)})
+                        "n_val": len(split.val), "n_test": len(split.test),
+                        "val_accuracy": (float(np.mean(estimator.predict(X[split.val]) == y[split.val]))
+                                         if len(split.val) else None)})
+        metrics.update(species_accuracy(species, split, y[split.test] == y_pred))
         per_repeat.append(metrics)
         history = getattr(estimator, "history_", None)
         if history is not None:
             histories.append(history.to_dict() if hasattr(history, "to_dict") else dict(history))
     bar.close()
 
-    summary = aggregate(per_repeat, metrics=["accuracy", "sensitivity", "specificity", "fit_time_s"])
+    summary = aggregate(per_repeat, metrics=["accuracy", "balanced_accuracy", "macro_f1", "sensitivity",
+                                             "specificity", "fit_time_s"])
     confusion = np.sum([np.asarray(m["confusion_matrix"]) for m in per_repeat], axis=0).tolist()
     preprocess = getattr(dataset, "preprocess", None)
     return EvaluationResult(
@@ -257,6 +270,35 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         model_kwargs=dict(model_kwargs or {}), data_sha256=getattr(dataset, "source_sha256", None),
         preprocess=preprocess.to_dict() if hasattr(preprocess, "to_dict") else dict(preprocess or {}),
         estimator=estimator, last_split=split)
+
+
+def _species(dataset: Any) -> np.ndarray | None:
+    """The species name of every spectrum (``dataset.meta["mineral"]``), or ``None`` when the dataset has none."""
+    meta = getattr(dataset, "meta", None)
+    if meta is None or "mineral" not in getattr(meta, "columns", ()):
+        return None
+    return np.asarray(meta["mineral"].astype(str))
+
+
+def species_accuracy(species: np.ndarray | None, split: Any, correct: np.ndarray) -> dict[str, Any]:
+    """Accuracy on test spectra of a species seen in the training part ("known species": a new sample of it) and of a
+    species absent from it ("new species": the model must name the group of a mineral it has never seen).
+
+    ``correct[i]`` says whether test spectrum ``split.test[i]`` was classified right. A part with no spectrum gives
+    ``None``; ``new_species_fraction`` is the share of test spectra of new species.
+    """
+    if species is None:
+        return {}
+    test = np.asarray(split.test)
+    new = ~np.isin(species[test], species[np.asarray(split.train)])
+    correct = np.asarray(correct, dtype=bool)
+
+    def rate(mask: np.ndarray) -> float | None:
+        return float(correct[mask].mean()) if mask.any() else None
+
+    return {"accuracy_known_species": rate(~new), "accuracy_new_species": rate(new),
+            "n_known_species": int((~new).sum()), "n_new_species": int(new.sum()),
+            "new_species_fraction": float(new.mean()) if len(new) else None}
 
 
 def sibling_leakage(dataset: Any, split: Any) -> dict[str, Any]:

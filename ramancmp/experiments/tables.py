@@ -2,8 +2,11 @@
 
 One :class:`Row` per model or variant, whatever produced it (a model evaluated over repeated splits, a compression
 variant beside its baseline, a deployment variant on one split). Accuracy-like statistics are
-``{"mean", "sd", "values"}`` dicts of fractions with the **per-split values** kept, so later chapters and tests can
-make paired comparisons; ``sd`` is ``None`` where only one split was measured.
+``{"mean", "sd", "values"}`` dicts of fractions with the **per-split values** kept (and the split ``seeds``), so
+rows measured on the same splits can be compared pair-wise (:func:`paired`: the corrected resampled t-test of
+Nadeau & Bengio); ``sd`` is ``None`` where only one split was measured. Every table shows the 95 % interval of the
+accuracy (:func:`interval`) and of each difference to a baseline, marked "within noise" where it covers 0. Balanced
+accuracy is scikit-learn's, which equals macro sensitivity, so the tables show it once.
 
 >>> rows = [Row.from_evaluation(result)]          # doctest: +SKIP
 >>> to_frame(rows); to_markdown(rows); to_text(rows)  # doctest: +SKIP
@@ -17,16 +20,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Row", "stat", "to_frame", "to_markdown", "to_text", "speedup"]
+from ramancmp.metrics.classification import specificity_floor
+from ramancmp.metrics.statistics import (WITHIN_NOISE, corrected_interval, format_interval, paired_difference,
+                                         unpaired_difference)
 
-STATS = ("accuracy", "sensitivity", "specificity", "fit_time_s", "accuracy_random")
+__all__ = ["WITHIN_NOISE", "Row", "accuracy_text", "difference_text", "interval", "paired", "species_text",
+           "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text", "speedup"]
+
+STATS = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
+         "accuracy_known_species", "accuracy_new_species", "new_species_fraction", "fit_time_s", "accuracy_random")
+# the per-split statistics Row.from_evaluation takes from EvaluationResult.per_repeat (a split without spectra of
+# a part, e.g. no new species in its test part, is left out of that statistic)
+_PER_SPLIT = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
+              "accuracy_known_species", "accuracy_new_species", "new_species_fraction", "fit_time_s")
 
 
 def stat(values: Any) -> dict[str, Any] | None:
     """``{"mean", "sd", "values"}`` of per-split values (``sd`` with ``ddof=1``; ``None`` for one value)."""
     if values is None:
         return None
-    vals = [float(v) for v in np.atleast_1d(np.asarray(values, dtype=float))]
+    vals = [float(v) for v in np.atleast_1d(np.asarray(values, dtype=float)) if np.isfinite(v)]
     if not vals:
         return None
     return {"mean": float(np.mean(vals)), "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else None,
@@ -45,10 +58,18 @@ class Row:
     model: str  # the name shown (a registry name, or a variant's label)
     group: str = "model"  # "model", "distillation", "channel_conversion", "feature_extraction", "deployment"
     accuracy: dict[str, Any] | None = None  # test accuracy, by-sample split: {"mean", "sd", "values"} (fractions)
+    val_accuracy: dict[str, Any] | None = None  # validation accuracy of the same splits: what every pick uses
+    balanced_accuracy: dict[str, Any] | None = None  # scikit-learn's (= macro sensitivity)
+    macro_f1: dict[str, Any] | None = None
     sensitivity: dict[str, Any] | None = None  # macro
     specificity: dict[str, Any] | None = None  # macro
+    accuracy_known_species: dict[str, Any] | None = None  # test spectra of a species seen in training
+    accuracy_new_species: dict[str, Any] | None = None  # test spectra of a species absent from training
+    new_species_fraction: dict[str, Any] | None = None  # share of test spectra of new species
     fit_time_s: dict[str, Any] | None = None
     accuracy_random: dict[str, Any] | None = None  # the same model on random (leaky) splits
+    seeds: list[int] | None = None  # the split seed of each per-split value (pairs rows on the same splits)
+    test_train_ratio: float | None = None  # n_test / n_train of the splits (Nadeau-Bengio variance correction)
     params: int | None = None
     mflops: float | None = None  # per spectrum
     latency_b1_ms: float | None = None  # median of batch-1 calls
@@ -66,6 +87,7 @@ class Row:
     latency_b1_ci: list[float] | None = None
     speedup_ci: list[float] | None = None
     timing: dict[str, Any] | None = None
+    accuracy_delta: dict[str, Any] | None = None  # paired corrected t-test vs the baseline (fractions; see `paired`)
     extra: dict[str, Any] = field(default_factory=dict)  # group-specific: (T, alpha), variant, depth, agreement ...
 
     # -------------------------------------------------------------------------------------------- builders
@@ -77,7 +99,10 @@ class Row:
         flops = result.complexity.get("flops")
         row = cls(model=name or result.model, group=group, params=result.complexity.get("params"),
                   mflops=None if flops is None else flops / 1e6,
-                  **{k: stat([p[k] for p in per]) for k in ("accuracy", "sensitivity", "specificity", "fit_time_s")},
+                  **{k: stat([np.nan if p.get(k) is None else p[k] for p in per]) for k in _PER_SPLIT},
+                  seeds=[int(p["seed"]) for p in per] if all("seed" in p for p in per) else None,
+                  test_train_ratio=(float(np.mean([p["n_test"] / p["n_train"] for p in per]))
+                                    if per and all(p.get("n_train") for p in per) else None),
                   extra=dict(extra))
         if result.speed:
             lat, thr = result.speed["latency_b1"], result.speed["throughput_b256"]
@@ -98,6 +123,7 @@ class Row:
             self.speedup_pct = speedup(self.latency_b1_ms, baseline.latency_b1_ms)
         if self.accuracy and baseline.accuracy:
             self.accuracy_delta_points = 100.0 * (self.accuracy["mean"] - baseline.accuracy["mean"])
+            self.accuracy_delta = paired(self, baseline) if baseline is not self else None
         return self
 
     @classmethod
@@ -124,6 +150,120 @@ class Row:
     def values(self, key: str = "accuracy", percent: bool = True) -> np.ndarray:
         s = getattr(self, key)
         return np.asarray([] if not s else s["values"], dtype=float) * (100.0 if percent else 1.0)
+
+
+def _ratio(a: Row, b: Row) -> float:
+    ratios = [r.test_train_ratio for r in (a, b) if r.test_train_ratio is not None]
+    return max(ratios) if ratios else 0.0
+
+
+def interval(row: Row, key: str = "accuracy", confidence: float = 0.95) -> dict[str, Any] | None:
+    """Mean of ``row``'s per-split ``key`` with its corrected resampled-t interval (fractions; ``None`` if absent).
+
+    The repeats overlap, so the interval uses the Nadeau-Bengio variance correction with the row's n_test/n_train
+    (:func:`ramancmp.metrics.statistics.corrected_interval`); one split gives no interval.
+    """
+    s = getattr(row, key)
+    if not s or not s.get("values"):
+        return None
+    out = corrected_interval(s["values"], row.test_train_ratio or 0.0, confidence)
+    if key != "fit_time_s" and out["lo"] is not None:  # fractions: the interval cannot leave [0, 1]
+        out["lo"], out["hi"] = max(out["lo"], 0.0), min(out["hi"], 1.0)
+    return out
+
+
+def paired(a: Row, b: Row, key: str = "accuracy", confidence: float = 0.95) -> dict[str, Any] | None:
+    """``a - b`` on the splits both rows were measured on (matched by split seed), by the corrected resampled
+    t-test (:func:`ramancmp.metrics.statistics.paired_difference`): ``{"mean", "lo", "hi", "p", "within_noise",
+    "n", ...}`` in fractions, or ``None`` when the rows share no split (e.g. a one-split deployment row)."""
+    sa, sb = getattr(a, key), getattr(b, key)
+    if not sa or not sb:
+        return None
+    va, vb = list(sa["values"]), list(sb["values"])
+    if a.seeds is not None and b.seeds is not None and len(a.seeds) == len(va) and len(b.seeds) == len(vb):
+        common = [s for s in a.seeds if s in set(b.seeds)]
+        va = [va[a.seeds.index(s)] for s in common]
+        vb = [vb[b.seeds.index(s)] for s in common]
+    else:
+        n = min(len(va), len(vb))
+        va, vb = va[:n], vb[:n]
+    if not va:
+        return None
+    out = paired_difference(va, vb, _ratio(a, b), confidence)
+    if key != "fit_time_s" and out["lo"] is not None:  # a difference of fractions lies in [-1, 1]
+        out["lo"], out["hi"] = max(out["lo"], -1.0), min(out["hi"], 1.0)
+    return out
+
+
+def accuracy_text(row: Row, key: str = "accuracy") -> str:
+    """``"93.58 % [91.02, 96.14]"``: a row's mean (per cent) with its 95 % interval, for generated prose."""
+    iv = interval(row, key)
+    if iv is None:
+        return "n/a"
+    text = f"{100 * iv['mean']:.2f} %"
+    return text if iv["lo"] is None else f"{text} [{100 * iv['lo']:.2f}, {100 * iv['hi']:.2f}]"
+
+
+def difference_text(a: Row, b: Row, key: str = "accuracy") -> str:
+    """``"+2.14 points [0.51, 3.77]"`` or ``"... [-0.80, +1.90] within noise"``: ``a - b`` paired on their common
+    splits with the corrected resampled t interval, for generated prose."""
+    d = paired(a, b, key)
+    if d is None:
+        return "n/a (no common split)"
+    text = format_interval(d, signed=True)
+    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d["within_noise"] else text + " points"
+
+
+def split_gap_text(row: Row) -> str:
+    """Random-split minus by-sample accuracy of one row (different splits: an unpaired, corrected interval)."""
+    if not row.accuracy or not row.accuracy_random:
+        return "n/a"
+    d = unpaired_difference(row.accuracy_random["values"], row.accuracy["values"], row.test_train_ratio or 0.0)
+    if d["lo"] is not None:  # a difference of fractions lies in [-1, 1]
+        d["lo"], d["hi"] = max(d["lo"], -1.0), min(d["hi"], 1.0)
+    text = format_interval(d, signed=True)
+    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d["within_noise"] else text + " points"
+
+
+def species_text(rows: list[Row]) -> str:
+    """Markdown bullets: each row's accuracy on test spectra of known species and of new species (absent from
+    training), and the share of new-species spectra in the test parts."""
+    lines = []
+    for r in rows:
+        if not r.accuracy_known_species and not r.accuracy_new_species:
+            continue
+        share = r.mean("new_species_fraction")
+        lines.append(f"* {r.model}: known species {accuracy_text(r, 'accuracy_known_species')}, new species "
+                     f"{accuracy_text(r, 'accuracy_new_species')}"
+                     + ("" if share is None else f" ({share:.1f} % of the test spectra are of new species)"))
+    return "\n".join(lines) if lines else "(no row has per-species results)"
+
+
+def specificity_text(rows: list[Row], n_classes: int) -> str:
+    """Why one-vs-rest specificity near 99 % says little, with this table's own numbers."""
+    spec = [r.mean("specificity") for r in rows if r.specificity]
+    acc = [r.mean() for r in rows if r.specificity and r.accuracy]
+    if not spec or n_classes < 2:
+        return ""
+    floor = 100 * specificity_floor(0.9, n_classes)
+    return (f"Macro specificity ranges only from {min(spec):.2f} to {max(spec):.2f} % while accuracy ranges from "
+            f"{min(acc):.2f} to {max(acc):.2f} %. With {n_classes} classes, each class's negatives are the other "
+            f"{n_classes - 1} classes' spectra and one error costs one false positive among them: a model wrong on one "
+            f"spectrum in ten still has a specificity of about {floor:.1f} %. Specificity is shown because the paper "
+            "reports it; accuracy, balanced accuracy and macro-F1 carry the information.")
+
+
+def _interval_cell(row: Row, key: str = "accuracy") -> str:
+    iv = interval(row, key)
+    if iv is None or iv["lo"] is None:
+        return "–"
+    return f"[{100 * iv['lo']:.2f}, {100 * iv['hi']:.2f}]"
+
+
+def _delta_cell(row: Row) -> str:
+    if row.accuracy_delta:
+        return format_interval(row.accuracy_delta, signed=True)
+    return _num(row.accuracy_delta_points, "+.2f")
 
 
 def _mean_sd(s: dict[str, Any] | None, scale: float = 100.0, digits: int = 2) -> str:
@@ -154,10 +294,15 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("model", lambda r: r.model),
     ("group", lambda r: r.group),
     ("accuracy (%)", lambda r: _mean_sd(r.accuracy)),
+    ("95 % CI (%)", _interval_cell),
+    ("validation (%)", lambda r: _mean_sd(r.val_accuracy)),
     ("random split (%)", lambda r: _mean_sd(r.accuracy_random)),
-    ("sensitivity (%)", lambda r: _mean_sd(r.sensitivity)),
+    ("known species (%)", lambda r: _mean_sd(r.accuracy_known_species)),
+    ("new species (%)", lambda r: _mean_sd(r.accuracy_new_species)),
+    ("balanced acc. = sensitivity (%)", lambda r: _mean_sd(r.balanced_accuracy or r.sensitivity)),
+    ("macro-F1 (%)", lambda r: _mean_sd(r.macro_f1)),
     ("specificity (%)", lambda r: _mean_sd(r.specificity)),
-    ("Δ accuracy (points)", lambda r: _num(r.accuracy_delta_points, "+.2f")),
+    ("Δ accuracy (points, 95 % CI)", _delta_cell),
     ("params", lambda r: _num(r.params, ",")),
     ("MFLOPs", lambda r: _mflops(r.mflops)),
     ("train s", lambda r: "–" if not r.fit_time_s else f"{r.fit_time_s['mean']:.1f}"),

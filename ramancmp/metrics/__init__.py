@@ -5,6 +5,7 @@ from ramancmp.metrics.classification import (
     aggregate,
     classification_metrics,
     format_mean_sd,
+    specificity_floor,
 )
 from ramancmp.metrics.complexity import (
     as_torch_module,
@@ -13,6 +14,15 @@ from ramancmp.metrics.complexity import (
     flop_counter_flops,
     layer_table,
     sklearn_complexity,
+)
+from ramancmp.metrics.statistics import (
+    WITHIN_NOISE,
+    corrected_interval,
+    format_interval,
+    paired_bootstrap,
+    paired_difference,
+    unpaired_difference,
+    within_noise,
 )
 from ramancmp.metrics.timing import (
     gemm_peak_gflops,
@@ -23,6 +33,7 @@ from ramancmp.metrics.timing import (
     threads,
 )
 
-__all__ = ["SCALAR_METRICS", "aggregate", "as_torch_module", "classification_metrics", "count_flops", "count_params",
-    "flop_counter_flops", "format_mean_sd", "gemm_peak_gflops", "layer_table", "measure_fit_time",
-    "measure_latency", "measure_throughput", "num_threads", "sklearn_complexity", "threads"]
+__all__ = ["SCALAR_METRICS", "WITHIN_NOISE", "aggregate", "as_torch_module", "classification_metrics",
+    "corrected_interval", "count_flops", "count_params", "flop_counter_flops", "format_interval", "format_mean_sd",
+    "paired_bootstrap", "paired_difference", "unpaired_difference", "within_noise", "specificity_floor",
+    "gemm_peak_gflops", "layer_table", "measure_fit_time", "measure_latency", "measure_throughput", "num_threads", "sklearn_complexity", "threads"]
