@@ -79,11 +79,11 @@ rc.plots.pareto_figure(rows, title="Teacher, student alone and distilled student
 # %%
 teacher_row, alone_row = rows[0], rows[1]
 distilled_row = next(r for r in rows if r.extra.get("chosen"))
-judged = rc.claims.judge_claims(rows, keys=["distillation_loss"])  # the one place claims are judged
+judged = rc.claims.judge_claims(rows, keys=["distillation_loss", "distillation_gain", "distillation_time"])
 speedup = teacher_row.latency_b1_ms / distilled_row.latency_b1_ms
 vs_teacher = rc.tables.paired(distilled_row, teacher_row)
 vs_alone = rc.tables.paired(distilled_row, alone_row)
-pd.DataFrame(judged)[["claim", "paper", "unit", "ours", "at", "verdict"]]
+pd.DataFrame(judged)[["claim", "reading", "closest", "paper", "unit", "ours", "lo", "hi", "at", "verdict"]]
 
 # %%
 rc.md(f"""

@@ -85,6 +85,15 @@ random split (the paper's protocol) minus our by-sample split, per model, on thi
 # %%
 pd.DataFrame(claims)
 
+# %% [markdown]
+# ## Is a timing reproducible within one run?
+#
+# `bench all` times the DRSN twice, as two separate rows of the same interleaved rounds. If the protocol works, the two
+# medians of each timing cell agree within their 95 % intervals.
+
+# %%
+pd.DataFrame(table["timing_check"])
+
 # %%
 ch.save({"rows": table["rows"], "claims": claims, "gemm": table["gemm"],
          "distillation_chosen": table["distillation_chosen"]}, task=ds.task, split="sample", data_sha256=ds.source_sha256)
