@@ -9,8 +9,8 @@
 #
 # <!-- nav:end -->
 #
-# The paper reports that "channel conversion" cuts the DRSN's inference time by 60 % but does not define it. We
-# implement three readings and measure them all, alone and combined:
+# The paper reports that "channel conversion" cuts the DRSN's inference time (its number is quoted from
+# `rc.claims` beside ours at the end of the chapter) but does not define it. We implement three readings and measure them all, alone and combined:
 #
 # * **(a) fold the spectrum into channels**: $1 \times L \to k \times L/k$, so every layer runs on a $k$-times shorter
 #   sequence. We fold *interleaved* (channel $c$ holds points $c, c+k, c+2k, \dots$): at each position the $k$

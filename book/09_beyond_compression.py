@@ -49,7 +49,7 @@ ch
 # ## All variants, side by side
 #
 # For each network (the plain CNN, DRSN-CW and the book's EfficientNet-1D) on the first by-sample split:
-# the float model, its int8 version, pruned versions at 25 %, 50 % and 75 % of the channels (each fine-tuned), and
+# the float model, its int8 version, pruned versions at each of the profile's prune ratios (each fine-tuned), and
 # the float and int8 ONNX exports. *Agreement* is the share of test spectra on which a variant predicts the same
 # class as the float model; int8 variants keep the float model's parameter count and FLOPs (same operations, one byte
 # per weight), so their saving shows in *size*.
@@ -205,7 +205,7 @@ rc.md("\n".join([
 #
 # 1. Quantise the DRSN with its shrinkage units kept in float (`quantize_int8(..., keep_float=[Shrinkage])`, from
 #    `ramancmp.models`). How many int8 -> float boundaries remain, and what happens to batch-1 latency?
-# 2. Prune the CNN at 50 % *without* fine-tuning (`prune_channels` alone) and measure its accuracy. How much of the
+# 2. Prune half of the CNN's channels *without* fine-tuning (`prune_channels` alone) and measure its accuracy. How much of the
 #    accuracy did fine-tuning recover?
 # 3. Time the ONNX model with 1, 2 and 4 threads (`OnnxClassifier(path, threads=n)`). At which batch size do extra
 #    threads start to pay off?

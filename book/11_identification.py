@@ -15,11 +15,11 @@
 # the ten groups behind and asks the question RRUFF itself answers: which of several hundred species is this?
 #
 # **The open-set rule.** A closed-set model gives each spectrum class scores (logits). *Temperature scaling* divides
-# them by one number fitted on the validation part, so that the softmax probabilities are calibrated (Guo et al.
-# 2017). The *open-set score* of a spectrum is its largest calibrated probability or its largest raw score -- for the
+# them by one number fitted on the validation part, so that the softmax probabilities are calibrated [Guo2017].
+# The *open-set score* of a spectrum is its largest calibrated probability or its largest raw score -- for the
 # library search, the cosine similarity of the nearest library spectrum (which one: chosen by validation AUROC). A
-# spectrum is accepted when its score is above a *threshold*, chosen so that 95 % of validation *unknowns* are
-# rejected. The unknowns are spectra of RRUFF minerals in none of the ten groups (task `rruff-outside-groups`, which
+# spectrum is accepted when its score is above a *threshold*, chosen so that a set share of the validation
+# *unknowns* is rejected (`unknown_rejection=0.95` by default). The unknowns are spectra of RRUFF minerals in none of the ten groups (task `rruff-outside-groups`, which
 # includes the documented exclusions such as feldspathoids); their species are halved: the threshold is chosen on one
 # half and judged on the other, so the test unknowns are minerals the rule has never been tuned on.
 #
@@ -128,7 +128,7 @@ rc.md(f"Held-out groups are rejected at a median rate of {100 * logo['unknown_re
 # Task `rruff-all-species`: every species with usable spectra from at least two samples, by-sample splits as
 # everywhere in the book. Two anchors in the same run: the 1-NN cosine library search (top-1 and top-5: is the right
 # species among the five most similar species?), and the book's plain CNN trained on the species -- in the spirit of
-# Liu et al. (2017), whose CNN reached 93.3 % on RRUFF.
+# Liu et al. (2017) [Liu2017], whose CNN was trained and tested on RRUFF spectra of many more species.
 #
 # **How the protocols differ.** Liu et al. used RRUFF spectra of many more species, held out spectra (not samples)
 # and augmented the training data heavily; a held-out spectrum there often has a sibling spectrum of the same sample
@@ -178,7 +178,7 @@ ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 # 1. Use the largest calibrated probability instead of the similarity for the library search
 #    (`rc.OpenSetClassifier(rc.LibrarySearch(), score="max_proba")`). Why is it worse? (Hint: two groups with
 #    similar spectra split the probability.)
-# 2. Choose the threshold for 90 % and for 99 % rejection of validation unknowns. Plot known accuracy against
+# 2. Choose the threshold that rejects nine in ten, and ninety-nine in a hundred, validation unknowns. Plot known accuracy against
 #    unknown rejection: where would you put the threshold for a field instrument?
 # 3. Which outside minerals are accepted most often, and as which group? Are they chemically related to that group?
 # 4. Held-out groups are rejected less often than outside species. Why, and what does it mean for a library that

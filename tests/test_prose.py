@@ -64,7 +64,7 @@ def hand_typed_measurements(lines: list[str]) -> list[str]:
             number = re.match(r"\d[\d,]*(?:\.\d+)?", m.group(0)).group(0).replace(",", "")
             if number in settings and re.search(r"points?|pts", m.group(0)):
                 continue  # "1024 points": the input length, a setting
-            if m.group(0).endswith("%") and re.match(r"\s*(?:interval|confidence|CI)\b", line[m.end():]):
+            if m.group(0).endswith("%") and re.match(r"\s*(?:[\w-]+\s+){0,3}?(?:intervals?|confidence|CI)\b", line[m.end():]):
                 continue  # "95 % interval": the confidence level, a setting
             found.append(f"{m.group(0)!r} in: {line.strip()}")
     return found
@@ -79,7 +79,8 @@ def test_the_scanner_catches_measurements_and_lets_settings_pass():
     good = ["# 10. The final comparison", "Zhao et al. 2020, *IEEE Trans. Ind. Inform.* 16, 4681",
             "a 1×1 convolution expands the channels (×6)", "chapter 7 measures CS",
             f"one spectrum of {PreprocessConfig().n_points} points", "a band at 1085 cm⁻¹",
-            "the 10 mineral groups", "with a 95 % interval", "`rc.evaluate('cnn', ds, model_kwargs={'head_bins': 1})`"]
+            "the 10 mineral groups", "with a 95 % interval", "within their 95 % intervals",
+            "a 95 % paired bootstrap interval", "`rc.evaluate('cnn', ds, model_kwargs={'head_bins': 1})`"]
     for line in good:
         assert not hand_typed_measurements([line]), line
 
