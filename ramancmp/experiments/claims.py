@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 from ramancmp.config import BOOK_MODELS
-from ramancmp.experiments.tables import Row, speedup
+from ramancmp.experiments.tables import Row, paired, speedup
 
 __all__ = ["ACCURACY_TOLERANCE", "CLAIMS", "CLOSEST", "PAPER", "PICK_TOLERANCE_POINTS", "SPEEDUP_TOLERANCE", "Claim",
            "claim", "claims_table", "judge_claims", "pick_best", "pick_fastest_within", "verdict",
@@ -234,11 +234,20 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
         r = by_name.get(name)
         return r if r is not None and r.group == "model" and r.accuracy else None
 
+    def paired_points(a: Row, b: Row) -> tuple[float, float | None, float | None]:
+        """``a - b`` in accuracy points on the splits both were measured on, with the corrected resampled t
+        interval of :func:`ramancmp.experiments.tables.paired` (the same interval as every table)."""
+        p = paired(a, b)
+        if p is None or p["lo"] is None:
+            return a.mean() - b.mean(), None, None
+        return 100 * p["mean"], 100 * p["lo"], 100 * p["hi"]
+
     light = [r for r in (model_row(effnet), model_row(drsn)) if r]
     classical = [r for r in (model_row("lda"), model_row(cnn)) if r]
     if light and classical and all(r.val_accuracy for r in light + classical):
         best_l, best_c = pick_best(light), pick_best(classical)  # "best" chosen on validation, judged on test
-        add("deep_vs_classical_gap", best_l.mean() - best_c.mean(), f"{best_l.model} vs {best_c.model}")
+        d, lo, hi = paired_points(best_l, best_c)
+        add("deep_vs_classical_gap", d, f"{best_l.model} vs {best_c.model}", lo=lo, hi=hi)
     elif light and classical:
         add("deep_vs_classical_gap", None, NO_VALIDATION)
 
@@ -247,13 +256,6 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
     teacher = model_row(effnet) or next((r for r in rows if r.group == "distillation" and r.model == effnet), None)
     alone = next((r for r in rows if r.group == "distillation" and r.extra.get("role") == "student alone"), None)
     alone = alone or model_row(cnn)
-
-    def paired_points(a: Row, b: Row) -> tuple[float, float | None, float | None]:
-        va, vb = a.values(), b.values()
-        if len(va) == len(vb) and len(va) > 1:
-            lo, hi = _boot(va - vb)
-            return float(np.mean(va - vb)), lo, hi
-        return a.mean() - b.mean(), None, None
 
     if distilled is not None and teacher is not None:
         d, lo, hi = paired_points(distilled, teacher)
