@@ -21,6 +21,20 @@
 #
 # The baseline is chapter 5's DRSN-CW, trained on the same splits (loaded from its checkpoints when present).
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * fold a spectrum into channels (contiguous and interleaved) and read the package's folding code
+# * implement and measure three readings of an under-specified method, alone and combined
+# * apply a selection rule fixed before looking at the numbers
+#
+# **Prerequisites:** chapter 5 (the DRSN being converted). Background: how a convolution's cost depends on length and
+# channels.
+#
+# **Reading** (full entries in [references](references.md)): [RamanCMP2023] (the claim), [Zhao2020] (CW and CS
+# thresholds).
+
+
 # %% tags=["parameters"]
 profile = "quick"
 seed = 0
@@ -45,6 +59,10 @@ ch
 rc.plots.folded_spectrum_figure(ds.grid, ds.X[0], 4, mode="interleaved")
 
 # %%
+# Folding as the package does it: the function, and the DRSN that folds its input before the stem.
+rc.show_source(rc.fold_spectrum, rc.FoldedDRSN)
+
+# %%
 rc.plots.folded_spectrum_figure(ds.grid, ds.X[0], 4, mode="contiguous")
 
 # %% [markdown]
@@ -56,6 +74,12 @@ rows = rc.compression_rows(None, exp, None)  # DRSN-CW first, then every variant
 table = rc.tables.to_frame(rows)
 table.insert(1, "reading", ["baseline"] + [v["variant"]["reading"] for v in exp["variants"]])
 table
+
+# %%
+# Every setting in effect for the baseline and each variant (same training recipe; the architectures differ).
+variants = [v["variant"] for v in exp["variants"]]
+rc.show_settings(rc.BOOK_MODELS["drsn"], *[(v["model"], v["kwargs"]) for v in variants], profile=ch.profile,
+                 labels=["DRSN-CW (baseline)"] + [v["label"] for v in variants])
 
 # %% [markdown]
 # ## Accuracy vs latency vs FLOPs
@@ -97,10 +121,13 @@ ch.save({"rows": rows, "book_variant": book_row.model, "claims": judged}, task=d
 # ## Exercises
 #
 # 1. Why can folding not reduce the number of layers executed? What *would* reduce per-layer overhead?
-# 2. Try `k=16`. At what $k$ does the stem's receptive field stop covering a Raman band's width?
+# 2. Try `k=16` (`rc.evaluate("drsn_folded", ds, profile=ch.profile, model_kwargs={"k": 16})`). At what $k$ does
+#    the stem's receptive field stop covering a Raman band's width?
 # 3. Compare the contiguous and interleaved layouts' accuracies. Explain the difference with the figures above.
 # 4. Repeat the measurement against a full-resolution baseline, `model_kwargs={"stem_stride": 2, "stem_kernel": 7}`
-#    for both the DRSN and the folded variants. How close do you get to the paper's 60 %?
+#    for both the DRSN (`"drsn_cw"`) and the folded variants (`"drsn_folded"` with `k`). Latency does not depend on
+#    the weights: `rc.measure_latency` on `rc.create_model(...)` answers the speed half without training. How close
+#    do you get to the paper's 60 %?
 #
 # <!-- nav:start -->
 #

@@ -53,6 +53,10 @@ def test_show_settings_side_by_side_distillation_folding_and_classical():
     assert table.loc[("distillation", "alpha"), "student"] == "0.5"
     assert table.loc[("architecture", "fold_k"), "folded"] == "4"
     assert table.loc[("architecture", "fold_k"), "student"] == ""  # not a folded network
+    mixed = rc.show_settings("efficientnet_small", ("cnn", None, {"temperature": 2.0, "alpha": 0.9}),
+                             labels=["teacher", "student"])
+    assert mixed.loc[("distillation", "temperature"), "student"] == "2.0"
+    assert mixed.loc[("distillation", "temperature"), "teacher"] == ""  # the teacher is not distilled
     lda = rc.show_settings(("lda", {"shrinkage": "auto"}))
     assert lda.loc[("model", "shrinkage"), lda.columns[0]] == "auto"
     with pytest.raises(ValueError, match="2 labels for 1 models"):

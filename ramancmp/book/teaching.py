@@ -154,13 +154,14 @@ def _settings(model: str, model_kwargs: dict | None, profile: Any, seed: int, nu
     return rows
 
 
-def show_settings(*models: str | tuple[str, dict | None], profile: Any = None, seed: int = 0,
+def show_settings(*models: str | tuple, profile: Any = None, seed: int = 0,
                   num_classes: int = 10, in_length: int = 1024,
                   distillation: tuple[float, float] | dict | DistillationConfig | None = None,
                   labels: Iterable[str] | None = None) -> pd.DataFrame:
     """Every setting in effect when the book trains each model in ``profile``: one column per model.
 
-    ``models``: registry names or ``(name, model_kwargs)`` pairs (e.g. ``rc.BOOK_MODELS["efficientnet"]``). The
+    ``models``: registry names, ``(name, model_kwargs)`` pairs (e.g. ``rc.BOOK_MODELS["efficientnet"]``) or
+    ``(name, model_kwargs, distillation)`` for one distilled student beside other networks. The
     values are those of the estimator the model store builds (:func:`ramancmp.experiments.store.build_estimator`)
     and of the network the registry builds, so the table shows exactly what ran -- including the architecture
     defaults a builder fills in when ``model_kwargs`` is empty. ``distillation=(T, alpha)`` (or
@@ -169,13 +170,14 @@ def show_settings(*models: str | tuple[str, dict | None], profile: Any = None, s
     """
     if not models:
         raise ValueError("show_settings needs at least one model")
-    specs = [(m, None) if isinstance(m, str) else (m[0], m[1]) for m in models]
+    specs = [(m, None, distillation) if isinstance(m, str)
+             else (m[0], m[1], m[2] if len(m) > 2 else distillation) for m in models]
     names = list(labels) if labels is not None else [
-        name + (f" {kwargs}" if kwargs else "") for name, kwargs in specs]
+        name + (f" {kwargs}" if kwargs else "") for name, kwargs, _ in specs]
     if len(names) != len(specs):
         raise ValueError(f"{len(names)} labels for {len(specs)} models")
-    columns = {label: _settings(name, kwargs, profile, seed, num_classes, in_length, distillation)
-               for label, (name, kwargs) in zip(names, specs)}
+    columns = {label: _settings(name, kwargs, profile, seed, num_classes, in_length, dist)
+               for label, (name, kwargs, dist) in zip(names, specs)}
     index = list(dict.fromkeys(key for col in columns.values() for key in col))
     table = pd.DataFrame({label: [_readable(col.get(key, "")) for key in index] for label, col in columns.items()},
                          index=pd.MultiIndex.from_tuples(index, names=["part", "setting"]))
