@@ -13,7 +13,6 @@ data_dir = None
 # %%
 import itertools
 
-import numpy as np
 import pandas as pd
 
 from ramancmp import book as rc
