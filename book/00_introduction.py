@@ -21,6 +21,20 @@
 # package, `ramancmp`, runs it on the public RRUFF data, and puts each of the paper's claims beside our own
 # measurement. Every number you see below is computed by the run that shows it.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * state the paper's claims and how this book tests each one
+# * explain why the book splits by sample, repeats every split and times models side by side
+# * run the whole book, one chapter, or one chapter with another seed
+#
+# **Prerequisites:** none in the book. Background: Python and NumPy; what a Raman spectrum is (see *Raman shift* in the
+# [glossary](glossary.md)).
+#
+# **Reading** (full entries in [references](references.md)): [RamanCMP2023] (the paper), [Lafuente2015] (the RRUFF
+# database).
+
+
 # %% tags=["parameters"]
 import os
 

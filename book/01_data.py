@@ -19,6 +19,19 @@
 # This chapter loads the archive, builds the book's main task, looks at the spectra, and measures why evaluation must
 # keep all spectra of one sample on the same side of a train/test split.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * read a RRUFF spectrum file and say what each preprocessing step does to it
+# * describe the book's main task, its ten mineral groups and how imbalanced they are
+# * measure how a random split of spectra leaks samples into the test set, and why a by-sample split does not
+#
+# **Prerequisites:** chapter 0. Background: train/test splits, interpolation onto a grid.
+#
+# **Reading** (full entries in [references](references.md)): [Lafuente2015] (RRUFF: how the spectra were measured and
+# processed).
+
+
 # %% tags=["parameters"]
 import os
 
@@ -206,10 +219,12 @@ ch.save({"n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names), "n_sampl
 # ## Exercises
 #
 # 1. Run `python -m ramancmp data summary --task rruff-species-10` and compare the class balance with the groups task.
-# 2. Change the grid to 100–1400 cm⁻¹ (`PreprocessConfig`) and count how many spectra are dropped. What does that
-#    trade?
+# 2. Change the grid to 100–1400 cm⁻¹
+#    (`rc.load_task("rruff-groups-10", preprocess=rc.PreprocessConfig(grid_start=100, grid_stop=1400))`) and count
+#    how many spectra are dropped. What does that trade?
 # 3. The gap between random and by-sample splits depends on how many spectra a sample has. Predict how it would change
-#    on `rruff-all-species`, then measure it.
+#    on `rruff-species-10` (`rc.load_task("rruff-species-10")`), then measure it with the library search as above.
+#    (`rruff-all-species` cannot be split at random with stratification: it has more classes than test spectra.)
 # 4. Which groups overlap most in the class-mean figure? Check your guess against the confusion matrices of chapter 2.
 #
 # <!-- nav:start -->

@@ -21,6 +21,19 @@
 # All three go through the same evaluation harness as the networks of later chapters: the same by-sample splits,
 # repeated, with mean ± sd of accuracy, macro sensitivity and macro specificity.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * fit LDA, PCA + LDA and the 1-NN cosine library search through the book's evaluation harness
+# * explain why plain LDA over-fits when there are more wavenumbers than training spectra
+# * read a confusion matrix and a mean ± sd over repeated splits
+#
+# **Prerequisites:** chapter 1. Background: covariance matrices, projections, nearest-neighbour classification.
+#
+# **Reading** (full entries in [references](references.md)): [Ledoit2004] (shrinkage LDA, exercise 1), [Lafuente2015]
+# (library search against RRUFF).
+
+
 # %% tags=["parameters"]
 import os
 
@@ -152,10 +165,11 @@ rc.md(f"""
 # %% [markdown]
 # ## Exercises
 #
-# 1. Use `create_model("lda", num_classes=10, shrinkage="auto")` (Ledoit–Wolf shrinkage) through `evaluate`. How
-#    much of the gap to PCA + LDA does regularisation close?
-# 2. Replace cosine with Euclidean distance in the library search. Why does min-max normalisation make the two
-#    behave differently?
+# 1. Evaluate LDA with Ledoit–Wolf shrinkage, `rc.evaluate("lda", ds, profile=ch.profile, model_kwargs={"shrinkage":
+#    "auto"})`. How much of the gap to PCA + LDA does regularisation close?
+# 2. Replace cosine with Euclidean distance in the library search: `evaluate` also takes a factory,
+#    `lambda n_classes, length: rc.create_model("knn_cosine", n_classes, length).set_params(metric="euclidean")`.
+#    Why does min-max normalisation make the two behave differently?
 # 3. Choose the number of PCA components on the validation part only (hint: `rc.make_split`) and
 #    compare with the sweep above.
 # 4. Which pairs of groups does the library search confuse? Look at their class means in chapter 1: why?

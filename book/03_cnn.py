@@ -18,6 +18,19 @@
 #
 # This network is also the *student* of the distillation chapter, so it is deliberately small and fast.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * build the paper's plain 1D CNN and count its parameters and FLOPs layer by layer
+# * read the package's training loop: AdamW, the one-cycle schedule, augmentation, early stopping
+# * list every setting a network is trained with, and read training and validation curves
+#
+# **Prerequisites:** chapters 1 and 2. Background: convolution, back-propagation, the cross-entropy loss.
+#
+# **Reading** (full entries in [references](references.md)): [Liu2017] (the CNN), [Loshchilov2019] (AdamW), [Smith2019]
+# (one-cycle schedule).
+
+
 # %% tags=["parameters"]
 import os
 
@@ -61,6 +74,15 @@ print(f"{rc.count_params(net)['total']:,} parameters, {rc.count_flops(net, (1, 1
 trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=seed,
                            split_kinds=("sample", "random"))
 print(f"{trained} networks trained now, in parallel (the rest were in the model store)")
+
+# %%
+# Every setting these networks were trained with in this profile: the training loop's, the augmentation's and the
+# architecture's (read from the estimator the model store builds and the network the registry builds).
+rc.show_settings(rc.BOOK_MODELS["cnn"], profile=ch.profile)
+
+# %%
+# The training loop every network of the book goes through -- the package's own code, shown, not copied.
+rc.show_source(rc.train_model)
 
 # %%
 by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
@@ -122,11 +144,16 @@ rc.md(f"""
 # ## Exercises
 #
 # 1. Replace the 8-bin adaptive pooling of the head by global average pooling
-#    (`rc.evaluate("cnn", ds, model_kwargs={"head_bins": 1})`) and retrain. What happens, and why?
-# 2. Turn augmentation off: `evaluate` also takes a factory, e.g.
-#    `lambda n_classes, length: TorchClassifier("cnn", augment=False, max_epochs=60)`. How large is the effect of
-#    augmentation on unseen samples?
-# 3. Predict the class of one of your own spectra with `python -m ramancmp predict --model cnn FILE`.
+#    (`rc.evaluate("cnn", ds, profile=ch.profile, model_kwargs={"head_bins": 1})`) and retrain. What happens, and
+#    why?
+# 2. Turn augmentation off: `evaluate` also takes a factory, e.g. `lambda n_classes, length:
+#    rc.TorchClassifier(model="cnn", augment=False, max_epochs=ch.profile.max_epochs, patience=ch.profile.patience,
+#    batch_size=ch.profile.batch_size)`; train the same factory with `augment=True` beside it. How large is the
+#    effect of augmentation on unseen samples?
+# 3. Predict the class of one of your own spectra with `python -m ramancmp predict --model cnn FILE` (it uses the
+#    CNN this chapter saved).
+# 4. In the training loop shown above, where are the best epoch's weights kept, and when are they restored? What
+#    would change if early stopping monitored the validation loss (`rc.TrainConfig(monitor="val_loss")`)?
 #
 # <!-- nav:start -->
 #

@@ -24,6 +24,20 @@
 # B0's seven stages are listed below as the configuration the package builds from (one small dataclass per stage,
 # as in torchvision). `width_mult` and `depth_mult` scale channels and repeats, EfficientNet's compound scaling.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * explain the parts of an MBConv block (expansion, depthwise convolution, SE, projection, stochastic depth) from the
+#   package's source
+# * scale a network's width and depth, and say why a model with few FLOPs can still be slow on a CPU
+# * compare full B0 with the scaled-down variant the book trains
+#
+# **Prerequisites:** chapter 3 (the training recipe is the same). Background: residual connections.
+#
+# **Reading** (full entries in [references](references.md)): [Tan2019] (EfficientNet), [Sandler2018] (inverted
+# residuals), [Hu2018] (squeeze-and-excitation).
+
+
 # %% tags=["parameters"]
 import os
 
@@ -70,6 +84,10 @@ sizes.round(3)
 rc.md(f"Full B0 has {sizes['params'].iloc[0]:,} parameters, the variant trained here {sizes['params'].iloc[1]:,}.")
 
 # %%
+# The MBConv block and its squeeze-and-excitation gate, as the package defines them (one block per stage entry above).
+rc.show_source(rc.MBConv, rc.SqueezeExcitation)
+
+# %%
 rc.layer_table(book_net, (1, 1, L), depth=2)
 
 # %% [markdown]
@@ -82,6 +100,11 @@ rc.layer_table(book_net, (1, 1, L), depth=2)
 trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=seed,
                            split_kinds=("sample", "random"))
 print(f"{trained} networks trained now, in parallel (the rest were in the model store)")
+
+# %%
+# Every setting in effect: BOOK_MODELS gives efficientnet_small no keyword arguments, so its architecture is the
+# builder's defaults, listed here with the training settings of this profile.
+rc.show_settings(rc.BOOK_MODELS["efficientnet"], profile=ch.profile)
 
 # %%
 by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
@@ -134,10 +157,13 @@ rc.md("Paired on the same splits (EfficientNet minus each earlier model, 95 % in
 #
 # ## Exercises
 #
-# 1. Train full B0 (`rc.evaluate("efficientnet_b0", ds, ...)`) in the quick profile and compare its epoch time with the
-#    variant's. Where does the time go? (`layer_table` gives FLOPs per stage; time a stage with `measure_latency`.)
-# 2. Switch stochastic depth off (`model_kwargs={"stochastic_depth_prob": 0.0}`) and measure the effect over
-#    repeated splits. Is the difference larger than the sd?
+# 1. Train full B0 for two epochs (`rc.TorchClassifier(model="efficientnet_b0", max_epochs=2)` fitted on
+#    `rc.train_part(ds, split)` of a split from `rc.make_split`) and compare its epoch time (`history_.epoch_time`)
+#    with the variant's. Where does the time go? (`layer_table` gives FLOPs per stage; time a stage with
+#    `measure_latency`.)
+# 2. Switch stochastic depth off (`rc.evaluate(MODEL, ds, profile=ch.profile,
+#    model_kwargs={"stochastic_depth_prob": 0.0})`) and measure the effect over repeated splits. Is the difference
+#    larger than the sd?
 # 3. Why is a depthwise convolution cheaper in FLOPs than an ordinary one, but not proportionally faster on a CPU?
 #
 # <!-- nav:start -->

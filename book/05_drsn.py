@@ -22,6 +22,19 @@
 # **DRSN-CS** one τ is shared by all channels. A shortcut adds the unit's input (through a strided 1×1 convolution
 # when the unit downsamples or widens). The paper uses DRSN-CW; chapter 7 measures CS.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * write down soft thresholding and find it in the package's RSBU
+# * explain how a DRSN learns its thresholds from each input, and the difference between CW and CS
+# * test the paper's first claim against LDA, the CNN and the library search
+#
+# **Prerequisites:** chapters 3 and 4 (the SE gate). Background: residual networks; denoising by thresholding.
+#
+# **Reading** (full entries in [references](references.md)): [Zhao2020] (the DRSN), [Donoho1995] (soft thresholding),
+# [He2016] (residual learning).
+
+
 # %% tags=["parameters"]
 import os
 
@@ -60,6 +73,10 @@ zero unless told how; the package's counting rules are documented in `ramancmp.m
 print(f"{rc.count_params(net)['total']:,} parameters, {rc.count_flops(net, (1, 1, L))['flops'] / 1e6:.2f} MFLOPs")
 rc.layer_table(net, (1, 1, L), depth=1)
 
+# %%
+# Soft thresholding, the shrinkage sub-network that learns tau, and the RSBU that uses both: the package's own code.
+rc.show_source(rc.SoftThreshold, rc.Shrinkage, rc.RSBU)
+
 # %% [markdown]
 # ## Training
 
@@ -67,6 +84,10 @@ rc.layer_table(net, (1, 1, L), depth=1)
 trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=seed,
                            split_kinds=("sample", "random"))
 print(f"{trained} networks trained now, in parallel (the rest were in the model store)")
+
+# %%
+# Every setting in effect for the DRSN trained here (training loop, augmentation, architecture).
+rc.show_settings(rc.BOOK_MODELS["drsn"], profile=ch.profile)
 
 # %%
 by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
@@ -160,12 +181,15 @@ verdict_text
 #
 # ## Exercises
 #
-# 1. Train DRSN-CS (`rc.evaluate("drsn_cs", ds, ...)`) and compare accuracy and latency with DRSN-CW. Chapter 7 uses
-#    this as one reading of "channel conversion".
-# 2. Replace soft thresholding with a plain ReLU (keep everything else) by subclassing `Shrinkage`. Does the
+# 1. Train DRSN-CS (`rc.evaluate("drsn_cs", ds, profile=ch.profile)`) and compare accuracy and latency with
+#    DRSN-CW. Chapter 7 uses this as one reading of "channel conversion".
+# 2. Replace soft thresholding with a plain ReLU (keep everything else): subclass `rc.Shrinkage` with a `forward`
+#    that returns `x.clamp(min=0)`, put an instance in place of every RSBU's `shrinkage` in a fresh
+#    `rc.create_model(MODEL, ...)`, and train it with `rc.train_model` on `rc.train_part(ds, split)`. Does the
 #    shrinkage matter on these processed (already baseline-corrected) spectra?
 # 3. Add Gaussian noise of increasing strength to the *test* spectra only and plot accuracy against noise for the
-#    CNN and the DRSN. Which degrades more gracefully?
+#    CNN and the DRSN (the networks of a split: `rc.get_or_train(name, ds, split, ch.profile)`). Which degrades
+#    more gracefully?
 #
 # <!-- nav:start -->
 #

@@ -21,6 +21,19 @@
 # teacher is the book's 1D-EfficientNet of chapter 4 and the student the plain CNN of chapter 3, both trained on the
 # training part of each split only; the teacher runs on the same augmented batches the student sees.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * write the distillation loss and read the package's implementation of it
+# * explain what the temperature does to the teacher's output, and choose T and α on validation data
+# * measure how close a distilled student comes to its teacher, and how much faster it is
+#
+# **Prerequisites:** chapters 3 (the student) and 4 (the teacher). Background: softmax, cross-entropy, KL divergence.
+#
+# **Reading** (full entries in [references](references.md)): [Hinton2015] (knowledge distillation), [RamanCMP2023] (the
+# claim tested here).
+
+
 # %% tags=["parameters"]
 import os
 
@@ -50,6 +63,18 @@ rc.md(f"The paper's claim, quoted ({rc.claims.PAPER['journal']}): *{loss_claim.s
 exp = rc.distillation_experiment(ds, profile=ch.profile, seed=ch.seed)
 rows = rc.compression_rows(exp, None, None)  # teacher, student alone, one distilled student per (T, alpha)
 rc.tables.to_frame(rows)
+
+# %%
+# The distillation loss, and the hook that runs the frozen teacher on the very batch the student sees.
+rc.show_source(rc.distillation_loss, "ramancmp.compression.distillation.DistillationLoss")
+
+# %%
+# Every setting of the networks trained here: teacher, student alone, and the distilled student at the (T, alpha)
+# chosen on the validation parts (the whole grid searched in this profile is printed below the table).
+teacher_model, student_model = rc.BOOK_MODELS["efficientnet"], rc.BOOK_MODELS["cnn"]
+print("(T, alpha) grid searched on validation data:", ch.profile.distillation_grid)
+rc.show_settings(teacher_model, student_model, (*student_model, exp["chosen"]), profile=ch.profile,
+                 labels=["teacher", "student alone", "distilled student"])
 
 # %% [markdown]
 # ## Soft targets of a real spectrum
@@ -118,10 +143,14 @@ ch.save({"rows": rows, "chosen": exp["chosen"], "claims": judged, "speedup_vs_te
 #
 # ## Exercises
 #
-# 1. Set $\alpha = 0$: the soft term vanishes. Does the student then match "cnn alone"? Why (not) exactly?
-# 2. Which classes get the most probability mass from the teacher at $T = 8$ for a pyroxene spectrum? Is that
+# 1. Set $\alpha = 0$ (`rc.distillation_experiment(ds, profile=ch.profile, seed=ch.seed, grid=[(4.0, 0.0)])`):
+#    the soft term vanishes. Does the student then match "cnn alone"? Why (not) exactly?
+# 2. Draw the teacher's soft targets for a *pyroxene* test spectrum (pick `i` among the test indices whose class is
+#    pyroxene and redraw the figure above). Which classes get the most probability mass at $T = 8$? Is that
 #    mineralogically sensible?
-# 3. Distil into a narrower CNN (`model_kwargs={"channels": (8, 16, 32, 32)}`). Where does accuracy start to drop?
+# 3. Distil into a narrower CNN: `rc.DistilledClassifier(teacher=..., model="cnn",
+#    model_kwargs={"channels": (8, 16, 32, 32)}, temperature=..., alpha=...)` with each split's stored teacher
+#    (`rc.get_or_train`), evaluated through `rc.evaluate` with a factory. Where does accuracy start to drop?
 #
 # <!-- nav:start -->
 #

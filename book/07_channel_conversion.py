@@ -25,6 +25,20 @@
 # shrinkage units with 4, 8 and 16 channels; `rc.BOOK_MODELS["drsn_paper"]`), folded into 4 channels the same way.
 # Every row is timed in one run of the book's timing protocol, printed below the table.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * fold a spectrum into channels (contiguous and interleaved) and read the package's folding code
+# * implement and measure three readings of an under-specified method, alone and combined
+# * apply a selection rule fixed before looking at the numbers
+#
+# **Prerequisites:** chapter 5 (the DRSN being converted). Background: how a convolution's cost depends on length and
+# channels.
+#
+# **Reading** (full entries in [references](references.md)): [RamanCMP2023] (the claim), [Zhao2020] (CW and CS
+# thresholds).
+
+
 # %% tags=["parameters"]
 import os
 
@@ -51,6 +65,10 @@ ch
 rc.plots.folded_spectrum_figure(ds.grid, ds.X[0], 4, mode="interleaved")
 
 # %%
+# Folding as the package does it: the function, and the DRSN that folds its input before the stem.
+rc.show_source(rc.fold_spectrum, rc.FoldedDRSN)
+
+# %%
 rc.plots.folded_spectrum_figure(ds.grid, ds.X[0], 4, mode="contiguous")
 
 # %% [markdown]
@@ -64,6 +82,12 @@ table = rc.tables.to_frame(rows)
 table.insert(1, "reading", [(r.extra.get("variant") or {}).get("reading", "baseline") for r in rows])
 table.insert(2, "compared with", [r.baseline for r in rows])
 table
+
+# %%
+# Every setting in effect for the baseline and each variant (same training recipe; the architectures differ).
+variants = [v["variant"] for v in exp["variants"]]
+rc.show_settings(rc.BOOK_MODELS["drsn"], *[(v["model"], v["kwargs"]) for v in variants], profile=ch.profile,
+                 labels=["DRSN-CW (baseline)"] + [v["label"] for v in variants])
 
 # %% [markdown]
 # ## Every timing cell, with its interval
@@ -139,10 +163,13 @@ rc.md("\n".join([
 # ## Exercises
 #
 # 1. Why can folding not reduce the number of layers executed? What *would* reduce per-layer overhead?
-# 2. Try `k=16`. At what $k$ does the stem's receptive field stop covering a Raman band's width?
+# 2. Try `k=16` (`rc.evaluate("drsn_folded", ds, profile=ch.profile, model_kwargs={"k": 16})`). At what $k$ does
+#    the stem's receptive field stop covering a Raman band's width?
 # 3. Compare the contiguous and interleaved layouts' accuracies. Explain the difference with the figures above.
-# 4. Fold the full-resolution DRSN into 8 channels (`rc.evaluate("drsn_paper_folded", ds, model_kwargs={"k": 8})`).
-#    Does the speed-up grow with $k$ at batch 1 as it does at batch 256?
+# 4. Repeat the measurement against a full-resolution baseline, `model_kwargs={"stem_stride": 2, "stem_kernel": 7}`
+#    for both the DRSN (`"drsn_cw"`) and the folded variants (`"drsn_folded"` with `k`). Latency does not depend on
+#    the weights: `rc.measure_latency` on `rc.create_model(...)` answers the speed half without training. How close
+#    do you get to the paper's number (`rc.claims.claim("channel_conversion_speedup")`)?
 #
 # <!-- nav:start -->
 #

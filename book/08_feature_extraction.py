@@ -27,6 +27,19 @@
 # The DRSN of each split is trained on that split's training part only, and LDA is fitted on the same training
 # spectra; choices (the depth) are made on the validation parts.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * use a trained network's intermediate features as input to LDA
+# * explain why LDA on the full network's features cannot be faster than the network, and what a shallow cut saves
+# * read an accuracy-cost trade-off across depths
+#
+# **Prerequisites:** chapters 2 (LDA) and 5 (the DRSN).
+#
+# **Reading** (full entries in [references](references.md)): [RamanCMP2023] (the claim), [Ledoit2004] (LDA's covariance
+# estimate), [Zhao2020].
+
+
 # %% tags=["parameters"]
 import os
 
@@ -139,9 +152,10 @@ rc.md("\n".join([
 # %% [markdown]
 # ## Exercises
 #
-# 1. Fit LDA on the full-depth features and compare its predictions with the DRSN's own head. Why do they differ,
-#    although both are linear?
-# 2. Replace LDA by a 1-nearest-neighbour search on the features (chapter 2). Which depth suits it best?
+# 1. Fit LDA on the full-depth features (`rc.feature_pipeline(drsn)` with a DRSN from `rc.get_or_train`) and
+#    compare its predictions with the DRSN's own head. Why do they differ, although both are linear?
+# 2. Replace LDA by a 1-nearest-neighbour search on the features (chapter 2's `rc.create_model("knn_cosine", ...)`
+#    on `pipe.named_steps["features"].transform(X)`). Which depth suits it best?
 # 3. Why must the DRSN used as feature extractor be trained without the test part, although LDA is fitted anew?
 #
 # <!-- nav:start -->

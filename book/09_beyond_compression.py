@@ -28,6 +28,19 @@
 # small machine shared with other work, multi-threaded batch-1 timings of tiny networks measure the operating
 # system's scheduler more than the network (see "Threads" below).
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * quantise a trained network to int8 after training and say which layers stay in float
+# * prune whole channels with a dependency graph and fine-tune the smaller network
+# * export a network to ONNX and run it with ONNX Runtime, and explain why batch-1 timings use one thread
+#
+# **Prerequisites:** chapters 3-5 (the networks compressed here). Background: integer arithmetic, what a kernel is.
+#
+# **Reading** (full entries in [references](references.md)): [Jacob2018] (int8 quantisation), [Fang2023] (structured
+# pruning).
+
+
 # %% tags=["parameters"]
 import os
 
@@ -63,6 +76,12 @@ cols = ["model", "variant", "accuracy", "agreement", "params", "mflops", "size_k
 shown = table[cols].assign(accuracy=100 * table["accuracy"], agreement=100 * table["agreement"])
 shown.round({"accuracy": 1, "agreement": 1, "mflops": 2, "size_kb": 1, "latency_b1_ms": 3,
              "throughput_b256": 0}).style.hide(axis="index")
+
+# %%
+# Every setting of the fine-tune that follows pruning (the pruned networks are trained again with these), and the
+# base networks' own settings (trained in chapters 3-5).
+print("fine-tune after pruning:", ", ".join(f"{k}={v}" for k, v in bench["fine_tune"].items()))
+rc.show_settings(*[rc.BOOK_MODELS[key] for key in rc.NETWORKS], profile=ch.profile, labels=list(rc.NETWORKS))
 
 # %%
 rc.plots.deployment_figure(rows)
@@ -203,12 +222,13 @@ rc.md("\n".join([
 # %% [markdown]
 # ## Exercises
 #
-# 1. Quantise the DRSN with its shrinkage units kept in float (`quantize_int8(..., keep_float=[Shrinkage])`, from
-#    `ramancmp.models`). How many int8 -> float boundaries remain, and what happens to batch-1 latency?
-# 2. Prune half of the CNN's channels *without* fine-tuning (`prune_channels` alone) and measure its accuracy. How much of the
-#    accuracy did fine-tuning recover?
-# 3. Time the ONNX model with 1, 2 and 4 threads (`OnnxClassifier(path, threads=n)`). At which batch size do extra
-#    threads start to pay off?
+# 1. Quantise the DRSN with its shrinkage units kept in float (`rc.quantize_int8(nets["drsn"], X_calibration,
+#    keep_float=[rc.Shrinkage])`). How many int8 -> float boundaries remain (`.report.dequantize_ops`), and what
+#    happens to batch-1 latency?
+# 2. Prune half of the CNN's channels *without* fine-tuning (`rc.prune_channels` alone) and measure its accuracy.
+#    How much of the accuracy did fine-tuning recover?
+# 3. Time the ONNX model with 1, 2 and 4 threads (`rc.OnnxClassifier(rc.export_onnx(net, path), threads=n)`). At
+#    which batch size do extra threads start to pay off?
 # 4. Why must int8 calibration use training spectra, never test spectra?
 #
 # <!-- nav:start -->

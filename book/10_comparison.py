@@ -16,6 +16,19 @@
 # all timings are taken here, side by side, so their ratios are fair. `python -m ramancmp bench all` produces the
 # same table from the command line.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * read one table of every model and variant measured in one run, and its Pareto front
+# * judge each of the paper's claims with our number beside it
+# * separate properties of a method from properties of the hardware
+#
+# **Prerequisites:** chapters 2-9.
+#
+# **Reading** (full entries in [references](references.md)): [RamanCMP2023] (the claims judged), [Nadeau2003] (comparing
+# models on repeated splits).
+
+
 # %% tags=["parameters"]
 import os
 
@@ -115,7 +128,8 @@ ch.save({"rows": table["rows"], "claims": claims, "gemm": table["gemm"],
 #    conclusions change? Which differences in the table are smaller than their sd?
 # 2. Run `python -m ramancmp bench all --profile full` on another machine (a laptop, a Raspberry Pi) and compare the
 #    latency ratios. Which speed-ups are properties of the method, which of the hardware?
-# 3. Repeat the comparison on `rruff-species-10` (`load_task("rruff-species-10")`). Does the ranking hold?
+# 3. Repeat the comparison on `rruff-species-10` (`rc.load_task("rruff-species-10")`, then `rc.evaluate` each model
+#    of `rc.BOOK_MODELS`). Does the ranking hold?
 #
 # <!-- nav:start -->
 #

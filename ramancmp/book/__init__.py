@@ -49,3 +49,19 @@ __all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "PROTOCOL_NOTE", "co
            "load_rows", "load_task", "make_split", "md", "measure_latency", "mineral_groups", "num_threads", "plots",
            "predict_logits", "preprocess_spectrum", "prune_channels", "quantize_int8", "read_spectrum",
            "repeated_splits", "sibling_leakage", "soft_targets", "tables", "train_networks", "train_part"]
+
+# --- Showing the code and the settings a chapter teaches (issue 12, part 4): rc.show_source(obj) renders the
+# package's own source as Markdown, rc.show_settings(model, profile=...) every hyper-parameter in effect; the objects
+# below are what the chapters show (and what their exercises and solutions use).
+from ramancmp.book.teaching import show_settings, show_source  # noqa: E402
+from ramancmp.compression import (DistilledClassifier, OnnxClassifier, distillation_loss,  # noqa: E402
+                                  export_onnx)
+from ramancmp.data.preprocess import PreprocessConfig  # noqa: E402
+from ramancmp.models import (RSBU, FoldedDRSN, Shrinkage, SoftThreshold, fold_spectrum,  # noqa: E402
+                             register_model)
+from ramancmp.models.efficientnet import MBConv, SqueezeExcitation  # noqa: E402
+from ramancmp.training.loop import Augment, TrainConfig, train_model  # noqa: E402
+
+__all__ += ["Augment", "DistilledClassifier", "FoldedDRSN", "MBConv", "OnnxClassifier", "PreprocessConfig", "RSBU",
+            "Shrinkage", "SoftThreshold", "SqueezeExcitation", "TrainConfig", "distillation_loss", "export_onnx",
+            "fold_spectrum", "register_model", "show_settings", "show_source", "train_model"]

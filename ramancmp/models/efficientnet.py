@@ -111,6 +111,10 @@ class EfficientNet1D(SpectrumClassifier):
         if head_bins < 1:
             raise ValueError(f"head_bins must be >= 1, got {head_bins}")
         self.num_classes, self.in_channels, self.in_length = num_classes, in_channels, in_length
+        # the architecture's settings in effect (after a builder's defaults), as CNN1D and DRSN keep theirs
+        self.config = {"width_mult": width_mult, "depth_mult": depth_mult, "dropout": dropout,
+                       "stochastic_depth_prob": stochastic_depth_prob, "in_channels": in_channels,
+                       "stem_kernel": stem_kernel, "stem_stride": stem_stride, "head_bins": head_bins}
         setting = [c.scaled(width_mult, depth_mult) for c in B0_SETTING]
         self.setting = setting
 

@@ -1,0 +1,112 @@
+# %% [markdown]
+# # Solutions to chapter 9: Beyond the paper
+#
+# Worked solutions to the exercises of [chapter 9](../09_beyond_compression.ipynb). Every number in an answer is
+# computed by the code above it, in the profile set below; the networks are loaded from the model store. Timings on
+# a busy machine are noisy: compare them, do not quote them.
+
+# %% tags=["parameters"]
+profile = "quick"
+seed = 0
+data_dir = None
+
+# %%
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ramancmp import book as rc
+
+prof = rc.get_profile(profile)
+ds = rc.load_task("rruff-groups-10")
+L = ds.X.shape[1]
+split = rc.make_split(ds.y, ds.groups, kind="sample", seed=seed)  # the split chapter 9 uses
+clfs = {key: rc.get_or_train(rc.BOOK_MODELS[key][0], ds, split, prof, model_kwargs=rc.BOOK_MODELS[key][1] or None)
+        for key in ("cnn", "drsn")}
+nets = {key: clf.model_.cpu().eval() for key, clf in clfs.items()}
+X_cal = ds.X[split.train][:prof.calibration_size]
+X_te, y_te = ds.X[split.test], ds.y[split.test]
+
+
+def accuracy(net, clf):
+    return 100 * np.mean(clf.classes_[rc.predict_logits(net, X_te, device="cpu").argmax(1)] == y_te)
+
+
+# %% [markdown]
+# ## Exercise 1 -- the DRSN with its shrinkage units kept in float
+
+# %%
+rows = []
+for label, keep in (("all that can be int8", []), ("shrinkage kept in float", [rc.Shrinkage])):
+    q = rc.quantize_int8(nets["drsn"], X_cal, keep_float=keep)
+    with rc.num_threads(1):
+        lat = rc.measure_latency(q, (1, 1, L), runs=prof.latency_runs)["median_ms"]
+    rows.append({"int8 version": label, "int8 layers": q.report.n_quantized,
+                 "int8 -> float boundaries": q.report.dequantize_ops, "latency b1 (ms)": lat,
+                 "accuracy %": accuracy(q, clfs["drsn"])})
+with rc.num_threads(1):
+    float_lat = rc.measure_latency(nets["drsn"], (1, 1, L), runs=prof.latency_runs)["median_ms"]
+rows.append({"int8 version": "float (reference)", "latency b1 (ms)": float_lat,
+             "accuracy %": accuracy(nets["drsn"], clfs["drsn"])})
+pd.DataFrame(rows).round(3)
+
+# %% [markdown]
+# Keeping the shrinkage units in float moves the int8/float boundaries to where each unit starts and ends instead
+# of around every elementwise operation inside it; fewer boundaries mean fewer conversions, which is what batch-1
+# latency of a small network is made of. Compare the boundary counts and latencies above.
+#
+# ## Exercise 2 -- pruning without fine-tuning
+
+# %%
+pruned = rc.prune_channels(nets["cnn"], (1, 1, L), 0.5)
+tuned = [r for r in rc.load_rows(["09_beyond_compression"]) if r.model.startswith("cnn pruned 50%")]
+before, after = accuracy(nets["cnn"], clfs["cnn"]), accuracy(pruned, clfs["cnn"])
+line = f"CNN float {before:.2f} %, 50 % of channels removed without fine-tuning {after:.2f} %"
+if tuned:
+    fine = tuned[0].mean()
+    recovered = (fine - after) / (before - after) if before != after else float("nan")
+    line += f", after fine-tuning (chapter 9) {fine:.2f} %: fine-tuning recovered {100 * recovered:.0f} % of the loss"
+print(line)
+
+# %% [markdown]
+# ## Exercise 3 -- ONNX Runtime with 1, 2 and 4 threads
+#
+# Per-spectrum time at several batch sizes; extra threads pay off once a call has enough work to split (large
+# batches), and can cost more than they save on a single spectrum.
+
+# %%
+def per_spectrum_ms(model, batch, repeats=20):
+    X = np.ascontiguousarray(np.resize(ds.X, (batch, L)).astype(np.float32))
+    model.predict_logits(X)  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.predict_logits(X)
+    return 1000 * (time.perf_counter() - start) / repeats / batch
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    path = rc.export_onnx(nets["cnn"], Path(tmp) / "cnn.onnx", (1, 1, L), dynamo=False)
+    timing = pd.DataFrame({f"{n} thread(s)": {b: per_spectrum_ms(rc.OnnxClassifier(path, threads=n), b)
+                                              for b in (1, 16, 256)} for n in (1, 2, 4)})
+timing.index.name = "batch"
+timing.round(4)
+
+# %%
+gain = timing["1 thread(s)"] / timing.min(axis=1)
+print("best speed-up from extra threads, per batch size: "
+      + ", ".join(f"batch {b}: {g:.2f}x" for b, g in gain.items()))
+
+# %% [markdown]
+# ## Exercise 4 -- why calibrate on training spectra only
+#
+# Calibration sets the int8 scale of every activation from the ranges it sees. Calibrating on test spectra makes
+# the quantised model depend on the test data (a leak, however small): its scales would fit exactly the spectra it
+# is then scored on, and the test would no longer measure what a user with new spectra gets. `rc.quantize_int8`'s
+# documentation says the same; its calibration spectra here are the first training spectra of the split:
+
+# %%
+print(f"calibration spectra: {len(X_cal)}, all from the training part "
+      f"({np.isin(ds.groups[split.train][:len(X_cal)], ds.groups[split.test]).sum()} share a sample with the test part)")
