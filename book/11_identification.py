@@ -27,6 +27,19 @@
 # separation), and, at the chosen threshold, the fraction of unknowns rejected and the accuracy on known spectra,
 # where a rejected known spectrum counts as an error.
 
+# %% [markdown]
+# **Learning goals.** After this chapter you can
+#
+# * calibrate a classifier's probabilities with temperature scaling and choose an open-set threshold on validation data
+# * measure how well a score separates known spectra from spectra of minerals outside the classes (AUROC, accuracy at a
+#   fixed rejection of unknowns)
+# * explain why a library search names known species well and what changes when the library holds hundreds of species
+#
+# **Prerequisites:** chapters 1-3 (data, library search, CNN); chapter 10 for the models compared.
+#
+# **Reading** (full entries in [references](references.md)): [Guo2017] (temperature scaling), [Hendrycks2017] (the
+# maximum-probability rule), [Liu2017] (a CNN for all RRUFF species), [Lafuente2015] (RRUFF).
+
 # %% tags=["parameters"]
 import os
 
@@ -176,13 +189,13 @@ ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 # ## Exercises
 #
 # 1. Use the largest calibrated probability instead of the similarity for the library search
-#    (`rc.OpenSetClassifier(rc.LibrarySearch(), score="max_proba")`). Why is it worse? (Hint: two groups with
-#    similar spectra split the probability.)
-# 2. Choose the threshold that rejects nine in ten, and ninety-nine in a hundred, validation unknowns. Plot known accuracy against
-#    unknown rejection: where would you put the threshold for a field instrument?
+#    (`rc.OpenSetClassifier(rc.LibrarySearch(), score="max_proba")`). Does it separate known from unknown spectra
+#    better or worse, and why? (Hint: what happens to the probability when two groups have similar spectra?)
+# 2. Choose the threshold that rejects nine in ten, and ninety-nine in a hundred, validation unknowns. Plot known
+#    accuracy against unknown rejection: where would you put the threshold for a field instrument?
 # 3. Which outside minerals are accepted most often, and as which group? Are they chemically related to that group?
-# 4. Held-out groups are rejected less often than outside species. Why, and what does it mean for a library that
-#    misses a group?
+# 4. Compare how often held-out groups and outside species are rejected. Which is harder to reject, why, and what
+#    does it mean for a library that misses a group?
 # 5. On the all-species task, how does top-1 accuracy depend on the number of training samples of the species?
 #
 # <!-- nav:start -->
