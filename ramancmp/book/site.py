@@ -39,6 +39,10 @@ _CONTENTS_LINK = re.compile(r"\]\((?:\.\./)?README\.md(?:#[^)]*)?\)")
 _CHAPTER_LINK = re.compile(r"\[([^\]]*)\]\((\d\d_\w+)\.ipynb(?:#[^)]*)?\)")
 
 
+#: Pages of ``book/`` beside the chapters that the site includes (after the chapters in the navigation).
+EXTRA_PAGES = ("glossary.md", "references.md")
+
+
 def figure_count(notebook: Path) -> int:
     """How many plotly figures a notebook's outputs hold."""
     nb = nbformat.read(notebook, as_version=4)
@@ -71,7 +75,7 @@ def _stage_notebook(source: Path, destination: Path, chapters: list[str]) -> Non
 def _index(chapters: list[str], book_dir: Path) -> str:
     titles, blurbs = chapter_titles(book_dir), chapter_blurbs(book_dir)
     rows = "\n".join(f"| [{short_title(titles[c])}]({c}.ipynb) | {blurbs.get(c, '')} |" for c in chapters)
-    toc = "\n".join(chapters)
+    toc = "\n".join(chapters + [page.removesuffix(".md") for page in EXTRA_PAGES if (book_dir / page).exists()])
     return f"""# RamanCMP: fast, compressed deep learning for Raman spectra of minerals
 
 An executable book that re-creates, tests and extends the paper *RamanCMP: A Raman spectral classification
@@ -84,6 +88,9 @@ that shows it; the figures are interactive (hover, zoom, click a legend entry to
 | chapter | what it does |
 |---|---|
 {rows}
+
+For teachers and readers: the [glossary](glossary.md) defines every term and abbreviation the chapters use, and the
+[references](references.md) list the works they cite, with DOIs.
 
 ```{{toctree}}
 :hidden:
@@ -128,6 +135,9 @@ def stage(notebooks: Path = BOOK_DIR, source: Path | None = None, book_dir: Path
     (source / "_static" / "favicon.svg").write_text(_FAVICON, encoding="utf-8")
     for chapter in chapters:
         _stage_notebook(Path(notebooks) / f"{chapter}.ipynb", source / f"{chapter}.ipynb", chapters)
+    for page in EXTRA_PAGES:  # the glossary and the references, which the chapters link to
+        if (Path(book_dir) / page).exists():
+            shutil.copyfile(Path(book_dir) / page, source / page)
     (source / "index.md").write_text(_index(chapters, book_dir), encoding="utf-8")
     (source / "conf.py").write_text(_conf("RamanCMP"), encoding="utf-8")
     return source
