@@ -222,3 +222,13 @@ def test_the_full_network_fallback_is_never_judged_a_speed_up():
     judged = claims.judge_claims([base, full.compare_to(base), cut.compare_to(base)], keys=["feature_lda_speedup"])
     assert judged and all(c["verdict"].startswith("not reached (the fallback") for c in judged)
     assert "not a speed-up" in judged[0]["at"]
+
+
+def test_end_to_end_drops_rows_timed_without_their_feature_extraction():
+    from ramancmp.experiments.tables import Row, end_to_end
+
+    full = Row(model="drsn_features_full_slda", group="feature_extraction", extra={"role": "variant"})
+    alone = Row(model="LDA alone on stored features (depth 3)", group="feature_extraction",
+                extra={"role": "classifier alone"})
+    model = Row(model="cnn")
+    assert end_to_end([model, full, alone]) == [model, full]

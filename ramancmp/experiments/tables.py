@@ -24,7 +24,7 @@ from ramancmp.metrics.classification import specificity_floor
 from ramancmp.metrics.statistics import (WITHIN_NOISE, corrected_interval, format_interval, paired_difference,
                                          unpaired_difference)
 
-__all__ = ["WITHIN_NOISE", "Row", "accuracy_text", "difference_text", "interval", "paired", "species_text",
+__all__ = ["WITHIN_NOISE", "Row", "accuracy_text", "difference_text", "end_to_end", "interval", "paired", "species_text",
            "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text", "speedup"]
 
 STATS = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
@@ -223,6 +223,13 @@ def split_gap_text(row: Row) -> str:
         d["lo"], d["hi"] = max(d["lo"], -1.0), min(d["hi"], 1.0)
     text = format_interval(d, signed=True)
     return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d["within_noise"] else text + " points"
+
+
+def end_to_end(rows: list[Row]) -> list[Row]:
+    """The rows whose latency covers the whole path from a spectrum to its class: drops readings that time only a part
+    of it (``extra["role"] == "classifier alone"``: LDA on features computed beforehand), which would otherwise sit on
+    an accuracy-latency Pareto front they cannot deliver."""
+    return [r for r in rows if r.extra.get("role") != "classifier alone"]
 
 
 def species_text(rows: list[Row]) -> str:
