@@ -11,7 +11,6 @@ seed = 0
 data_dir = None
 
 # %%
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -164,8 +163,7 @@ for item in items:
     accepted.append(pd.DataFrame({"split seed": item.split_seed, "species": mineral[test_half], "accepted": ok,
                                   "as group": np.where(ok, names[np.where(ok, pred, 0).astype(int)], "")}))
 accepted = pd.concat(accepted, ignore_index=True)
-groups_csv = pd.read_csv(Path(rc.__file__).resolve().parents[2] / "data" / "mineral_groups.csv", dtype=str,
-                         keep_default_na=False)
+groups_csv = pd.read_csv(rc.GROUPS_CSV, dtype=str, keep_default_na=False)  # the group table, with exclusions
 exclusions = groups_csv[groups_csv["group"].str.strip() == ""].set_index("species")
 reason = (exclusions["basis"] + "; " + exclusions["note"]).str.strip("; ")
 accepted["documented exclusion"] = accepted["species"].isin(reason.index)

@@ -23,7 +23,7 @@ from ramancmp.data.fetch import archive_path
 from ramancmp.data.preprocess import preprocess_spectrum
 from ramancmp.data.splits import make_split, repeated_splits
 from ramancmp.data.summary import format_summary
-from ramancmp.data.tasks import load_task, mineral_groups
+from ramancmp.data.tasks import GROUPS_CSV, load_task, mineral_groups
 from ramancmp.experiments import claims, open_set, tables
 from ramancmp.experiments.bench import bench_all, format_table
 from ramancmp.experiments.compression import (channel_conversion_experiment, compression_rows,
@@ -46,7 +46,7 @@ __all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "PROTOCOL_NOTE", "co
            "claims", "compression_rows", "count_flops", "count_params", "create_model", "deployment_rows",
            "distillation_experiment", "evaluate", "feature_extraction_experiment", "feature_pipeline",
            "format_summary", "format_table", "get_or_train", "LibrarySearch", "OpenSetClassifier", "open_set", "get_profile", "layer_table", "list_chapters",
-           "load_rows", "load_task", "make_split", "md", "measure_latency", "mineral_groups", "num_threads", "plots",
+           "load_rows", "load_task", "make_split", "md", "measure_latency", "mineral_groups", "GROUPS_CSV", "num_threads", "plots",
            "predict_logits", "preprocess_spectrum", "prune_channels", "quantize_int8", "read_spectrum",
            "repeated_splits", "sibling_leakage", "soft_targets", "tables", "train_networks", "train_part"]
 
