@@ -100,6 +100,21 @@ def test_runner_drops_progress_bars_from_outputs(tmp_path):
     assert [o.text for o in kept] == ["a real warning\n", "\r50%|█| 1/2 [00:00<00:00]"]
 
 
+def test_runner_shows_paths_in_warnings_relative_to_the_project(tmp_path):
+    import nbformat
+
+    from ramancmp.config import PROJECT_ROOT
+
+    text = f"{PROJECT_ROOT}/ramancmp/metrics/timing.py:397: RuntimeWarning: busy\n"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output("stream", name="stderr", text=text)])]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    book.clean_outputs(path)
+    shown = nbformat.read(path, as_version=4).cells[0].outputs[0].text
+    assert shown == "ramancmp/metrics/timing.py:397: RuntimeWarning: busy\n" and str(PROJECT_ROOT) not in shown
+
+
 def test_select_chapters_by_number_and_name():
     assert book.select_chapters(["0"]) == ["00_introduction"]
     assert book.select_chapters(["00_introduction"]) == ["00_introduction"]

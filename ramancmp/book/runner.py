@@ -36,7 +36,7 @@ import nbformat
 import papermill as pm
 
 from ramancmp.book.chapter import SEED_ENV, profile_dirs
-from ramancmp.config import DEFAULT_SEED, PROFILE_ENV, get_profile
+from ramancmp.config import DEFAULT_SEED, PROFILE_ENV, PROJECT_ROOT, get_profile
 from ramancmp.fileio import write_json_atomic
 from ramancmp.navigation import BOOK_DIR, list_chapters
 
@@ -157,6 +157,9 @@ def run_chapter(chapter: str, *, profile: str, seed: int, output: Path, book_dir
 _PROGRESS = re.compile(r"^([^\n|]*\d+%\|[^\n]*\|[^\n]*\]|\s*)$")
 
 
+_ROOT_PREFIX = f"{PROJECT_ROOT}/"
+
+
 def _is_progress(text: str) -> bool:
     return "\r" in text and all(_PROGRESS.match(part) for part in text.split("\r"))
 
@@ -179,6 +182,10 @@ def clean_outputs(path: Path, **run) -> int:
             del cell.metadata["tags"]
             changed = True
         outputs = cell.get("outputs", [])
+        for o in outputs:  # a warning names its source file by absolute path: show it relative to the project
+            if o.get("output_type") == "stream" and _ROOT_PREFIX in o.get("text", ""):
+                o["text"] = o["text"].replace(_ROOT_PREFIX, "")
+                changed = True
         kept = [o for o in outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr"
                                            and _is_progress(o.get("text", "")))]
         if len(kept) < len(outputs):
