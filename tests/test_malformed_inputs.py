@@ -854,13 +854,19 @@ def _(ctx):
     return _predict_cli(ctx, ctx.tmp / "nothing.pt", names=ctx.tmp / "nothing.pt")
 
 
-for _model in ("lda", "knn_cosine"):
-    @case(f"model-name-{_model}", "error", rf"'{_model}' is a scikit-learn model: predict uses trained networks")
-    def _(ctx, model=_model):
-        ctx.monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(ctx.tmp / "store"))
-        seen = _predict_cli(ctx, model, names=model)
-        assert "save_checkpoint" not in seen.text  # which fails for a scikit-learn model
-        return seen
+@case("model-name-lda", "error", r"'lda' is a scikit-learn model: predict uses trained networks")
+def _(ctx):
+    ctx.monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(ctx.tmp / "store"))
+    seen = _predict_cli(ctx, "lda", names="lda")
+    assert "save_checkpoint" not in seen.text  # which fails for a scikit-learn model
+    return seen
+
+
+@case("model-name-knn_cosine-without-the-archive", "error", r"no RRUFF archive at .*data fetch")
+def _(ctx):
+    # knn_cosine is the library search, which needs no training but the archive it searches
+    ctx.monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(ctx.tmp / "store"))
+    return _predict_cli(ctx, "knn_cosine", names="excellent_unoriented.zip")
 
 
 @case("model-name-unknown", "error", r"'resnet9000' is neither a checkpoint file nor a model name")
@@ -937,7 +943,8 @@ def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model = create_model("cnn", len(CLASSES), PP.n_points)
     path = tmp_path_factory.mktemp("malformed-ckpt") / "cnn"
-    return save_checkpoint(path, model, extra={"class_names": CLASSES, "preprocess": PP.to_dict(), "task": "synthetic"})
+    return save_checkpoint(path, model, extra={"classes": list(range(len(CLASSES))), "class_names": CLASSES,
+                                               "preprocess": PP.to_dict(), "task": "synthetic"})
 
 
 def _tracked_files() -> dict[str, tuple[int, int]]:
