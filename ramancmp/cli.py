@@ -22,11 +22,12 @@ SCHEDULER_HELP = ("where networks train: 'serial', 'local' (worker processes on 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
     import logging
 
-    from ramancmp.data.fetch import fetch
+    from ramancmp.data.fetch import describe_archive, fetch
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     path = fetch(args.source, dest_dir=args.dest, force=args.force)
+    print(describe_archive(path)["note"], file=sys.stderr)  # which archive this is: stdout stays the path
     print(path)
     return 0
 
