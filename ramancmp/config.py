@@ -107,7 +107,7 @@ class Profile:
     epochs_by_model: tuple[tuple[str, int], ...] = ()
     # Chapter 13: maximum epochs of the pretraining on every other RRUFF species (a pool ~4x the task's size, so
     # each epoch costs ~4 task epochs; the fine-tuning that follows uses max_epochs).
-    pretrain_epochs: int = 10
+    pretrain_epochs: int = 20
 
     def to_dict(self) -> dict:
         return asdict(self)
