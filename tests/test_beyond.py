@@ -158,11 +158,12 @@ def test_soft_vote_selects_members_on_validation():
 # ------------------------------------------------------------------------------------------- pretraining
 def test_fine_tuning_starts_from_the_pretrained_feature_layers(tmp_path):
     X, y = synthetic_spectra(8, 4, length=128, seed=0)
-    pre = TorchClassifier(model="cnn", model_kwargs=SMALL_CNN, max_epochs=1, batch_size=8, validation_fraction=0, schedule="constant",
-                          device="cpu").fit(X, y)
+    pre = TorchClassifier(model="cnn", model_kwargs=SMALL_CNN, max_epochs=1, batch_size=8, validation_fraction=0,
+                          schedule="constant", device="cpu").fit(X, y)
     path = pre.save(tmp_path / "pre")
     ft = FineTunedClassifier(init_checkpoint=str(path), model="cnn", model_kwargs=SMALL_CNN, max_epochs=1,
-                             batch_size=8, validation_fraction=0, lr=1e-9, schedule="constant", device="cpu").fit(X, y % 2)
+                             batch_size=8, validation_fraction=0, lr=1e-9, schedule="constant",
+                             device="cpu").fit(X, y % 2)
     assert "classifier.weight" not in ft.transferred_ and "stages.0.0.weight" in ft.transferred_
     assert torch.allclose(ft.model_.stages[0][0].weight, pre.model_.stages[0][0].weight, atol=1e-6)
     assert "init_checkpoint" in ft.get_params()

@@ -37,7 +37,8 @@ from ramancmp.experiments.store import (PretrainedClassifier, TrainJob, checkpoi
 from ramancmp.experiments.tables import Row
 from ramancmp.training import FineTunedClassifier, RealisticAugment, checkpoint_paths
 
-__all__ = ["PretrainingSet", "finetune_jobs", "pretrain_jobs", "pretraining_set", "stored_row", "variant_jobs"]
+__all__ = ["PretrainingSet", "augment_examples", "features", "finetune_jobs", "frozen", "pretrain_jobs",
+           "pretraining_set", "stored_row", "trained", "variant_jobs"]
 
 PRETRAIN_VAL_FRACTION = 0.15
 
@@ -165,8 +166,6 @@ def trained(jobs: Sequence[TrainJob], executor: Any = None) -> list[Any]:
     return train_all(jobs, executor)
 
 
-__all__ += ["frozen", "trained"]
-
 
 def augment_examples(spectrum: Any, n: int = 4, seed: int = 0, augment: Any = None) -> np.ndarray:
     """``(n + 1, L)``: ``spectrum`` and ``n`` augmented copies of it (default :class:`RealisticAugment`), seeded."""
@@ -174,8 +173,6 @@ def augment_examples(spectrum: Any, n: int = 4, seed: int = 0, augment: Any = No
     out = (augment or RealisticAugment())(x, torch.Generator().manual_seed(int(seed)))
     return np.vstack([np.asarray(spectrum, dtype=np.float32)[None], out.numpy()])
 
-
-__all__ += ["augment_examples"]
 
 
 def features(classifier: Any, X: Any, batch_size: int = 256) -> np.ndarray:
@@ -189,5 +186,3 @@ def features(classifier: Any, X: Any, batch_size: int = 256) -> np.ndarray:
                  for i in range(0, len(X), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, model.num_features), dtype=np.float32)
 
-
-__all__ += ["features"]

@@ -35,7 +35,8 @@ from ramancmp.models.layers import (FOLD_MODES, ConvBNAct, FoldSpectrum, Stochas
 from ramancmp.models.registry import create_model, is_torch_model, list_models, model_kind, register_model
 
 __all__ = ["HybridClassifier", "MultiInput", "SoftVoteClassifier", "SpectrumInputs", "choose_hybrid_threshold",
-           "hybrid_predict", "soft_vote", "CNN1D", "CNNConfig", "ConvBNAct", "DRSN", "DRSNConfig", "EfficientNet1D", "FOLD_MODES", "FoldSpectrum",
+           "hybrid_predict", "soft_vote", "CNN1D", "CNNConfig", "ConvBNAct", "DRSN", "DRSNConfig", "EfficientNet1D",
+           "FOLD_MODES", "FoldSpectrum",
            "FoldedDRSN", "LibrarySearch", "MBConvConfig", "OpenSetClassifier", "RSBU", "Shrinkage", "SoftThreshold",
            "SpectrumClassifier", "StochasticDepth", "channel_converted_drsn", "create_model", "fit_temperature",
            "fold_spectrum", "is_torch_model", "list_models", "make_divisible", "model_kind", "open_set_metrics",

@@ -17,6 +17,7 @@ from ramancmp.training.finetune import FineTunedClassifier, transfer_weights
 from ramancmp.training.loop import (Augment, History, TrainConfig, evaluate, predict_logits, seed_everything,
                                     train_model)
 
-__all__ = ["Augment", "CHECKPOINT_FORMAT", "FineTunedClassifier", "History", "RealisticAugment", "TorchClassifier", "TrainConfig", "checkpoint_paths",
+__all__ = ["Augment", "CHECKPOINT_FORMAT", "FineTunedClassifier", "History", "RealisticAugment", "TorchClassifier",
+           "TrainConfig", "checkpoint_paths",
            "evaluate", "load_checkpoint", "predict_logits", "save_checkpoint", "seed_everything", "train_model",
            "transfer_weights"]
