@@ -5,7 +5,7 @@
 #
 # <!-- nav:start -->
 #
-# [← 10. The final comparison](10_comparison.ipynb) | [Contents](../README.md#the-book)
+# [← 10. The final comparison](10_comparison.ipynb) | [Contents](../README.md#the-book) | [Next: 13. Beyond the library search →](13_beyond_library_search.ipynb)
 #
 # <!-- nav:end -->
 #
@@ -200,6 +200,6 @@ ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 #
 # <!-- nav:start -->
 #
-# [← 10. The final comparison](10_comparison.ipynb) | [Contents](../README.md#the-book)
+# [← 10. The final comparison](10_comparison.ipynb) | [Contents](../README.md#the-book) | [Next: 13. Beyond the library search →](13_beyond_library_search.ipynb)
 #
 # <!-- nav:end -->

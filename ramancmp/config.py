@@ -112,6 +112,9 @@ class Profile:
     # max_epochs): the paper-faithful full-resolution DRSN trains ~10x slower per epoch than the book's DRSN. The
     # full profile gives it the book's max_epochs (with 12 epochs it reached only ~40 % validation accuracy).
     epochs_by_model: tuple[tuple[str, int], ...] = ()
+    # Chapter 13: maximum epochs of the pretraining on every other RRUFF species (a pool ~4x the task's size, so
+    # each epoch costs ~4 task epochs; the fine-tuning that follows uses max_epochs).
+    pretrain_epochs: int = 20
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,7 +131,8 @@ PROFILES: dict[str, Profile] = {
                      conversion_variants=("DRSN-CS", "fold k=4 (interleaved)", "fold k=8 + CS + x0.5"),
                      calibration_size=128, prune_ratios=(0.5,), fine_tune_epochs=2, fine_tune_patience=1,
                      onnx_dynamo=False, timing_rounds=5, timing_min_ms=2.0, timing_max_s=4.0,
-                     timing_all_cores=False, epochs_by_model=(("drsn_paper", 3), ("drsn_paper_folded", 3))),
+                     timing_all_cores=False, epochs_by_model=(("drsn_paper", 3), ("drsn_paper_folded", 3)),
+                     pretrain_epochs=3),
     # The full grid: T in {2, 4, 8} at alpha = 0.9, plus T = 4 at alpha = 0.5 (how much the soft targets weigh).
     "full": Profile("full", repeats=5, classical_repeats=10, max_epochs=30, patience=10, batch_size=64,
                     latency_runs=200, throughput_runs=10, distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),

@@ -68,6 +68,18 @@ from ramancmp.data.bands import BANDS_CSV, load_bands  # noqa: E402
 from ramancmp.data.fetch import content_fingerprint, describe_archive, file_sha256  # noqa: E402
 from ramancmp.data.tasks import load_catalog  # noqa: E402
 
+# --- Chapter 13 (beyond the library search): realistic augmentation, derivative / square-root inputs, pretraining
+# and fine-tuning, hybrids of a network and the library search, soft-vote ensembles.
+from ramancmp.experiments import beyond  # noqa: E402
+from ramancmp.experiments.store import PretrainedClassifier  # noqa: E402
+from ramancmp.models import (HybridClassifier, SoftVoteClassifier, SpectrumInputs,  # noqa: E402
+                             choose_hybrid_threshold, hybrid_predict, soft_vote)
+from ramancmp.training import FineTunedClassifier, RealisticAugment  # noqa: E402
+
+__all__ += ["FineTunedClassifier", "HybridClassifier", "PretrainedClassifier", "RealisticAugment",
+            "SoftVoteClassifier", "SpectrumInputs", "beyond", "choose_hybrid_threshold", "hybrid_predict",
+            "soft_vote"]
+
 __all__ += ["Augment", "DistilledClassifier", "FoldedDRSN", "MBConv", "OnnxClassifier", "PreprocessConfig", "RSBU",
             "Shrinkage", "SoftThreshold", "SqueezeExcitation", "TrainConfig", "distillation_loss", "export_onnx",
             "fold_spectrum", "register_model", "show_settings", "show_source", "train_model"]

@@ -48,7 +48,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, model: str = "cnn", model_kwargs: dict | None = None, max_epochs: int = 60,
                  batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 1e-2, schedule: str = "onecycle",
-                 label_smoothing: float = 0.0, patience: int | None = 12, augment: bool = True,
+                 label_smoothing: float = 0.0, patience: int | None = 12, augment: Any = True,
                  validation_fraction: float = 0.15, device: str = "auto", seed: int = 0, verbose: bool = False):
         self.model = model
         self.model_kwargs = model_kwargs
@@ -117,11 +117,19 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{X.shape[1]} features cannot be folded into {channels} channels")
         seed_everything(self.seed)
         self.model_ = create_model(self.model, len(self.classes_), X.shape[1] // channels, **kwargs)
+        self._initialize(self.model_)
         start = time.perf_counter()
         self.history_ = train_model(self.model_, X_tr, y_tr, X_val, y_val_enc, self._train_config(),
                                     progress=self.verbose, loss_fn=self._training_loss(X_tr, y_tr))
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    def _initialize(self, model: torch.nn.Module) -> None:
+        """Called on the freshly built network before training; the default keeps the random initialisation.
+
+        The extension point for subclasses that start from other weights (e.g. a pretrained network in
+        :class:`ramancmp.training.FineTunedClassifier`).
+        """
 
     def _training_loss(self, X_train: np.ndarray, y_train: np.ndarray):
         """The training loss handed to :func:`ramancmp.training.train_model`; ``None`` = cross-entropy.

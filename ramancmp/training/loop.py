@@ -25,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ramancmp.models.base import resolve_device
+from ramancmp.training.augment import RealisticAugment
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -78,6 +79,9 @@ class Augment:
         return x
 
 
+AUGMENTATIONS = ("realistic",)  # the named augmentations besides True (Augment) and False
+
+
 @dataclass
 class TrainConfig:
     """Settings of :func:`train_model`. ``patience=None`` (or no validation data) trains all ``max_epochs``."""
@@ -91,7 +95,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     patience: int | None = 12
     monitor: str = "val_acc"  # "val_acc" (ties broken by val_loss) or "val_loss"
-    augment: bool = True
+    # True: Augment (shift, scale, noise); "realistic": RealisticAugment; False: none; or an Augment /
+    # RealisticAugment object, used as it is
+    augment: bool | str | Augment | RealisticAugment = True
     shift: float = 3.0
     scale: float = 0.1
     noise: float = 0.01
@@ -108,13 +114,22 @@ class TrainConfig:
         if self.max_epochs < 1 or self.batch_size < 2 or self.lr <= 0:
             raise ValueError(f"need max_epochs >= 1, batch_size >= 2 and lr > 0; got {self.max_epochs}, "
                              f"{self.batch_size}, {self.lr}")
+        if not isinstance(self.augment, (bool, Augment, RealisticAugment)) and self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be True, False or one of {sorted(AUGMENTATIONS)}, got {self.augment!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def augmenter(self) -> Augment | None:
+    def augmenter(self) -> Augment | RealisticAugment | None:
+        """The batch transform: :class:`Augment` for ``augment=True``, :class:`RealisticAugment` (with this
+        config's shift, scale and noise, the other distortions at their defaults) for ``"realistic"``, or the
+        transform object ``augment`` holds."""
+        if isinstance(self.augment, (Augment, RealisticAugment)):
+            return self.augment
+        if self.augment == "realistic":
+            return RealisticAugment(shift=self.shift, scale=self.scale, noise=self.noise)
         return Augment(self.shift, self.scale, self.noise) if self.augment else None
 
 
