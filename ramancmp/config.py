@@ -105,6 +105,9 @@ class Profile:
     # max_epochs): the paper-faithful full-resolution DRSN trains ~10x slower per epoch than the book's DRSN. The
     # full profile gives it the book's max_epochs (with 12 epochs it reached only ~40 % validation accuracy).
     epochs_by_model: tuple[tuple[str, int], ...] = ()
+    # The short training budget of the CNN in the preprocessing comparison (chapter 12: one network per choice and
+    # split; the choices are compared with each other, all at this budget).
+    preprocess_epochs: int = 3
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,7 +130,7 @@ PROFILES: dict[str, Profile] = {
                     latency_runs=200, throughput_runs=10, distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
                     conversion_variants=None, calibration_size=256, prune_ratios=(0.25, 0.5, 0.75),
                     fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True, timing_rounds=15, timing_min_ms=10.0,
-                    timing_max_s=25.0, timing_all_cores=True),
+                    timing_max_s=25.0, timing_all_cores=True, preprocess_epochs=12),
 }
 
 
