@@ -228,8 +228,9 @@ ch.save({"rows": rows, "pick": pick.model, "default": DEFAULT, "default_is_pick"
 #
 # **Occlusion** [Zeiler2014]: cover a window of the spectrum with zeros and measure how much the network's probability
 # of the true class drops; slide the window along the axis. Large values mark the wavenumbers the network's evidence
-# comes from. Below, for the CNN of chapter 3 (from the model store), averaged over each class's test spectra of the
-# first by-sample split, drawn over the class means, with the groups' characteristic bands shaded.
+# comes from. Below, for the CNN of chapter 3 (from the model store), averaged over test spectra of each class
+# (a few per class: every window position costs one pass of the network over them) of the first by-sample split,
+# drawn over their class means, with the groups' characteristic bands shaded.
 
 # %%
 rc.show_source(rc.occlusion)

@@ -58,7 +58,7 @@ P.choices_table(rows, P.describe(default))
 # ## Exercise 3 -- narrow and wide occlusion windows
 
 # %%
-maps = {w: P.cnn_attribution(ds, profile=prof, seed=seed, window=w, stride=max(1, w // 3)) for w in (8, 24, 64)}
+maps = {w: P.cnn_attribution(ds, profile=prof, seed=seed, window=w, stride=w // 2, per_class=4) for w in (8, 24, 64)}
 for w, m in maps.items():
     a, b = m["attribution"], maps[24]["attribution"]
     r = np.nanmean([np.corrcoef(a[c], b[c])[0, 1] for c in range(len(a)) if np.isfinite(a[c]).all()])

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -396,7 +397,7 @@ def load_task(name: str = "rruff-groups-10", source: str | Path | None = None,
 # ---------------------------------------------------------------------------------------- preprocessing variants
 def variant_name(task: str, label: str) -> str:
     """The task name of ``task``'s spectra preprocessed as ``label`` (keeps their networks apart in the model store)."""
-    slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
+    slug = re.sub(r"-+", "-", "".join(c if c.isascii() and c.isalnum() else "-" for c in label.lower())).strip("-")
     return f"{task}~pre-{slug}"
 
 

@@ -301,15 +301,22 @@ def group_bands(path: Any = None) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------ what the CNN looks at
 def cnn_attribution(dataset: Any, *, profile: Profile | str | None = None, seed: int = 0, window: int = 24,
-                    stride: int = 8) -> dict[str, Any]:
+                    stride: int = 12, per_class: int | None = 8) -> dict[str, Any]:
     """Per-class occlusion (:func:`ramancmp.metrics.attribution.class_occlusion`) of the book's CNN -- the network of
     chapter 3 from the model store (first by-sample split of ``seed``; trained now if not stored) -- on that split's
-    TEST spectra, with the class means of the same spectra: ``{"grid", "means", "attribution", "n_test",
-    "split_seed"}``."""
+    TEST spectra (at most ``per_class`` of each class, drawn with ``seed``; ``None``: all), with the class means of the
+    same spectra: ``{"grid", "means", "attribution", "n_test", "split_seed"}``. The cost is one forward pass per
+    spectrum and window position."""
     prof = get_profile(profile)
     split = repeated_splits(dataset.y, dataset.groups, kind="sample", repeats=1, seed=seed)[0]
     from_store = get_or_train(CNN_MODEL, dataset, split, prof)
-    X, y = np.asarray(dataset.X[split.test], dtype=np.float32), np.asarray(dataset.y[split.test])
+    test = np.asarray(split.test)
+    if per_class is not None:
+        rng = np.random.default_rng(seed)
+        y_test = np.asarray(dataset.y)[test]
+        test = np.sort(np.concatenate([rng.permutation(test[y_test == c])[:int(per_class)]
+                                       for c in np.unique(y_test)]))
+    X, y = np.asarray(dataset.X[test], dtype=np.float32), np.asarray(dataset.y[test])
     n_classes = len(dataset.class_names)
     means = np.stack([X[y == c].mean(axis=0) if np.any(y == c) else np.full(X.shape[1], np.nan)
                       for c in range(n_classes)])
