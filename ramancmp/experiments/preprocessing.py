@@ -107,7 +107,7 @@ def raw_benchmark(pairs: list[tuple[Any, Any]], *, settings: dict[str, tuple[str
     """RRUFF's RAW spectra corrected by each method, compared with RRUFF's Processed spectrum of the same sample (the
     reference: RRUFF's own correction): the correlation of the two on their common range (``n_points`` points).
     Returns a table (one row per RAW spectrum with a partner, one column per method and ``"no correction"``) and, for
-    drawing, the first pair's curves on the common grid."""
+    drawing, the curves of the pair whose uncorrected RAW spectrum differs most from RRUFF's (the largest baseline)."""
     settings = settings or BASELINE_SETTINGS
     rows, example = [], {}
     for raw, processed in pairs:
@@ -124,9 +124,9 @@ def raw_benchmark(pairs: list[tuple[Any, Any]], *, settings: dict[str, tuple[str
             curves[label] = np.interp(grid, raw.wavenumber, correct_baseline(raw, method, **params)[0])
         rows.append({"mineral": raw.mineral, "RRUFF ID": raw.rruff_id, "laser nm": raw.laser_nm,
                      **{label: round(float(np.corrcoef(c, ref)[0, 1]), 4) for label, c in curves.items()}})
-        if not example:
+        if not example or rows[-1]["no correction"] < example["uncorrected_r"]:
             example = {"grid": grid, "processed": ref, "raw": curves["no correction"], "mineral": raw.mineral,
-                       "rruff_id": raw.rruff_id,
+                       "rruff_id": raw.rruff_id, "uncorrected_r": rows[-1]["no correction"],
                        "corrected": {k: v for k, v in curves.items() if k != "no correction"}}
     return pd.DataFrame(rows), example
 
