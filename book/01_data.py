@@ -186,8 +186,10 @@ The paper classifies {rc.claims.PAPER['n_spectra']} spectra of "{rc.claims.PAPER
 without listing them ({rc.claims.PAPER['journal']}). Our analogue, `rruff-groups-10`, maps every species to one of
 ten groups of the IMA nomenclature (garnet, carbonate, pyroxene, amphibole, feldspar, mica, olivine, tourmaline,
 apatite, zeolite) through the table `data/mineral_groups.csv`, whose rules and sources are in `data/README.md`. Each
-spectrum is resampled onto one grid ({grid.grid_start:g}–{grid.grid_stop:g} cm⁻¹, {grid.n_points} points, where
-nearly all mineral bands of these groups lie) and normalised ({grid.normalisation}). The summary counts every spectrum
+spectrum is resampled onto one grid ({grid.grid_start:g}–{grid.grid_stop:g} cm⁻¹, {grid.n_points} points: a choice,
+measured against wider ranges in [chapter 12](12_preprocessing.ipynb) -- it drops lattice modes below it, carbonate
+ν3 near 1400–1450 cm⁻¹ and the O–H/H₂O stretches at 3200–3700 cm⁻¹, which most of these Processed spectra do not
+reach at all; chapter 12 counts them) and normalised ({grid.normalisation}). The summary counts every spectrum
 that was left out and why.
 """)
 

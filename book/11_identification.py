@@ -5,7 +5,7 @@
 #
 # <!-- nav:start -->
 #
-# [← 10. The final comparison](10_comparison.ipynb) | [Contents](../README.md#the-book) | [Next: 13. Beyond the library search →](13_beyond_library_search.ipynb)
+# [← 10. The final comparison](10_comparison.ipynb) | [Contents](../README.md#the-book) | [Next: 12. Preprocessing, wavenumber range, and what the models look at →](12_preprocessing.ipynb)
 #
 # <!-- nav:end -->
 #
@@ -200,6 +200,6 @@ ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 #
 # <!-- nav:start -->
 #
-# [← 10. The final comparison](10_comparison.ipynb) | [Contents](../README.md#the-book) | [Next: 13. Beyond the library search →](13_beyond_library_search.ipynb)
+# [← 10. The final comparison](10_comparison.ipynb) | [Contents](../README.md#the-book) | [Next: 12. Preprocessing, wavenumber range, and what the models look at →](12_preprocessing.ipynb)
 #
 # <!-- nav:end -->

@@ -5,7 +5,7 @@
 #
 # <!-- nav:start -->
 #
-# [← 11. Identification](11_identification.ipynb) | [Contents](../README.md#the-book)
+# [← 12. Preprocessing, wavenumber range, and what the models look at](12_preprocessing.ipynb) | [Contents](../README.md#the-book)
 #
 # <!-- nav:end -->
 #
@@ -347,6 +347,6 @@ rc.md("* What each lever did, on the same splits:\n" + "\n".join(
 #
 # <!-- nav:start -->
 #
-# [← 11. Identification](11_identification.ipynb) | [Contents](../README.md#the-book)
+# [← 12. Preprocessing, wavenumber range, and what the models look at](12_preprocessing.ipynb) | [Contents](../README.md#the-book)
 #
 # <!-- nav:end -->

@@ -115,6 +115,9 @@ class Profile:
     # Chapter 13: maximum epochs of the pretraining on every other RRUFF species (a pool ~4x the task's size, so
     # each epoch costs ~4 task epochs; the fine-tuning that follows uses max_epochs).
     pretrain_epochs: int = 20
+    # The short training budget of the CNN in the preprocessing comparison (chapter 12: one network per choice and
+    # split; the choices are compared with each other, all at this budget).
+    preprocess_epochs: int = 3
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,7 +141,7 @@ PROFILES: dict[str, Profile] = {
                     latency_runs=200, throughput_runs=10, distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
                     conversion_variants=None, calibration_size=256, prune_ratios=(0.25, 0.5, 0.75),
                     fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True, timing_rounds=15, timing_min_ms=10.0,
-                    timing_max_s=25.0, timing_all_cores=True),
+                    timing_max_s=25.0, timing_all_cores=True, preprocess_epochs=12),
 }
 
 

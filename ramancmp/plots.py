@@ -473,3 +473,55 @@ def deployment_figure(rows: Sequence[dict], *, x: str = "latency_b1_ms", y: str 
     fig.update_layout(title=title, xaxis_title="batch-1 latency (ms, log)", yaxis_title="test accuracy (%)",
                       xaxis_type="log", template="plotly_white", height=520)
     return fig
+
+
+def attribution_figure(grid: np.ndarray, means: np.ndarray, attribution: np.ndarray, class_names: Sequence[str],
+                       bands: Sequence[dict] = (), *, decimate: int = 2,
+                       title: str = "What the CNN looks at: occlusion over the class means") -> go.Figure:
+    """One panel per class: the class-mean spectrum (grey) and the occlusion attribution (colour, scaled to the
+    panel's mean spectrum; positive = evidence for the class), with the class's characteristic bands (``bands``:
+    dicts with ``group``, ``low_cm1``, ``high_cm1``) shaded where they lie on the grid."""
+    n = len(class_names)
+    cols = 2
+    rows = int(np.ceil(n / cols))
+    fig = make_subplots(rows=rows, cols=cols, shared_xaxes=True, subplot_titles=list(class_names),
+                        vertical_spacing=0.045)
+    sl = _every(len(grid), decimate)
+    x = np.round(np.asarray(grid)[sl], 1)
+    lo_grid, hi_grid = float(grid[0]), float(grid[-1])
+    for k, name in enumerate(class_names):
+        r, c = divmod(k, cols)
+        mean, att = np.asarray(means[k])[sl], np.asarray(attribution[k])[sl]
+        if not np.isfinite(mean).all():
+            continue
+        scale = float(np.nanmax(mean)) / max(float(np.nanmax(np.abs(att))), 1e-12)
+        fig.add_trace(go.Scatter(x=x, y=np.round(mean, 4), line=dict(color="grey", width=1), name="class mean",
+                                 showlegend=k == 0, legendgroup="mean"), row=r + 1, col=c + 1)
+        fig.add_trace(go.Scatter(x=x, y=np.round(att * scale, 4), line=dict(color=PALETTE[k % len(PALETTE)], width=1.4),
+                                 name="occlusion (scaled)", showlegend=k == 0, legendgroup="att"), row=r + 1, col=c + 1)
+        for b in bands:
+            if b["group"] != name:
+                continue
+            lo, hi = max(float(b["low_cm1"]), lo_grid), min(float(b["high_cm1"]), hi_grid)
+            if hi < lo:
+                continue
+            if hi - lo < 4:
+                lo, hi = lo - 2, hi + 2
+            fig.add_vrect(x0=lo, x1=hi, fillcolor="grey", opacity=0.2, line_width=0, row=r + 1, col=c + 1)
+    fig.update_layout(title=title, height=200 * rows, template="plotly_white")
+    fig.update_xaxes(title_text="Raman shift (cm⁻¹)", row=rows)
+    return fig
+
+
+def baseline_figure(grid: np.ndarray, curves: dict[str, np.ndarray], *, title: str = "Baseline correction") -> go.Figure:
+    """Several curves on one wavenumber axis (``{label: intensity}``), e.g. a RAW spectrum, RRUFF's Processed one and
+    each method's correction, each scaled to [0, 1] so their shapes compare."""
+    fig = go.Figure()
+    for k, (label, y) in enumerate(curves.items()):
+        y = np.asarray(y, dtype=float)
+        span = float(np.ptp(y)) or 1.0
+        fig.add_trace(go.Scatter(x=np.round(grid, 1), y=np.round((y - y.min()) / span, 4), name=label,
+                                 line=dict(width=1.2, color=PALETTE[k % len(PALETTE)])))
+    fig.update_layout(title=title, xaxis_title="Raman shift (cm⁻¹)", yaxis_title="intensity (scaled to [0, 1])",
+                      template="plotly_white", height=420)
+    return fig

@@ -84,3 +84,13 @@ __all__ += ["Augment", "DistilledClassifier", "FoldedDRSN", "MBConv", "OnnxClass
             "Shrinkage", "SoftThreshold", "SqueezeExcitation", "TrainConfig", "distillation_loss", "export_onnx",
             "fold_spectrum", "register_model", "show_settings", "show_source", "train_model"]
 __all__ += ["BANDS_CSV", "content_fingerprint", "describe_archive", "file_sha256", "load_bands", "load_catalog"]
+
+# --- Preprocessing, measured, and what the models look at (issue 12, parts 2-3; chapter 12)
+from ramancmp.data.preprocess import (BASELINE_METHODS, correct_baseline, coverage_mask, remove_spikes,  # noqa: E402
+                                      smooth, squash)
+from ramancmp.data.tasks import load_variants, raw_pairs  # noqa: E402
+from ramancmp.experiments import preprocessing  # noqa: E402
+from ramancmp.metrics.attribution import class_occlusion, occlusion  # noqa: E402
+
+__all__ += ["BASELINE_METHODS", "class_occlusion", "correct_baseline", "coverage_mask", "load_variants", "occlusion",
+            "preprocessing", "raw_pairs", "remove_spikes", "smooth", "squash"]

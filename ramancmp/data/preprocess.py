@@ -27,6 +27,14 @@ The steps, in order:
    result as the same shape in counts, instead of overflowing (max - min = inf) and being called "constant". With
    ``none`` the values are kept, so intensities beyond float32's range (about 3.4e38, the models' input type) are
    rejected ("out of range") rather than turned into infinities.
+5. **Squashing** (optional, ``squash="sqrt"``): the signed square root of the normalised spectrum, which lifts weak
+   bands relative to the strongest one (a common step before full-spectrum matching of minerals).
+
+``outside="zero"`` (instead of the default ``"reject"``) relaxes step 1 for grids wider than a spectrum: the grid
+points outside the measured range are set to 0 (:func:`coverage_mask` tells which points were measured), so the same
+spectra can be compared on a wider range (chapter 12). Steps that are not part of the model input but of cleaning a
+raw measurement -- baseline correction (:func:`correct_baseline`, with pybaselines) and cosmic-ray spike removal
+(:func:`remove_spikes`) -- are here too; RRUFF's Processed spectra have had both done already.
 """
 
 from __future__ import annotations
@@ -39,6 +47,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 NORMALISATIONS = ("minmax", "vector", "area", "none")
+SQUASHES = (None, "sqrt")
+OUTSIDE = ("reject", "zero")
+# settings added after checkpoints and caches were first keyed: stored (and hashed) only when they differ from these
+# defaults, so every existing cache file and checkpoint keeps its key
+_LATER_DEFAULTS = {"squash": None, "outside": "reject"}
 
 
 def make_grid(start: float = 150.0, stop: float = 1200.0, n: int = 1024) -> np.ndarray:
@@ -66,6 +79,8 @@ class PreprocessConfig:
     coverage_tolerance: float = 5.0  # cm^-1 a spectrum may fall short of each grid end
     max_gap: float = 20.0  # cm^-1: the widest gap between measured points allowed on the grid (about a band's width)
     min_nonnegative: float = 0.5  # the smallest share of points on the grid with intensity >= 0
+    squash: str | None = None  # None, or "sqrt": signed square root after normalisation (one of SQUASHES)
+    outside: str = "reject"  # grid points outside the measured range: "reject" the spectrum, or "zero" (OUTSIDE)
 
     def __post_init__(self) -> None:
         make_grid(self.grid_start, self.grid_stop, self.n_points)  # validates the grid
@@ -79,13 +94,18 @@ class PreprocessConfig:
             raise ValueError(f"max_gap must be a finite number > 0, got {self.max_gap!r}")
         if not 0.0 <= self.min_nonnegative <= 1.0:
             raise ValueError(f"min_nonnegative must be in [0, 1], got {self.min_nonnegative!r}")
+        if self.squash not in SQUASHES:
+            raise ValueError(f"unknown squash {self.squash!r}; choose one of {list(SQUASHES)}")
+        if self.outside not in OUTSIDE:
+            raise ValueError(f"unknown outside {self.outside!r}; choose one of {list(OUTSIDE)}")
 
     @property
     def grid(self) -> np.ndarray:
         return make_grid(self.grid_start, self.grid_stop, self.n_points)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings; those added later (``squash``, ``outside``) only when they differ from their defaults."""
+        return {k: v for k, v in asdict(self).items() if k not in _LATER_DEFAULTS or v != _LATER_DEFAULTS[k]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PreprocessConfig":
@@ -144,7 +164,10 @@ def coverage_problem(wavenumber: np.ndarray, config: PreprocessConfig,
     """
     lo, hi = float(wavenumber[0]), float(wavenumber[-1])
     tol = config.coverage_tolerance
-    if lo > config.grid_start + tol or hi < config.grid_stop - tol:
+    if config.outside == "zero" and (hi < config.grid_start or lo > config.grid_stop):
+        return (f"not covering grid: spectrum spans {lo:.1f}-{hi:.1f} cm^-1, outside the grid "
+                f"{config.grid_start:g}-{config.grid_stop:g} cm^-1")
+    if config.outside == "reject" and (lo > config.grid_start + tol or hi < config.grid_stop - tol):
         return (f"not covering grid: spectrum spans {lo:.1f}-{hi:.1f} cm^-1, the grid "
                 f"{config.grid_start:g}-{config.grid_stop:g} cm^-1 (tolerance {tol:g} cm^-1)")
     inside = (wavenumber >= config.grid_start - tol) & (wavenumber <= config.grid_stop + tol)
@@ -244,6 +267,8 @@ def _on_grid(wn: np.ndarray, inten: np.ndarray, config: PreprocessConfig) -> np.
     normalisation meets an overflow or a subnormal number."""
     if config.normalisation != "none":
         inten = _unit_peak(inten[None, :])[0]
+    if config.outside == "zero":
+        return np.interp(config.grid, wn, inten, left=0.0, right=0.0)
     return np.interp(config.grid, wn, inten)
 
 
@@ -251,6 +276,84 @@ def _finish(R: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     if config.smoothing is not None:
         R = smooth(R, config.smoothing, config.smoothing_polyorder)
     return R
+
+
+def squash(X: np.ndarray, method: str | None = "sqrt") -> np.ndarray:
+    """Intensity squashing: ``sqrt`` is the signed square root ``sign(x) sqrt(|x|)`` (on min-max spectra, in [0, 1],
+    the plain square root); ``None`` returns ``X`` unchanged."""
+    if method not in SQUASHES:
+        raise ValueError(f"unknown squash {method!r}; choose one of {list(SQUASHES)}")
+    X = np.asarray(X, dtype=np.float64)
+    return X if method is None else np.sign(X) * np.sqrt(np.abs(X))
+
+
+def coverage_mask(wavenumber: np.ndarray, grid: np.ndarray = DEFAULT_GRID) -> np.ndarray:
+    """Which points of ``grid`` lie inside the measured range ``[wavenumber[0], wavenumber[-1]]`` (boolean)."""
+    wn = np.asarray(wavenumber, dtype=np.float64)
+    if wn.ndim != 1 or wn.size < 2:
+        raise ValueError(f"wavenumber must be a 1-D array of length >= 2, got shape {wn.shape}")
+    grid = np.asarray(grid, dtype=np.float64)
+    return (grid >= wn[0]) & (grid <= wn[-1])
+
+
+BASELINE_METHODS = ("asls", "arpls", "airpls", "modpoly", "imodpoly", "snip", "rolling_ball")
+
+
+def correct_baseline(spectrum_or_arrays: Any, method: str = "arpls", **params: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Estimate and subtract a spectrum's baseline (fluorescence background) with pybaselines [Erb2022].
+
+    ``method`` is one of :data:`BASELINE_METHODS` -- penalised least squares (``asls``, ``arpls``, ``airpls``),
+    polynomials (``modpoly``, ``imodpoly``), morphology/smoothing (``snip``, ``rolling_ball``) -- and ``params`` go to
+    pybaselines' method of that name (e.g. ``lam=1e6`` for ``arpls``, ``poly_order=5`` for ``imodpoly``,
+    ``max_half_window=40`` for ``snip``). Returns ``(corrected, baseline)`` on the spectrum's own wavenumbers.
+    """
+    from pybaselines import Baseline  # imported here: most runs never correct a baseline
+
+    if method not in BASELINE_METHODS:
+        raise ValueError(f"unknown baseline method {method!r}; choose one of {list(BASELINE_METHODS)}")
+    wn, inten, _ = _arrays(spectrum_or_arrays)
+    base = np.asarray(getattr(Baseline(x_data=wn), method)(inten, **params)[0], dtype=np.float64)
+    return inten - base, base
+
+
+def remove_spikes(intensity: np.ndarray, threshold: float = 8.0, max_width: int = 2,
+                  width: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Remove cosmic-ray spikes by the modified z-score of the first difference (after Whitaker and Hayes 2018
+    [Whitaker2018]).
+
+    A Raman band rises and falls over several points, a cosmic-ray spike within one or two: its first difference
+    jumps up and, at most ``max_width`` points later, down -- both outliers by the modified z-score (median and median
+    absolute deviation of the differences, robust to the spikes themselves) above ``threshold``. Requiring the jump
+    down keeps the steep flank of a strong, sharp band from being taken for a spike. The spike's points and ``width``
+    points either side are replaced by linear interpolation from the points around them. Returns ``(cleaned,
+    spike_mask)``.
+    """
+    from scipy.ndimage import binary_dilation
+
+    y = np.asarray(intensity, dtype=np.float64)
+    if y.ndim != 1 or y.size < 4 or not np.all(np.isfinite(y)):
+        raise ValueError(f"remove_spikes needs a finite 1-D intensity array of length >= 4, got shape {y.shape}")
+    if not threshold > 0 or int(width) != width or width < 0 or int(max_width) != max_width or max_width < 1:
+        raise ValueError(f"threshold must be > 0, max_width an integer >= 1 and width an integer >= 0, got "
+                         f"{threshold!r}, {max_width!r}, {width!r}")
+    d = np.diff(y)
+    mad = np.median(np.abs(d - np.median(d)))
+    spikes = np.zeros(y.size, dtype=bool)
+    if mad == 0:
+        return y.copy(), spikes
+    z = 0.6745 * (d - np.median(d)) / mad
+    for i in np.flatnonzero(z > threshold):  # d[i] = y[i + 1] - y[i]: a jump up into point i + 1 ...
+        down = np.flatnonzero(z[i + 1:i + 1 + int(max_width)] < -threshold)  # ... and out of it again soon after
+        if down.size:
+            spikes[i + 1:i + 2 + int(down[0])] = True
+    if width and spikes.any():
+        spikes = binary_dilation(spikes, iterations=int(width))
+    if not spikes.any() or spikes.all():
+        return y.copy(), np.zeros(y.size, dtype=bool)
+    idx = np.arange(y.size)
+    cleaned = y.copy()
+    cleaned[spikes] = np.interp(idx[spikes], idx[~spikes], y[~spikes])
+    return cleaned, spikes
 
 
 def _out_of_range(R: np.ndarray) -> np.ndarray:
@@ -277,7 +380,7 @@ def preprocess_spectrum(spectrum: Any, config: PreprocessConfig | None = None) -
     if _out_of_range(R)[0]:
         raise ValueError(f"{source}: {_range_reason(R[0])}")
     try:
-        return normalise(R, config.normalisation)[0].astype(np.float32)
+        return squash(normalise(R, config.normalisation), config.squash)[0].astype(np.float32)
     except ValueError:
         raise ValueError(f"{source}: flat: constant after resampling, cannot {config.normalisation}-normalise") \
             from None
@@ -315,5 +418,5 @@ def preprocess_many(spectra: Sequence[Any] | Iterable[Any], config: PreprocessCo
         for i in np.flatnonzero(kept)[flat]:
             reasons[i] = f"flat: constant after resampling, cannot {config.normalisation}-normalise"
         R, kept[np.flatnonzero(kept)[flat]] = R[~flat], False
-    X = normalise(R, config.normalisation) if R.shape[0] else R
+    X = squash(normalise(R, config.normalisation), config.squash) if R.shape[0] else R
     return X.astype(np.float32).reshape(-1, grid.size), kept, reasons

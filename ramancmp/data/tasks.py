@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,7 @@ from ramancmp.data.preprocess import PreprocessConfig, preprocess_many
 from ramancmp.data.rruff import load_archive
 from ramancmp.fileio import atomic_path
 
-__all__ = ["CACHE_VERSION", "GROUPS_CSV", "TASKS", "SpectraDataset", "list_tasks", "load_task", "load_catalog",
+__all__ = ["CACHE_VERSION", "GROUPS_CSV", "TASKS", "SpectraDataset", "list_tasks", "load_task", "load_catalog", "load_variants", "raw_pairs", "variant_name",
            "mineral_groups", "resolve_source"]
 
 CACHE_VERSION = 2
@@ -391,3 +392,93 @@ def load_task(name: str = "rruff-groups-10", source: str | Path | None = None,
         X=arrays["X"].astype(np.float32, copy=False), y=arrays["y"].astype(np.int64, copy=False),
         groups=arrays["groups"].astype(str), class_names=list(info["class_names"]), grid=config.grid,
         meta=pd.DataFrame(info["meta"]), task=name, source_sha256=sha, preprocess=config, summary=summary)
+
+
+# ---------------------------------------------------------------------------------------- preprocessing variants
+def variant_name(task: str, label: str) -> str:
+    """The task name of ``task``'s spectra preprocessed as ``label`` (keeps their networks apart in the model store)."""
+    slug = re.sub(r"-+", "-", "".join(c if c.isascii() and c.isalnum() else "-" for c in label.lower())).strip("-")
+    return f"{task}~pre-{slug}"
+
+
+def load_variants(base: SpectraDataset, configs: dict[str, PreprocessConfig], source: str | Path | None = None,
+                  cache: bool = True) -> dict[str, SpectraDataset]:
+    """``base``'s spectra -- the same rows in the same order, hence the same splits -- preprocessed with each of
+    ``configs`` (``{label: PreprocessConfig}``), for comparisons of preprocessing choices that are paired spectrum by
+    spectrum and split by split.
+
+    Only ``base``'s files are read again from ``source`` (default: the data cache's archive); results are cached like
+    tasks. A configuration that would drop one of ``base``'s spectra (a grid the spectrum does not cover, with
+    ``outside="reject"``) raises ``ValueError`` naming the first such files: use ``outside="zero"`` for wider grids.
+    Each variant's ``task`` is :func:`variant_name` of ``base.task`` and its label.
+    """
+    path = resolve_source(source)
+    sha = source_fingerprint(path)
+    if base.source_sha256 is not None and sha != base.source_sha256:
+        raise ValueError(f"{path}: not the archive {base.task} was loaded from (sha256 {sha[:12]}..., the task's "
+                         f"{base.source_sha256[:12]}...)")
+    members = [_member(s) for s in base.meta["source"]]
+    out, todo = {}, {}
+    for label, config in configs.items():
+        if not isinstance(config, PreprocessConfig):
+            raise ValueError(f"variant {label!r}: expected a PreprocessConfig, got {type(config).__name__}")
+        key = _key(kind="variant", task=base.task, source_sha256=sha, members=_digest_list(members),
+                   preprocess=config.to_dict())
+        stem = _cache_dir() / f"{variant_name(base.task, label)}-{key}"
+        loaded = _load(stem, key) if cache else None
+        if loaded is not None:
+            out[label] = _variant(base, label, config, loaded[0]["X"])
+        else:
+            todo[label] = (config, stem, key)
+    if todo:
+        wanted = set(members)
+        contents = load_archive(path, select=lambda s: _member(s) in wanted)
+        by_member = {_member(s.source): s for s in contents.spectra}
+        missing = [m for m in members if m not in by_member]
+        if missing:
+            raise ValueError(f"{path}: {len(missing)} of {base.task}'s files are missing or unreadable, e.g. "
+                             f"{missing[:3]}")
+        spectra = [by_member[m] for m in members]
+        for label, (config, stem, key) in todo.items():
+            X, kept, reasons = preprocess_many(spectra, config)
+            if not kept.all():
+                bad = [f"{members[i]}: {reasons[i]}" for i in np.flatnonzero(~kept)[:3]]
+                raise ValueError(f"variant {label!r} drops {int((~kept).sum())} of {base.task}'s spectra, so the "
+                                 f"comparison would not be paired; e.g. {bad} (outside='zero' keeps them)")
+            if cache:
+                _save(stem, key, {"X": X}, {"label": label})
+            out[label] = _variant(base, label, config, X)
+    return {label: out[label] for label in configs}
+
+
+def _member(source: str) -> str:
+    """A spectrum's file name inside its archive or folder (sources of one archive differ only in the path prefix)."""
+    return str(source).split("::")[-1].replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _digest_list(items: list[str]) -> str:
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
+
+
+def _variant(base: SpectraDataset, label: str, config: PreprocessConfig, X: np.ndarray) -> SpectraDataset:
+    return SpectraDataset(X=np.asarray(X, dtype=np.float32), y=base.y, groups=base.groups,
+                          class_names=list(base.class_names), grid=config.grid, meta=base.meta,
+                          task=variant_name(base.task, label), source_sha256=base.source_sha256, preprocess=config,
+                          summary=dict(base.summary, preprocess=config.to_dict(), variant=label))
+
+
+def raw_pairs(source: str | Path | None = None) -> list[tuple[Any, Any]]:
+    """Every RAW spectrum of ``source`` (default: the data cache's archive) with the Processed spectrum of the same
+    RRUFF ID and laser (else of the same RRUFF ID at another laser; ``None`` if the archive has none): RRUFF's own baseline correction is the reference a
+    baseline method applied to the RAW file can be compared with. The 2019 snapshot holds 10 RAW files."""
+    contents = load_archive(resolve_source(source), select=lambda s: "raw" in _member(s).lower())
+    raws = [s for s in contents.spectra if s.processing == "RAW"]
+    ids = {(s.rruff_id, s.laser_nm) for s in raws}
+    names = {s.rruff_id for s in raws}
+    partners = load_archive(resolve_source(source),
+                            select=lambda s: any(f"__{n}__" in _member(s) for n in names)).spectra
+    processed = [s for s in partners if s.processing == "Processed"]
+    same_laser = {(s.rruff_id, s.laser_nm): s for s in processed if (s.rruff_id, s.laser_nm) in ids}
+    any_laser = {s.rruff_id: s for s in processed}
+    return [(r, same_laser.get((r.rruff_id, r.laser_nm), any_laser.get(r.rruff_id)))
+            for r in sorted(raws, key=lambda s: s.mineral)]

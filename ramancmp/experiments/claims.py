@@ -17,7 +17,7 @@ from ramancmp.config import BOOK_MODELS
 from ramancmp.experiments.tables import Row, paired, speedup
 
 __all__ = ["ACCURACY_TOLERANCE", "CLAIMS", "CLOSEST", "PAPER", "PICK_TOLERANCE_POINTS", "SPEEDUP_TOLERANCE", "Claim",
-           "claim", "claims_table", "judge_claims", "pick_best", "pick_fastest_within", "verdict",
+           "claim", "claims_table", "judge_claims", "pick_best", "pick_preprocessing", "pick_fastest_within", "verdict",
            "verdict_with_interval"]
 
 
@@ -137,6 +137,37 @@ def pick_best(rows: list[Row]) -> Row:
     if not usable:
         raise ValueError(f"no row with validation accuracy among {[r.model for r in rows]}")
     return max(usable, key=lambda r: r.mean("val_accuracy"))
+
+
+def pick_preprocessing(rows: list[Row], default: str, primary: str = "knn_cosine",
+                       points: float = PICK_TOLERANCE_POINTS) -> Row:
+    """The book's rule for the default preprocessing (chapter 12), fixed before looking at results and reading only
+    VALIDATION accuracy: among the choices (``rows`` with ``extra["model"]``; ``row.model`` is the choice) whose
+    ``primary`` model (the library search: the most splits) is better than the ``default`` choice beyond noise (the
+    paired 95 % interval of the validation difference lies above 0) and whose other models lose at most ``points``
+    of mean validation accuracy, the one with the best ``primary`` validation accuracy; the default's row when none
+    qualifies. Returns the ``primary`` row of the pick."""
+    mine = [r for r in rows if r.extra.get("model") == primary]
+    ref = next((r for r in mine if r.model == default), None)
+    if ref is None:
+        raise ValueError(f"no {primary} row for the default {default!r}")
+    missing = [r.model for r in mine if not r.val_accuracy]
+    if missing:
+        raise ValueError(f"picking needs validation accuracy; rows without it: {missing}")
+
+    def others_keep_up(choice: str) -> bool:
+        for model in {r.extra.get("model") for r in rows} - {primary}:
+            cand = next((r for r in rows if r.model == choice and r.extra.get("model") == model), None)
+            base = next((r for r in rows if r.model == default and r.extra.get("model") == model), None)
+            if cand is None or base is None or not cand.val_accuracy or not base.val_accuracy:
+                return False
+            if cand.mean("val_accuracy") < base.mean("val_accuracy") - points:
+                return False
+        return True
+
+    better = [r for r in mine if r is not ref and (d := paired(r, ref, "val_accuracy")) is not None
+              and d["lo"] is not None and d["lo"] > 0 and others_keep_up(r.model)]
+    return max(better, key=lambda r: r.mean("val_accuracy")) if better else ref
 
 
 NO_VALIDATION = "no validation accuracy in these rows (an older run): rerun the book"
