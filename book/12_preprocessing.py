@@ -237,7 +237,7 @@ rc.show_source(rc.occlusion)
 
 # %%
 att = P.cnn_attribution(ds, profile=ch.profile, seed=seed)
-bands = P.group_bands()
+bands = rc.load_bands()
 rc.plots.attribution_figure(att["grid"], att["means"], att["attribution"], ds.class_names,
                             bands.to_dict(orient="records"))
 

@@ -64,7 +64,7 @@ for w, m in maps.items():
     r = np.nanmean([np.corrcoef(a[c], b[c])[0, 1] for c in range(len(a)) if np.isfinite(a[c]).all()])
     print(f"window {w:2d}: mean correlation with the window-24 map {r:.3f}")
 rc.plots.attribution_figure(maps[8]["grid"], maps[8]["means"], maps[8]["attribution"], ds.class_names,
-                            P.group_bands().to_dict(orient="records"), title="Occlusion with an 8-point window")
+                            rc.load_bands().to_dict(orient="records"), title="Occlusion with an 8-point window")
 
 # %% [markdown]
 # A narrow window hides less than a band's width, and the network can still see the rest of the band: the map is

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ramancmp.config import PROJECT_ROOT, Profile, get_profile
+from ramancmp.config import Profile, get_profile
 from ramancmp.data.preprocess import PreprocessConfig, correct_baseline, make_grid, remove_spikes, smooth
 from ramancmp.data.splits import repeated_splits
 from ramancmp.data.tasks import load_variants
@@ -34,7 +34,7 @@ from ramancmp.metrics.statistics import format_interval
 
 __all__ = ["BASELINE_SETTINGS", "CNN_MODEL", "LIBRARY_MODEL", "band_overlap", "baseline_benchmark", "choices_table",
            "cnn_attribution", "describe",
-           "group_bands", "measure_choices", "preprocessing_choices", "range_coverage", "raw_benchmark", "short_profile",
+           "measure_choices", "preprocessing_choices", "range_coverage", "raw_benchmark", "short_profile",
            "smoothing_benchmark", "spike_benchmark", "synthetic_baseline"]
 
 LIBRARY_MODEL = "knn_cosine"
@@ -280,25 +280,6 @@ def choices_table(rows: list[Row], default: str) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------------- band marks
 # Used when data/bands.csv (the primer's table of characteristic bands) is absent: one well-known band per group.
-_MINIMAL_BANDS = [("garnet", 900, 930), ("carbonate", 1080, 1100), ("pyroxene", 660, 690), ("amphibole", 650, 680),
-                  ("feldspar", 470, 515), ("mica", 680, 720), ("olivine", 815, 860), ("tourmaline", 630, 710),
-                  ("apatite", 955, 970), ("zeolite", 400, 500)]
-
-
-def group_bands(path: Any = None) -> pd.DataFrame:
-    """The characteristic bands to mark (columns ``group``, ``low_cm1``, ``high_cm1``): ``data/bands.csv`` when it
-    exists, else one well-known band per group."""
-    csv = PROJECT_ROOT / "data" / "bands.csv" if path is None else path
-    try:
-        table = pd.read_csv(csv)
-    except FileNotFoundError:
-        return pd.DataFrame(_MINIMAL_BANDS, columns=["group", "low_cm1", "high_cm1"])
-    missing = {"group", "low_cm1", "high_cm1"} - set(table.columns)
-    if missing:
-        raise ValueError(f"{csv}: missing columns {sorted(missing)}")
-    return table
-
-
 # ------------------------------------------------------------------------------------------ what the CNN looks at
 def cnn_attribution(dataset: Any, *, profile: Profile | str | None = None, seed: int = 0, window: int = 24,
                     stride: int = 12, per_class: int | None = 8) -> dict[str, Any]:
