@@ -136,3 +136,21 @@ def test_evaluate_curated_pairs_with_the_full_evaluation():
         from ramancmp.experiments.evaluation import evaluate
 
         evaluate("knn_cosine", ds, repeats=1, drop_from_test=mask[:-1], measure_speed=False, progress=False)
+
+
+def test_hand_checked_reasons_hold_on_the_archive(rruff_zip):
+    """The two hand-checked samples: the nearest spectrum of another sample of rruff-groups-10 (cosine, the library
+    search's metric) is of the group the reason names (zeolite for R080085's 532 nm spectrum, feldspar for R110174's),
+    not of the carbonate label they carry."""
+    from ramancmp.data.tasks import load_task
+
+    ds = load_task("rruff-groups-10", source=rruff_zip)
+    X = ds.X / np.linalg.norm(ds.X, axis=1, keepdims=True)
+    groups, labels = np.asarray(ds.groups), np.asarray(ds.class_names)[ds.y]
+    lasers = ds.meta["laser_nm"].to_numpy()
+    for sample, laser, expected in (("R080085", 532.0, "zeolite"), ("R110174", None, "feldspar")):
+        rows = np.flatnonzero((groups == sample) & ((lasers == laser) if laser else True))
+        assert len(rows) >= 1 and set(labels[rows]) == {"carbonate"}
+        sims = X[rows] @ X.T
+        sims[:, groups == sample] = -np.inf
+        assert set(labels[sims.argmax(axis=1)]) == {expected}, sample

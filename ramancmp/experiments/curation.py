@@ -19,7 +19,7 @@ from ramancmp.experiments.evaluation import evaluate
 from ramancmp.experiments.tables import Row, accuracy_text, stat
 from ramancmp.metrics.statistics import WITHIN_NOISE, format_interval, paired_difference
 
-__all__ = ["curated_difference", "curated_text", "evaluate_curated", "flagged_mask", "flagged_in_task"]
+__all__ = ["curated_difference", "curated_difference_text", "curated_text", "evaluate_curated", "flagged_mask", "flagged_in_task"]
 
 
 def flagged_mask(dataset: Any, table: pd.DataFrame | None = None, flags: tuple[str, ...] = FLAGS) -> np.ndarray:
@@ -65,16 +65,18 @@ def curated_difference(row: Row) -> dict[str, Any] | None:
     return paired_difference(row.accuracy_curated["values"], row.accuracy["values"], row.test_train_ratio or 0.0)
 
 
+def curated_difference_text(row: Row) -> str:
+    """``"+0.43 [-0.35, +1.21] points, within noise"``: :func:`curated_difference` for generated prose."""
+    d = curated_difference(row)
+    if d is None:
+        return "n/a (no result without the flagged spectra)"
+    text = format_interval(d, signed=True)
+    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d["within_noise"] else text + " points"
+
+
 def curated_text(rows: list[Row]) -> str:
     """Markdown bullets: each row's accuracy with every test spectrum and without the flagged ones, and the paired
     difference ("within noise" where its interval covers 0)."""
-    lines = []
-    for r in rows:
-        d = curated_difference(r)
-        if d is None:
-            continue
-        diff = format_interval(d, signed=True)
-        diff = diff.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d["within_noise"] else diff + " points"
-        lines.append(f"* {r.model}: {accuracy_text(r)} with every test spectrum, "
-                     f"{accuracy_text(r, 'accuracy_curated')} without the flagged ones ({diff})")
+    lines = [f"* {r.model}: {accuracy_text(r)} with every test spectrum, {accuracy_text(r, 'accuracy_curated')} "
+             f"without the flagged ones ({curated_difference_text(r)})" for r in rows if curated_difference(r)]
     return "\n".join(lines) if lines else "(no row has a result without the flagged spectra)"
