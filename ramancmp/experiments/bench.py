@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, NETWORKS, TIMING_THREADS, get_profile, results_dir
-from ramancmp.data.tasks import load_task
 from ramancmp.data.splits import classes_hold_species
+from ramancmp.data.tasks import load_task
 from ramancmp.experiments.compression import (bench_compression, channel_conversion_experiment, compression_rows,
                                               distillation_experiment, feature_extraction_experiment)
 from ramancmp.experiments.curation import evaluate_curated, flagged_mask

@@ -4,7 +4,8 @@ Every number in the book's comparison tables comes from :func:`evaluate`, so eve
 
 1. ``repeats`` splits from :func:`ramancmp.data.splits.repeated_splits` (seeds ``seed, seed+1, ...``); with
    ``split_kind="sample"`` no RRUFF sample has spectra on both sides, which is what "identify an unknown mineral"
-   means (``"random"`` splits spectra and lets a sample's other spectra leak into training; the book shows the gap).
+   means (``"random"`` splits spectra and lets a sample's other spectra leak into training; the book shows the gap;
+   ``"species"`` holds out whole species, so every test spectrum is of a mineral the model has never seen).
 2. A fresh estimator per repeat: the classical baselines are scikit-learn estimators; the networks are wrapped in
    :class:`ramancmp.training.TorchClassifier` and trained with the profile's epochs, patience and batch size, using the
    split's validation part for early stopping. Every model learns from exactly the same training spectra; the
