@@ -22,14 +22,21 @@
 # %% [markdown]
 # **Learning goals.** After this chapter you can
 #
+# * say what a Raman shift is, why a mineral group has characteristic bands, and why RRUFF used near-infrared lasers
+#   beside green ones
 # * read a RRUFF spectrum file and say what each preprocessing step does to it
+# * tell the book's 2019 snapshot of the archive from another download, and what changes if yours differs
 # * describe the book's main task, its ten mineral groups and how imbalanced they are
 # * measure how a random split of spectra leaks samples into the test set, and why a by-sample split does not
 #
-# **Prerequisites:** chapter 0. Background: train/test splits, interpolation onto a grid.
+# **Prerequisites:** chapter 0. Background: train/test splits, interpolation onto a grid; for the primer, the idea
+# of a molecule's vibrations (a mass on a spring).
 #
 # **Reading** (full entries in [references](references.md)): [Lafuente2015] (RRUFF: how the spectra were measured and
-# processed).
+# processed), [Raman1928] (the effect); the band table's sources per group: [Gunasekaran2006] (carbonates),
+# [Kos2020] (garnet), [Huang2000] (pyroxenes), [Apopei2011] (amphiboles), [Freeman2008] (feldspars), [Tlili1989]
+# (micas), [Breitenfeld2018] (olivine), [Gasharova1997], [Hoang2011] (tourmaline), [Penel1998] (apatite), [Tsai2021]
+# (zeolites).
 
 
 # %% tags=["parameters"]
@@ -51,17 +58,122 @@ ch = rc.Chapter("01_data", profile=profile, seed=seed, data_dir=data_dir)
 ch
 
 # %% [markdown]
+# ## A Raman primer
+#
+# **The Raman shift.** Shine a laser of wavelength $\lambda_0$ on a crystal. Almost all scattered light keeps that
+# wavelength (Rayleigh scattering), but about one photon in a million leaves with a little less energy: it has set
+# one vibration of the crystal going and kept the rest [Raman1928]. This is *Stokes* scattering (the weaker
+# *anti-Stokes* side, where a photon takes energy from a vibration, is not recorded by RRUFF). A spectrometer measures
+# the scattered wavelength $\lambda_s$, and a Raman spectrum plots intensity against the *Raman shift*
+#
+# $$\Delta\tilde\nu = \frac{1}{\lambda_0} - \frac{1}{\lambda_s}\quad[\mathrm{cm^{-1}}],
+# \qquad h c\,\Delta\tilde\nu = E_{\text{vibration}},$$
+#
+# the energy of the vibration in wavenumbers. Because it is a difference, the shift does not depend on the laser:
+# the same band of calcite sits at the same shift whether measured with a green or a near-infrared laser. For one
+# bond pictured as two masses on a spring of stiffness $k$ with reduced mass $\mu$,
+# $\tilde\nu = \frac{1}{2\pi c}\sqrt{k/\mu}$: stiff bonds between light atoms vibrate at high shifts (O–H near
+# 3600 cm⁻¹, C–O of a carbonate near 1085 cm⁻¹), heavy or loosely bound units at low ones; replacing Mg by the
+# heavier Fe lowers the bands of a pyroxene [Huang2000].
+#
+# **Why minerals have fingerprints.** A crystal's vibrations fall into two families. *Internal modes* stretch and
+# bend the bonds inside tightly bound groups — SiO4 tetrahedra in silicates, CO3 triangles in carbonates, PO4
+# tetrahedra in phosphates, OH groups and water — and appear at shifts typical of the group: the symmetric stretching
+# (ν1) of CO3 near 1085 cm⁻¹, of PO4 near 960 cm⁻¹, of isolated SiO4 between about 800 and 930 cm⁻¹. How the
+# tetrahedra are linked (isolated in garnet and olivine, chains in pyroxene, double chains in amphibole, sheets in
+# mica, rings in tourmaline, frameworks in feldspar and zeolites) moves the Si–O–Si bending and stretching bands
+# between about 400 and 700 cm⁻¹. *Lattice modes* move whole groups and cations against each other, below about
+# 400 cm⁻¹, and depend on the crystal structure and on which cations fill it. Hydrous minerals add O–H stretching
+# bands at 3200–3700 cm⁻¹. Together these make a spectrum a fingerprint of structure and composition — the table of
+# the ten groups' bands and the figure of their class means below show it.
+#
+# **Lasers and fluorescence.** Raman scattering grows as $1/\lambda_0^4$, so a green laser gives far more signal than
+# a near-infrared one. But green photons can also be absorbed by transition-metal or rare-earth ions, defects or
+# organic traces, which then re-emit broad *fluorescence*, often much stronger than the Raman bands: a sloping
+# background that can bury them. Near-infrared photons (780 or 785 nm) carry too little energy to excite most of it,
+# which is why RRUFF measured many samples with both kinds of laser. The price is a weaker signal and a shorter
+# range: a silicon detector stops seeing light at about a micrometre, and the computation below shows where a band's
+# scattered light lands for each laser of the archive.
+
+# %%
+shifts = pd.Series([1085.0, 3600.0], index=["CO3 ν1, 1085 cm⁻¹", "O–H stretch, 3600 cm⁻¹"])
+# a band at shift Δν (cm⁻¹) excited at λ0 (nm) is scattered at λs = 1 / (1/λ0 - Δν): in nm, 1e7 / (1e7/λ0 - Δν)
+pd.DataFrame({f"{laser} nm laser": (1e7 / (1e7 / laser - shifts)).round(0) for laser in (514, 532, 780, 785)},
+             index=shifts.index).rename_axis("scattered wavelength (nm) of")
+
+# %% [markdown]
 # ## The archive
 #
 # `python -m ramancmp data fetch` downloads `excellent_unoriented.zip` from rruff.info into the data cache, checks
-# that it is a complete zip and records its sha256 beside it. The book's results were computed on the 2019 snapshot;
-# the sha256 printed below says which archive *this* run used.
+# that it is a complete zip and writes a record beside it: the zip's sha256 and a *content fingerprint*, a sha256 over
+# the sorted (file name, sha256 of the file) pairs of its spectra. The zip's digest changes when the same files are
+# zipped again; the fingerprint does not, and it changes as soon as one spectrum is added, removed or edited. The
+# book's counts and results were computed on the 2019 snapshot; the record below says which archive *this* run used.
 
 # %%
-zip_path = rc.archive_path()
-record = json.loads((zip_path.parent / "excellent_unoriented.json").read_text())
-# the record's file, size, digest and date; where it was copied from is a path of the machine that fetched it
-pd.Series({k: record.get(k) for k in ("file", "size", "sha256", "n_txt_files", "snapshot", "date")}, name="archive")
+archive = rc.describe_archive()  # an older record without the fingerprint is completed here (a few seconds)
+# the record's file, size, digests and date; where it was copied from is a path of the machine that fetched it
+pd.Series({k: archive.get(k) for k in ("file", "size", "sha256", "content_sha256", "n_txt_files", "snapshot", "date")},
+          name="archive")
+
+# %%
+rc.md(f"""
+**Which archive is this?** {archive["note"]}
+
+An archive that is not the snapshot (today's rruff.info download is one: its files are named and laid out
+differently, and spectra have been added and re-processed since 2019) still loads, but the numbers of this book — the
+counts below, the exclusions, every accuracy, interval and timing of later chapters — are then those of *your*
+archive, and the tests that compare outputs with the book's committed notebooks will report the differences. Every
+result file names its archive by both digests (`data_sha256`, `data_content_sha256` in its provenance).
+""")
+
+# %% [markdown]
+# ### What is in it: Processed and RAW files, lasers
+#
+# RRUFF publishes a spectrum as measured (*RAW*: the detector's counts, fluorescence background included) and after its
+# own processing (*Processed*: cosmic-ray spikes removed, the background subtracted, the wavenumber axis calibrated)
+# [Lafuente2015]. The archive's catalog (every file parsed once and cached) says what this archive holds:
+
+# %%
+catalog = rc.load_catalog()
+files = catalog.meta
+kinds = files["processing"].value_counts()
+lasers = files["laser_nm"].value_counts().sort_index()
+coverage = files.groupby("laser_nm")["wn_max"].median()
+reach_oh = files.groupby("laser_nm")["wn_max"].apply(lambda s: float((s >= 3200).mean()))
+skipped = f" (and {len(catalog.skipped):,} files the parser skipped)" if catalog.skipped else ""
+rc.md(f"""
+This archive holds {len(files):,} readable spectrum files{skipped}:
+{kinds.get("Processed", 0):,} Processed and {kinds.get("RAW", 0):,} RAW. The book uses only Processed spectra (the
+funnel below counts the RAW ones as excluded), so every spectrum a model sees went through RRUFF's own background
+subtraction. Lasers: {", ".join(f"{int(n):,} spectra at {laser:g} nm" for laser, n in lasers.items())}. Whatever the laser, most
+spectra stop long before the O–H region: the median highest shift is
+{", ".join(f"{coverage[laser]:,.0f} cm⁻¹ at {laser:g} nm" for laser in coverage.index)}, and the share of spectra
+that reach 3200 cm⁻¹ is {", ".join(f"{100 * reach_oh[laser]:.0f} % at {laser:g} nm" for laser in reach_oh.index)}.
+""")
+
+# %% [markdown]
+# Where one sample was measured both ways with the same laser, RAW and Processed can be compared directly. The
+# difference is what RRUFF's processing removed: mostly a smooth fluorescence background.
+
+# %%
+pairs = files[files["processing"] == "RAW"].merge(
+    files[files["processing"] == "Processed"], on=["rruff_id", "laser_nm"], suffixes=("_raw", "_processed"))
+pairs = pairs.assign(in_task=pairs["mineral_raw"].isin(set(rc.mineral_groups()))).sort_values(
+    ["in_task", "rruff_id"], ascending=[False, True])
+pairs[["mineral_raw", "rruff_id", "laser_nm", "in_task"]].reset_index(drop=True)
+
+# %%
+if len(pairs):
+    pair = pairs.iloc[0]
+    raw, processed = rc.read_spectrum(pair["source_raw"]), rc.read_spectrum(pair["source_processed"])
+    fig = rc.plots.overlay_figure(
+        {"RAW (as measured)": (raw.wavenumber, raw.intensity),
+         "Processed (RRUFF)": (processed.wavenumber, processed.intensity)},
+        title=f"{raw.mineral} {raw.rruff_id}, {raw.laser_nm} nm: RAW and Processed", yaxis_title="intensity (counts)")
+else:
+    fig = rc.md("This archive has no sample with both a RAW and a Processed spectrum at the same laser.")
+fig
 
 # %% [markdown]
 # ## The main task: ten mineral groups
@@ -138,6 +250,57 @@ rc.plots.spectra_figure(ds.grid, ds.X, ds.y, ds.class_names, per_class=3, seed=s
 rc.plots.class_means_figure(ds.grid, ds.X, ds.y, ds.class_names)
 
 # %% [markdown]
+# ## The groups' characteristic bands
+#
+# The table `data/bands.csv` lists, for each group, the bands the mineralogical literature assigns to it — the
+# position or range, the vibration, and the source (full entries in [references](references.md)). It is read through
+# the package (`rc.load_bands`), which checks every row. Ranges are wide where a group holds many species: a band
+# moves with the cations (Fe for Mg, Na for K) and with the linkage of the tetrahedra.
+
+# %%
+bands = rc.load_bands(grid=(float(ds.grid[0]), float(ds.grid[-1])))
+bands.assign(band=[f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}" for lo, hi in zip(bands["low_cm1"], bands["high_cm1"])]
+             )[["group", "band", "assignment", "source", "on_grid"]].rename(columns={"band": "band (cm⁻¹)"})
+
+# %%
+rc.plots.bands_figure(ds.grid, ds.X, ds.y, ds.class_names, bands.to_dict("records"))
+
+# %%
+# for each group: where its class mean peaks, and whether that shift lies in one of its bands (within 5 cm⁻¹)
+means = np.stack([ds.X[ds.y == k].mean(axis=0) for k in range(len(ds.class_names))])
+strongest = {g: float(ds.grid[np.argmax(means[k])]) for k, g in enumerate(ds.class_names)}
+in_band = {g: bool(((bands["group"] == g) & (bands["low_cm1"] - 5 <= x) & (x <= bands["high_cm1"] + 5)).any())
+           for g, x in strongest.items()}
+species = ds.meta.assign(group=[ds.class_names[i] for i in ds.y]).groupby("group")["mineral"].agg(
+    lambda s: ", ".join(f"{m} ({n})" for m, n in s.value_counts().head(4).items()))
+outside = [g for g, ok in in_band.items() if not ok]
+rc.md(f"""
+The strongest peak of the class mean falls inside one of the group's bands for
+{sum(in_band.values())} of the {len(in_band)} groups ({", ".join(f"{g} at {strongest[g]:.0f} cm⁻¹" for g, ok in
+in_band.items() if ok)}). {"For " + ", ".join(f"{g} (strongest at {strongest[g]:.0f} cm⁻¹; species {species[g]})"
+for g in outside) + " it does not." if outside else ""} Either a group's mean mixes species whose bands lie at
+different shifts — the garnet positions in the table are almandine's, and the apatite supergroup includes arsenates
+and vanadates (mimetite, vanadinite), whose AsO4 and VO4 groups have their own bands — or a group's strongest band is
+not among the few the table lists. That spread of bands within a group is what a classifier has to learn, and what
+a single reference band cannot capture.
+""")
+
+# %%
+off_grid = bands[~bands["on_grid"]]
+covers = ds.meta.assign(group=[ds.class_names[i] for i in ds.y])
+# the share of each group's spectra (in the task) that reach the upper end of each off-grid band
+reach = [(r.group, f"{r.low_cm1:g}–{r.high_cm1:g}",
+          float((covers.loc[covers["group"] == r.group, "wn_max"] >= r.high_cm1).mean())) for r in off_grid.itertuples()]
+rare = [f"{g} {band}" for g, band, v in reach if v < 0.05]
+rc.md(f"""
+Of the {len(bands)} bands in the table, {len(off_grid)} lie off the book's grid ({ds.grid[0]:g}–{ds.grid[-1]:g} cm⁻¹),
+and the models never see them. Could a wider grid include them? Only for the spectra that reach that far:
+{"; ".join(f"{100 * v:.0f} % of the {g} spectra reach {band} cm⁻¹" for g, band, v in reach)}.
+{f"For {', '.join(rare)} cm⁻¹ the band is missing from (nearly) every spectrum of this archive, not only from the grid." if rare else ""}
+Which range serves classification best is a measurement, not an assumption (exercise 6).
+""")
+
+# %% [markdown]
 # ## Several spectra per sample
 #
 # Most samples were measured more than once. Two spectra of one sample are far more alike than two samples of one
@@ -212,6 +375,14 @@ ch.save({"n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names), "n_sampl
 #   groups with imbalanced class sizes, defined by a reviewable species → group table.
 # * Every file goes through one parser and one preprocessing path (grid, normalisation); unusable files are listed
 #   with reasons, never silently altered.
+# * A Raman shift is the energy of a vibration in cm⁻¹, the same for every laser. Internal modes of the SiO4, CO3
+#   and PO4 groups and of OH, and the lattice modes below them, give each mineral group characteristic bands
+#   (`data/bands.csv`, with sources); the book's grid keeps most of them but not the O–H stretches or the carbonate
+#   ν3, and the chapter measures how many spectra of the archive reach those at all.
+# * Near-infrared lasers avoid much of the fluorescence that green ones excite, at the cost of signal and range;
+#   RRUFF's Processed files have that background subtracted, the RAW ones do not. The book uses Processed spectra.
+# * The archive is named by a content fingerprint that survives re-zipping; the chapter says whether yours is the
+#   book's 2019 snapshot, and every result file records it.
 # * Most samples have several spectra. Splitting spectra at random lets test spectra find their own sample's other
 #   spectra in the training set, and those are recognised almost perfectly; the book's main split keeps each sample
 #   on one side, and reports mean ± sd over repeated splits.
@@ -226,6 +397,16 @@ ch.save({"n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names), "n_sampl
 #    on `rruff-species-10` (`rc.load_task("rruff-species-10")`), then measure it with the library search as above.
 #    (`rruff-all-species` cannot be split at random with stratification: it has more classes than test spectra.)
 # 4. Which groups overlap most in the class-mean figure? Check your guess against the confusion matrices of chapter 2.
+# 5. The Raman shift does not depend on the laser. Check it on the archive: find samples measured with both a green
+#    (514/532 nm) and a near-infrared (780/785 nm) laser (`rc.load_catalog().meta`, columns `rruff_id`, `laser_nm`,
+#    `processing`), locate the strongest peak of each Processed spectrum (`rc.read_spectrum(source)`) and compare the
+#    two positions. How large are the differences, and what besides the laser could cause them?
+# 6. How far could the grid reach? For upper ends from 1200 to 2000 cm⁻¹, count how many spectra of the ten groups
+#    still cover 150 cm⁻¹ to that end (`wn_min`, `wn_max` in the catalog; the groups from `rc.mineral_groups()`).
+#    From which end on is the carbonate ν3 band (`rc.load_bands()`) on the grid, and how many spectra does that cost?
+# 7. The content fingerprint. Write a zip of a few of the archive's spectra, then the same files in another order and
+#    without compression, and compare `rc.content_fingerprint` of the two with their sha256s
+#    (`rc.file_sha256`). Then change one intensity in one file: which digests change?
 #
 # <!-- nav:start -->
 #

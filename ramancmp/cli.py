@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, PREDICT_MODEL, PROFILES
+from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, PREDICT_MODEL, PROFILES, results_dir
 
 SCHEDULER_HELP = ("where networks train: 'serial', 'local' (worker processes on all cores, the default), 'local:N', "
                   "or a Dask scheduler address tcp://HOST:8786 (default: $RAMANCMP_SCHEDULER)")
@@ -22,11 +22,12 @@ SCHEDULER_HELP = ("where networks train: 'serial', 'local' (worker processes on 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
     import logging
 
-    from ramancmp.data.fetch import fetch
+    from ramancmp.data.fetch import describe_archive, fetch
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     path = fetch(args.source, dest_dir=args.dest, force=args.force)
+    print(describe_archive(path)["note"], file=sys.stderr)  # which archive this is: stdout stays the path
     print(path)
     return 0
 
@@ -111,6 +112,14 @@ def _cmd_report_readme(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report_compare(args: argparse.Namespace) -> int:
+    from ramancmp.experiments.report import compare_runs_markdown
+
+    text, changed = compare_runs_markdown(Path(args.before), Path(args.after or results_dir("full")))
+    print(text)
+    return 1 if changed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ramancmp", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                  required=True)
     p = report.add_parser("readme", help="rewrite README.md's results section from results/ (full profile)")
     p.set_defaults(func=_cmd_report_readme)
+    p = report.add_parser("compare", help="the paper's claims judged by two runs side by side (exit 1 when a verdict "
+                                          "changed): copy results/ aside, rerun the book, compare")
+    p.add_argument("before", help="results folder of the first run (e.g. a copy of results/)")
+    p.add_argument("after", nargs="?", default=None, help="results folder of the second run (default: results/)")
+    p.set_defaults(func=_cmd_report_compare)
 
     default_model = BOOK_MODELS[PREDICT_MODEL][0]
     p = sub.add_parser("predict", help="identify spectra: a class or 'not in library', and the top classes per file")

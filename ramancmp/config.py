@@ -17,6 +17,13 @@ RRUFF_ZIP_NAME = "excellent_unoriented.zip"
 # The archive every count and result of the book refers to (data/README.md): RRUFF excellent_unoriented, 2019.
 RRUFF_SNAPSHOT_NAME = "RRUFF excellent_unoriented 2019 snapshot"
 RRUFF_SNAPSHOT_SHA256 = "dacbe9ba38d5dbfe5ef497fef899a479184a6758ac27d7bb6247d43975d4a37e"
+# The same archive named by its spectra rather than by its zip (ramancmp.data.fetch.content_fingerprint: sha256 over
+# the sorted (member base name, sha256 of member bytes) of the .txt members), so a re-zipped or unzipped copy of the
+# snapshot is still recognised. Computed once from the zip above.
+RRUFF_SNAPSHOT_CONTENT_SHA256 = "104ec8dd611dfdfdfbe02c724c51ebbbb02efab280f3ea819ec1a76e52db3118"
+RRUFF_SNAPSHOT_ORIGIN = ("The book's snapshot is RRUFF's excellent_unoriented set as distributed in 2019, recovered "
+                         "unchanged from the public research repository charlesll/RaMin (commit 8d0293f, 2019-11-15) "
+                         "and re-zipped flat, one .txt per spectrum; rruff.info serves an updated archive today.")
 
 
 def data_dir() -> Path:

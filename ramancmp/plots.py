@@ -172,6 +172,65 @@ def class_means_figure(grid: np.ndarray, X: np.ndarray, y: np.ndarray, class_nam
     return fig
 
 
+def bands_figure(grid: np.ndarray, X: np.ndarray, y: np.ndarray, class_names: Sequence[str], bands: Sequence[dict],
+                 *, decimate: int = 4, title: str = "Class means and the groups' characteristic bands") -> go.Figure:
+    """One panel per class: the mean spectrum, with each of the class's bands (``bands``: dicts with ``group``,
+    ``low_cm1``, ``high_cm1``, ``assignment``, ``source``) shaded where it lies on the grid (hover the marker above a
+    band for its assignment and source); bands off the grid are named in the panel's title."""
+    n = len(class_names)
+    cols = 2
+    rows = int(np.ceil(n / cols))
+    lo_grid, hi_grid = float(grid[0]), float(grid[-1])
+
+    def span(b: dict) -> str:
+        lo, hi = float(b["low_cm1"]), float(b["high_cm1"])
+        return f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+
+    def on_grid(b: dict) -> bool:
+        return float(b["high_cm1"]) >= lo_grid and float(b["low_cm1"]) <= hi_grid
+
+    titles = []
+    for name in class_names:
+        off = [span(b) for b in bands if b["group"] == name and not on_grid(b)]
+        titles.append(f"{name} (off the grid: {', '.join(off)} cm⁻¹)" if off else name)
+    fig = make_subplots(rows=rows, cols=cols, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.045)
+    sl = _every(len(grid), decimate)
+    x = np.round(grid[sl], 1)
+    for k, name in enumerate(class_names):
+        r, c = divmod(k, cols)
+        color = PALETTE[k % len(PALETTE)]
+        mean = X[y == k][:, sl].mean(axis=0) if np.any(y == k) else np.zeros(len(x))
+        top = float(mean.max()) if len(mean) else 1.0
+        fig.add_trace(go.Scatter(x=x, y=np.round(mean, 4), line=dict(color=color, width=1.2),
+                                 name=f"{name} (n={int(np.sum(y == k))})", showlegend=False), row=r + 1, col=c + 1)
+        for b in (b for b in bands if b["group"] == name and on_grid(b)):
+            lo_c, hi_c = max(float(b["low_cm1"]), lo_grid), min(float(b["high_cm1"]), hi_grid)
+            if hi_c - lo_c < 4:  # a single position: widen to a visible line
+                lo_c, hi_c = lo_c - 2, hi_c + 2
+            fig.add_vrect(x0=lo_c, x1=hi_c, fillcolor="grey", opacity=0.22, line_width=0, row=r + 1, col=c + 1)
+            fig.add_trace(go.Scatter(x=[(lo_c + hi_c) / 2], y=[1.08 * top], mode="markers",
+                                     marker=dict(symbol="triangle-down", size=7, color="black"), showlegend=False,
+                                     hovertext=f"{span(b)} cm⁻¹: {b['assignment']} [{b['source']}]", hoverinfo="text"),
+                          row=r + 1, col=c + 1)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(title=title, height=220 * rows, template="plotly_white")
+    fig.update_xaxes(title_text="Raman shift (cm⁻¹)", row=rows)
+    return fig
+
+
+def overlay_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, title: str = "Spectra",
+                   yaxis_title: str = "intensity", decimate: int = 1) -> go.Figure:
+    """Several spectra on one axis, each ``name: (wavenumber, intensity)`` (e.g. a RAW file and its Processed one)."""
+    fig = go.Figure()
+    for k, (name, (x, y)) in enumerate(curves.items()):
+        sl = _every(len(x), decimate)
+        fig.add_trace(go.Scatter(x=np.round(np.asarray(x)[sl], 1), y=np.round(np.asarray(y)[sl], 3), mode="lines",
+                                 name=name, line=dict(width=1.2, color=PALETTE[k % len(PALETTE)])))
+    fig.update_layout(title=title, xaxis_title="Raman shift (cm⁻¹)", yaxis_title=yaxis_title, height=400,
+                      template="plotly_white")
+    return fig
+
+
 def counts_figure(counts: dict[str, int], samples: dict[str, int] | None = None,
                   title: str = "Spectra and samples per class") -> go.Figure:
     names = list(counts)

@@ -282,3 +282,116 @@ def test_sigterm_during_a_download_leaves_no_partial_file(server, tmp_path):
         proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err
     assert leftovers(dest) == []  # the temporary .part file is gone, nothing was recorded
+
+
+# --------------------------------------------------------------------------------------- content fingerprint
+def _spectra(n: int = 4) -> dict[str, str]:
+    return {make_rruff_name(f"Mineral{k}", f"R08000{k}", index=k): make_rruff_text(f"Mineral-{k}", f"R08000{k}", seed=k)
+            for k in range(n)}
+
+
+def test_the_content_fingerprint_survives_rezipping_and_unzipping(tmp_path):
+    import zipfile
+
+    from ramancmp.data.fetch import content_fingerprint
+
+    files = _spectra()
+    a = write_rruff_zip(tmp_path / "a.zip", files)
+    b = tmp_path / "b.zip"  # other order, no compression, inside a folder, with a macOS fork and a folder entry
+    with zipfile.ZipFile(b, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("excellent_unoriented/", b"")
+        for name in reversed(list(files)):
+            zf.writestr(f"excellent_unoriented/{name}", files[name].encode())
+        zf.writestr(f"__MACOSX/._{next(iter(files))}", b"\x00\x05\x16\x07")
+    folder = tmp_path / "unzipped"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_bytes(text.encode())
+    assert file_sha256(a) != file_sha256(b)
+    assert content_fingerprint(a) == content_fingerprint(b) == content_fingerprint(folder)
+
+
+def test_a_changed_added_or_renamed_spectrum_changes_the_content_fingerprint(tmp_path):
+    from ramancmp.data.fetch import content_fingerprint
+
+    files = _spectra()
+    base = content_fingerprint(write_rruff_zip(tmp_path / "base.zip", files))
+    first = next(iter(files))
+    edited = {**files, first: files[first].replace(",", ", ", 1)}
+    renamed = {("X" + k if k == first else k): v for k, v in files.items()}
+    added = {**files, **_spectra(5)}
+    for name, variant in (("edited", edited), ("renamed", renamed), ("added", added)):
+        assert content_fingerprint(write_rruff_zip(tmp_path / f"{name}.zip", variant)) != base, name
+
+
+def test_the_record_and_the_cli_name_the_archive_by_its_content(tmp_path, capsys, monkeypatch):
+    from ramancmp.data.fetch import content_fingerprint, describe_archive, snapshot_of
+
+    zpath = write_rruff_zip(tmp_path / "src.zip", _spectra())
+    dest = tmp_path / "cache"
+    assert main(["data", "fetch", "--from", str(zpath), "--dest", str(dest)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(dest / config.RRUFF_ZIP_NAME)  # stdout stays the path
+    assert "NOT the book's" in err and "charlesll/RaMin" in err and "8d0293f" in err
+    record = json.loads(record_path(archive_path(dest)).read_text())
+    assert record["content_sha256"] == content_fingerprint(zpath) and record["snapshot"] is None
+    # a re-zipped copy of the snapshot is recognised by its content, whatever its zip digest
+    monkeypatch.setattr(config, "RRUFF_SNAPSHOT_CONTENT_SHA256", record["content_sha256"])
+    assert snapshot_of("0" * 64, record["content_sha256"]) == config.RRUFF_SNAPSHOT_NAME
+    described = describe_archive(archive_path(dest))
+    assert described["is_book_snapshot"] and "another zip" in described["note"]
+    assert config.RRUFF_SNAPSHOT_CONTENT_SHA256 != config.RRUFF_SNAPSHOT_SHA256
+
+
+def test_an_old_record_without_the_fingerprint_is_completed_on_demand(tmp_path):
+    from ramancmp.data.fetch import archive_content_fingerprint, content_fingerprint, describe_archive
+
+    dest = fetch(str(write_rruff_zip(tmp_path / "src.zip", _spectra())), dest_dir=tmp_path / "cache")
+    old = json.loads(record_path(dest).read_text())
+    old.pop("content_sha256")
+    record_path(dest).write_text(json.dumps(old))  # as written before content fingerprints existed
+    described = describe_archive(dest)
+    assert described["content_sha256"] == content_fingerprint(dest) and not described["is_book_snapshot"]
+    assert json.loads(record_path(dest).read_text())["content_sha256"] == described["content_sha256"]  # written back
+    assert fetch(str(tmp_path / "src.zip"), dest_dir=tmp_path / "cache") == dest  # still a verified copy
+
+    record_path(dest).unlink()  # no record at all: still described, computed from the file
+    assert describe_archive(dest)["sha256"] == file_sha256(dest)
+    with pytest.raises(FetchError, match="no RRUFF archive at"):
+        describe_archive(tmp_path / "nowhere" / "excellent_unoriented.zip")
+    assert archive_content_fingerprint(None) is None
+
+
+def test_results_name_their_archive_by_content_and_old_results_still_load(tmp_path, monkeypatch):
+    from ramancmp.data.fetch import content_fingerprint
+    from ramancmp.experiments.results import load_result, save_result
+
+    monkeypatch.setenv("RAMANCMP_DATA_DIR", str(tmp_path / "cache"))
+    dest = fetch(str(write_rruff_zip(tmp_path / "src.zip", _spectra())))
+    save_result("r", {"x": 1}, directory=tmp_path / "results", data_sha256=file_sha256(dest))
+    prov = load_result("r", directory=tmp_path / "results")["provenance"]
+    assert prov["data_content_sha256"] == content_fingerprint(dest)
+    save_result("other", {"x": 1}, directory=tmp_path / "results", data_sha256="f" * 64)  # not the cached archive
+    assert load_result("other", directory=tmp_path / "results")["provenance"]["data_content_sha256"] is None
+    old = {"name": "old", "metrics": {"x": 1}, "provenance": {"data_sha256": file_sha256(dest)}}
+    (tmp_path / "results" / "old.json").write_text(json.dumps(old))
+    assert load_result("old", directory=tmp_path / "results")["metrics"] == {"x": 1}
+
+
+def test_the_pinned_content_fingerprint_is_the_snapshots(rruff_zip):
+    from ramancmp.data.fetch import content_fingerprint, snapshot_of
+
+    if file_sha256(rruff_zip) != config.RRUFF_SNAPSHOT_SHA256:
+        pytest.skip("the archive at hand is not the book's 2019 snapshot")
+    assert content_fingerprint(rruff_zip) == config.RRUFF_SNAPSHOT_CONTENT_SHA256
+    assert snapshot_of(None, config.RRUFF_SNAPSHOT_CONTENT_SHA256) == config.RRUFF_SNAPSHOT_NAME
+
+
+def test_a_stale_record_is_not_trusted_by_describe_archive(tmp_path):
+    from ramancmp.data.fetch import content_fingerprint, describe_archive
+
+    dest = fetch(str(write_rruff_zip(tmp_path / "src.zip", _spectra())), dest_dir=tmp_path / "cache")
+    write_rruff_zip(dest, _spectra(2))  # replaced by hand after the fetch: the record describes another file
+    described = describe_archive(dest)
+    assert described["sha256"] == file_sha256(dest) and described["content_sha256"] == content_fingerprint(dest)
+    assert "record_problem" in described

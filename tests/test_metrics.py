@@ -271,11 +271,29 @@ def test_exclusive_phase_records_the_load_and_flushes_denormals():
     tiny = torch.tensor([1e-40], dtype=torch.float32)
     with exclusive_phase(busy_threshold=float("inf")) as info:
         assert (tiny * 1.0).item() == 0.0  # denormal flushed to zero inside the phase
-        assert set(info["busy"]) == {"other_cpus", "loadavg_1min", "cpus"} and info["warning"] is None
+        assert set(info["busy"]) == {"other_cpus", "loadavg_1min", "cpus", "top"} and info["warning"] is None
+        assert info["checks"] == 1  # below the threshold at once: no waiting
     assert (tiny * 1.0).item() != 0.0
-    with pytest.warns(RuntimeWarning, match="NOT TRUSTWORTHY"):
-        with exclusive_phase(busy_threshold=-1.0):
+    with pytest.warns(RuntimeWarning, match=r"NOT TRUSTWORTHY.*after waiting"):
+        with exclusive_phase(busy_threshold=-1.0, max_wait_s=0.8) as info:
             pass
+    assert info["waited_s"] >= 0.8 and info["checks"] >= 2  # it waited, re-checking, before warning
+
+
+def test_machine_busy_names_the_process_that_keeps_a_cpu_busy():
+    import subprocess
+    import sys
+
+    from ramancmp.metrics.timing import machine_busy
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy = machine_busy(interval=1.0, top=100)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert any(f"({spinner.pid})" in entry for entry in busy["top"]), busy["top"]
+    assert busy["other_cpus"] >= 0.3
 
 
 def test_corrected_resampled_t_interval_follows_nadeau_bengio():

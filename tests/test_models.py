@@ -302,7 +302,7 @@ def test_estimator_errors():
         TorchClassifier(model="lda").fit(X, y)
     with pytest.raises(ValueError, match="both X_val and y_val"):
         fast_classifier().fit(X, y, X_val=X)
-    with pytest.raises(ValueError, match="not seen in training"):
+    with pytest.raises(ValueError, match="y_val has labels the model was not trained on"):
         fast_classifier(max_epochs=1).fit(X, y, X_val=X[:2], y_val=np.array([0, 9]))
     with pytest.raises(ValueError, match="folded"):
         fast_classifier(model="drsn_cw", model_kwargs={"in_channels": 3}).fit(X, y)
@@ -323,3 +323,14 @@ def test_paper_drsn_is_full_resolution_with_zhaos_layout():
     assert folded.config.widths == PAPER_DRSN_KWARGS["widths"] and folded.stem.in_channels == 4
     with torch.no_grad():
         assert folded(x).shape == (3, 10)
+
+
+def test_encode_labels_maps_to_sorted_class_indices_and_refuses_unknown_labels():
+    from ramancmp.models import encode_labels
+
+    classes = np.array(["apatite", "garnet", "zeolite"])
+    assert encode_labels(classes, ["zeolite", "apatite"]).tolist() == [2, 0]
+    assert encode_labels(None, [3, 1]).dtype == np.int64
+    # "mica" would sit between garnet and zeolite in searchsorted: it must be refused, not mapped to a neighbour
+    with pytest.raises(ValueError, match=r"y_val has labels the model was not trained on: \['mica'\]"):
+        encode_labels(classes, ["garnet", "mica"], "y_val")

@@ -108,7 +108,7 @@ def test_bad_inputs_are_clear_errors(data):
         OpenSetClassifier(object()).fit(X[tr], y[tr], **fit)
     with pytest.raises(ValueError, match="X_unknown has 64 features"):
         OpenSetClassifier(LibrarySearch()).fit(X[tr], y[tr], **dict(fit, X_unknown=X[:5, :64]))
-    with pytest.raises(ValueError, match="y_val has labels the estimator was not trained on"):
+    with pytest.raises(ValueError, match="y_val has labels the model was not trained on"):
         OpenSetClassifier(LibrarySearch()).fit(X[tr], y[tr], **dict(fit, y_val=y[va] + 10))
     with pytest.raises(ValueError, match="all zeros"):
         LibrarySearch().fit(np.zeros((4, 8)), [0, 0, 1, 1])

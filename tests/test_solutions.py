@@ -36,7 +36,7 @@ def test_every_exercise_has_a_solution(chapter):
     assert answered == list(range(1, _exercises(chapter) + 1)), f"{path.name} answers exercises {answered}"
     imports = re.findall(r"^(?:from|import) (\S+)", text, flags=re.M)
     assert {m.split(".")[0] for m in imports} <= {"ramancmp", "numpy", "pandas", "plotly", "itertools", "tempfile",
-                                                   "time", "pathlib"}, imports
+                                                   "time", "pathlib", "zipfile"}, imports
     assert re.findall(r"^from ramancmp(\S*) import", text, flags=re.M) == [""], "solutions use `rc` only"
     assert '# %% tags=["parameters"]' in text and jupytext.reads(text, fmt="py:percent").cells
 

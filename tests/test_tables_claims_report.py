@@ -232,3 +232,26 @@ def test_end_to_end_drops_rows_timed_without_their_feature_extraction():
                 extra={"role": "classifier alone"})
     model = Row(model="cnn")
     assert end_to_end([model, full, alone]) == [model, full]
+
+
+def test_compare_runs_flags_every_reading_whose_verdict_changed(tmp_path):
+    from ramancmp.cli import main
+
+    def claim(key, reading, ours, verdict):
+        return {"key": key, "reading": reading, "ours": ours, "lo": ours - 1, "hi": ours + 1, "verdict": verdict}
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, speedup in ((first, 61.0), (second, 55.0)):
+        folder.mkdir()
+        (folder / "10_comparison.json").write_text(json.dumps({"name": "10_comparison", "metrics": {"claims": [
+            claim("distillation_loss", "as stated", -0.1, "reproduced"),
+            claim("channel_conversion_speedup", "batch 256", speedup, "beaten" if speedup > 60 else "not reached")]}}))
+    rows, changed = report.compare_runs(first, first)
+    assert changed == 0 and all(r["same"] for r in rows)
+    text, changed = report.compare_runs_markdown(first, second)
+    assert changed == 1
+    assert "| channel_conversion_speedup | batch 256 | 61 [60, 62] beaten | 55 [54, 56] not reached | **NO** |" in text
+    assert "1 of 2 readings keep their verdict; 1 changed." in text
+    assert main(["report", "compare", str(first), str(second)]) == 1
+    assert main(["report", "compare", str(first), str(first)]) == 0
+    assert main(["report", "compare", str(first), str(tmp_path / "missing")]) == 2  # a clear error, no traceback

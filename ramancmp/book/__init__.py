@@ -68,6 +68,13 @@ from ramancmp.models import (RSBU, FoldedDRSN, Shrinkage, SoftThreshold, fold_sp
 from ramancmp.models.efficientnet import MBConv, SqueezeExcitation  # noqa: E402
 from ramancmp.training.loop import Augment, TrainConfig, train_model  # noqa: E402
 
+# --- The Raman primer and the data snapshot (issue 12, parts 1 and 6): the groups' characteristic bands
+# (data/bands.csv) and which archive a run uses (the book's 2019 snapshot or another one, by content fingerprint).
+from ramancmp.data.bands import BANDS_CSV, load_bands  # noqa: E402
+from ramancmp.data.fetch import content_fingerprint, describe_archive, file_sha256  # noqa: E402
+from ramancmp.data.tasks import load_catalog  # noqa: E402
+
 __all__ += ["Augment", "DistilledClassifier", "FoldedDRSN", "MBConv", "OnnxClassifier", "PreprocessConfig", "RSBU",
             "Shrinkage", "SoftThreshold", "SqueezeExcitation", "TrainConfig", "distillation_loss", "export_onnx",
             "fold_spectrum", "register_model", "show_settings", "show_source", "train_model"]
+__all__ += ["BANDS_CSV", "content_fingerprint", "describe_archive", "file_sha256", "load_bands", "load_catalog"]

@@ -1,6 +1,8 @@
 """The data layer: reading RRUFF spectra and archives, fetching the archive, tasks, splits and preprocessing."""
 
-from ramancmp.data.fetch import FetchError, archive_path, fetch, file_sha256
+from ramancmp.data.bands import BANDS_CSV, load_bands
+from ramancmp.data.fetch import (FetchError, archive_path, content_fingerprint, describe_archive, fetch, file_sha256,
+                                 snapshot_of)
 from ramancmp.data.rruff import (
     ArchiveContents,
     ArchiveError,

@@ -5,6 +5,11 @@ that it is a complete zip holding ``.txt`` spectra, and only then moves it into 
 one file system) and writes ``excellent_unoriented.json`` (source, date, size, sha256). An interrupted or failed fetch
 therefore never leaves a file that looks valid, and a later call can tell a verified copy from a stale one by its
 sha256.
+
+A zip's sha256 changes when the same spectra are zipped again (member order, timestamps, compression level), so the
+record also holds a *content fingerprint* (:func:`content_fingerprint`): a sha256 over the sorted (member base name,
+sha256 of the member's bytes) pairs of the ``.txt`` spectra, which names the data rather than the container.
+:func:`describe_archive` says which archive is in use -- the book's 2019 snapshot or another one -- by either digest.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ramancmp import config
-from ramancmp.data.rruff import SpectrumParseError, parse_spectrum
+from ramancmp.data.rruff import SpectrumParseError, parse_spectrum, wanted_member
 from ramancmp.fileio import atomic_path, file_sha256, write_json_atomic
 
-__all__ = ["FetchError", "archive_path", "fetch", "file_sha256", "record_path"]
+__all__ = ["FetchError", "archive_content_fingerprint", "archive_path", "content_fingerprint", "describe_archive",
+           "fetch", "file_sha256", "record_path", "snapshot_of"]
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +147,123 @@ def _check_rruff_layout(path: Path, source: str, sample: int = 100) -> None:
                          f"checked are spectra (first problem: {first_problem})")
 
 
-def snapshot_of(sha256: str) -> str | None:
-    """The name of the book's pinned RRUFF snapshot if ``sha256`` is its digest, else None."""
-    return config.RRUFF_SNAPSHOT_NAME if sha256 == config.RRUFF_SNAPSHOT_SHA256 else None
+def _stream_sha256(fh: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: fh.read(_CHUNK), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_fingerprint(source: Path) -> str:
+    """sha256 of an archive's spectra, independent of how they were zipped.
+
+    The digest runs over the sorted pairs (member base name, sha256 of the member's bytes) of the ``.txt`` spectra
+    of a zip -- or of a folder, so an unzipped copy has the same fingerprint as its zip. Folder prefixes, member
+    order, timestamps, compression and macOS ``__MACOSX/`` forks do not change it; renaming, adding, removing or
+    editing a spectrum does. Raises :class:`FetchError` naming the file if it cannot be read as a zip or folder.
+    """
+    source = Path(source)
+    pairs: list[tuple[str, str]] = []
+    try:
+        if source.is_dir():
+            for p in source.rglob("*"):
+                rel = p.relative_to(source).as_posix()
+                if p.is_file() and wanted_member(rel):
+                    with open(p, "rb") as fh:
+                        pairs.append((p.name, _stream_sha256(fh)))
+        else:
+            with zipfile.ZipFile(source) as zf:
+                for info in zf.infolist():
+                    if not info.is_dir() and wanted_member(info.filename):
+                        base = info.filename.replace("\\", "/").rsplit("/", 1)[-1]
+                        with zf.open(info) as fh:
+                            pairs.append((base, _stream_sha256(fh)))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise FetchError(f"cannot compute the content fingerprint of {source}: {exc}") from exc
+    digest = hashlib.sha256()
+    for base, member_sha in sorted(pairs):
+        digest.update(f"{base}\0{member_sha}\n".encode())
+    return digest.hexdigest()
+
+
+def snapshot_of(sha256: str | None = None, content_sha256: str | None = None) -> str | None:
+    """The name of the book's pinned RRUFF snapshot if either digest is its digest, else None.
+
+    ``sha256`` is the zip file's digest (matches only the book's own zip), ``content_sha256`` the
+    :func:`content_fingerprint` (matches any re-zipped or unzipped copy of the same spectra).
+    """
+    if content_sha256 is not None and content_sha256 == config.RRUFF_SNAPSHOT_CONTENT_SHA256:
+        return config.RRUFF_SNAPSHOT_NAME
+    return config.RRUFF_SNAPSHOT_NAME if sha256 is not None and sha256 == config.RRUFF_SNAPSHOT_SHA256 else None
+
+
+def describe_archive(archive: Path | None = None) -> dict:
+    """What the archive in use is: its record (file, size, sha256, content fingerprint, date) and whether it is the
+    book's 2019 snapshot, with a sentence (``"note"``) saying what that means for the book's counts and results.
+
+    ``archive`` defaults to the data cache's :func:`archive_path`. A record written before content fingerprints
+    existed (or a missing one) is completed by computing the fingerprint on demand (a few seconds for the full
+    archive) and written back when the folder is writable; a missing or stale record (its sha256 is not the file's)
+    is not trusted: the file itself is described. Raises :class:`FetchError` if there is no archive.
+    """
+    path = Path(archive) if archive is not None else archive_path()
+    if not path.is_file():
+        raise FetchError(f"no RRUFF archive at {path}; run: python -m ramancmp data fetch")
+    rec_path = record_path(path)
+    try:
+        record = json.loads(rec_path.read_text(encoding="utf-8")) if rec_path.is_file() else {}
+    except (OSError, ValueError):
+        record = {}
+    record = record if isinstance(record, dict) else {}
+    sha = file_sha256(path)
+    if record.get("sha256") != sha:  # no record, or a stale one (the file was replaced): describe the file itself
+        record = {"file": path.name, "size": path.stat().st_size, "sha256": sha,
+                  "record_problem": "no valid fetch record; described from the file"}
+    if not record.get("content_sha256"):
+        record = {"file": path.name, "size": path.stat().st_size, **record, "content_sha256": content_fingerprint(path)}
+        record["snapshot"] = snapshot_of(record["sha256"], record["content_sha256"])
+        if rec_path.is_file() and "record_problem" not in record and os.access(rec_path.parent, os.W_OK):
+            try:
+                write_json_atomic(rec_path, record)
+            except OSError:
+                pass
+    record["snapshot"] = snapshot_of(record.get("sha256"), record.get("content_sha256"))
+    record["is_book_snapshot"] = record["snapshot"] is not None
+    record["note"] = _snapshot_note(record)
+    return record
+
+
+def archive_content_fingerprint(sha256: str | None) -> str | None:
+    """The content fingerprint of the data cache's archive if its zip has digest ``sha256``, else None.
+
+    Results name their archive by both digests (:func:`ramancmp.experiments.results.save_result`); this reads the
+    fetch record (completing an old record on demand, see :func:`describe_archive`) and never raises: a source that
+    is not the cached archive (a folder, another zip) simply gets None.
+    """
+    if not sha256:
+        return None
+    path = archive_path()
+    try:
+        rec = json.loads(record_path(path).read_text(encoding="utf-8"))
+        if not (isinstance(rec, dict) and rec.get("sha256") == sha256):
+            return None
+        return rec.get("content_sha256") or describe_archive(path).get("content_sha256")
+    except (OSError, ValueError):
+        return None
+
+
+def _snapshot_note(record: dict) -> str:
+    fp = str(record.get("content_sha256") or "?")[:12]
+    if record.get("snapshot"):
+        how = ("the same zip file" if record.get("sha256") == config.RRUFF_SNAPSHOT_SHA256
+               else "the same spectra in another zip (the zip's sha256 differs, its content fingerprint matches)")
+        return (f"This is the book's {config.RRUFF_SNAPSHOT_NAME} ({how}; content fingerprint {fp}...): your counts "
+                f"and results should match the book's. {config.RRUFF_SNAPSHOT_ORIGIN}")
+    return (f"This is NOT the book's {config.RRUFF_SNAPSHOT_NAME} (content fingerprint {fp}..., the book's is "
+            f"{config.RRUFF_SNAPSHOT_CONTENT_SHA256[:12]}...): probably a newer rruff.info download. The code runs "
+            "on it, but the counts (spectra, samples, species per group), the exclusions and every accuracy, "
+            "interval and timing will differ from the book's, and numbers checked against the book's notebooks will "
+            f"not match. {config.RRUFF_SNAPSHOT_ORIGIN}")
 
 
 def _check_data_folder(folder: Path) -> None:
@@ -184,24 +304,29 @@ def fetch(source: str | None = None, dest_dir: Path | None = None, force: bool =
         # the archive is already where it belongs (placed by hand): verify it and write the record
         n_txt = _check_zip(dest, source)
         size, sha = dest.stat().st_size, file_sha256(dest)
+        content = content_fingerprint(dest)
     else:
         with atomic_path(dest, suffix=".part") as tmp:
             with open(tmp, "wb") as out:
                 size, sha = _download(source, out) if local is None else _copy_local(local, out)
             n_txt = _check_zip(tmp, source)
+            content = content_fingerprint(tmp)
     write_json_atomic(record_path(dest), {
         "file": dest.name,
         "source": source if local is None else str(local.resolve()),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "size": size,
         "sha256": sha,
+        "content_sha256": content,
         "n_txt_files": n_txt,
-        "snapshot": snapshot_of(sha),
+        "snapshot": snapshot_of(sha, content),
     })
     log.info("fetched %s (%s bytes, %d .txt files, sha256 %s) from %s", dest, f"{size:,}", n_txt, sha[:12], source)
-    if snapshot_of(sha) is None:
-        log.warning("this is not the book's %s (sha256 %s...): a newer or different archive; the book's counts and "
-                    "results will differ from yours", config.RRUFF_SNAPSHOT_NAME, config.RRUFF_SNAPSHOT_SHA256[:12])
+    if snapshot_of(sha, content) is None:
+        log.warning("this is not the book's %s (content fingerprint %s..., the book's is %s...): a newer or different "
+                    "archive; the book's counts and results will differ from yours", config.RRUFF_SNAPSHOT_NAME,
+                    content[:12], config.RRUFF_SNAPSHOT_CONTENT_SHA256[:12])
     else:
-        log.info("this is the book's %s: your counts will match the book's", config.RRUFF_SNAPSHOT_NAME)
+        log.info("this is the book's %s (content fingerprint %s...): your counts will match the book's",
+                 config.RRUFF_SNAPSHOT_NAME, content[:12])
     return dest

@@ -66,6 +66,7 @@ from ramancmp import config
 from ramancmp.fileio import file_sha256
 
 __all__ = [
+    "wanted_member",
     "MAX_FILE_BYTES",
     "MAX_MEMBERS",
     "MAX_ROWS",
@@ -429,7 +430,7 @@ def read_spectrum(path: str | Path) -> Spectrum:
 
 
 # --------------------------------------------------------------------------------------------------------- archives
-def _wanted(name: str) -> bool:
+def wanted_member(name: str) -> bool:
     """``.txt`` members only, no folders, no macOS resource forks (``__MACOSX/``, ``._name``)."""
     p = PurePosixPath(name.replace("\\", "/"))
     return (not name.endswith("/") and p.suffix.lower() == ".txt" and "__MACOSX" not in p.parts
@@ -515,7 +516,7 @@ def _load_zip(path: Path, progress: bool) -> ArchiveContents:
                 # we never extract, but a name like ../x.txt means the archive is not what it claims to be
                 raise ArchiveError(f"{path}: refusing an archive with member names outside its folder: "
                                    f"{', '.join(map(repr, unsafe[:3]))}" + (" ..." if len(unsafe) > 3 else ""))
-            items = [(f"{path}::{i.filename}", i) for i in infos if not i.is_dir() and _wanted(i.filename)]
+            items = [(f"{path}::{i.filename}", i) for i in infos if not i.is_dir() and wanted_member(i.filename)]
             _check_totals(path, [i.file_size for _, i in items])
             spectra, skipped = _parse_all(items, zf.read, lambda info: info.file_size, progress, path.name)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # CRC mismatch, damaged deflate stream, cut short
@@ -533,7 +534,7 @@ def _file_size(path: Path) -> int:
 
 def _load_folder(path: Path, progress: bool) -> ArchiveContents:
     # symbolic links to folders are not followed (no loops); a FIFO named *.txt is listed as skipped, never opened
-    files = sorted(p for p in path.rglob("*") if not p.is_dir() and _wanted(p.relative_to(path).as_posix()))
+    files = sorted(p for p in path.rglob("*") if not p.is_dir() and wanted_member(p.relative_to(path).as_posix()))
     _check_totals(path, [p.stat().st_size if p.is_file() else 0 for p in files])
     spectra, skipped = _parse_all([(str(p), p) for p in files], Path.read_bytes, _file_size, progress, path.name)
     return ArchiveContents(spectra, skipped, str(path), None)

@@ -43,6 +43,7 @@ from ramancmp.experiments.tables import Row
 from ramancmp.fileio import atomic_path, fingerprint
 from ramancmp.metrics import as_torch_module, count_flops, count_params
 from ramancmp.metrics.timing import compare_speed, num_threads
+from ramancmp.models import encode_labels
 from ramancmp.training import TrainConfig, train_model
 
 __all__ = ["bench_deployment", "deployment_rows", "deployment_variants"]
@@ -59,17 +60,6 @@ def _torch_logits(module: nn.Module, X: np.ndarray, batch_size: int = 256) -> np
     module.eval()
     X_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     return torch.cat([module(X_t[i:i + batch_size]).float() for i in range(0, len(X_t), batch_size)]).numpy()
-
-
-def _encode(classes: np.ndarray | None, y: np.ndarray) -> np.ndarray:
-    """Labels -> output indices (the networks' targets)."""
-    y = np.asarray(y)
-    if classes is None:
-        return y.astype(np.int64)
-    idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
-    if (classes[idx] != y).any():
-        raise ValueError("labels not among the model's classes_")
-    return idx.astype(np.int64)
 
 
 def _pruned_path(cache_dir: str | Path, base_name: str, net: nn.Module, ratio: float, X_train: Any, y_train: Any,
@@ -205,8 +195,8 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
             tuned, fit_time = False, None
             if X_train is not None and y_train is not None:
                 config = fine_tune or TrainConfig(max_epochs=10, lr=1e-3, patience=4, device="cpu")
-                job = FineTuneJob(net, float(ratio), length, X_train, _encode(classes, y_train), X_val,
-                                  None if y_val is None else _encode(classes, y_val), config,
+                job = FineTuneJob(net, float(ratio), length, X_train, encode_labels(classes, y_train), X_val,
+                                  None if y_val is None else encode_labels(classes, y_val), config,
                                   None if cache_dir is None else _pruned_path(cache_dir, base_name, net, ratio,
                                                                               X_train, y_train, config))
                 pruned, fit_time = job.run()
@@ -304,7 +294,7 @@ def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: i
         net, classes, cache = clf.model_.cpu().eval(), np.asarray(clf.classes_), _cache_dir(clf)
         base = getattr(net, "default_cfg", {}).get("name", type(net).__name__)
         length = int(getattr(net, "in_length", X_tr.shape[1])) * int(getattr(net, "in_channels", 1))
-        jobs += [FineTuneJob(net, float(r), length, X_tr, _encode(classes, y_tr), X_val, _encode(classes, y_val),
+        jobs += [FineTuneJob(net, float(r), length, X_tr, encode_labels(classes, y_tr), X_val, encode_labels(classes, y_val),
                              tune, _pruned_path(cache, base, net, r, X_tr, y_tr, tune))
                  for r in prof.prune_ratios if cache is not None]
     pending = [j for j in jobs if not j.path.exists()]

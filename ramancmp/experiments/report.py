@@ -100,3 +100,49 @@ def update_readme(readme: Path = PROJECT_ROOT / "README.md", directory: Path | N
     with atomic_path(readme) as tmp:
         tmp.write_text(f"{head}{START}\n{readme_section(directory)}\n{END}{tail}", encoding="utf-8")
     return readme
+
+
+def run_claims(directory: Path) -> dict[tuple[str, str], dict]:
+    """Every judged claim reading stored in a results folder's ``*.json`` files, keyed by ``(claim key, reading)``.
+
+    A reading judged in two chapters (chapter 10 repeats the earlier chapters' claims on its one table) is taken from
+    the later file, as the README is."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a results folder")
+    found: dict[tuple[str, str], dict] = {}
+    for path in sorted(folder.glob("*.json")):
+        metrics = (read_json(path, "results file") or {}).get("metrics")
+        for claim in (metrics or {}).get("claims") or [] if isinstance(metrics, dict) else []:
+            found[(claim["key"], claim["reading"])] = {**claim, "file": path.name}
+    if not found:
+        raise FileNotFoundError(f"{folder} holds no judged claims; run the book first: "
+                                "python -m ramancmp book run --profile full")
+    return found
+
+
+def compare_runs(before: Path, after: Path) -> tuple[list[dict], int]:
+    """The claim readings of two runs side by side: ``(rows, number of readings whose verdict changed)``.
+
+    Each row: claim, reading, both runs' number with its 95 % interval and verdict, and ``same`` (the verdicts
+    agree). A reading present in only one run counts as changed. This is how "two consecutive full runs give the
+    same verdict for every reading" is checked: copy ``results/`` aside, run the book again, compare."""
+    a, b = run_claims(before), run_claims(after)
+    rows, changed = [], 0
+    for key in sorted(a.keys() | b.keys()):
+        x, y = a.get(key), b.get(key)
+        same = x is not None and y is not None and x["verdict"] == y["verdict"]
+        changed += not same
+        cell = lambda c: "—" if c is None else f"{c['ours']:g} [{c['lo']:g}, {c['hi']:g}] {c['verdict']}"
+        rows.append({"claim": key[0], "reading": key[1], "before": cell(x), "after": cell(y), "same": same})
+    return rows, changed
+
+
+def compare_runs_markdown(before: Path, after: Path) -> tuple[str, int]:
+    """:func:`compare_runs` as a markdown table and the number of changed verdicts."""
+    rows, changed = compare_runs(before, after)
+    lines = [f"| claim | reading | {Path(before).name} | {Path(after).name} | same verdict |", "|---|---|---|---|---|"]
+    lines += [f"| {r['claim']} | {r['reading']} | {r['before']} | {r['after']} | {'yes' if r['same'] else '**NO**'} |"
+              for r in rows]
+    lines.append(f"\n{len(rows) - changed} of {len(rows)} readings keep their verdict; {changed} changed.")
+    return "\n".join(lines), changed

@@ -17,6 +17,7 @@ from typing import Any
 
 
 from ramancmp.config import PROJECT_ROOT, results_dir
+from ramancmp.data.fetch import archive_content_fingerprint
 from ramancmp.experiments.tables import Row
 from ramancmp.fileio import read_json, write_json_atomic
 
@@ -62,7 +63,13 @@ def save_result(name: str, metrics: dict[str, Any], *, directory: Path | None = 
 
     ``<results>`` is ``directory``, else the folder of the ``profile`` given in the provenance
     (:func:`ramancmp.config.results_dir`), so a quick run never overwrites the full profile's results.
+
+    A result that names its archive by the zip's ``data_sha256`` also gets ``data_content_sha256``, the archive's
+    content fingerprint (robust to re-zipping; :func:`ramancmp.data.fetch.content_fingerprint`) when the archive is
+    the data cache's; older results without it stay readable.
     """
+    if provenance_fields.get("data_sha256") and "data_content_sha256" not in provenance_fields:
+        provenance_fields["data_content_sha256"] = archive_content_fingerprint(provenance_fields["data_sha256"])
     path = Path(directory or results_dir(provenance_fields.get("profile"))) / f"{name}.json"
     return write_json_atomic(path, {"name": name, "metrics": metrics, "provenance": provenance(**provenance_fields)})
 

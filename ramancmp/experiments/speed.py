@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -136,13 +137,40 @@ def _export(module: Any, stem: Path, length: int) -> dict[int | None, Path] | No
     error: Exception | None = None
     for attempt in attempts:  # the quick exporter first; torch.export's (slow) where it cannot
         try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with _silenced_output():
                 return attempt()
         except Exception as exc:  # noqa: BLE001 -- torch.onnx raises several unrelated types
             error = exc
     warnings.warn(f"ONNX export of {type(module).__name__} failed, no ONNX Runtime timing for it: "
                   f"{str(error).splitlines()[0]}", RuntimeWarning, stacklevel=3)
     return None
+
+
+@contextlib.contextmanager
+def _silenced_output():
+    """Silence an export attempt at the file-descriptor level, not only Python's ``sys.stdout``: when the TorchScript
+    exporter fails (the folded DRSNs' adaptive pooling) its C++ side prints the whole IR graph (~40 KB) straight to
+    fd 1, which a Jupyter kernel forwards into the notebook. The attempt's error is still raised and reported."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        sink = stack.enter_context(tempfile.TemporaryFile())
+        saved = []
+        for stream in (sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                stream.flush()  # what was printed before the attempt is kept
+        try:
+            for fd in (1, 2):
+                try:
+                    saved.append((fd, os.dup(fd)))
+                except OSError:  # no such descriptor (an embedding host): nothing to silence there
+                    continue
+                os.dup2(sink.fileno(), fd)
+            yield
+        finally:
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
 def _onnx_runner(paths: dict[int | None, Path], threads: int) -> Any:

@@ -225,24 +225,40 @@ PROTOCOL_NOTE = (
     "PyTorch and ONNX Runtime, on 1 thread (and on all cores as a second column).")
 
 
-def machine_busy(interval: float = 0.5) -> dict[str, Any]:
-    """How busy the CPUs are with *other* processes right now: ``{"other_cpus", "loadavg_1min", "cpus"}``.
+def machine_busy(interval: float = 0.5, top: int = 3) -> dict[str, Any]:
+    """How busy the CPUs are with *other* processes right now: ``{"other_cpus", "loadavg_1min", "cpus", "top"}``.
 
     ``other_cpus`` is the number of CPUs' worth of work done by every other process during ``interval`` seconds
     (system-wide CPU time from :mod:`psutil` minus this process's own); ``loadavg_1min`` is ``os.getloadavg()[0]``
-    (slow to react: it still counts work that ended within the last minute).
+    (slow to react: it still counts work that ended within the last minute); ``top`` names the ``top`` busiest
+    other processes (``"name (pid): cpus"``), so a warning can say *what* was running.
     """
     import psutil
 
     cpus = os.cpu_count() or 1
     own = psutil.Process()
+    before = _process_times(psutil, own.pid)
     t_sys, t_own, t0 = psutil.cpu_times(), own.cpu_times(), time.perf_counter()
     time.sleep(interval)
     t_sys2, t_own2, t1 = psutil.cpu_times(), own.cpu_times(), time.perf_counter()
+    after = _process_times(psutil, own.pid)
     busy = lambda t: t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
     other = (busy(t_sys2) - busy(t_sys)) - ((t_own2.user + t_own2.system) - (t_own.user + t_own.system))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"other_cpus": max(0.0, other / (t1 - t0)), "loadavg_1min": load, "cpus": cpus}
+    per_process = sorted(((after[k] - before[k]) / (t1 - t0), k) for k in after.keys() & before.keys())
+    busiest = [f"{name} ({pid}): {c:.2f}" for c, (pid, name) in reversed(per_process[-top:]) if c >= 0.05]
+    return {"other_cpus": max(0.0, other / (t1 - t0)), "loadavg_1min": load, "cpus": cpus, "top": busiest}
+
+
+def _process_times(psutil: Any, own_pid: int) -> dict[tuple[int, str], float]:
+    """CPU seconds (user + system) of every other process that can be read, keyed by ``(pid, name)``."""
+    times = {}
+    for proc in psutil.process_iter(["pid", "name", "cpu_times"]):
+        info = proc.info
+        if info["pid"] == own_pid or info.get("cpu_times") is None:
+            continue
+        times[(info["pid"], info.get("name") or "?")] = info["cpu_times"].user + info["cpu_times"].system
+    return times
 
 
 def _shutdown_workers() -> None:
@@ -255,18 +271,30 @@ def _shutdown_workers() -> None:
 
 
 @contextmanager
-def exclusive_phase(busy_threshold: float = 0.25, check: bool = True) -> Iterator[dict[str, Any]]:
+def exclusive_phase(busy_threshold: float = 0.25, check: bool = True,
+                    max_wait_s: float = 30.0) -> Iterator[dict[str, Any]]:
     """The timing phase: worker processes shut down, denormals flushed, the machine's load checked and recorded.
 
-    Yields a dict (``{"busy": machine_busy(), "warning": str | None, "flush_denormal": bool}``) to store beside the
-    timings. When other processes use more than ``busy_threshold`` CPUs, a loud :class:`RuntimeWarning` says the
-    timings are not trustworthy (they are still measured and recorded, with the warning).
+    Yields a dict (``{"busy": machine_busy(), "warning": str | None, "waited_s": float, "checks": int,
+    "flush_denormal": bool}``) to store beside the timings. The phase waits up to ``max_wait_s`` seconds for other processes to go below
+    ``busy_threshold`` CPUs (shut-down workers wind down); if they do not, a loud :class:`RuntimeWarning` names the
+    busiest ones and says the timings are not trustworthy (they are still measured and recorded, with the warning).
     """
     _shutdown_workers()
-    info: dict[str, Any] = {"busy": machine_busy() if check else None, "warning": None}
+    info: dict[str, Any] = {"busy": None, "warning": None, "waited_s": 0.0, "checks": 0}
+    if check:
+        start = time.perf_counter()
+        info["busy"], info["checks"] = machine_busy(), 1
+        # workers that were just shut down, and the kernel's own output threads, take a moment to go quiet: wait
+        # (up to ``max_wait_s``) for the machine to be idle before deciding that something else is running
+        while info["busy"]["other_cpus"] > busy_threshold and time.perf_counter() - start < max_wait_s:
+            info["busy"] = machine_busy(interval=1.0)
+            info["checks"] += 1
+        info["waited_s"] = round(time.perf_counter() - start, 1)
     if check and info["busy"]["other_cpus"] > busy_threshold:
         info["warning"] = (f"TIMINGS NOT TRUSTWORTHY: other processes keep {info['busy']['other_cpus']:.2f} of "
-                           f"{info['busy']['cpus']} CPUs busy (1-min load {info['busy']['loadavg_1min']}); "
+                           f"{info['busy']['cpus']} CPUs busy after waiting {info['waited_s']:g} s (1-min load "
+                           f"{info['busy']['loadavg_1min']}; busiest: {', '.join(info['busy']['top']) or 'none'}); "
                            "rerun on an idle machine before quoting them")
         warnings.warn(info["warning"], RuntimeWarning, stacklevel=3)
         print(f"WARNING: {info['warning']}", file=sys.stderr)

@@ -24,12 +24,13 @@ from ramancmp.models.cnn import CNN1D, CNNConfig
 from ramancmp.models.drsn import DRSN, RSBU, DRSNConfig, Shrinkage, SoftThreshold
 from ramancmp.models.efficientnet import EfficientNet1D, MBConvConfig
 from ramancmp.models.folded import FoldedDRSN, channel_converted_drsn
+from ramancmp.models.labels import encode_labels
 from ramancmp.models.open_set import LibrarySearch, OpenSetClassifier, fit_temperature, open_set_metrics
 from ramancmp.models.layers import (FOLD_MODES, ConvBNAct, FoldSpectrum, StochasticDepth, fold_spectrum,
                                     make_divisible, unfold_spectrum)
 from ramancmp.models.registry import create_model, is_torch_model, list_models, model_kind, register_model
 
-__all__ = ["CNN1D", "CNNConfig", "ConvBNAct", "DRSN", "DRSNConfig", "EfficientNet1D", "FOLD_MODES", "FoldSpectrum",
+__all__ = ["encode_labels", "CNN1D", "CNNConfig", "ConvBNAct", "DRSN", "DRSNConfig", "EfficientNet1D", "FOLD_MODES", "FoldSpectrum",
            "FoldedDRSN", "LibrarySearch", "MBConvConfig", "OpenSetClassifier", "RSBU", "Shrinkage", "SoftThreshold",
            "SpectrumClassifier", "StochasticDepth", "channel_converted_drsn", "create_model", "fit_temperature",
            "fold_spectrum", "is_torch_model", "list_models", "make_divisible", "model_kind", "open_set_metrics",

@@ -44,6 +44,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ramancmp.models.labels import encode_labels
+
 __all__ = ["LibrarySearch", "OpenSetClassifier", "SCORES", "fit_temperature", "open_set_metrics"]
 
 SCORES = ("max_proba", "max_score")
@@ -207,15 +209,6 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
         proba = np.asarray(est.predict_proba(X), dtype=np.float64)
         return np.log(np.clip(proba, 1e-12, None))
 
-    def _encode(self, y: Any, what: str) -> np.ndarray:
-        y = np.asarray(y)
-        pos = np.searchsorted(self.classes_, y)
-        pos = np.clip(pos, 0, len(self.classes_) - 1)
-        bad = self.classes_[pos] != y
-        if bad.any():
-            raise ValueError(f"{what} has labels the estimator was not trained on: {sorted(set(y[bad].tolist()))[:5]}")
-        return pos
-
     def _scores(self, logits: np.ndarray, temperature: float, score: str | None = None) -> np.ndarray:
         if (score or self.score_) == "max_score":
             return logits.max(axis=1)
@@ -237,7 +230,7 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X_val and y_val differ in length: {len(X_val)} and {len(np.asarray(y_val))}")
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = np.asarray(self.estimator_.classes_)
-        y_val_idx = self._encode(y_val, "y_val")
+        y_val_idx = encode_labels(self.classes_, y_val, "y_val")
         val_logits = self._logits_of(self.estimator_, X_val)
         self.temperature_ = fit_temperature(val_logits, y_val_idx)
         rows = np.arange(len(y_val_idx))

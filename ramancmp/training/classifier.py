@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ramancmp.models import create_model, is_torch_model
+from ramancmp.models import create_model, encode_labels, is_torch_model
 from ramancmp.training.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 from ramancmp.training.loop import History, TrainConfig, predict_logits, seed_everything, train_model
 
@@ -71,14 +71,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                            label_smoothing=self.label_smoothing, patience=self.patience, augment=self.augment,
                            device=self.device, seed=self.seed)
 
-    def _encode(self, y: np.ndarray) -> np.ndarray:
-        idx = np.searchsorted(self.classes_, y)
-        idx = np.clip(idx, 0, len(self.classes_) - 1)
-        unknown = self.classes_[idx] != y
-        if unknown.any():
-            raise ValueError(f"validation labels not seen in training: {sorted(set(np.asarray(y)[unknown]))}")
-        return idx
-
     def _carve_validation(self, y: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Indices (train, val): stratified, and group-aware when ``groups`` is given."""
         frac = self.validation_fraction
@@ -111,7 +103,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("pass both X_val and y_val, or neither")
         if X_val is not None:
             X_val = validate_data(self, X_val, dtype=np.float32, reset=False)
-            y_val_enc = self._encode(np.asarray(y_val))
+            y_val_enc = encode_labels(self.classes_, y_val, "y_val")
             X_tr, y_tr = X, y_enc
         elif self.validation_fraction and self.validation_fraction > 0:
             tr, va = self._carve_validation(y, groups)
