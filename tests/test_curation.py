@@ -91,10 +91,10 @@ def test_committed_table_is_well_formed():
 
 def test_committed_table_agrees_with_the_archive(rruff_zip):
     """data/curation.csv is exactly what the 2019 archive's STATUS / DESCRIPTION headers give."""
-    from ramancmp.config import RRUFF_SNAPSHOT_SHA256
-    from ramancmp.data.fetch import file_sha256
+    from ramancmp.config import RRUFF_SNAPSHOT_CONTENT_SHA256
+    from ramancmp.data.fetch import content_fingerprint
 
-    if file_sha256(rruff_zip) != RRUFF_SNAPSHOT_SHA256:
+    if content_fingerprint(rruff_zip) != RRUFF_SNAPSHOT_CONTENT_SHA256:
         pytest.skip("not the 2019 snapshot the committed table was built from")
     assert check_curation(CURATION_CSV, source=rruff_zip) == []
     table = read_curation(CURATION_CSV)
