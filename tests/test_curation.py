@@ -60,7 +60,24 @@ def test_curation_table_from_a_synthetic_archive(tmp_path):
     edited.loc[0, "flag"] = "unconfirmed"
     write_curation(edited, path)
     problems = check_curation(path, source=tmp_path / "a.zip")
-    assert any("R000001 unconfirmed" in p for p in problems) and any("R000001 mixture" in p for p in problems)
+    assert any("R000001 Calcite unconfirmed" in p for p in problems)
+    assert any("R000001 Calcite mixture" in p for p in problems)
+
+
+def test_a_sample_filed_under_two_names_is_flagged_per_name(tmp_path):
+    """RRUFF files some samples under two names with different statuses (R070722: Calderite not yet confirmed,
+    Andradite confirmed): the flag belongs to the spectra of the unconfirmed name only."""
+    from ramancmp.experiments.curation import flagged_mask
+
+    unconfirmed = {"STATUS": "The identification of this mineral is not yet confirmed."}
+    files = {make_rruff_name("Calderite", "R000009", index=1): make_rruff_text("Calderite", "R000009",
+                                                                               extra_header=unconfirmed),
+             make_rruff_name("Andradite", "R000009", index=2): make_rruff_text("Andradite", "R000009")}
+    table = curation_table(write_rruff_zip(tmp_path / "b.zip", files))
+    assert table[["rruff_id", "species", "flag"]].values.tolist() == [["R000009", "Calderite", "unconfirmed"]]
+    ds = type("DS", (), {"groups": np.array(["R000009", "R000009", "R000010"]),
+                         "meta": pd.DataFrame({"mineral": ["Andradite", "Calderite", "Calderite"]})})()
+    assert flagged_mask(ds, table).tolist() == [False, True, False]
 
 
 def test_read_curation_names_the_problem(tmp_path):
@@ -82,7 +99,7 @@ def test_read_curation_names_the_problem(tmp_path):
 def test_committed_table_is_well_formed():
     table = read_curation(CURATION_CSV)
     assert set(table["flag"]) <= set(FLAGS)
-    assert not table.duplicated(["rruff_id", "flag"]).any()
+    assert not table.duplicated(["rruff_id", "species", "flag"]).any()
     assert (table["reason"].str.len() > 0).all() and (table["source_text"].str.len() > 0).all()
     hand = table[table["flag"] == "likely_mislabelled"]
     assert sorted(hand["rruff_id"]) == sorted(HAND_CHECKED)
@@ -98,12 +115,13 @@ def test_committed_table_agrees_with_the_archive(rruff_zip):
         pytest.skip("not the 2019 snapshot the committed table was built from")
     assert check_curation(CURATION_CSV, source=rruff_zip) == []
     table = read_curation(CURATION_CSV)
-    rows = table.set_index(["rruff_id", "flag"])
+    rows = table.set_index(["rruff_id", "species", "flag"])
     # the two samples the issue names, with the header text they were flagged for
-    assert "mixture of stellerite" in rows.loc[("R080085", "mixture"), "source_text"]
-    assert ("R080085", "unconfirmed") in rows.index
-    assert rows.loc[("R110174", "mixture"), "source_text"].endswith("on orthoclase")
-    assert {("R080085", "likely_mislabelled"), ("R110174", "likely_mislabelled")} <= set(rows.index)
+    assert "mixture of stellerite" in rows.loc[("R080085", "Kamphaugite-(Y)", "mixture"), "source_text"]
+    assert ("R080085", "Kamphaugite-(Y)", "unconfirmed") in rows.index
+    assert rows.loc[("R110174", "Sabinaite", "mixture"), "source_text"].endswith("on orthoclase")
+    assert {("R080085", "Kamphaugite-(Y)", "likely_mislabelled"),
+            ("R110174", "Sabinaite", "likely_mislabelled")} <= set(rows.index)
 
 
 def test_evaluate_curated_pairs_with_the_full_evaluation():
@@ -117,7 +135,7 @@ def test_evaluate_curated_pairs_with_the_full_evaluation():
     ds = type("DS", (), {})()
     ds.X, ds.y, ds.groups, ds.class_names, ds.task = X, y, groups, ["a", "b", "c"], "synthetic"
     flagged = sorted(set(groups))[::5]
-    table = pd.DataFrame({"rruff_id": flagged, "flag": "mixture"})
+    table = pd.DataFrame({"rruff_id": flagged, "species": "any", "flag": "mixture"})
     mask = flagged_mask(ds, table)
     assert mask.sum() == 2 * len(flagged)
     row = evaluate_curated("knn_cosine", ds, table=table, repeats=3, profile="quick", measure_speed=False,

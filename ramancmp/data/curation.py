@@ -87,36 +87,41 @@ def curation_table(source: str | Path | None = None) -> pd.DataFrame:
     """The curation table (columns :data:`COLUMNS`) built from the headers of ``source`` (default: the data cache's
     archive): the automatic flags of :func:`flag_header` minus :data:`HAND_CLEARED`, plus :data:`HAND_CHECKED`.
 
-    ``rruff_id`` is the sample ID (the unit of the by-sample split, ``dataset.groups``); ``n_spectra`` counts the
-    archive's spectra of that sample. Sorted by ID and flag, so the CSV is the same on every machine.
+    ``rruff_id`` is the sample ID (the unit of the by-sample split, ``dataset.groups``) and ``species`` the name its
+    spectra are filed under (a sample filed under two names has its flags per name); ``n_spectra`` counts the
+    archive's spectra of that pair. Sorted by ID, species and flag, so the CSV is the same on every machine.
     """
     contents = load_archive(resolve_source(source))
-    samples: dict[str, tuple[str, dict[str, str]]] = {}
-    counts: dict[str, int] = {}
+    # a sample can be filed under two names (RRUFF renamed it, or split it between related species: 58 samples of the
+    # 2019 archive), each with its own STATUS (16 differ); a flag belongs to the spectra of one (sample, name) pair
+    samples: dict[tuple[str, str], dict[str, str]] = {}
+    counts: dict[tuple[str, str], int] = {}
     for s in sorted(contents.spectra, key=lambda s: s.source):
         if not s.sample_id:
             continue
-        samples.setdefault(s.sample_id, (s.mineral, s.header))
-        counts[s.sample_id] = counts.get(s.sample_id, 0) + 1
-    minerals = {m.strip().lower() for m, _ in samples.values() if m.strip()}
+        key = (s.sample_id, s.mineral)
+        samples.setdefault(key, s.header)
+        counts[key] = counts.get(key, 0) + 1
+    minerals = {m.strip().lower() for _, m in samples if m.strip()}
     groups = mineral_groups()
     rows = []
-    for sid, (species, header) in samples.items():
+    for (sid, species), header in samples.items():
         for flag, reason, field, text in flag_header(header, species, minerals):
             if HAND_CLEARED.get(sid, (None,))[0] == flag:
                 continue
             rows.append((sid, species, flag, reason, field, text))
     for sid, (species, reason) in HAND_CHECKED.items():
-        if sid not in samples:
+        if (sid, species) not in samples:
             continue  # another archive without this sample: nothing to flag
-        header = samples[sid][1]
         rows.append((sid, species, "likely_mislabelled", f"hand-checked: {reason}", "DESCRIPTION",
-                     header.get("DESCRIPTION", "").strip()))
+                     samples[(sid, species)].get("DESCRIPTION", "").strip()))
     table = pd.DataFrame(rows, columns=["rruff_id", "species", "flag", "reason", "field", "source_text"])
     table.insert(2, "group", table["species"].map(groups).fillna(""))
-    table["n_spectra"] = table["rruff_id"].map(counts).astype(int)
+    table["n_spectra"] = [counts[(sid, sp)] for sid, sp in zip(table["rruff_id"], table["species"])]
+    table["n_spectra"] = table["n_spectra"].astype(int)
     order = {f: i for i, f in enumerate(FLAGS)}
-    table = table.sort_values(["rruff_id", "flag"], key=lambda c: c.map(order) if c.name == "flag" else c)
+    table = table.sort_values(["rruff_id", "species", "flag"],
+                              key=lambda c: c.map(order) if c.name == "flag" else c)
     return table[COLUMNS].reset_index(drop=True)
 
 
@@ -146,25 +151,27 @@ def check_curation(path: str | Path = CURATION_CSV, source: str | Path | None = 
     """Differences between the committed table and the one built from the archive's headers (empty: they agree)."""
     committed = read_curation(path)
     built = curation_table(source)
-    key = ["rruff_id", "flag"]
+    key = ["rruff_id", "species", "flag"]
     a = committed.set_index(key)
     b = built.astype({c: str for c in COLUMNS if c != "n_spectra"}).set_index(key)
-    problems = [f"{i[0]} {i[1]}: in {Path(path).name} but not produced by the archive's headers"
+    problems = [f"{i[0]} {i[1]} {i[2]}: in {Path(path).name} but not produced by the archive's headers"
                 for i in a.index.difference(b.index)]
-    problems += [f"{i[0]} {i[1]}: flagged by the archive's headers but missing from {Path(path).name}"
+    problems += [f"{i[0]} {i[1]} {i[2]}: flagged by the archive's headers but missing from {Path(path).name}"
                  for i in b.index.difference(a.index)]
     for i in a.index.intersection(b.index):
         for col in (c for c in COLUMNS if c not in key):
             if a.at[i, col] != b.at[i, col]:
-                problems.append(f"{i[0]} {i[1]}: {col} is {a.at[i, col]!r} in {Path(path).name}, "
+                problems.append(f"{i[0]} {i[1]} {i[2]}: {col} is {a.at[i, col]!r} in {Path(path).name}, "
                                 f"{b.at[i, col]!r} from the archive")
     return problems
 
 
-def flagged_samples(table: pd.DataFrame | None = None, flags: tuple[str, ...] = FLAGS) -> set[str]:
-    """Sample IDs carrying any of ``flags`` (default: every flag) in ``table`` (default: the committed table)."""
+def flagged_samples(table: pd.DataFrame | None = None, flags: tuple[str, ...] = FLAGS) -> set[tuple[str, str]]:
+    """``(sample ID, species)`` pairs carrying any of ``flags`` (default: every flag) in ``table`` (default: the
+    committed table). A pair, because one sample can be filed under two names with different statuses."""
     table = read_curation() if table is None else table
     unknown = sorted(set(flags) - set(FLAGS))
     if unknown:
         raise ValueError(f"unknown flag(s) {unknown}; choose from {list(FLAGS)}")
-    return set(table.loc[table["flag"].isin(flags), "rruff_id"])
+    chosen = table[table["flag"].isin(flags)]
+    return set(zip(chosen["rruff_id"].astype(str), chosen["species"].astype(str)))

@@ -22,18 +22,32 @@ from ramancmp.metrics.statistics import WITHIN_NOISE, format_interval, paired_di
 __all__ = ["curated_difference", "curated_difference_text", "curated_text", "evaluate_curated", "flagged_mask", "flagged_in_task"]
 
 
+def _pairs(dataset: Any) -> list[tuple[str, str]]:
+    """``(sample ID, species)`` of every spectrum; the species is ``""`` when the dataset has none."""
+    meta = getattr(dataset, "meta", None)
+    ids = np.asarray(dataset.groups).astype(str)
+    if meta is None or "mineral" not in getattr(meta, "columns", ()):
+        return [(i, "") for i in ids]
+    return list(zip(ids, np.asarray(meta["mineral"]).astype(str)))
+
+
 def flagged_mask(dataset: Any, table: pd.DataFrame | None = None, flags: tuple[str, ...] = FLAGS) -> np.ndarray:
-    """``True`` for every spectrum of ``dataset`` whose sample carries one of ``flags`` in the curation table."""
-    return np.isin(np.asarray(dataset.groups).astype(str), sorted(flagged_samples(table, flags)))
+    """``True`` for every spectrum of ``dataset`` whose (sample, species) carries one of ``flags`` in the curation
+    table (a dataset without species: whose sample carries one)."""
+    flagged = flagged_samples(table, flags)
+    ids = {sid for sid, _ in flagged}
+    return np.array([(sid, sp) in flagged if sp else sid in ids for sid, sp in _pairs(dataset)], dtype=bool)
 
 
 def flagged_in_task(dataset: Any, table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The curation table's rows of the samples in ``dataset`` (one row per sample and flag), with ``task_spectra``:
-    how many of the task's spectra belong to that sample."""
+    """The curation table's rows of the (sample, species) pairs in ``dataset`` (one row per pair and flag), with
+    ``task_spectra``: how many of the task's spectra they hold."""
     table = read_curation() if table is None else table
-    counts = pd.Series(np.asarray(dataset.groups).astype(str)).value_counts()
-    out = table[table["rruff_id"].isin(set(counts.index))].reset_index(drop=True)
-    return out.assign(task_spectra=out["rruff_id"].map(counts).astype(int))
+    counts = pd.Series(_pairs(dataset)).value_counts()
+    keys = pd.Series(list(zip(table["rruff_id"].astype(str), table["species"].astype(str))), index=table.index)
+    out = table[keys.isin(set(counts.index))].copy()
+    out["task_spectra"] = keys[out.index].map(counts).astype(int)
+    return out.reset_index(drop=True)
 
 
 def evaluate_curated(model: Any, dataset: Any, *, full: Row | None = None, table: pd.DataFrame | None = None,
