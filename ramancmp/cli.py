@@ -44,6 +44,23 @@ def _cmd_data_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_curation(args: argparse.Namespace) -> int:
+    from ramancmp.data.curation import CURATION_CSV, check_curation, curation_table, write_curation
+
+    path = args.path or CURATION_CSV
+    if args.check:
+        problems = check_curation(path, source=args.source)
+        for p in problems:
+            print(p, file=sys.stderr)
+        print(f"{path}: {'agrees' if not problems else f'{len(problems)} difference(s)'} with the archive's headers")
+        return 1 if problems else 0
+    table = curation_table(args.source)
+    write_curation(table, path)
+    counts = ", ".join(f"{flag} {n}" for flag, n in table["flag"].value_counts().sort_index().items())
+    print(f"{path}: {len(table)} rows ({counts}) from {table['rruff_id'].nunique()} samples")
+    return 0
+
+
 def _cmd_book_run(args: argparse.Namespace) -> int:
     from ramancmp.book.runner import run_book
 
@@ -119,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="any RRUFF zip or folder (default: the data cache)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_data_summary)
+
+    p = data.add_parser("curation", help="write (or --check) data/curation.csv: samples whose label the archive's "
+                                         "STATUS / DESCRIPTION headers put in doubt")
+    p.add_argument("--check", action="store_true", help="compare the committed table with the archive; exit 1 if "
+                                                        "they differ")
+    p.add_argument("--source", default=None, help="any RRUFF zip or folder (default: the data cache)")
+    p.add_argument("--path", type=Path, default=None, help="the table (default: data/curation.csv)")
+    p.set_defaults(func=_cmd_data_curation)
 
     book = sub.add_parser("book", help="run the book's chapters").add_subparsers(dest="book_command", required=True)
     p = book.add_parser("run", help="execute chapters in order with papermill")

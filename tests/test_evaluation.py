@@ -183,3 +183,26 @@ def test_species_accuracy_splits_the_test_part_by_species_seen_in_training():
     assert out["accuracy_known_species"] == 0.5 and out["accuracy_new_species"] == 0.5
     assert out["n_known_species"] == 2 and out["n_new_species"] == 2 and out["new_species_fraction"] == 0.5
     assert species_accuracy(None, split, np.array([True] * 4)) == {}
+
+
+def test_species_split_through_evaluate_tests_only_new_species():
+    """split_kind="species" goes through the same API: every test spectrum is of a species absent from training, so
+    the known-species part is empty; a task whose classes are its species is refused with a clear error."""
+    import pandas as pd
+    from conftest import synthetic_dataset
+
+    ds = synthetic_dataset(n_classes=3, samples_per_class=10, spectra_per_sample=2, length=64, seed=0)
+    # five species per class, two samples each
+    ds.meta = pd.DataFrame({"mineral": [f"{ds.class_names[c]}-sp{i // 4 % 5}" for i, c in enumerate(ds.y)],
+                            "sample_id": ds.groups})
+    species = ds.meta["mineral"].to_numpy()
+    for g in np.unique(ds.groups):  # a sample holds one species
+        assert len(set(species[ds.groups == g])) == 1
+    result = evaluate("knn_cosine", ds, split_kind="species", repeats=2, progress=False, measure_speed=False)
+    assert result.split_kind == "species"
+    for rep in result.per_repeat:
+        assert rep["n_known_species"] == 0 and rep["n_new_species"] == rep["n_test"] > 0
+        assert rep["accuracy_new_species"] == pytest.approx(rep["accuracy"])
+    plain = synthetic_dataset(n_classes=3, samples_per_class=10, spectra_per_sample=2, length=64, seed=0)
+    with pytest.raises(ValueError, match="several species"):
+        evaluate("knn_cosine", plain, split_kind="species", repeats=1, progress=False, measure_speed=False)

@@ -722,6 +722,32 @@ def _(ctx):
     return seen
 
 
+@case("cli-curation-table-missing", "error", r"gone.csv: no curation table")
+def _(ctx):
+    folder = ctx.tmp / "src"
+    write(ctx, make_rruff_text(), f"src/{NAME}")
+    return command("data", "curation", "--check", "--source", folder, "--path", ctx.tmp / "gone.csv",
+                   names=ctx.tmp / "gone.csv")
+
+
+@case("cli-curation-table-unknown-flag", "error", r"bad.csv: unknown flag\(s\) \['suspicious'\]")
+def _(ctx):
+    folder = ctx.tmp / "src"
+    write(ctx, make_rruff_text(), f"src/{NAME}")
+    path = write(ctx, "rruff_id,species,group,flag,reason,field,source_text,n_spectra\n"
+                      "R050016,Agardite-(Y),,suspicious,why,STATUS,text,1\n", "bad.csv")
+    return command("data", "curation", "--check", "--source", folder, "--path", path, names=path)
+
+
+@case("cli-curation-table-disagrees", "skip", r"R050016 Agardite-\(Y\) mixture: in bad.csv but not produced by the archive")
+def _(ctx):
+    folder = ctx.tmp / "src"
+    write(ctx, make_rruff_text(), f"src/{NAME}")  # its headers flag nothing
+    path = write(ctx, "rruff_id,species,group,flag,reason,field,source_text,n_spectra\n"
+                      "R050016,Agardite-(Y),,mixture,why,DESCRIPTION,text,1\n", "bad.csv")
+    return command("data", "curation", "--check", "--source", folder, "--path", path, names=path)
+
+
 @case("cli-summary-unknown-task", "error", r"unknown task 'no-such-task'")
 def _(ctx):
     folder = ctx.tmp / "src"

@@ -167,3 +167,38 @@ def test_open_set_protocol_units_on_synthetic_tasks():
     assert [r["auroc"] for r in frozen] == [r["auroc"] for r in rows]
     with pytest.raises(ValueError, match="trained estimators for 2 splits"):
         protocol.open_set_items(ds, other, splits, estimator=nets[:1])
+
+
+def test_library_search_in_a_network_embedding():
+    """embedding_top_k searches the penultimate-layer features of the network trained on each split; with an identity
+    embedding it is exactly the library search on the spectra, and top_k_rows pairs the models by split seed."""
+    import torch
+    from conftest import synthetic_dataset
+
+    from ramancmp.data.splits import repeated_splits
+    from ramancmp.experiments import open_set as osp
+    from ramancmp.experiments.tables import difference_text
+
+    class Identity(torch.nn.Module):  # a "network" whose embedding is the spectrum itself
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward_features(self, x):
+            return x + 0 * self.w
+
+    ds = synthetic_dataset(n_classes=4, samples_per_class=6, spectra_per_sample=2, length=64, seed=0)
+    splits = repeated_splits(ds.y, ds.groups, kind="sample", repeats=3, seed=0)
+    nets = [Identity() for _ in splits]
+    emb = osp.embedding_top_k(nets, ds, splits, model="embedding", ks=(1, 2))
+    lib = osp.run_units(osp.top_k_items(ds, splits, ks=(1, 2)), executor="serial")
+    assert [r["top1"] for r in emb] == [r["top1"] for r in lib] and [r["model"] for r in emb] == ["embedding"] * 3
+    assert osp.embed(nets[0], ds.X[:5]).shape == (5, 64)
+    rows = osp.top_k_rows(lib + emb, splits, "top1")
+    assert rows["embedding"].seeds == [0, 1, 2] and rows["embedding"].accuracy["values"] == rows[
+        "library search"].accuracy["values"]
+    assert difference_text(rows["embedding"], rows["library search"]).startswith("+0.00")
+    with pytest.raises(ValueError, match="trained networks for"):
+        osp.embedding_top_k(nets[:1], ds, splits, model="x")
+    with pytest.raises(ValueError, match="forward_features"):
+        osp.embed(LibrarySearch(), ds.X[:2])

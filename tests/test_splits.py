@@ -87,3 +87,55 @@ def test_invalid_inputs_raise_clear_errors():
         make_split(y[:3], groups[:3])
     with pytest.raises(ValueError, match="stratified random split"):
         make_split(np.array([0, 0, 0, 0, 1]), None, kind="random")
+
+
+def synthetic_species(n_classes=5, species_per_class=6, samples_per_species=2, seed=0):
+    """Labels (groups of species), species names and sample IDs: several species per class, several samples each."""
+    rng = np.random.default_rng(seed)
+    y, species, samples = [], [], []
+    for c in range(n_classes):
+        for s in range(species_per_class):
+            for k in range(samples_per_species):
+                n = int(rng.integers(1, 4))
+                y += [c] * n
+                species += [f"species-{c}-{s}"] * n
+                samples += [f"R{c}{s:02d}{k:03d}"] * n
+    return np.array(y), np.array(species), np.array(samples)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_species_split_holds_out_whole_species(seed):
+    y, species, _ = synthetic_species(seed=seed)
+    split = make_split(y, species, kind="species", seed=seed)
+    assert_partition(split, len(y))
+    train, val, test = (set(species[p]) for p in (split.train, split.val, split.test))
+    assert not (train & test) and not (train & val) and not (val & test)  # every test species is new
+    assert set(y[split.test]) == set(y[split.train]) == set(range(5))  # stratified over the groups
+    assert split.kind == "species"
+    # a by-sample split of the same data does share species between training and test
+    by_sample = make_split(y, _, kind="sample", seed=seed)
+    assert set(species[by_sample.train]) & set(species[by_sample.test])
+
+
+def test_species_split_refuses_classes_that_are_species():
+    y, species, _ = synthetic_species()
+    with pytest.raises(ValueError, match="several species"):
+        make_split(species, species, kind="species")
+    with pytest.raises(ValueError, match="needs groups"):
+        make_split(y, None, kind="species")
+    with pytest.raises(ValueError, match="species"):  # too few species for 5 folds
+        make_split(y[:6], species[:6], kind="species")
+
+
+def test_split_groups_picks_species_or_samples():
+    import pandas as pd
+
+    from ramancmp.data.splits import split_groups
+
+    y, species, samples = synthetic_species()
+    ds = type("DS", (), {"y": y, "groups": samples, "meta": pd.DataFrame({"mineral": species})})()
+    np.testing.assert_array_equal(split_groups(ds, "species"), species)
+    np.testing.assert_array_equal(split_groups(ds, "sample"), samples)
+    bare = type("DS", (), {"y": y, "groups": samples, "meta": None})()
+    with pytest.raises(ValueError, match="species of every spectrum"):
+        split_groups(bare, "species")

@@ -21,13 +21,16 @@ from ramancmp.config import BOOK_MODELS, NETWORKS, TIMING_THREADS, get_profile
 from ramancmp.data import read_spectrum
 from ramancmp.data.fetch import archive_path
 from ramancmp.data.preprocess import preprocess_spectrum
-from ramancmp.data.splits import make_split, repeated_splits
+from ramancmp.data.curation import CURATION_CSV, read_curation
+from ramancmp.data.splits import classes_hold_species, make_split, repeated_splits
 from ramancmp.data.summary import format_summary
 from ramancmp.data.tasks import GROUPS_CSV, load_task, mineral_groups
 from ramancmp.experiments import claims, open_set, tables
 from ramancmp.experiments.bench import bench_all, format_table
 from ramancmp.experiments.compression import (channel_conversion_experiment, compression_rows,
                                               distillation_experiment, feature_extraction_experiment)
+from ramancmp.experiments.curation import (curated_difference, curated_difference_text, curated_text,
+                                           evaluate_curated, flagged_in_task)
 from ramancmp.experiments.deployment import bench_deployment, deployment_rows
 from ramancmp.experiments.evaluation import evaluate, sibling_leakage, train_networks
 from ramancmp.experiments.results import load_rows
@@ -48,7 +51,10 @@ __all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "PROTOCOL_NOTE", "co
            "format_summary", "format_table", "get_or_train", "LibrarySearch", "OpenSetClassifier", "open_set", "get_profile", "layer_table", "list_chapters",
            "load_rows", "load_task", "make_split", "md", "measure_latency", "mineral_groups", "GROUPS_CSV", "num_threads", "plots",
            "predict_logits", "preprocess_spectrum", "prune_channels", "quantize_int8", "read_spectrum",
-           "repeated_splits", "sibling_leakage", "soft_targets", "tables", "train_networks", "train_part"]
+           "repeated_splits", "sibling_leakage", "soft_targets", "tables", "train_networks", "train_part",
+           "CURATION_CSV", "classes_hold_species", "curated_difference", "curated_difference_text",
+           "curated_text", "evaluate_curated", "flagged_in_task",
+           "read_curation"]
 
 # --- Showing the code and the settings a chapter teaches (issue 12, part 4): rc.show_source(obj) renders the
 # package's own source as Markdown, rc.show_settings(model, profile=...) every hyper-parameter in effect; the objects

@@ -23,5 +23,5 @@ from ramancmp.data.preprocess import (
     resample,
     smooth,
 )
-from ramancmp.data.splits import Split, make_split, repeated_splits, species_halves
+from ramancmp.data.splits import Split, make_split, repeated_splits, species_halves, split_groups
 from ramancmp.data.tasks import SpectraDataset, list_tasks, load_catalog, load_task, mineral_groups

@@ -1,4 +1,4 @@
-"""Train / validation / test splits: by RRUFF sample (default) or at random (as in the paper).
+"""Train / validation / test splits: by RRUFF sample (default), by species, or at random (as in the paper).
 
 RRUFF holds several spectra of the same sample (other lasers, other grains of the same specimen). A random split puts
 spectra of one sample on both sides, so a model can score by recognising the *sample* rather than the mineral: the
@@ -9,6 +9,11 @@ paper's split is of this kind. ``kind="sample"`` keeps every sample whole:
   its samples allow (a plain ``GroupShuffleSplit`` can leave small classes out of the test part entirely). The
   validation part is carved from the rest the same way, with ``round((1 - test) / val_size)`` folds. Fractions are
   therefore those of whole folds: ``test_size=0.2`` gives 1/5, ``val_size=0.15`` gives 1/5 of the remaining 80 %.
+* **species** -- the same StratifiedGroupKFold, with the *species* of each spectrum as the groups: every species of
+  the test (and validation) part is absent from the training part, so a classifier of mineral groups is judged only
+  on minerals it has never seen (a new species, not a new sample of a known one). Since a sample holds one species,
+  samples stay whole too. It needs classes that hold several species: on a task whose classes *are* species no test
+  class would be in training, and :func:`make_split` refuses it.
 * **random** -- :func:`sklearn.model_selection.train_test_split` stratified by class (the paper's protocol), twice.
 
 Repeat ``r`` of :func:`repeated_splits` uses ``seed + r``; one seed gives the same split on every machine.
@@ -23,9 +28,11 @@ import numpy as np
 
 from ramancmp.fileio import fingerprint
 
-__all__ = ["SPLIT_KINDS", "Split", "make_split", "repeated_splits", "species_halves"]
+__all__ = ["SPLIT_KINDS", "Split", "make_split", "repeated_splits", "species_halves", "split_groups",
+           "classes_hold_species"]
 
-SPLIT_KINDS = ("sample", "random")
+SPLIT_KINDS = ("sample", "species", "random")
+GROUPED_KINDS = ("sample", "species")  # the kinds that keep every group (sample or species) on one side
 
 
 @dataclass(frozen=True)
@@ -49,12 +56,16 @@ def _check(y, groups, kind: str, test_size: float, val_size: float, seed: int) -
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"y must be a non-empty 1-D array of labels, got shape {y.shape}")
     if groups is None:
-        if kind == "sample":
-            raise ValueError("a by-sample split needs groups (the sample ID of each spectrum)")
+        if kind in GROUPED_KINDS:
+            raise ValueError(f"a by-{kind} split needs groups (the {'sample ID' if kind == 'sample' else 'species'} "
+                             "of each spectrum)")
     else:
         groups = np.asarray(groups)
         if groups.shape != y.shape:
             raise ValueError(f"y and groups must have the same length, got {len(y)} and {len(groups)}")
+        if kind == "species" and not _holds_several(y, groups):
+            raise ValueError("a by-species split needs classes that hold several species (here every class is one "
+                             "species, so no test class would be in training); use kind='sample'")
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
     if not 0.0 <= val_size < 1.0 or test_size + val_size >= 1.0:
@@ -65,7 +76,21 @@ def _check(y, groups, kind: str, test_size: float, val_size: float, seed: int) -
     return y, groups
 
 
-def _group_fold(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int, what: str
+def _holds_several(y: np.ndarray, species: np.ndarray) -> bool:
+    """Whether some class holds more than one species (else the classes are the species)."""
+    pairs = np.unique(np.stack([y.astype(str), species.astype(str)]), axis=1)
+    return pairs.shape[1] > len(np.unique(y))
+
+
+def classes_hold_species(dataset) -> bool:
+    """Whether a by-species split makes sense for ``dataset``: it has species, and some class holds several."""
+    meta = getattr(dataset, "meta", None)
+    if meta is None or "mineral" not in getattr(meta, "columns", ()):
+        return False
+    return _holds_several(np.asarray(dataset.y), np.asarray(meta["mineral"].astype(str)))
+
+
+def _group_fold(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int, what: str, unit: str = "samples"
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(rest, held) positions: ``held`` is the first fold of a shuffled StratifiedGroupKFold with 1/fraction folds."""
     from sklearn.model_selection import StratifiedGroupKFold  # lazy: sklearn takes seconds to import
@@ -73,7 +98,7 @@ def _group_fold(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int, w
     n_splits = max(2, int(round(1.0 / fraction)))
     n_groups = len(np.unique(groups))
     if n_groups < n_splits:
-        raise ValueError(f"cannot hold out {fraction:.0%} of the samples for {what}: {n_groups} samples, "
+        raise ValueError(f"cannot hold out {fraction:.0%} of the {unit} for {what}: {n_groups} {unit}, "
                          f"need at least {n_splits}")
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed))
     with warnings.catch_warnings():  # "least populated class has only k members": expected for rare minerals
@@ -99,7 +124,10 @@ _CACHE_SIZE = 256
 
 def make_split(y, groups=None, kind: str = "sample", test_size: float = 0.2, val_size: float = 0.15,
                seed: int = 0) -> Split:
-    """Split indices ``0..len(y)-1`` into train / val / test (see the module docstring for the two kinds).
+    """Split indices ``0..len(y)-1`` into train / val / test (see the module docstring for the three kinds).
+
+    ``groups`` is the sample ID of each spectrum for ``kind="sample"`` and its species for ``kind="species"``
+    (:func:`split_groups` picks the right one from a dataset); a random split ignores it.
 
     ``test_size`` and ``val_size`` are fractions of the whole dataset; ``val_size=0`` gives an empty validation part.
     The same arguments always give the same split; it is computed once per process (a stratified group split of a
@@ -119,10 +147,11 @@ def make_split(y, groups=None, kind: str = "sample", test_size: float = 0.2, val
 def _make_split(y: np.ndarray, groups: np.ndarray, kind: str, test_size: float, val_size: float,
                 seed: int) -> Split:
     idx = np.arange(len(y))
-    if kind == "sample":
-        rest, test = _group_fold(y, groups, test_size, seed, "the test part")
+    if kind in GROUPED_KINDS:
+        unit = "samples" if kind == "sample" else "species"
+        rest, test = _group_fold(y, groups, test_size, seed, "the test part", unit)
         if val_size > 0:
-            fit, val = _group_fold(y[rest], groups[rest], val_size / (1.0 - test_size), seed, "validation")
+            fit, val = _group_fold(y[rest], groups[rest], val_size / (1.0 - test_size), seed, "validation", unit)
             train, val = rest[fit], rest[val]
         else:
             train, val = rest, idx[:0]
@@ -141,6 +170,18 @@ def repeated_splits(y, groups=None, kind: str = "sample", repeats: int = 5, seed
     if int(repeats) != repeats or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     return [make_split(y, groups, kind, test_size, val_size, seed + r) for r in range(int(repeats))]
+
+
+def split_groups(dataset, kind: str) -> np.ndarray:
+    """The groups a split of ``kind`` keeps whole, for a task dataset: its species (``meta["mineral"]``) for
+    ``"species"``, its sample IDs (``groups``) otherwise. A clear error when a by-species split has no species."""
+    if kind != "species":
+        return np.asarray(dataset.groups)
+    meta = getattr(dataset, "meta", None)
+    if meta is None or "mineral" not in getattr(meta, "columns", ()):
+        raise ValueError("a by-species split needs the species of every spectrum (dataset.meta['mineral']); "
+                         f"{type(dataset).__name__} has none")
+    return np.asarray(meta["mineral"].astype(str))
 
 
 def species_halves(species, seed: int = 0, val_fraction: float = 0.5) -> tuple[np.ndarray, np.ndarray]:

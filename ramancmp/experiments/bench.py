@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, NETWORKS, TIMING_THREADS, get_profile, results_dir
+from ramancmp.data.splits import classes_hold_species
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.compression import (bench_compression, channel_conversion_experiment, compression_rows,
                                               distillation_experiment, feature_extraction_experiment)
+from ramancmp.experiments.curation import evaluate_curated, flagged_mask
 from ramancmp.experiments.deployment import bench_deployment, deployment_rows
 from ramancmp.experiments.evaluation import evaluate, train_networks
 from ramancmp.experiments.executor import Executor
@@ -48,8 +50,14 @@ def _save(name: str, table: dict[str, Any], ds: Any, prof: Any, seed: int) -> No
 
 def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = None, random_split: bool = True,
                progress: bool = True, executor: Executor | str | None = None,
-               peak_gflops: float | None = None, duplicate: str | None = None) -> list[Row]:
+               peak_gflops: float | None = None, duplicate: str | None = None, species_split: bool = True,
+               curated: bool = True) -> list[Row]:
     """One :class:`Row` per model (keys of ``BOOK_MODELS``, default all): by-sample splits, random splits beside.
+
+    Beside them, for the same models as the random split: ``accuracy_species_split``, the accuracy on by-species
+    splits (every test species absent from training; only on a task whose classes hold several species), and
+    ``accuracy_curated``, the by-sample accuracy without the spectra ``data/curation.csv`` flags (same splits; only
+    when the task holds flagged spectra; :mod:`ramancmp.experiments.curation`).
 
     All rows are timed together by the book's protocol (:func:`ramancmp.experiments.speed.time_rows`) after
     everything is trained, with ``BOOK_MODELS["drsn"]`` as the baseline of the speed-ups. ``duplicate`` (a key of
@@ -62,8 +70,12 @@ def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = 
     random_keys = [k for k in keys if random_split and (k in NETWORKS or not is_torch_model(BOOK_MODELS[k][0]))]
     train_networks([BOOK_MODELS[k] for k in keys], ds, profile=prof, seed=seed, executor=executor, progress=progress,
                    split_kinds=("sample",))
+    species_keys = random_keys if species_split and classes_hold_species(ds) else []
+    flagged = flagged_mask(ds) if curated else np.zeros(len(ds.y), bool)
     train_networks([BOOK_MODELS[k] for k in random_keys], ds, profile=prof, seed=seed, executor=executor,
-                   progress=progress, split_kinds=("random",))  # everything trained, then measured
+                   progress=progress, split_kinds=("random",))
+    train_networks([BOOK_MODELS[k] for k in species_keys], ds, profile=prof, seed=seed, executor=executor,
+                   progress=progress, split_kinds=("species",))  # everything trained, then measured
     rows, targets, last = [], {}, None
     for key in keys:
         name, kwargs = BOOK_MODELS[key]
@@ -74,6 +86,11 @@ def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = 
         if key in random_keys:
             res_r = evaluate(name, ds, split_kind="random", measure_speed=False, **common)
             row.accuracy_random = Row.from_evaluation(res_r).accuracy
+        if key in species_keys:
+            row.accuracy_species_split = Row.from_evaluation(
+                evaluate(name, ds, split_kind="species", measure_speed=False, **common)).accuracy
+        if key in random_keys and flagged.any():
+            evaluate_curated(name, ds, full=row, split_kind="sample", measure_speed=False, **common)
         rows.append(row)
     base = BOOK_MODELS["drsn"][0]
     baselines = [base] if base in targets else []

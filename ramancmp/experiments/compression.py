@@ -20,7 +20,7 @@ import torch
 from ramancmp.compression.channel_conversion import conversion_variants
 from ramancmp.compression.feature_extraction import SHRINKAGE_LDA, PrefixLDA, feature_pipeline, pipeline_complexity
 from ramancmp.config import BOOK_MODELS, TIMING_THREADS, get_profile
-from ramancmp.data.splits import repeated_splits
+from ramancmp.data.splits import repeated_splits, split_groups
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.evaluation import EvaluationResult, evaluate
 from ramancmp.experiments.executor import Executor
@@ -38,7 +38,7 @@ __all__ = ["PAPER_DRSN_LABEL", "PAPER_FOLDED_LABEL", "bench_compression", "chann
 def splits_of(dataset: Any, profile: Any, seed: int, split_kind: str = "sample") -> list[Any]:
     """The repeated splits every experiment of a profile uses (the same as :func:`evaluate`'s)."""
     prof = get_profile(profile)
-    return repeated_splits(np.asarray(dataset.y), np.asarray(dataset.groups), kind=split_kind,
+    return repeated_splits(np.asarray(dataset.y), split_groups(dataset, split_kind), kind=split_kind,
                            repeats=prof.repeats, seed=seed)
 
 

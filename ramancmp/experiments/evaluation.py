@@ -4,7 +4,8 @@ Every number in the book's comparison tables comes from :func:`evaluate`, so eve
 
 1. ``repeats`` splits from :func:`ramancmp.data.splits.repeated_splits` (seeds ``seed, seed+1, ...``); with
    ``split_kind="sample"`` no RRUFF sample has spectra on both sides, which is what "identify an unknown mineral"
-   means (``"random"`` splits spectra and lets a sample's other spectra leak into training; the book shows the gap).
+   means (``"random"`` splits spectra and lets a sample's other spectra leak into training; the book shows the gap;
+   ``"species"`` holds out whole species, so every test spectrum is of a mineral the model has never seen).
 2. A fresh estimator per repeat: the classical baselines are scikit-learn estimators; the networks are wrapped in
    :class:`ramancmp.training.TorchClassifier` and trained with the profile's epochs, patience and batch size, using the
    split's validation part for early stopping. Every model learns from exactly the same training spectra; the
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from tqdm.auto import tqdm
 from sklearn.neighbors import NearestNeighbors
 
 from ramancmp.config import TIMING_THREADS, Profile, checkpoints_dir, get_profile, results_dir
-from ramancmp.data.splits import repeated_splits
+from ramancmp.data.splits import repeated_splits, split_groups
 from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
 from ramancmp.experiments.store import PretrainedClassifier, build_estimator, make_job, train_all
@@ -166,10 +167,11 @@ def train_networks(models: list[tuple[str, dict | None]], dataset: Any, *, profi
     are not trained again. Returns how many networks were trained now.
     """
     prof = get_profile(profile)
-    y, groups = np.asarray(dataset.y), np.asarray(dataset.groups)
+    y = np.asarray(dataset.y)
     jobs = [make_job(name, dataset, split, prof, model_kwargs=kwargs, device=device)
             for name, kwargs in models if is_torch_model(name)
-            for kind in split_kinds for split in repeated_splits(y, groups, kind=kind, repeats=prof.repeats, seed=seed)]
+            for kind in split_kinds
+            for split in repeated_splits(y, split_groups(dataset, kind), kind=kind, repeats=prof.repeats, seed=seed)]
     pending = sum(not job.is_stored() for job in jobs)
     train_all(jobs, executor, progress=progress)
     return pending
@@ -179,14 +181,16 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
              repeats: int | None = None, seed: int = 0, profile: str | Profile = "quick",
              model_kwargs: dict | None = None, measure_speed: bool = True, progress: bool = True,
              device: str = "auto", threads: int | None = TIMING_THREADS,
-             reuse_checkpoints: bool = True, executor: Executor | str | None = None) -> EvaluationResult:
+             reuse_checkpoints: bool = True, executor: Executor | str | None = None,
+             drop_from_test: np.ndarray | None = None) -> EvaluationResult:
     """Evaluate one model on one task over repeated splits (see the module docstring for the protocol).
 
     Args:
         model_name_or_factory: a registry name (``"lda"``, ``"drsn_cw"``, ...) or ``factory(num_classes, in_length)``
             returning an unfitted scikit-learn-style estimator.
         dataset: a :class:`ramancmp.data.tasks.SpectraDataset` (``X``, ``y``, ``groups``, ``class_names``, ...).
-        split_kind: ``"sample"`` (no sample on both sides) or ``"random"``.
+        split_kind: ``"sample"`` (no sample on both sides), ``"species"`` (no species on both sides: every test
+            spectrum is of a species absent from training) or ``"random"``.
         repeats: number of repeated splits (default: the profile's ``repeats`` for networks and factories,
             ``classical_repeats`` for the cheap classical models named by registry name). Repeat ``r`` is the same
             split for every model, so the first ``repeats`` values of a classical model pair with a network's.
@@ -205,6 +209,10 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
             chapters 3-5. ``fit_time_s`` is then the time the stored training took.
         executor: where the networks train (:func:`ramancmp.experiments.executor.get_executor`; ``None``: the
             default, ``$RAMANCMP_SCHEDULER`` or local processes). Nothing is timed while it trains.
+        drop_from_test: a boolean mask over the dataset's spectra: those left out of every *test* part (e.g. the
+            curation table's flagged samples, :mod:`ramancmp.experiments.curation`). The splits are made on the whole
+            dataset first and the training and validation parts are unchanged, so the result pairs split by split
+            with the evaluation without it, and stored networks are loaded, not trained again.
     """
     prof = get_profile(profile)
     if repeats is None:  # classical models are cheap: more repeats (networks: the profile's)
@@ -220,7 +228,16 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
     labels = list(range(len(class_names)))
     in_length = X.shape[1]
     species = _species(dataset)
-    splits = repeated_splits(y, np.asarray(dataset.groups), kind=split_kind, repeats=repeats, seed=seed)
+    splits = repeated_splits(y, split_groups(dataset, split_kind), kind=split_kind, repeats=repeats, seed=seed)
+    if drop_from_test is not None:
+        drop = np.asarray(drop_from_test, dtype=bool)
+        if drop.shape != y.shape:
+            raise ValueError(f"drop_from_test must be a boolean mask of one value per spectrum ({len(y)}), got shape "
+                             f"{drop.shape}")
+        dropped = [int(drop[s.test].sum()) for s in splits]
+        splits = [replace(s, test=s.test[~drop[s.test]]) for s in splits]
+        if any(len(s.test) == 0 for s in splits):
+            raise ValueError("drop_from_test leaves a test part empty")
 
     per_repeat, histories = [], []
     estimator = split = name = None
@@ -251,6 +268,8 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
                         "n_val": len(split.val), "n_test": len(split.test),
                         "val_accuracy": (float(np.mean(estimator.predict(X[split.val]) == y[split.val]))
                                          if len(split.val) else None)})
+        if drop_from_test is not None:
+            metrics["n_dropped_test"] = dropped[r]
         metrics.update(species_accuracy(species, split, y[split.test] == y_pred))
         per_repeat.append(metrics)
         history = getattr(estimator, "history_", None)

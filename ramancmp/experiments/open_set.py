@@ -13,7 +13,8 @@ Open set (task ``rruff-groups-10``; unknowns: task ``rruff-outside-groups``, min
 
 All-species (task ``rruff-all-species``, by-sample splits): the library search's top-1 and top-5 accuracy, also on
 the test spectra whose species has a spectrum in the training part (a species with few samples can land entirely
-in the test part, and then no library search can name it).
+in the test part, and then no library search can name it), the trained CNN's own top-k, and the library search in the
+CNN's embedding (:func:`embedding_top_k`: its penultimate layer as the search space).
 
 Every split (and every held-out group) is one unit of work run by the executor
 (:mod:`ramancmp.experiments.executor`); units return small dicts, one row each.
@@ -25,15 +26,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from ramancmp.data.splits import Split, species_halves
 from ramancmp.experiments.executor import Executor, get_executor
+from ramancmp.experiments.tables import Row, stat
+from ramancmp.metrics import as_torch_module
 from ramancmp.models import LibrarySearch, OpenSetClassifier
 
-__all__ = ["OpenSetItem", "TopKItem", "leave_one_group_out_items", "network_top_k", "open_set_items", "run_units",
-           "summarize", "top_k_items"]
+__all__ = ["OpenSetItem", "TopKItem", "embed", "embedding_top_k", "leave_one_group_out_items", "network_top_k",
+           "open_set_items", "run_units", "summarize", "top_k_items", "top_k_rows"]
 
 UNKNOWN_REJECTION = 0.95
 
@@ -156,6 +160,50 @@ def network_top_k(nets: list[Any], dataset: Any, splits: list[Split], model: str
             row[f"top{k}"], row[f"top{k}_seen"] = float(hit.mean()), float(hit[seen].mean())
         rows.append(row)
     return rows
+
+
+def embed(net: Any, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The penultimate-layer features ``(n, num_features)`` of a trained network (a :class:`TorchClassifier` or its
+    module): everything but the classifier, in eval mode -- the network's learnt embedding of each spectrum."""
+    module = as_torch_module(net)
+    if module is None or not hasattr(module, "forward_features"):
+        raise ValueError(f"{type(net).__name__} has no network with forward_features to embed spectra with")
+    module.eval()
+    device = next(module.parameters()).device
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    with torch.no_grad():
+        out = [module.forward_features(X[i:i + batch_size].to(device)).float().cpu()
+               for i in range(0, len(X), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, getattr(module, "num_features", 0)), np.float32)
+
+
+def embedding_top_k(nets: list[Any], dataset: Any, splits: list[Split], model: str, ks: tuple[int, ...] = (1, 5)
+                    ) -> list[dict[str, Any]]:
+    """Library search in a trained network's embedding (its penultimate layer, :func:`embed`): the training part's
+    spectra embedded by the network trained on that split are the library, each test spectrum embedded the same way
+    is matched by cosine similarity; top-k accuracy per split, in the format of :func:`network_top_k`'s rows."""
+    if len(nets) != len(splits):
+        raise ValueError(f"{len(nets)} trained networks for {len(splits)} splits")
+    rows = []
+    for net, s in zip(nets, splits):
+        item = TopKItem(embed(net, dataset.X[s.train]), dataset.y[s.train], embed(net, dataset.X[s.test]),
+                        dataset.y[s.test], s.seed, ks)
+        rows.append({**_top_k_unit(item), "model": model})
+    return rows
+
+
+def top_k_rows(rows: list[dict], splits: list[Split], key: str = "top1") -> dict[str, Row]:
+    """One :class:`~ramancmp.experiments.tables.Row` per model of ``rows`` (from :func:`run_units`,
+    :func:`network_top_k`, :func:`embedding_top_k`) with ``key`` (``"top1"``, ``"top5"``) as its per-split accuracy and
+    the splits' seeds and test/train ratio, so :func:`~ramancmp.experiments.tables.accuracy_text` gives its corrected
+    95 % interval and :func:`~ramancmp.experiments.tables.difference_text` a paired difference between models."""
+    ratio = float(np.mean([len(s.test) / len(s.train) for s in splits])) if splits else None
+    out: dict[str, Row] = {}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["split_seed"])
+        out[model] = Row(model=model, accuracy=stat([r[key] for r in mine]), seeds=[int(r["split_seed"]) for r in mine],
+                         test_train_ratio=ratio)
+    return out
 
 
 def run_units(items: list[Any], executor: Executor | str | None = None, progress: bool = False) -> list[dict]:

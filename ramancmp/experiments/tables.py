@@ -25,10 +25,11 @@ from ramancmp.metrics.statistics import (WITHIN_NOISE, corrected_interval, forma
                                          unpaired_difference)
 
 __all__ = ["WITHIN_NOISE", "Row", "accuracy_text", "difference_text", "end_to_end", "interval", "paired", "species_text",
-           "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text", "speedup"]
+           "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text", "speedup"]
 
 STATS = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
-         "accuracy_known_species", "accuracy_new_species", "new_species_fraction", "fit_time_s", "accuracy_random")
+         "accuracy_known_species", "accuracy_new_species", "new_species_fraction", "fit_time_s", "accuracy_random",
+         "accuracy_curated", "accuracy_species_split")
 # the per-split statistics Row.from_evaluation takes from EvaluationResult.per_repeat (a split without spectra of
 # a part, e.g. no new species in its test part, is left out of that statistic)
 _PER_SPLIT = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
@@ -68,6 +69,9 @@ class Row:
     new_species_fraction: dict[str, Any] | None = None  # share of test spectra of new species
     fit_time_s: dict[str, Any] | None = None
     accuracy_random: dict[str, Any] | None = None  # the same model on random (leaky) splits
+    # the same splits' test parts without the spectra data/curation.csv flags (ramancmp.experiments.curation)
+    accuracy_curated: dict[str, Any] | None = None
+    accuracy_species_split: dict[str, Any] | None = None  # the same model on by-species splits (all species new)
     seeds: list[int] | None = None  # the split seed of each per-split value (pairs rows on the same splits)
     test_train_ratio: float | None = None  # n_test / n_train of the splits (Nadeau-Bengio variance correction)
     params: int | None = None
@@ -246,6 +250,15 @@ def species_text(rows: list[Row]) -> str:
     return "\n".join(lines) if lines else "(no row has per-species results)"
 
 
+def species_split_text(rows: list[Row]) -> str:
+    """Markdown bullets: each row's accuracy on by-sample splits, on their new-species test spectra, and on by-species
+    splits (every test species absent from training), each with its 95 % interval."""
+    lines = [f"* {r.model}: by sample {accuracy_text(r)} (its new-species spectra "
+             f"{accuracy_text(r, 'accuracy_new_species')}), species held out "
+             f"{accuracy_text(r, 'accuracy_species_split')}" for r in rows if r.accuracy_species_split]
+    return "\n".join(lines) if lines else "(no row has a by-species result)"
+
+
 def specificity_text(rows: list[Row], n_classes: int) -> str:
     """Why one-vs-rest specificity near 99 % says little, with this table's own numbers."""
     spec = [r.mean("specificity") for r in rows if r.specificity]
@@ -306,6 +319,8 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("random split (%)", lambda r: _mean_sd(r.accuracy_random)),
     ("known species (%)", lambda r: _mean_sd(r.accuracy_known_species)),
     ("new species (%)", lambda r: _mean_sd(r.accuracy_new_species)),
+    ("without flagged (%)", lambda r: _mean_sd(r.accuracy_curated)),
+    ("species held out (%)", lambda r: _mean_sd(r.accuracy_species_split)),
     ("balanced acc. = sensitivity (%)", lambda r: _mean_sd(r.balanced_accuracy or r.sensitivity)),
     ("macro-F1 (%)", lambda r: _mean_sd(r.macro_f1)),
     ("specificity (%)", lambda r: _mean_sd(r.specificity)),
