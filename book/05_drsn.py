@@ -171,6 +171,55 @@ else:
 verdict_text
 
 # %% [markdown]
+# ## Were the fixed architecture choices lucky?
+#
+# The CNN's 8-bin head and the DRSN's 4-bin head and stride-8 stem were fixed once, on validation parts of by-sample
+# splits whose samples are in other repeats' test parts: a small selection bias. Here the choice is made again on
+# *every* split, on that split's validation part only (nested selection), between the book's setting and the
+# alternatives it was chosen against; the re-chosen model's test accuracy is then an estimate free of that bias.
+# If it matches the fixed choice's, the fixed choice was not lucky.
+
+# %%
+CNN, CNN_KWARGS = rc.BOOK_MODELS["cnn"]
+alternatives = {  # network -> (registry name, {label: builder keyword arguments}); the first label is the book's
+    "CNN": (CNN, {"head 8 bins (book)": CNN_KWARGS, "head 1 bin (global pooling)": {**CNN_KWARGS, "head_bins": 1}}),
+    "DRSN": (MODEL, {"head 4 bins, stem stride 8 (book)": MODEL_KWARGS,
+                     "head 1 bin": {**MODEL_KWARGS, "head_bins": 1}, "head 8 bins": {**MODEL_KWARGS, "head_bins": 8},
+                     "stem stride 4": {**MODEL_KWARGS, "stem_stride": 4}}),
+}
+trained = rc.train_networks([(name, kwargs) for name, options in alternatives.values() for kwargs in options.values()],
+                            ds, profile=ch.profile, seed=seed)
+print(f"{trained} networks trained now (the rest were in the model store)")
+nested = {}
+for network, (name, options) in alternatives.items():
+    candidates = {label: rc.Row.from_evaluation(
+        rc.evaluate(name, ds, seed=seed, profile=ch.profile, model_kwargs=kwargs, measure_speed=False, progress=False),
+        name=label) for label, kwargs in options.items()}
+    book_label = next(iter(options))
+    rechosen, picks = rc.claims.rechoose_per_split(candidates, book_label)
+    nested[network] = {"candidates": candidates, "book": candidates[book_label], "rechosen": rechosen, "picks": picks}
+rc.tables.to_frame([r for n in nested.values() for r in (*n["candidates"].values(), n["rechosen"])])
+
+# %%
+rc.md("\n".join(
+    f"* **{network}**: the book's choice {rc.tables.accuracy_text(n['book'])}; re-chosen on each split's validation "
+    f"part {rc.tables.accuracy_text(n['rechosen'])} (picks per split: {', '.join(n['picks'])}); re-chosen minus "
+    f"fixed: {rc.tables.difference_text(n['rechosen'], n['book'])}."
+    for network, n in nested.items()) + """
+
+Where the difference is "within noise" (or 0, when every split picks the book's setting), fixing the choice once did
+not flatter the book's numbers measurably; a positive difference would mean a better choice exists, a negative one
+that the fixed choice was lucky.
+""")
+
+# %%
+metrics["nested_selection"] = {network: {"picks": n["picks"], "rechosen": n["rechosen"].to_dict(),
+                                         "candidates": [r.to_dict() for r in n["candidates"].values()],
+                                         "difference": rc.tables.paired(n["rechosen"], n["book"])}
+                               for network, n in nested.items()}
+ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
+
+# %% [markdown]
 # ## Summary
 #
 # * An RSBU is a pre-activation residual unit whose output is soft-thresholded with thresholds the network computes
@@ -178,6 +227,8 @@ verdict_text
 # * The figure shows the mechanism on a real spectrum: responses below τ vanish, band responses pass.
 # * The comparison above tests the paper's first claim on our by-sample splits, against LDA, the CNN and the library
 #   search, each difference paired with its interval; a difference marked "within noise" is no ranking.
+# * The book's fixed head and stem settings were re-chosen on every split's validation data; the difference to the
+#   fixed choice measures the selection bias of choosing them once.
 #
 # ## Exercises
 #

@@ -11,7 +11,7 @@ import pytest
 from ramancmp import plots
 from ramancmp.config import BOOK_MODELS
 from ramancmp.experiments import claims, report
-from ramancmp.experiments.tables import Row, speedup, stat, to_frame, to_markdown, to_text
+from ramancmp.experiments.tables import Row, paired, speedup, stat, to_frame, to_markdown, to_text
 
 CNN, EFFNET, DRSN = (BOOK_MODELS[k][0] for k in ("cnn", "efficientnet", "drsn"))
 
@@ -255,3 +255,20 @@ def test_compare_runs_flags_every_reading_whose_verdict_changed(tmp_path):
     assert main(["report", "compare", str(first), str(second)]) == 1
     assert main(["report", "compare", str(first), str(first)]) == 0
     assert main(["report", "compare", str(first), str(tmp_path / "missing")]) == 2  # a clear error, no traceback
+
+
+def test_rechoose_per_split_picks_on_validation_and_reports_the_picks_test_values():
+    seeds = [0, 1, 2]
+    default = row("bins 4", [0.90, 0.91, 0.92], val=[0.95, 0.90, 0.93], seeds=seeds, test_train_ratio=0.25)
+    # better on validation only on split 1, where its TEST accuracy is worse: re-choosing must take it there anyway
+    other = row("bins 1", [0.99, 0.80, 0.99], val=[0.94, 0.96, 0.93], seeds=seeds, test_train_ratio=0.25)
+    chosen, picks = claims.rechoose_per_split({"bins 4": default, "bins 1": other}, "bins 4")
+    assert picks == ["bins 4", "bins 1", "bins 4"]  # split 2 ties on validation: the default is kept
+    assert chosen.accuracy["values"] == [0.90, 0.80, 0.92] and chosen.seeds == seeds
+    assert chosen.val_accuracy["values"] == [0.95, 0.96, 0.93]
+    diff = paired(chosen, default)
+    assert diff["mean"] == pytest.approx(-0.11 / 3)
+    with pytest.raises(ValueError, match="not among the candidates"):
+        claims.rechoose_per_split({"bins 1": other}, "bins 4")
+    with pytest.raises(ValueError, match="validation accuracy"):
+        claims.rechoose_per_split({"bins 4": default, "x": Row(model="x", accuracy=stat([0.9]))}, "bins 4")

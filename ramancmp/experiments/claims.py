@@ -14,10 +14,11 @@ import numpy as np
 from scipy import stats
 
 from ramancmp.config import BOOK_MODELS
-from ramancmp.experiments.tables import Row, paired, speedup
+from ramancmp.experiments.tables import Row, paired, speedup, stat
 
 __all__ = ["ACCURACY_TOLERANCE", "CLAIMS", "CLOSEST", "PAPER", "PICK_TOLERANCE_POINTS", "SPEEDUP_TOLERANCE", "Claim",
-           "claim", "claims_table", "judge_claims", "pick_best", "pick_preprocessing", "pick_fastest_within", "verdict",
+           "claim", "claims_table", "judge_claims", "pick_best", "pick_preprocessing", "pick_fastest_within", "rechoose_per_split",
+           "verdict",
            "verdict_with_interval"]
 
 
@@ -137,6 +138,48 @@ def pick_best(rows: list[Row]) -> Row:
     if not usable:
         raise ValueError(f"no row with validation accuracy among {[r.model for r in rows]}")
     return max(usable, key=lambda r: r.mean("val_accuracy"))
+
+
+def rechoose_per_split(candidates: dict[str, Row], default: str,
+                       keys: tuple[str, ...] = ("accuracy", "accuracy_known_species", "accuracy_new_species")
+                       ) -> tuple[Row, list[str]]:
+    """An architecture choice made again on every split, on that split's VALIDATION accuracy (nested selection).
+
+    ``candidates`` maps a label to the row of one variant (the same by-sample splits, matched by split seed);
+    ``default`` is the label of the variant the book fixed once. On split ``i`` the candidate with the best
+    validation accuracy is picked (ties keep the default), and the new row's value on split ``i`` is the pick's
+    test value there -- the honest estimate of "choose the architecture on validation data, then test", free of
+    the fixed choice's selection bias. Returns ``(row, picks)``; pair the row with the default's
+    (:func:`ramancmp.experiments.tables.paired`) to see whether the fixed choice was lucky.
+    """
+    if default not in candidates:
+        raise ValueError(f"the default {default!r} is not among the candidates {sorted(candidates)}")
+    base = candidates[default]
+    if not base.seeds or not base.val_accuracy:
+        raise ValueError(f"{default!r}: re-choosing needs per-split validation accuracy and split seeds")
+    missing = [k for k, r in candidates.items() if not r.val_accuracy or not r.seeds]
+    if missing:
+        raise ValueError(f"rows without per-split validation accuracy or seeds: {missing}")
+
+    def value(row: Row, key: str, seed: int) -> float | None:
+        st = getattr(row, key)
+        if not st or seed not in row.seeds or len(st["values"]) != len(row.seeds):
+            return None
+        return st["values"][row.seeds.index(seed)]
+
+    seeds = [s for s in base.seeds if all(s in r.seeds for r in candidates.values())]
+    if not seeds:
+        raise ValueError("the candidates share no split")
+    picks, per_key = [], {k: [] for k in ("val_accuracy", *keys)}
+    for seed in seeds:
+        label = max(candidates, key=lambda k: (value(candidates[k], "val_accuracy", seed), k == default))
+        picks.append(label)
+        for k in per_key:
+            per_key[k].append(value(candidates[label], k, seed))
+    fields = {k: stat(v) for k, v in per_key.items() if all(x is not None for x in v)}
+    row = Row(model=f"{base.model} (re-chosen per split)", group=base.group, seeds=seeds,
+              test_train_ratio=base.test_train_ratio, **fields)
+    return row, picks
 
 
 def pick_preprocessing(rows: list[Row], default: str, primary: str = "knn_cosine",
