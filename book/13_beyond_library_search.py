@@ -155,7 +155,8 @@ if same:
     COMBO = same[0]
 else:
     network_row(COMBO, "(a) + (b) chosen on validation", rc.beyond.trained(combo_jobs))
-rc.md(f"Chosen on validation: **{'realistic' if use_realistic else 'the book'}'s augmentation** (validation "
+chosen_augmentation = "the realistic" if use_realistic else "the book's"
+rc.md(f"Chosen on validation: **{chosen_augmentation} augmentation** (validation "
       f"{val('CNN + realistic augmentation'):.2f} % realistic, {val('CNN (book)'):.2f} % the book's) and the "
       f"**{' + '.join(best_inputs)}** input; the combined network is *{COMBO}*.")
 
