@@ -146,6 +146,22 @@ def test_contents_links_point_to_the_site_and_chapter_links_to_pages(tmp_path):
     assert "toctree" in (source / "index.md").read_text(encoding="utf-8")
 
 
+def test_chapter_links_in_rendered_prose_point_at_pages(tmp_path):
+    """MyST-NB parses a markdown *output* (prose rendered by rc.md) without resolving links between documents: the
+    staged notebook must already point such links at the page, and drop links to chapters the site does not have."""
+    import nbformat
+
+    book = tmp_path / "book"
+    book.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("rc.md(...)", outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/markdown": "see [chapter 12](12_pre.ipynb#the-table), [chapter 9](09_x.ipynb) "
+                                               "and the [contents](../README.md#the-book)"})])])
+    nbformat.write(nb, book / "01_a.ipynb")
+    site._stage_notebook(book / "01_a.ipynb", tmp_path / "staged.ipynb", ["01_a", "12_pre"])
+    text = nbformat.read(tmp_path / "staged.ipynb", as_version=4).cells[0].outputs[0]["data"]["text/markdown"]
+    assert text == "see [chapter 12](12_pre.html#the-table), chapter 9 and the [contents](index.html)"
+
+
 def _figure_bundle(monkeypatch, browser: str | None) -> tuple[dict, str]:
     """A figure's output as a chapter shows it, from a fresh exporter (with or without a browser)."""
     import contextlib

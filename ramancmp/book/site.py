@@ -60,11 +60,20 @@ def _stage_notebook(source: Path, destination: Path, chapters: list[str]) -> Non
     def unlink_missing(match: re.Match) -> str:  # a site of some chapters only: no link to a page that is not there
         return match.group(0) if match.group(2) in chapters else match.group(1)
 
+    def page_link(match: re.Match) -> str:  # [text](NN_name.ipynb#anchor) -> [text](NN_name.html#anchor)
+        if match.group(2) not in chapters:
+            return match.group(1)
+        return match.group(0).replace(f"]({match.group(2)}.ipynb", f"]({match.group(2)}.html", 1)
+
     for c, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             cell.source = _CHAPTER_LINK.sub(unlink_missing, _CONTENTS_LINK.sub("](index.md)", cell.source))
         for o, output in enumerate(cell.get("outputs", [])):
             data = output.get("data", {})
+            if "text/markdown" in data:  # prose rendered by the run (rc.md): MyST-NB parses it without resolving
+                text = data["text/markdown"]  # links between documents, so point them at the pages themselves
+                text = "".join(text) if isinstance(text, list) else text
+                data["text/markdown"] = _CHAPTER_LINK.sub(page_link, _CONTENTS_LINK.sub("](index.html)", text))
             if PLOTLY_MIME in data:
                 figure = data[PLOTLY_MIME]
                 figure = json.loads(figure) if isinstance(figure, str) else figure
