@@ -146,14 +146,19 @@ def spectra_figure(grid: np.ndarray, X: np.ndarray, y: np.ndarray, class_names: 
     return fig
 
 
+def _class_panels(titles: list[str], vertical_spacing: float, cols: int = 2) -> tuple[go.Figure, int, int]:
+    """The grid of per-class panels (two columns, a shared wavenumber axis): ``(figure, rows, cols)``; panel ``k``
+    is at row ``k // cols + 1``, column ``k % cols + 1``."""
+    rows = int(np.ceil(len(titles) / cols))
+    fig = make_subplots(rows=rows, cols=cols, shared_xaxes=True, subplot_titles=titles,
+                        vertical_spacing=vertical_spacing)
+    return fig, rows, cols
+
+
 def class_means_figure(grid: np.ndarray, X: np.ndarray, y: np.ndarray, class_names: Sequence[str], *,
                        decimate: int = 4, title: str = "Class mean ± 1 sd") -> go.Figure:
     """One panel per class: the mean spectrum with a band of ± one standard deviation."""
-    n = len(class_names)
-    cols = 2
-    rows = int(np.ceil(n / cols))
-    fig = make_subplots(rows=rows, cols=cols, shared_xaxes=True, subplot_titles=list(class_names),
-                        vertical_spacing=0.04)
+    fig, rows, cols = _class_panels(list(class_names), vertical_spacing=0.04)
     sl = _every(len(grid), decimate)
     x = np.round(grid[sl], 1)
     for k, name in enumerate(class_names):
@@ -177,9 +182,6 @@ def bands_figure(grid: np.ndarray, X: np.ndarray, y: np.ndarray, class_names: Se
     """One panel per class: the mean spectrum, with each of the class's bands (``bands``: dicts with ``group``,
     ``low_cm1``, ``high_cm1``, ``assignment``, ``source``) shaded where it lies on the grid (hover the marker above a
     band for its assignment and source); bands off the grid are named in the panel's title."""
-    n = len(class_names)
-    cols = 2
-    rows = int(np.ceil(n / cols))
     lo_grid, hi_grid = float(grid[0]), float(grid[-1])
 
     def span(b: dict) -> str:
@@ -193,7 +195,7 @@ def bands_figure(grid: np.ndarray, X: np.ndarray, y: np.ndarray, class_names: Se
     for name in class_names:
         off = [span(b) for b in bands if b["group"] == name and not on_grid(b)]
         titles.append(f"{name} (off the grid: {', '.join(off)} cm⁻¹)" if off else name)
-    fig = make_subplots(rows=rows, cols=cols, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.045)
+    fig, rows, cols = _class_panels(titles, vertical_spacing=0.045)
     sl = _every(len(grid), decimate)
     x = np.round(grid[sl], 1)
     for k, name in enumerate(class_names):
@@ -481,11 +483,7 @@ def attribution_figure(grid: np.ndarray, means: np.ndarray, attribution: np.ndar
     """One panel per class: the class-mean spectrum (grey) and the occlusion attribution (colour, scaled to the
     panel's mean spectrum; positive = evidence for the class), with the class's characteristic bands (``bands``:
     dicts with ``group``, ``low_cm1``, ``high_cm1``) shaded where they lie on the grid."""
-    n = len(class_names)
-    cols = 2
-    rows = int(np.ceil(n / cols))
-    fig = make_subplots(rows=rows, cols=cols, shared_xaxes=True, subplot_titles=list(class_names),
-                        vertical_spacing=0.045)
+    fig, rows, cols = _class_panels(list(class_names), vertical_spacing=0.045)
     sl = _every(len(grid), decimate)
     x = np.round(np.asarray(grid)[sl], 1)
     lo_grid, hi_grid = float(grid[0]), float(grid[-1])
