@@ -54,7 +54,7 @@ ch
 # ## What the paper claims
 #
 # The paper's headline numbers, quoted. The last column says how this book tests each one; chapter 10 marks each
-# claim *reproduced*, *beaten* or *not reached*.
+# claim *reached*, *consistent (within noise)* or *not reached*, from our number's 95 % interval.
 
 # %%
 claims = pd.DataFrame(rc.claims.claims_table())[["chapter", "statement", "value", "unit", "how_we_measure"]]

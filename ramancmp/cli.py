@@ -115,7 +115,8 @@ def _cmd_report_readme(args: argparse.Namespace) -> int:
 def _cmd_report_compare(args: argparse.Namespace) -> int:
     from ramancmp.experiments.report import compare_runs_markdown
 
-    text, changed = compare_runs_markdown(Path(args.before), Path(args.after or results_dir("full")))
+    text, changed = compare_runs_markdown(Path(args.before), Path(args.after or results_dir("full")),
+                                          as_stored=args.as_stored)
     print(text)
     return 1 if changed else 0
 
@@ -179,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "changed): copy results/ aside, rerun the book, compare")
     p.add_argument("before", help="results folder of the first run (e.g. a copy of results/)")
     p.add_argument("after", nargs="?", default=None, help="results folder of the second run (default: results/)")
+    p.add_argument("--as-stored", action="store_true", help="compare the verdicts each run wrote (default: judge both "
+                                                            "runs' numbers again with this code's rule)")
     p.set_defaults(func=_cmd_report_compare)
 
     default_model = BOOK_MODELS[PREDICT_MODEL][0]

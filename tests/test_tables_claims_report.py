@@ -116,9 +116,10 @@ def test_judge_claims_computes_every_claim_once_from_the_rows():
     assert gap["verdict"] == "not reached"  # 5 < 20 points
     dist = judged["distillation_loss"]
     assert dist["at"] == f"{CNN}_distilled" and dist["ours"] == pytest.approx(94.0 - 96.0)  # the chosen (T, alpha)
-    assert dist["verdict"] == "reproduced"  # -2.0 vs -2.07 within 0.5
+    assert dist["verdict"] == "reached"  # -2.0 vs -2.07 within 0.5
+    assert dist["beyond"] == pytest.approx(0.07)  # a smaller loss than the paper's: beyond it
     conv = judged["channel_conversion_speedup"]
-    assert conv["at"] == "fast, 0.5 points less" and conv["ours"] == pytest.approx(70.0) and conv["verdict"] == "beaten"
+    assert conv["at"] == "fast, 0.5 points less" and conv["ours"] == pytest.approx(70.0) and conv["verdict"] == "reached"
     assert judged["feature_lda_accuracy"]["ours"] == pytest.approx(92.0)
     gain = judged["distillation_gain"]  # distilled - the CNN alone: +3 points, not the paper's +20
     assert gain["ours"] == pytest.approx(3.0) and gain["verdict"] == "not reached"
@@ -146,16 +147,32 @@ def test_readings_use_the_timing_protocol_cells_and_intervals():
     closest = [c for c in judged if c["closest"]]
     assert len(closest) == 1 and closest[0]["ours"] == 58.0 and closest[0]["lo"] == 52.0
     assert closest[0]["reading"] == "full-resolution DRSN, eager PyTorch, batch 256"
-    assert closest[0]["verdict"] == "reproduced"  # 58 within 5 points of 60
+    # 58 [52, 63]: the interval reaches 60, but its worse end is more than 5 points short of it
+    assert closest[0]["verdict"] == "consistent (within noise)"
+    assert (closest[0]["beyond"], closest[0]["beyond_lo"], closest[0]["beyond_hi"]) == (-2.0, -8.0, 3.0)
     b1 = next(c for c in judged if c["reading"].endswith("eager PyTorch, batch 1"))
     assert b1["ours"] == pytest.approx(50.0) and b1["lo"] is None  # plain latencies: no interval
 
 
 def test_verdict_tolerance_and_direction():
     c = next(c for c in claims.CLAIMS if c.key == "feature_lda_accuracy")
-    assert claims.verdict(c, c.value + 0.4) == "reproduced"
-    assert claims.verdict(c, c.value + 0.6) == "beaten"
+    assert claims.verdict(c, c.value + 0.4) == claims.verdict(c, c.value + 6.0) == "reached"  # one-sided
+    assert claims.verdict(c, c.value - 0.4) == "reached"  # within the tolerance
     assert claims.verdict(c, c.value - 0.6) == "not reached"
+    v = lambda lo, hi: claims.verdict_with_interval(c, (lo + hi) / 2, lo, hi)
+    assert v(c.value - 0.4, c.value + 9) == "reached"  # even the worse end is within 0.5 points
+    assert v(c.value - 3.0, c.value + 1) == "consistent (within noise)"  # the interval reaches it, its worse end not
+    assert v(c.value - 3.0, c.value - 0.6) == "not reached"  # even the better end is more than 0.5 points short
+    t = claims.claim("distillation_time")  # lower is better: a saving of 9,680.9 s, stored as -9680.9
+    assert not t.higher_is_better and claims.beyond_paper(t, -10.0) == pytest.approx(-9670.9)
+    assert claims.verdict_with_interval(t, -9700.0, -9710.0, -9690.0) == "reached"
+    assert claims.verdict_with_interval(t, -10.0, -14.0, -6.0) == "not reached"
+    entry = {"key": "channel_conversion_speedup", "ours": 68.6, "lo": 61.8, "hi": 70.6,
+             "verdict": "reproduced (within noise)"}  # written by the earlier two-sided rule
+    assert claims.rejudge(entry) == "reached"  # 61.8 is within 5 points of 60
+    assert claims.rejudge({**entry, "verdict": "not reached (the fallback pick runs the whole network)"}) \
+        == "not reached (the fallback pick runs the whole network)"  # not a verdict of the numbers: kept
+    assert claims.rejudge({"key": "deep_vs_classical_gap", "ours": None, "verdict": "not measured"}) == "not measured"
 
 
 def test_report_renders_the_readme_section_and_replaces_only_between_markers(tmp_path):
@@ -250,11 +267,38 @@ def test_compare_runs_flags_every_reading_whose_verdict_changed(tmp_path):
     assert changed == 0 and all(r["same"] for r in rows)
     text, changed = report.compare_runs_markdown(first, second)
     assert changed == 1
-    assert "| channel_conversion_speedup | batch 256 | 61 [60, 62] beaten | 55 [54, 56] not reached | **NO** |" in text
+    # judged again by the current rule: 61 [60, 62] reaches 60; 55 [54, 56] reaches 55 only at its better end
+    assert ("| channel_conversion_speedup | batch 256 | 61 [60, 62] reached | 55 [54, 56] consistent (within noise) "
+            "| **NO** |") in text
+    stored, _ = report.compare_runs_markdown(first, second, as_stored=True)
+    assert "| 61 [60, 62] beaten | 55 [54, 56] not reached | **NO** |" in stored
     assert "1 of 2 readings keep their verdict; 1 changed." in text
     assert main(["report", "compare", str(first), str(second)]) == 1
     assert main(["report", "compare", str(first), str(first)]) == 0
     assert main(["report", "compare", str(first), str(tmp_path / "missing")]) == 2  # a clear error, no traceback
+
+
+def test_compare_runs_judges_both_runs_by_one_rule_and_reads_older_results(tmp_path):
+    """A change of the verdict rule is not a change of results: stored words of an older rule are judged again."""
+    def write(folder, claims_):
+        folder.mkdir()
+        (folder / "10_comparison.json").write_text(json.dumps({"name": "x", "metrics": {"claims": claims_}}))
+
+    write(tmp_path / "a", [{"key": "channel_conversion_speedup", "reading": "r", "ours": 70.6, "lo": 69.7,
+                            "hi": 71.6, "verdict": "beaten"},
+                           {"key": "distillation_loss", "ours": -0.1, "lo": None, "hi": None,  # no reading yet
+                            "verdict": "reproduced"}])
+    write(tmp_path / "b", [{"key": "channel_conversion_speedup", "reading": "r", "ours": 68.6, "lo": 61.8,
+                            "hi": 70.6, "verdict": "reproduced (within noise)"},
+                           {"key": "distillation_loss", "reading": "as stated", "ours": -0.1, "lo": -2.4,
+                            "hi": 2.2, "verdict": "reproduced (within noise)"}])
+    assert report.compare_runs(tmp_path / "a", tmp_path / "b", as_stored=True)[1] == 2
+    rows, changed = report.compare_runs(tmp_path / "a", tmp_path / "b")
+    assert changed == 0 and [r["after"] for r in rows] == ["68.6 [61.8, 70.6] reached", "-0.1 [-2.4, 2.2] reached"]
+    assert rows[1]["before"] == "-0.1 reached"  # no interval stored: none shown
+    write(tmp_path / "bad", [{"ours": 1.0}])
+    with pytest.raises(ValueError, match="without 'key' and 'verdict'"):
+        report.run_claims(tmp_path / "bad")
 
 
 def test_rechoose_per_split_picks_on_validation_and_reports_the_picks_test_values():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ramancmp.config import PROJECT_ROOT, results_dir
-from ramancmp.experiments.claims import judge_claims
+from ramancmp.experiments.claims import ACCURACY_TOLERANCE, SPEEDUP_TOLERANCE, beyond_text, judge_claims, rejudge
 from ramancmp.experiments.tables import Row, species_text, specificity_text, to_markdown
 from ramancmp.fileio import atomic_path, read_json
 
@@ -55,10 +55,14 @@ def readme_section(directory: Path | None = None) -> str:
         specificity_text(models, int(table["n_classes"])),
         "",
         "**The paper's claims**, one line per reading (our number from the same table, with its 95 % interval; "
-        "★: the reading closest to the paper's text, the reason below the table):",
+        "★: the reading closest to the paper's text, the reason below the table). *reached*: even the interval's "
+        f"worse end is at most {ACCURACY_TOLERANCE:g} accuracy points ({SPEEDUP_TOLERANCE:g} percentage points for "
+        "speed-ups) short of the paper's number; *not reached*: even its better end is further short; *consistent "
+        "(within noise)*: in between. *beyond the paper*: our number minus the paper's in the claim's better "
+        "direction, with its interval:",
         "",
-        "| claim | reading | paper | ours [95 % interval] | at | verdict |",
-        "|---|---|---|---|---|---|",
+        "| claim | reading | paper | ours [95 % interval] | beyond the paper [95 % interval] | at | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
     judged = judge_claims(rows)
     for c in judged:
@@ -66,8 +70,8 @@ def readme_section(directory: Path | None = None) -> str:
         if c.get("lo") is not None:
             ours += f" [{c['lo']:.2f}, {c['hi']:.2f}]"
         reading = f"★ {c.get('reading', '')}" if c.get("closest") else c.get("reading", "")
-        parts.append(f"| {c['claim']} | {reading} | {c['paper']:g} {c['unit']} | {ours} | {c['at']} | "
-                     f"{c['verdict']} |")
+        parts.append(f"| {c['claim']} | {reading} | {c['paper']:g} {c['unit']} | {ours} | {beyond_text(c)} | "
+                     f"{c['at']} | {c['verdict']} |")
     why = {c["key"]: (c["claim"], c["why_closest"]) for c in judged if c.get("closest") and c.get("why_closest")}
     if why:
         parts += ["", "Closest readings: " + " ".join(f"*{claim}*: {reason}." for claim, reason in why.values())]
@@ -114,33 +118,53 @@ def run_claims(directory: Path) -> dict[tuple[str, str], dict]:
     for path in sorted(folder.glob("*.json")):
         metrics = (read_json(path, "results file") or {}).get("metrics")
         for claim in (metrics or {}).get("claims") or [] if isinstance(metrics, dict) else []:
-            found[(claim["key"], claim["reading"])] = {**claim, "file": path.name}
+            if not isinstance(claim, dict) or "key" not in claim or "verdict" not in claim:
+                raise ValueError(f"{path}: a claim entry without 'key' and 'verdict' ({claim!r:.80}); not a results "
+                                 "file of this book")
+            # runs before claims had readings judged each claim once, as stated
+            found[(claim["key"], claim.get("reading", "as stated"))] = {**claim, "file": path.name}
     if not found:
         raise FileNotFoundError(f"{folder} holds no judged claims; run the book first: "
                                 "python -m ramancmp book run --profile full")
     return found
 
 
-def compare_runs(before: Path, after: Path) -> tuple[list[dict], int]:
+def compare_runs(before: Path, after: Path, as_stored: bool = False) -> tuple[list[dict], int]:
     """The claim readings of two runs side by side: ``(rows, number of readings whose verdict changed)``.
 
     Each row: claim, reading, both runs' number with its 95 % interval and verdict, and ``same`` (the verdicts
     agree). A reading present in only one run counts as changed. This is how "two consecutive full runs give the
-    same verdict for every reading" is checked: copy ``results/`` aside, run the book again, compare."""
+    same verdict for every reading" is checked: copy ``results/`` aside, run the book again, compare.
+
+    Both runs' numbers are judged by this code's rule (:func:`ramancmp.experiments.claims.rejudge`), so that a
+    change of the rule does not read as a change of the results; ``as_stored=True`` compares the verdicts each run
+    wrote."""
     a, b = run_claims(before), run_claims(after)
+    if not as_stored:
+        for run in (a, b):
+            for entry in run.values():
+                entry["verdict"] = rejudge(entry)
     rows, changed = [], 0
     for key in sorted(a.keys() | b.keys()):
         x, y = a.get(key), b.get(key)
         same = x is not None and y is not None and x["verdict"] == y["verdict"]
         changed += not same
-        cell = lambda c: "—" if c is None else f"{c['ours']:g} [{c['lo']:g}, {c['hi']:g}] {c['verdict']}"
-        rows.append({"claim": key[0], "reading": key[1], "before": cell(x), "after": cell(y), "same": same})
+        rows.append({"claim": key[0], "reading": key[1], "before": _cell(x), "after": _cell(y), "same": same})
     return rows, changed
 
 
-def compare_runs_markdown(before: Path, after: Path) -> tuple[str, int]:
+def _cell(entry: dict | None) -> str:
+    """One run's claim reading in :func:`compare_runs`: number [interval] verdict."""
+    if entry is None:
+        return "—"
+    fmt = lambda v: "–" if v is None else f"{v:g}"
+    interval = f" [{fmt(entry['lo'])}, {fmt(entry['hi'])}]" if entry.get("lo") is not None else ""
+    return f"{fmt(entry.get('ours'))}{interval} {entry['verdict']}"
+
+
+def compare_runs_markdown(before: Path, after: Path, as_stored: bool = False) -> tuple[str, int]:
     """:func:`compare_runs` as a markdown table and the number of changed verdicts."""
-    rows, changed = compare_runs(before, after)
+    rows, changed = compare_runs(before, after, as_stored)
     lines = [f"| claim | reading | {Path(before).name} | {Path(after).name} | same verdict |", "|---|---|---|---|---|"]
     lines += [f"| {r['claim']} | {r['reading']} | {r['before']} | {r['after']} | {'yes' if r['same'] else '**NO**'} |"
               for r in rows]
