@@ -97,9 +97,10 @@ rc.md(f"""
   only reported. The architecture defaults of `BOOK_MODELS` (the DRSN's downsampling stem, the networks' head bins,
   the scaled `efficientnet_small`) were fixed once, earlier, on validation parts of by-sample splits of the same
   seeds; those validation parts overlap the test parts of other repeats, so these fixed choices could carry a
-  selection bias. Chapter 5 measures it: it makes the CNN's and the DRSN's head and stem choices again on every
-  split's own validation part (nested selection) and pairs the re-chosen models' test accuracy with the fixed
-  choice's. The EfficientNet's scaling stays fixed (chapter 4 shows full B0 beside the scaled variant).
+  selection bias. Chapter 5 measures it: it makes the head and stem choices of the CNN, the DRSN, the EfficientNet
+  and the paper-layout DRSN again on every split's own validation part (nested selection) and pairs the re-chosen
+  models' test accuracy with the fixed choice's. The EfficientNet's width and depth multipliers stay fixed (chapter
+  4 shows full B0 beside the scaled variant).
 * **Baselines a mineralogist would ask for.** Beside the paper's LDA and CNN we add a 1-nearest-neighbour library
   search by cosine similarity, the way RRUFF's own matching software identifies an unknown spectrum.
 * **Timing you can trust.** Latency is the median of many batch-1 forward passes after warm-up; throughput is

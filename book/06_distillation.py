@@ -42,8 +42,6 @@ seed = int(os.environ.get("RAMANCMP_SEED", 0))
 data_dir = None
 
 # %%
-import pandas as pd
-
 from ramancmp import book as rc
 
 ch = rc.Chapter("06_distillation", profile=profile, seed=seed, data_dir=data_dir)
@@ -108,7 +106,7 @@ judged = rc.claims.judge_claims(rows, keys=["distillation_loss", "distillation_g
 speedup = teacher_row.latency_b1_ms / distilled_row.latency_b1_ms
 vs_teacher = rc.tables.paired(distilled_row, teacher_row)
 vs_alone = rc.tables.paired(distilled_row, alone_row)
-pd.DataFrame(judged)[["claim", "reading", "closest", "paper", "unit", "ours", "lo", "hi", "at", "verdict"]]
+rc.claims.to_frame(judged)
 
 # %%
 rc.md(f"""

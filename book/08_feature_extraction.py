@@ -49,7 +49,6 @@ data_dir = None
 
 # %%
 import numpy as np
-import pandas as pd
 
 from ramancmp import book as rc
 
@@ -116,7 +115,7 @@ rc.plots.projection_figure(Z, ds.y[idx], ds.class_names, test=np.isin(idx, split
 
 # %%
 judged = rc.claims.judge_claims(rows, keys=["feature_lda_speedup", "feature_lda_accuracy"])
-pd.DataFrame(judged)[["claim", "reading", "paper", "ours", "lo", "hi", "at", "verdict", "closest"]]
+rc.claims.to_frame(judged)
 
 # %%
 closest = {c["key"]: c for c in judged if c["closest"]}

@@ -130,7 +130,7 @@ random split (the paper's protocol) minus our by-sample split, per model, on thi
     "public archive, not the paper's unpublished list) and the models remain."))
 
 # %%
-pd.DataFrame(claims)
+rc.claims.to_frame(claims)
 
 # %% [markdown]
 # ## Is a timing reproducible within one run?

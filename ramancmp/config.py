@@ -141,7 +141,8 @@ PROFILES: dict[str, Profile] = {
                     latency_runs=200, throughput_runs=10, distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
                     conversion_variants=None, calibration_size=256, prune_ratios=(0.25, 0.5, 0.75),
                     fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True, timing_rounds=15, timing_min_ms=10.0,
-                    timing_max_s=25.0, timing_all_cores=True, preprocess_epochs=12),
+                    timing_max_s=25.0, timing_all_cores=True, preprocess_epochs=12,
+                    epochs_by_model=(("drsn_paper", 100), ("drsn_paper_folded", 100))),
 }
 
 

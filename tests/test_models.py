@@ -315,7 +315,9 @@ def test_paper_drsn_is_full_resolution_with_zhaos_layout():
 
     m = create_model("drsn_paper", 10, 1024).eval()
     assert m.stem.stride == (1,) and m.stem.kernel_size == (3,)  # no downsampling stem
-    assert [len(s) for s in m.stages] == [4, 4, 4] and m.config.widths == (4, 8, 16) and m.num_features == 16
+    assert [len(s) for s in m.stages] == [4, 4, 4] and m.config.widths == (4, 8, 16)
+    assert m.num_features == 16 * 4  # the 4-bin head chosen on validation (Zhao's global pooling: head_bins=1)
+    assert create_model("drsn_paper", 10, 1024, head_bins=1).num_features == 16
     x = torch.randn(3, 1, 1024)
     with torch.no_grad():
         assert m(x).shape == (3, 10) and m.stem(x).shape[-1] == 1024

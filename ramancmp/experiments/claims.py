@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from ramancmp.config import BOOK_MODELS
@@ -18,7 +19,7 @@ from ramancmp.experiments.tables import Row, paired, speedup, stat
 
 __all__ = ["ACCURACY_TOLERANCE", "CLAIMS", "CLOSEST", "CONSISTENT", "NOT_REACHED", "PAPER", "PICK_TOLERANCE_POINTS",
            "REACHED", "SPEEDUP_TOLERANCE", "Claim", "beyond_paper", "beyond_text", "claim", "claims_table", "judge_claims", "pick_best",
-           "pick_fastest_within", "pick_preprocessing", "rechoose_per_split", "rejudge", "tolerance_for", "verdict",
+           "pick_fastest_within", "pick_preprocessing", "rechoose_per_split", "rejudge", "to_frame", "tolerance_for", "verdict",
            "verdict_with_interval"]
 
 
@@ -159,6 +160,19 @@ def beyond_text(entry: dict) -> str:
     if entry.get("beyond_lo") is not None:
         text += f" [{entry['beyond_lo']:+.2f}, {entry['beyond_hi']:+.2f}]"
     return text
+
+
+def to_frame(judged: list[dict], claim_column: bool = True) -> pd.DataFrame:
+    """Judged claim readings (:func:`judge_claims`) as the book's claims table: reading (★ closest to the paper's
+    text), the paper's number, ours with its 95 % interval, how far beyond the paper (:func:`beyond_text`), where it
+    was measured and the verdict; ``claim_column`` adds the claim's statement first."""
+    interval = lambda c: "–" if c.get("lo") is None else f"[{c['lo']:.2f}, {c['hi']:.2f}]"
+    frame = pd.DataFrame([{"claim": c["claim"], "reading": ("★ " if c.get("closest") else "") + c["reading"],
+                           "paper": f"{c['paper']:g} {c['unit']}",
+                           "ours": None if c["ours"] is None else round(c["ours"], 2), "95 % interval": interval(c),
+                           "beyond the paper [95 % interval]": beyond_text(c), "at": c["at"], "verdict": c["verdict"]}
+                          for c in judged])
+    return frame if claim_column or frame.empty else frame.drop(columns="claim")
 
 
 def rejudge(entry: dict) -> str:
