@@ -74,14 +74,19 @@ pd.DataFrame([asdict(c) for c in B0_SETTING], index=[f"stage {i + 1}" for i in r
 MODEL, MODEL_KWARGS = rc.BOOK_MODELS["efficientnet"]
 b0 = rc.create_model("efficientnet_b0", num_classes=len(ds.class_names), in_length=L)
 book_net = rc.create_model(MODEL, num_classes=len(ds.class_names), in_length=L, **MODEL_KWARGS)
+nets = {"efficientnet_b0 (full B0)": b0.eval(), f"{MODEL}{' ' + str(MODEL_KWARGS) if MODEL_KWARGS else ''} (trained here)": book_net.eval()}
+speed = rc.compare_speed(nets, length=L, batches=(1,), rounds=ch.profile.timing_rounds,  # the book's timing protocol
+                         min_sample_ms=ch.profile.timing_min_ms, inputs=ds.X, max_s=ch.profile.timing_max_s)
 sizes = pd.DataFrame([
-    {"model": name, "params": rc.count_params(m)["total"], "MFLOPs": rc.count_flops(m, (1, 1, L))["flops"] / 1e6,
-     "latency b1 (ms)": rc.measure_latency(m, (1, 1, L), runs=ch.profile.latency_runs)["median_ms"]}
-    for name, m in (("efficientnet_b0 (full B0)", b0), (f"{MODEL} {MODEL_KWARGS or ''} (trained here)", book_net))])
-sizes.round(3)
+    {"model": name, "params": rc.count_params(m)["total"], "MFLOPs": round(rc.count_flops(m, (1, 1, L))["flops"] / 1e6, 3),
+     "latency b1 (ms) [95 %]": "{median_ms:.3f} [{lo_ms:.3f}, {hi_ms:.3f}]".format(**speed.cell(name))}
+    for name, m in nets.items()])
+sizes
 
 # %%
-rc.md(f"Full B0 has {sizes['params'].iloc[0]:,} parameters, the variant trained here {sizes['params'].iloc[1]:,}.")
+small, full = list(nets)[1], list(nets)[0]
+rc.md(f"Full B0 has {sizes['params'].iloc[0]:,} parameters, the variant trained here {sizes['params'].iloc[1]:,}; "
+      f"timed together at batch 1, the variant is {rc.describe_speedup(speed.speedup(small, full))} than B0.")
 
 # %%
 # The MBConv block and its squeeze-and-excitation gate, as the package defines them (one block per stage entry above).
@@ -159,8 +164,8 @@ rc.md("Paired on the same splits (EfficientNet minus each earlier model, 95 % in
 #
 # 1. Train full B0 for two epochs (`rc.TorchClassifier(model="efficientnet_b0", max_epochs=2)` fitted on
 #    `rc.train_part(ds, split)` of a split from `rc.make_split`) and compare its epoch time (`history_.epoch_time`)
-#    with the variant's. Where does the time go? (`layer_table` gives FLOPs per stage; time a stage with
-#    `measure_latency`.)
+#    with the variant's. Where does the time go? (`layer_table` gives FLOPs per stage; time a stage against the whole
+#    network with `rc.compare_speed`.)
 # 2. Switch stochastic depth off (`rc.evaluate(MODEL, ds, profile=ch.profile,
 #    model_kwargs={"stochastic_depth_prob": 0.0})`) and measure the effect over repeated splits. Is the difference
 #    larger than the sd?

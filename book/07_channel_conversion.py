@@ -166,7 +166,8 @@ rc.md("\n".join([
 # 3. Compare the contiguous and interleaved layouts' accuracies. Explain the difference with the figures above.
 # 4. Repeat the measurement against a full-resolution baseline, `model_kwargs={"stem_stride": 2, "stem_kernel": 7}`
 #    for both the DRSN (`"drsn_cw"`) and the folded variants (`"drsn_folded"` with `k`). Latency does not depend on
-#    the weights: `rc.measure_latency` on `rc.create_model(...)` answers the speed half without training. How close
+#    the weights: `rc.compare_speed` on untrained `rc.create_model(...)` networks answers the speed half without
+#    training. How close
 #    do you get to the paper's number (`rc.claims.claim("channel_conversion_speedup")`)?
 #
 # <!-- nav:start -->

@@ -20,10 +20,19 @@ L, K = ds.X.shape[1], len(ds.class_names)
 DRSN, DRSN_KWARGS = rc.BOOK_MODELS["drsn"]
 
 
-def latency(name, **kwargs):
-    """Batch-1 latency (ms) of an untrained network: time does not depend on the weights' values."""
-    net = rc.create_model(name, num_classes=K, in_length=L, **kwargs).eval()
-    return rc.measure_latency(net, (1, 1, L), runs=prof.latency_runs)["median_ms"]
+def timed(networks):
+    """Untrained networks (time does not depend on the weights' values), ``label -> (name, kwargs)``, timed at
+    batch 1 in interleaved rounds by the book's protocol: a :class:`SpeedComparison` with medians, intervals and
+    speed-ups (``.speedup(a, b)``: % less time than b, with its 95 % interval)."""
+    nets = {label: rc.create_model(name, num_classes=K, in_length=L, **kwargs).eval()
+            for label, (name, kwargs) in networks.items()}
+    return rc.compare_speed(nets, length=L, batches=(1,), rounds=prof.timing_rounds, min_sample_ms=prof.timing_min_ms,
+                            inputs=ds.X, max_s=prof.timing_max_s)
+
+
+def ms(cmp, label):
+    c = cmp.cell(label)
+    return f"{c['median_ms']:.3f} ms [{c['lo_ms']:.3f}, {c['hi_ms']:.3f}]"
 
 
 def layers(name, **kwargs):
@@ -40,8 +49,10 @@ def layers(name, **kwargs):
 
 # %%
 folded = {"k": 4, "fold_mode": "interleaved"}
+cmp = timed({"DRSN-CW": (DRSN, DRSN_KWARGS), "folded k=4": ("drsn_folded", folded)})
 print(f"conv/linear/BN layers: DRSN-CW {layers(DRSN, **DRSN_KWARGS)}, folded k=4 {layers('drsn_folded', **folded)}; "
-      f"batch-1 latency {latency(DRSN, **DRSN_KWARGS):.3f} ms vs {latency('drsn_folded', **folded):.3f} ms")
+      f"batch-1 latency {ms(cmp, 'DRSN-CW')} vs {ms(cmp, 'folded k=4')}: folded "
+      f"{rc.describe_speedup(cmp.speedup('folded k=4', 'DRSN-CW'))}")
 
 # %% [markdown]
 # What reduces per-layer overhead: fewer layers (fusing batch norm into the preceding convolution, as ONNX Runtime
@@ -63,11 +74,14 @@ view = pd.DataFrame([{"k": k, "stem window (cm-1)": cfg.stem_kernel * k * step,
 view.round(1)
 
 # %%
-k16 = rc.evaluate("drsn_folded", ds, seed=seed, profile=prof, progress=False, model_kwargs={"k": 16})
-base = rc.evaluate(DRSN, ds, seed=seed, profile=prof, progress=False, model_kwargs=DRSN_KWARGS or None)
+k16 = rc.evaluate("drsn_folded", ds, seed=seed, profile=prof, progress=False, model_kwargs={"k": 16},
+                  measure_speed=False)
+base = rc.evaluate(DRSN, ds, seed=seed, profile=prof, progress=False, model_kwargs=DRSN_KWARGS or None,
+                   measure_speed=False)
+cmp = timed({"DRSN-CW": (DRSN, DRSN_KWARGS), "k=16": ("drsn_folded", {"k": 16})})
 print(f"k=16: {100 * k16.metrics['accuracy']['mean']:.2f} ± {100 * k16.metrics['accuracy']['sd']:.2f} % vs DRSN-CW "
-      f"{100 * base.metrics['accuracy']['mean']:.2f} %; batch-1 latency {k16.speed['latency_b1']['median_ms']:.3f} "
-      f"vs {base.speed['latency_b1']['median_ms']:.3f} ms")
+      f"{100 * base.metrics['accuracy']['mean']:.2f} %; batch-1 latency {ms(cmp, 'k=16')} vs {ms(cmp, 'DRSN-CW')} "
+      f"({rc.describe_speedup(cmp.speedup('k=16', 'DRSN-CW'))})")
 
 # %% [markdown]
 # Raman bands of minerals are typically a few to about 20 cm⁻¹ wide. The stem's *window* always covers a band (it
@@ -96,18 +110,26 @@ for mode, r in layouts.items():
 
 # %%
 full_res = {"stem_stride": 2, "stem_kernel": 7}
-t_base = latency(DRSN, **{**DRSN_KWARGS, **full_res})
-speedups = pd.DataFrame([{"variant": f"fold k={k} (interleaved)",
-                          "latency b1 (ms)": (t := latency("drsn_folded", k=k, **full_res)),
-                          "speed-up %": 100 * (1 - t / t_base)} for k in (2, 4, 8)])
+ks = (2, 4, 8)
+cmp = timed({"full-resolution DRSN-CW": (DRSN, {**DRSN_KWARGS, **full_res}),
+             **{f"fold k={k} (interleaved)": ("drsn_folded", {"k": k, **full_res}) for k in ks},
+             "book DRSN-CW": (DRSN, DRSN_KWARGS),
+             **{f"book fold k={k}": ("drsn_folded", {"k": k}) for k in ks}})
 paper = next(c for c in rc.claims.claims_table() if c["key"] == "channel_conversion_speedup")["value"]
-print(f"full-resolution DRSN-CW: {t_base:.3f} ms at batch 1; the paper's claim: {paper:g} %")
+print(f"full-resolution DRSN-CW: {ms(cmp, 'full-resolution DRSN-CW')} at batch 1; the paper's claim: {paper:g} %")
+speedups = pd.DataFrame([{"variant": f"fold k={k} (interleaved)",
+                          "latency b1": ms(cmp, f"fold k={k} (interleaved)"),
+                          **cmp.speedup(f"fold k={k} (interleaved)", "full-resolution DRSN-CW"),
+                          "k": k} for k in ks]).rename(columns={"pct": "speed-up %", "lo": "lo %", "hi": "hi %"})
 speedups.round(2)
 
 # %%
 best = speedups.loc[speedups["speed-up %"].idxmax()]
-k_best = int(best["variant"].split("k=")[1].split()[0])
-book_speedup = 100 * (1 - latency("drsn_folded", k=k_best) / latency(DRSN, **DRSN_KWARGS))
-print(f"best: {best['variant']} cuts batch-1 latency by {best['speed-up %']:.1f} % against the full-resolution "
-      f"baseline ({best['speed-up %'] - paper:+.1f} points from the paper's {paper:g} %); the same fold against the "
-      f"book's stride-8 DRSN: {book_speedup:.1f} %. The larger the length the baseline keeps, the more folding saves.")
+k_best = int(best["k"])
+book_speedup = cmp.speedup(f"book fold k={k_best}", "book DRSN-CW")
+print(f"best: {best['variant']} cuts batch-1 latency by {best['speed-up %']:.1f} % [{best['lo %']:.1f}, "
+      f"{best['hi %']:.1f}] against the full-resolution baseline ({best['speed-up %'] - paper:+.1f} points from the "
+      f"paper's {paper:g} %); the same fold against the book's stride-8 DRSN: {rc.describe_speedup(book_speedup)}. "
+      + ("The longer the sequence the baseline keeps, the more folding saves."
+         if best["lo %"] > book_speedup["hi"] else
+         "Here the two savings are not apart beyond their intervals."))

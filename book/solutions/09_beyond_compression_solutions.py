@@ -12,7 +12,6 @@ data_dir = None
 
 # %%
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,19 +38,18 @@ def accuracy(net, clf):
 # ## Exercise 1 -- the DRSN with its shrinkage units kept in float
 
 # %%
-rows = []
-for label, keep in (("all that can be int8", []), ("shrinkage kept in float", [rc.Shrinkage])):
-    q = rc.quantize_int8(nets["drsn"], X_cal, keep_float=keep)
-    with rc.num_threads(1):
-        lat = rc.measure_latency(q, (1, 1, L), runs=prof.latency_runs)["median_ms"]
-    rows.append({"int8 version": label, "int8 layers": q.report.n_quantized,
-                 "int8 -> float boundaries": q.report.dequantize_ops, "latency b1 (ms)": lat,
-                 "accuracy %": accuracy(q, clfs["drsn"])})
-with rc.num_threads(1):
-    float_lat = rc.measure_latency(nets["drsn"], (1, 1, L), runs=prof.latency_runs)["median_ms"]
-rows.append({"int8 version": "float (reference)", "latency b1 (ms)": float_lat,
-             "accuracy %": accuracy(nets["drsn"], clfs["drsn"])})
-pd.DataFrame(rows).round(3)
+quantized = {label: rc.quantize_int8(nets["drsn"], X_cal, keep_float=keep)
+             for label, keep in (("all that can be int8", []), ("shrinkage kept in float", [rc.Shrinkage]))}
+# timed together in interleaved rounds (the book's protocol), batch 1, one thread
+cmp = rc.compare_speed({"float (reference)": nets["drsn"], **quantized}, length=L, batches=(1,),
+                       rounds=prof.timing_rounds, min_sample_ms=prof.timing_min_ms, inputs=ds.X, max_s=prof.timing_max_s)
+rows = [{"int8 version": label, "int8 layers": q.report.n_quantized, "int8 -> float boundaries": q.report.dequantize_ops,
+         "latency b1 (ms)": round(cmp.cell(label)["median_ms"], 3),
+         "vs float, b1": rc.describe_speedup(cmp.speedup(label, "float (reference)")),
+         "accuracy %": round(accuracy(q, clfs["drsn"]), 2)} for label, q in quantized.items()]
+rows.append({"int8 version": "float (reference)", "latency b1 (ms)": round(cmp.cell("float (reference)")["median_ms"], 3),
+             "accuracy %": round(accuracy(nets["drsn"], clfs["drsn"]), 2)})
+pd.DataFrame(rows)
 
 # %% [markdown]
 # Keeping the shrinkage units in float moves the int8/float boundaries to where each unit starts and ends instead
@@ -78,26 +76,27 @@ print(line)
 # batches), and can cost more than they save on a single spectrum.
 
 # %%
-def per_spectrum_ms(model, batch, repeats=20):
-    X = np.ascontiguousarray(np.resize(ds.X, (batch, L)).astype(np.float32))
-    model.predict_logits(X)  # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        model.predict_logits(X)
-    return 1000 * (time.perf_counter() - start) / repeats / batch
-
-
+# The book's timing protocol (`rc.compare_speed`): the three sessions in interleaved rounds, each batch size, with
+# intervals. ONNX Runtime sessions carry their own thread count, so each target is one session.
 with tempfile.TemporaryDirectory() as tmp:
     path = rc.export_onnx(nets["cnn"], Path(tmp) / "cnn.onnx", (1, 1, L), dynamo=False)
-    timing = pd.DataFrame({f"{n} thread(s)": {b: per_spectrum_ms(rc.OnnxClassifier(path, threads=n), b)
-                                              for b in (1, 16, 256)} for n in (1, 2, 4)})
-timing.index.name = "batch"
-timing.round(4)
+    sessions = {f"{n} thread(s)": rc.OnnxClassifier(path, threads=n).predict_logits for n in (1, 2, 4)}
+    cmp = rc.compare_speed(sessions, length=L, batches=(1, 16, 256), rounds=prof.timing_rounds,
+                           min_sample_ms=prof.timing_min_ms, inputs=ds.X, max_s=prof.timing_max_s)
+timing = pd.DataFrame([{"batch": b, "threads": name,
+                        "µs per spectrum [95 %]": f"{1e3 * cmp.cell(name, b)['median_ms']:.1f} "
+                                                  f"[{1e3 * cmp.cell(name, b)['lo_ms']:.1f}, "
+                                                  f"{1e3 * cmp.cell(name, b)['hi_ms']:.1f}]",
+                        "vs 1 thread": "–" if name == "1 thread(s)" else
+                        rc.describe_speedup(cmp.speedup(name, "1 thread(s)", b))}
+                       for b in (1, 16, 256) for name in sessions])
+timing
 
 # %%
-gain = timing["1 thread(s)"] / timing.min(axis=1)
-print("best speed-up from extra threads, per batch size: "
-      + ", ".join(f"batch {b}: {g:.2f}x" for b, g in gain.items()))
+gains = {b: max((n for n in sessions if n != "1 thread(s)"), key=lambda n: cmp.speedup(n, "1 thread(s)", b)["pct"])
+         for b in (1, 16, 256)}
+print("most threads' best gain over one thread, per batch size: "
+      + "; ".join(f"batch {b}: {n}, {rc.describe_speedup(cmp.speedup(n, '1 thread(s)', b))}" for b, n in gains.items()))
 
 # %% [markdown]
 # ## Exercise 4 -- why calibrate on training spectra only
