@@ -173,6 +173,12 @@ def test_verdict_tolerance_and_direction():
     assert claims.rejudge({**entry, "verdict": "not reached (the fallback pick runs the whole network)"}) \
         == "not reached (the fallback pick runs the whole network)"  # not a verdict of the numbers: kept
     assert claims.rejudge({"key": "deep_vs_classical_gap", "ours": None, "verdict": "not measured"}) == "not measured"
+    # how far from a change of verdict: reached by its worse end 61.8 - 55 = 6.8 points
+    assert claims.decision_margin(entry) == pytest.approx(6.8)
+    assert claims.decision_margin({**entry, "lo": 40.0, "hi": 50.0}) == pytest.approx(5.0)  # not reached: 55 - 50
+    assert claims.decision_margin({**entry, "lo": 54.0, "hi": 58.0}) == pytest.approx(1.0)  # consistent: nearer end
+    assert claims.decision_margin({**entry, "verdict": "not reached (the fallback pick runs the whole network)"}) \
+        is None
 
 
 def test_report_renders_the_readme_section_and_replaces_only_between_markers(tmp_path):
@@ -268,10 +274,11 @@ def test_compare_runs_flags_every_reading_whose_verdict_changed(tmp_path):
     text, changed = report.compare_runs_markdown(first, second)
     assert changed == 1
     # judged again by the current rule: 61 [60, 62] reaches 60; 55 [54, 56] reaches 55 only at its better end
+    # moved 6 points; margins: 61 [60, 62] is 5 points above the threshold 55, 55 [54, 56] 1 point from it
     assert ("| channel_conversion_speedup | batch 256 | 61 [60, 62] reached | 55 [54, 56] consistent (within noise) "
-            "| **NO** |") in text
+            "| 6.00 | 1.00 | **NO** |") in text
     stored, _ = report.compare_runs_markdown(first, second, as_stored=True)
-    assert "| 61 [60, 62] beaten | 55 [54, 56] not reached | **NO** |" in stored
+    assert "| 61 [60, 62] beaten | 55 [54, 56] not reached | 6.00 | 1.00 | **NO** |" in stored
     assert "1 of 2 readings keep their verdict; 1 changed." in text
     assert main(["report", "compare", str(first), str(second)]) == 1
     assert main(["report", "compare", str(first), str(first)]) == 0

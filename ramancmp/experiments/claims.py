@@ -18,7 +18,7 @@ from ramancmp.config import BOOK_MODELS
 from ramancmp.experiments.tables import Row, paired, speedup, stat
 
 __all__ = ["ACCURACY_TOLERANCE", "CLAIMS", "CLOSEST", "CONSISTENT", "NOT_REACHED", "PAPER", "PICK_TOLERANCE_POINTS",
-           "REACHED", "SPEEDUP_TOLERANCE", "Claim", "beyond_paper", "beyond_text", "claim", "claims_table", "judge_claims", "pick_best",
+           "REACHED", "SPEEDUP_TOLERANCE", "Claim", "beyond_paper", "beyond_text", "decision_margin", "claim", "claims_table", "judge_claims", "pick_best",
            "pick_fastest_within", "pick_preprocessing", "rechoose_per_split", "rejudge", "to_frame", "tolerance_for", "verdict",
            "verdict_with_interval"]
 
@@ -160,6 +160,25 @@ def beyond_text(entry: dict) -> str:
     if entry.get("beyond_lo") is not None:
         text += f" [{entry['beyond_lo']:+.2f}, {entry['beyond_hi']:+.2f}]"
     return text
+
+
+def decision_margin(entry: dict) -> float | None:
+    """How far a judged reading lies from changing its verdict, in the claim's unit: the distance from the deciding
+    end of its interval (the worse end for ``reached``, the better end for ``not reached``, the nearer end for
+    ``consistent``) to the threshold "tolerance short of the paper". ``None`` without a number or where the verdict
+    does not follow from the numbers (a fallback pick). A margin smaller than the movement of a number between two
+    runs marks a verdict that a rerun may change."""
+    if entry.get("ours") is None or entry.get("key") not in _KEYS or entry.get("verdict", "").startswith(
+            f"{NOT_REACHED} ("):
+        return None
+    c, threshold = claim(entry["key"]), -tolerance_for(entry["key"])
+    ends = [entry["ours"]] * 2 if entry.get("lo") is None else [entry["lo"], entry["hi"]]
+    worse, better = sorted(beyond_paper(c, v) for v in ends)
+    if worse >= threshold:
+        return worse - threshold
+    if better < threshold:
+        return threshold - better
+    return min(threshold - worse, better - threshold)
 
 
 def to_frame(judged: list[dict], claim_column: bool = True) -> pd.DataFrame:

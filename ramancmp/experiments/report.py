@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ramancmp.config import PROJECT_ROOT, results_dir
-from ramancmp.experiments.claims import ACCURACY_TOLERANCE, SPEEDUP_TOLERANCE, beyond_text, judge_claims, rejudge
+from ramancmp.experiments.claims import (ACCURACY_TOLERANCE, SPEEDUP_TOLERANCE, beyond_text, decision_margin, judge_claims,
+                                         rejudge)
 from ramancmp.experiments.tables import Row, species_text, specificity_text, to_markdown
 from ramancmp.fileio import atomic_path, read_json
 
@@ -149,7 +150,11 @@ def compare_runs(before: Path, after: Path, as_stored: bool = False) -> tuple[li
         x, y = a.get(key), b.get(key)
         same = x is not None and y is not None and x["verdict"] == y["verdict"]
         changed += not same
-        rows.append({"claim": key[0], "reading": key[1], "before": _cell(x), "after": _cell(y), "same": same})
+        margins = [m for m in (decision_margin(e) for e in (x, y) if e is not None) if m is not None]
+        moved = abs(x["ours"] - y["ours"]) if x and y and x.get("ours") is not None and y.get("ours") is not None \
+            else None
+        rows.append({"claim": key[0], "reading": key[1], "before": _cell(x), "after": _cell(y), "same": same,
+                     "margin": min(margins) if margins else None, "moved": moved})
     return rows, changed
 
 
@@ -165,8 +170,13 @@ def _cell(entry: dict | None) -> str:
 def compare_runs_markdown(before: Path, after: Path, as_stored: bool = False) -> tuple[str, int]:
     """:func:`compare_runs` as a markdown table and the number of changed verdicts."""
     rows, changed = compare_runs(before, after, as_stored)
-    lines = [f"| claim | reading | {Path(before).name} | {Path(after).name} | same verdict |", "|---|---|---|---|---|"]
-    lines += [f"| {r['claim']} | {r['reading']} | {r['before']} | {r['after']} | {'yes' if r['same'] else '**NO**'} |"
-              for r in rows]
+    num = lambda v: "–" if v is None else f"{v:.2f}"
+    lines = [f"| claim | reading | {Path(before).name} | {Path(after).name} | moved | margin | same verdict |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['claim']} | {r['reading']} | {r['before']} | {r['after']} | {num(r['moved'])} | "
+              f"{num(r['margin'])} | {'yes' if r['same'] else '**NO**'} |" for r in rows]
+    lines.append("\n*moved*: how far our number moved between the runs; *margin*: the smaller of the two runs' "
+                 "distances from a change of verdict (:func:`ramancmp.experiments.claims.decision_margin`), in the "
+                 "claim's unit. A margin below the movement marks a verdict a rerun may change.")
     lines.append(f"\n{len(rows) - changed} of {len(rows)} readings keep their verdict; {changed} changed.")
     return "\n".join(lines), changed
