@@ -235,7 +235,14 @@ def test_compare_speed_interleaves_every_target_and_gives_intervals():
     cmp = compare_speed(targets, length=16, batches=(1, 4), rounds=4, min_sample_ms=0.0, warmup=1, threads=1,
                         exclusive=False)
     timed = calls[2 * 2:]  # after one warm-up call per (target, batch)
-    assert timed[:4] == [("a", 1), ("a", 4), ("b", 1), ("b", 4)] and timed[4:8] == timed[:4]  # A, B, A, B, ...
+    cells = [("a", 1), ("a", 4), ("b", 1), ("b", 4)]
+    rounds = [timed[4 * r:4 * r + 4] for r in range(4)]
+    assert len(timed) == 16 and all(sorted(r) == cells for r in rounds)  # every cell exactly once per round
+    assert len({tuple(r) for r in rounds}) > 1  # in an order drawn afresh each round, not A, B, A, B, ...
+    calls.clear()
+    compare_speed(targets, length=16, batches=(1, 4), rounds=4, min_sample_ms=0.0, warmup=1, threads=1,
+                  exclusive=False)
+    assert calls[2 * 2:] == timed  # the orders come from the seed: a rerun repeats them
     for name in targets:
         for b in (1, 4):
             c = cmp.cell(name, b)

@@ -218,8 +218,9 @@ def measure_fit_time(fit: Callable[..., Any], *args: Any, **kwargs: Any) -> tupl
 PROTOCOL_NOTE = (
     "Timing protocol: an exclusive phase (training workers shut down first; a warning if other processes keep the "
     "CPUs busy), torch.set_flush_denormal(True) (denormal floats flushed to zero, so tiny activations cannot slow a "
-    "kernel down), warm-up calls, then interleaved rounds -- every model once per round, in turn (A, B, C, A, B, C, "
-    "...) -- each call repeated until a sample lasts the profile's minimum time. Per model: the median time per "
+    "kernel down), warm-up calls, then interleaved rounds -- every model once per round, in an order drawn afresh "
+    "for each round (B, A, C, C, B, A, ...: no model always follows the same neighbour) -- each call repeated until "
+    "a sample lasts the profile's minimum time. Per model: the median time per "
     "spectrum over rounds with a 95 % bootstrap interval; per ratio or speed-up: a 95 % paired bootstrap interval "
     "over the same rounds (only between models of the same run). Batch 1 and batch 256 (per spectrum), eager "
     "PyTorch and ONNX Runtime, on 1 thread (and on all cores as a second column).")
@@ -441,8 +442,14 @@ def compare_speed(targets: dict[str, Any], *, length: int = 1024, batches: tuple
         if max_s is not None:
             rounds = max(3, min(rounds, int(max_s / max(per_round, 1e-9))))
         samples = {key: np.empty(rounds) for key in runs}
+        keys, order_rng = list(runs), np.random.default_rng(seed)
         for r in range(rounds):
-            for key, run in runs.items():  # A, B, C, A, B, C, ...
+            # every target once per round, in an order drawn afresh each round (seeded): a fixed order would give
+            # each target the same neighbours every round, and any effect of position (caches the previous call
+            # left, frequency steps) would become a systematic difference between targets instead of noise
+            for i in order_rng.permutation(len(keys)):
+                key = keys[i]
+                run = runs[key]
                 n = reps[key]
                 start = time.perf_counter()
                 for _ in range(n):
