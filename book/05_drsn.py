@@ -174,7 +174,7 @@ verdict_text
 # ## Were the fixed architecture choices lucky?
 #
 # The CNN's 8-bin head, the DRSN's 4-bin head and stride-8 stem, the EfficientNet's stride-8 stem and the 4-bin head
-# of the paper-layout DRSN (chapters 7 and 8 use it as their full-resolution baseline) were fixed once, on validation
+# of the paper-layout DRSN (chapter 7's full-resolution baseline) were fixed once, on validation
 # parts of by-sample splits whose samples are in other repeats' test parts: a small selection bias. Here the choice
 # is made again on *every* split, on that split's validation part only (nested selection), between the book's setting
 # and the alternatives it was chosen against; the re-chosen model's test accuracy is then an estimate free of that

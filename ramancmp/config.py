@@ -70,7 +70,7 @@ BOOK_MODELS: dict[str, tuple[str, dict]] = {
     "efficientnet": ("efficientnet_small", {}),
     "drsn": ("drsn_cw", {}),
     # The paper-faithful, full-resolution DRSN (Zhao et al. 2020's RSBU-CW layout, no downsampling stem): the second
-    # baseline of the channel-conversion and feature-extraction readings (chapters 7-8); its epochs are the
+    # baseline of the channel-conversion readings (chapter 7, and chapter 10's table); its epochs are the
     # profile's ``epochs_by_model``.
     "drsn_paper": ("drsn_paper", {}),
 }
