@@ -1,6 +1,9 @@
 # RamanCMP: two commands on a fresh machine (both idempotent)
 #   make book   -- set everything up, fetch the data, run the whole book (full profile)
-#   make test   -- set everything up, fetch the data, run the tests (incl. every chapter in the quick profile)
+#   make check  -- the inner loop (<= 2 min on 2 cores): ruff, then every test that runs no chapter and trains
+#                  nothing beyond the tiny profile, on both cores (pytest-xdist)
+#   make test   -- set everything up, fetch the data, run the tests (incl. every chapter in the quick profile);
+#                  what CI runs: check, then the slow tier, then the book tier
 #   make site   -- the static HTML book from the committed notebooks, offline -> build/site/index.html
 #   make lab    -- JupyterLab at the repository root (jupytext pairing on)
 # Options: PYTHON=python3.11  RRUFF_ZIP=/path/to/excellent_unoriented.zip (use a local copy instead of rruff.info)
@@ -13,7 +16,7 @@ PROFILE ?= full
 FETCH_FROM := $(if $(RRUFF_ZIP),--from $(RRUFF_ZIP),)
 NOTEBOOKS ?= book
 
-.PHONY: install data book test site lab browser clean
+.PHONY: install data book check lint test test-slow test-book site lab browser clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +33,22 @@ data: install
 book: data
 	$(PY) -m ramancmp book run --profile $(PROFILE)
 
-test: data
-	$(PY) -m pytest
+lint: install
+	$(VENV)/bin/ruff check .
+
+check: lint
+	$(PY) -m pytest -n 2 -q -m "not slow and not book"
+
+# The slow tier: worker processes, kernels, a Dask cluster, training on RRUFF (seconds to a minute each).
+test-slow: data
+	$(PY) -m pytest -n 2 -q -m "slow and not book"
+
+# The book tier: the whole book once in the quick profile, every solution, nbval, the site in a browser. Serial: the
+# chapters train on every core themselves and time their models alone.
+test-book: data
+	$(PY) -m pytest -q -m book
+
+test: data check test-slow test-book
 
 site: install
 	$(PY) -m ramancmp.book.site --notebooks $(NOTEBOOKS) --output build/site

@@ -75,8 +75,7 @@ MODEL, MODEL_KWARGS = rc.BOOK_MODELS["efficientnet"]
 b0 = rc.create_model("efficientnet_b0", num_classes=len(ds.class_names), in_length=L)
 book_net = rc.create_model(MODEL, num_classes=len(ds.class_names), in_length=L, **MODEL_KWARGS)
 nets = {"efficientnet_b0 (full B0)": b0.eval(), f"{MODEL}{' ' + str(MODEL_KWARGS) if MODEL_KWARGS else ''} (trained here)": book_net.eval()}
-speed = rc.compare_speed(nets, length=L, batches=(1,), rounds=ch.profile.timing_rounds,  # the book's timing protocol
-                         min_sample_ms=ch.profile.timing_min_ms, inputs=ds.X, max_s=ch.profile.timing_max_s)
+speed = rc.compare_speed(nets, length=L, batches=(1,), inputs=ds.X, **ch.profile.timing)  # the book's timing protocol
 sizes = pd.DataFrame([
     {"model": name, "params": rc.count_params(m)["total"], "MFLOPs": round(rc.count_flops(m, (1, 1, L))["flops"] / 1e6, 3),
      "latency b1 (ms) [95 %]": "{median_ms:.3f} [{lo_ms:.3f}, {hi_ms:.3f}]".format(**speed.cell(name))}

@@ -138,9 +138,8 @@ cnn_q = rc.quantize_int8(nets["cnn"], ds.X[split.train][:ch.profile.calibration_
 length = ds.X.shape[1]
 thread_rows = []
 for n in sorted({1, torch.get_num_threads()}):
-    cmp = rc.compare_speed({"float": nets["cnn"], "int8": cnn_q}, length=length, batches=(1,),
-                           rounds=ch.profile.timing_rounds, min_sample_ms=ch.profile.timing_min_ms, threads=n,
-                           inputs=ds.X[split.test], max_s=ch.profile.timing_max_s)
+    cmp = rc.compare_speed({"float": nets["cnn"], "int8": cnn_q}, length=length, batches=(1,), threads=n,
+                           inputs=ds.X[split.test], **ch.profile.timing)
     for label in ("float", "int8"):
         c = cmp.cell(label, 1)
         thread_rows.append({"threads": n, "variant": label, "latency_b1_ms": c["median_ms"],

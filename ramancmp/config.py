@@ -118,6 +118,27 @@ class Profile:
     # The short training budget of the CNN in the preprocessing comparison (chapter 12: one network per choice and
     # split; the choices are compared with each other, all at this budget).
     preprocess_epochs: int = 3
+    # How long a timing phase waits for other processes to go quiet before it times anyway and says the timings are
+    # not trustworthy (ramancmp.metrics.timing.exclusive_phase). The book's results wait; checks (quick, tiny) do not:
+    # their timings are never quoted, and on a busy test machine every wait would be a sleep.
+    idle_wait_s: float = 30.0
+    # The most alternatives a comparison of architecture or training choices trains beside the book's own choice
+    # (chapter 5's nested selection, ...): None trains them all. A pipeline check needs one alternative to exercise
+    # the code path; the full profile trains every one the chapter lists.
+    max_alternatives: int | None = None
+
+    @property
+    def timing(self) -> dict:
+        """The timing protocol's settings as keyword arguments of ``compare_speed``: ``compare_speed(targets,
+        length=L, **profile.timing)``."""
+        return {"rounds": self.timing_rounds, "min_sample_ms": self.timing_min_ms, "max_s": self.timing_max_s,
+                "idle_wait_s": self.idle_wait_s}
+
+    def alternatives(self, options: dict) -> dict:
+        """The first ``1 + max_alternatives`` entries of ``options`` (the book's choice first), or all of them."""
+        if self.max_alternatives is None:
+            return dict(options)
+        return dict(list(options.items())[:1 + self.max_alternatives])
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,6 +149,17 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
+    # tiny: the unit tests' profile (synthetic data of a few dozen spectra): every code path once, in seconds.
+    "tiny": Profile("tiny", repeats=2, classical_repeats=2, max_epochs=2, patience=1, batch_size=16, latency_runs=3,
+                    throughput_runs=2, distillation_grid=((4.0, 0.9),),
+                    conversion_variants=("DRSN-CS", "fold k=4 (interleaved)"), calibration_size=32,
+                    prune_ratios=(0.5,), fine_tune_epochs=1, fine_tune_patience=1, onnx_dynamo=False,
+                    timing_rounds=3, timing_min_ms=0.0, timing_max_s=1.0, timing_all_cores=False,
+                    epochs_by_model=(("drsn_paper", 1), ("drsn_paper_folded", 1)), pretrain_epochs=1,
+                    preprocess_epochs=1, idle_wait_s=0.0, max_alternatives=1),
+    # quick: a pipeline check of the whole book on RRUFF (CI, "Run All" in JupyterLab): every chapter and every
+    # section runs, on 2 splits with few epochs, one alternative per choice and short timings. Its numbers check that
+    # the code runs; they are not results.
     "quick": Profile("quick", repeats=2, classical_repeats=2, max_epochs=8, patience=3, batch_size=64, latency_runs=20,
                      throughput_runs=3,
                      distillation_grid=((4.0, 0.9),),
@@ -135,7 +167,7 @@ PROFILES: dict[str, Profile] = {
                      calibration_size=128, prune_ratios=(0.5,), fine_tune_epochs=2, fine_tune_patience=1,
                      onnx_dynamo=False, timing_rounds=5, timing_min_ms=2.0, timing_max_s=4.0,
                      timing_all_cores=False, epochs_by_model=(("drsn_paper", 3), ("drsn_paper_folded", 3)),
-                     pretrain_epochs=3),
+                     pretrain_epochs=3, idle_wait_s=0.0, max_alternatives=1),
     # The full grid: T in {2, 4, 8} at alpha = 0.9, plus T = 4 at alpha = 0.5 (how much the soft targets weigh).
     # 41 timing rounds: the 95 % interval of a median of n rounds ends near its (n/2 + sqrt(n))-th sample; with 15
     # rounds that is the 12th of 15, and when a fifth of the rounds are disturbed (batch-1 ONNX Runtime on two shared

@@ -99,13 +99,17 @@ def rruff_zip() -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_outputs(tmp_path_factory):
-    """Tests never write into the project's results/ or checkpoints/ (the book's full-profile outputs)."""
+    """Tests never write into the project's results/ or checkpoints/ (the book's full-profile outputs), and train in
+    the test process (the serial scheduler)."""
     import os
 
     root = tmp_path_factory.mktemp("outputs")
-    saved = {k: os.environ.get(k) for k in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR")}
+    saved = {k: os.environ.get(k) for k in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR", "RAMANCMP_SCHEDULER")}
     os.environ["RAMANCMP_RESULTS_DIR"] = str(root / "results")
     os.environ["RAMANCMP_CHECKPOINT_DIR"] = str(root / "checkpoints")
+    # Units run in the test process unless a test asks for workers (executor="local:2", the book tests): starting
+    # worker processes that import torch costs seconds per test and tests nothing the executor tests do not.
+    os.environ["RAMANCMP_SCHEDULER"] = "serial"
     yield root
     for key, value in saved.items():
         if value is None:
@@ -166,3 +170,34 @@ def synthetic_dataset(n_classes: int = 3, samples_per_class: int = 6, spectra_pe
     return SpectraDataset(X=X, y=y.astype(np.int64), groups=groups, class_names=names,
                           grid=np.linspace(150.0, 1200.0, length), meta=meta, task=f"synthetic-{n_classes}",
                           source_sha256="0" * 64, preprocess=PreprocessConfig(n_points=length), summary={})
+
+
+@pytest.fixture
+def local_scheduler(monkeypatch):
+    """The book's own scheduler (worker processes on every core) for tests that run chapters as the runner does."""
+    monkeypatch.setenv("RAMANCMP_SCHEDULER", "local")
+
+
+@pytest.fixture(scope="session")
+def quick_book(tmp_path_factory) -> tuple[int, Path]:
+    """The whole book, run once per test session in the quick profile as ``book run --profile quick --force`` does
+    (chapters in order, networks trained by worker processes): ``(exit code, folder of executed notebooks)``. The
+    book tests check it; the solutions read what its chapters stored (results, networks)."""
+    from ramancmp.book import runner
+
+    output = tmp_path_factory.mktemp("quick-book")
+    saved = os.environ.get("RAMANCMP_SCHEDULER")
+    os.environ["RAMANCMP_SCHEDULER"] = "local"
+    try:
+        code = runner.run_book("quick", output=output, force=True)
+    finally:
+        os.environ["RAMANCMP_SCHEDULER"] = saved if saved is not None else "serial"
+    return code, output
+
+
+def pytest_collection_modifyitems(config, items):
+    """The book tier runs whole chapters (the first such test also runs the whole quick book for the session): give
+    it a limit of its own instead of the suite's per-test one (pyproject.toml)."""
+    for item in items:
+        if item.get_closest_marker("book") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(2400))

@@ -130,6 +130,7 @@ def _write_chapter(folder: Path, name: str, body: str) -> None:
         f"data_dir = None\n\n# %%\n{body}\n", encoding="utf-8")
 
 
+@pytest.mark.slow  # starts a notebook kernel about ten times
 def test_runner_names_failing_chapter_and_cell_and_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RAMANCMP_RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setattr(book, "profile_dirs",
@@ -199,10 +200,10 @@ def test_cli_reports_an_interrupt_without_a_traceback(monkeypatch, capsys):
         cli.main(["book", "run", "--chapters"])
 
 
-@pytest.mark.slow
-def test_whole_book_runs_in_quick_profile(tmp_path):
+@pytest.mark.book
+def test_whole_book_runs_in_quick_profile(quick_book):
     """CI's end-to-end check: every chapter executes in the quick profile through the book runner."""
-    code = book.run_book("quick", output=tmp_path / "build", force=True)
+    code, _ = quick_book
     assert code == 0
     results = book.profile_dirs("quick")["results"]
     for chapter in book.list_chapters():
@@ -210,7 +211,7 @@ def test_whole_book_runs_in_quick_profile(tmp_path):
         assert payload["provenance"]["profile"] == "quick"
 
 
-@pytest.mark.slow
+@pytest.mark.book
 def test_committed_notebooks_reproduce_their_checked_outputs(tmp_path):
     """nbval (lax mode) reruns the committed notebooks and compares the cells marked ``# NBVAL_CHECK_OUTPUT``."""
     notebooks = [str(BOOK / f"{c}.ipynb") for c in ("00_introduction", "01_data") if (BOOK / f"{c}.ipynb").exists()]

@@ -106,6 +106,7 @@ def test_committed_table_is_well_formed():
     assert all(r.startswith("hand-checked:") for r in hand["reason"])
 
 
+@pytest.mark.slow
 def test_committed_table_agrees_with_the_archive(rruff_zip):
     """data/curation.csv is exactly what the 2019 archive's STATUS / DESCRIPTION headers give."""
     from ramancmp.config import RRUFF_SNAPSHOT_CONTENT_SHA256

@@ -25,7 +25,8 @@ def data():
 def _variants(net, data, **kw):
     X, y, Xt, yt = data
     return deployment_variants(net, X[:32], Xt, yt, X_train=X, y_train=y, X_val=Xt[:8], y_val=yt[:8], ratios=(0.5,),
-                               fine_tune=TUNE, onnx=False, latency_runs=3, throughput_runs=1, threads=1, **kw)
+                               fine_tune=TUNE, onnx=False, latency_runs=3, throughput_runs=1, threads=1, idle_wait_s=0.0,
+                               **kw)
 
 
 def test_variants_rows_and_their_table_form(data):
@@ -50,6 +51,7 @@ def test_fine_tuned_pruned_weights_are_stored_and_loaded_not_trained_again(data,
     assert again[2]["accuracy"] == first[2]["accuracy"] and again[2]["params"] == first[2]["params"]
 
 
+@pytest.mark.slow  # starts two worker processes
 def test_a_fine_tune_gives_the_same_weights_in_a_worker_process(data, tmp_path):
     X, y, Xt, yt = data
     net = network("drsn_cw")

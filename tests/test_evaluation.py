@@ -12,8 +12,7 @@ from conftest import synthetic_dataset
 from ramancmp.config import PROFILES
 from ramancmp.experiments.evaluation import EvaluationResult, evaluate
 
-TINY = replace(PROFILES["quick"], name="tiny", repeats=2, max_epochs=2, patience=1, batch_size=16, latency_runs=3,
-               throughput_runs=2)
+TINY = PROFILES["tiny"]
 LENGTH = 128
 
 

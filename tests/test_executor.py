@@ -49,7 +49,8 @@ def reference():
     return SerialExecutor().map(units.train_tiny, ITEMS)
 
 
-@pytest.fixture(params=["serial", "local", "dask"])
+@pytest.fixture(params=["serial", pytest.param("local", marks=pytest.mark.slow),
+                        pytest.param("dask", marks=pytest.mark.slow)])
 def executor(request):
     if request.param == "serial":
         yield SerialExecutor()
@@ -118,6 +119,7 @@ def test_get_executor_forms(monkeypatch):
     assert all(issubclass(c, Executor) for c in (SerialExecutor, LocalExecutor, DaskExecutor))
 
 
+@pytest.mark.slow
 def test_get_executor_dask_address(dask_client, monkeypatch):
     address = dask_client.scheduler.address
     assert address.startswith("tcp://")
@@ -133,6 +135,7 @@ def test_get_executor_dask_address(dask_client, monkeypatch):
     assert dask_client.status == "running"
 
 
+@pytest.mark.slow
 def test_dask_existing_client_is_not_closed(dask_client):
     with DaskExecutor(dask_client) as e:
         assert e.client is dask_client and e.n_workers == 2
@@ -204,6 +207,7 @@ def test_what_cannot_travel_fails_as_its_unit_in_dask(dask_client):
         assert e.map(units.identity, [0, 1]) == [0, 1]  # and the cluster is still fine
 
 
+@pytest.mark.slow
 def test_unpicklable_item_fails_as_its_unit_locally():
     here = units.OnlyHere(os.getpid())
     with pytest.raises(RuntimeError, match=rf"item {re.escape(repr(here))}:.*cannot unpickle.*OSError"):

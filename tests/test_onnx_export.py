@@ -10,10 +10,13 @@ from _compression_data import CLASSES, LENGTH, network, synthetic_spectra
 from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx, quantize_onnx
 
 
-@pytest.mark.parametrize("name", ["cnn", "efficientnet_b0", "drsn_cw"])
-def test_onnx_matches_torch(name, tmp_path):
+# the legacy TorchScript exporter (the quick profile's) in the inner loop; torch.export's (the full profile's) is slow
+@pytest.mark.parametrize("name, dynamo", [("cnn", False), pytest.param("cnn", True, marks=pytest.mark.slow),
+                                          pytest.param("efficientnet_b0", True, marks=pytest.mark.slow),
+                                          pytest.param("drsn_cw", True, marks=pytest.mark.slow)])
+def test_onnx_matches_torch(name, dynamo, tmp_path):
     model = network(name)
-    path = export_onnx(model, tmp_path / name)
+    path = export_onnx(model, tmp_path / name, dynamo=dynamo)
     assert path.suffix == ".onnx" and path.exists()
     clf = OnnxClassifier(path, threads=1)
     assert clf.threads == 1 and (clf.in_channels, clf.in_length, clf.num_classes) == (1, LENGTH, CLASSES)

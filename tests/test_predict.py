@@ -185,6 +185,7 @@ def _readme_example() -> str:
     return block.split("```bash", 1)[1].split("```", 1)[0].strip()
 
 
+@pytest.mark.slow
 def test_the_readme_predict_example_works_as_written(tmp_path, monkeypatch):
     """The README's commands, run as written in a folder holding the data cache: no trained network exists, so the
     library search answers -- the albite is a feldspar, the gypsum (in none of the ten groups) not in library."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.evaluation import evaluate
 
 
+@pytest.mark.slow
 def test_quick_profile_cnn_beats_chance_on_unseen_samples(rruff_zip):
     ds = load_task("rruff-groups-10", source=rruff_zip)
     majority = np.bincount(ds.y).max() / len(ds.y)  # 0.27: always answering "carbonate"

@@ -356,6 +356,7 @@ def test_not_a_zip_and_missing_path(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------- real archive
+@pytest.mark.slow
 def test_real_archive(rruff_zip):
     t0 = time.perf_counter()
     contents = load_archive(rruff_zip)

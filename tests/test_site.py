@@ -68,6 +68,7 @@ def served(built_site):
     server.shutdown()
 
 
+@pytest.mark.book
 def test_site_has_a_page_per_chapter_with_plotly_local_and_no_cdn(built_site):
     for chapter in [c for c in list_chapters() if (NOTEBOOKS / f"{c}.ipynb").exists()]:
         page = built_site / f"{chapter}.html"
@@ -79,7 +80,7 @@ def test_site_has_a_page_per_chapter_with_plotly_local_and_no_cdn(built_site):
             assert cdn not in html, f"{page.name} loads something from {cdn}"
 
 
-@pytest.mark.slow
+@pytest.mark.book
 def test_site_in_a_headless_browser(built_site, served):
     browser_path = _browser_or_skip()
     from playwright.sync_api import sync_playwright

@@ -2,8 +2,8 @@
 executes in the quick profile.
 
 The solutions reuse what the chapters stored in the quick profile (networks in the model store, results for
-``rc.load_rows``), so this file runs after tests/test_book.py (pytest runs files in name order); run alone, it first
-runs any chapter whose quick result is missing.
+``rc.load_rows``): they take the session's ``quick_book`` fixture (tests/conftest.py), which runs the whole book
+once, whichever test asks first.
 """
 
 from __future__ import annotations
@@ -41,10 +41,9 @@ def test_every_exercise_has_a_solution(chapter):
     assert '# %% tags=["parameters"]' in text and jupytext.reads(text, fmt="py:percent").cells
 
 
-@pytest.mark.slow
+@pytest.mark.book
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_solutions_run_in_the_quick_profile(chapter, tmp_path):
+def test_solutions_run_in_the_quick_profile(chapter, tmp_path, quick_book, local_scheduler):
+    assert quick_book[0] == 0, "the quick book failed: its chapters' results are what the solutions read"
     with book._profile_environment("quick"):
-        if not book.chapter_finished(chapter, "quick", 0):  # the solutions read what the chapter stored
-            book.run_chapter(chapter, profile="quick", seed=0, output=tmp_path / "chapters")
         book.run_chapter(f"{chapter}_solutions", profile="quick", seed=0, output=tmp_path, book_dir=SOLUTIONS)

@@ -19,8 +19,7 @@ from ramancmp.experiments import store
 from ramancmp.experiments.evaluation import evaluate
 from ramancmp.experiments.executor import DaskExecutor, LocalExecutor, SerialExecutor
 
-TINY = replace(PROFILES["quick"], name="tiny", repeats=2, max_epochs=2, patience=1, batch_size=16, latency_runs=3,
-               throughput_runs=2)
+TINY = PROFILES["tiny"]
 SMALL = {"channels": (4, 8), "kernel_sizes": (5, 5), "head_bins": 2}
 
 
@@ -61,6 +60,7 @@ def test_serial_local_and_dask_train_identical_networks(dataset, tmp_path):
     assert len(set(digests["serial"])) == TINY.repeats  # each split's network is its own
 
 
+@pytest.mark.slow
 def test_evaluate_gives_the_same_metrics_whatever_the_executor(dataset, tmp_path, monkeypatch):
     metrics = {}
     for name in ("serial", "local:2"):

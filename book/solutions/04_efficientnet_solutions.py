@@ -51,8 +51,7 @@ rc.layer_table(b0, (1, 1, L), depth=2).head(12)
 # %%
 stem_and_first = b0.features[:3].eval()  # stem conv + the first two MBConv stages
 speed = rc.compare_speed({"stem + first two stages": stem_and_first, "whole B0": b0.eval()}, length=L, batches=(1,),
-                         rounds=prof.timing_rounds, min_sample_ms=prof.timing_min_ms, inputs=ds.X,
-                         max_s=prof.timing_max_s)  # the book's timing protocol: interleaved rounds
+                         inputs=ds.X, **prof.timing)  # the book's timing protocol: interleaved rounds
 share = speed.ratio("stem + first two stages", "whole B0")  # time(first) / time(all), with its 95 % interval
 t_first, t_all = speed.cell("stem + first two stages")["median_ms"], speed.cell("whole B0")["median_ms"]
 print(f"positions after the stem: B0 {L // b0.config['stem_stride']}, the variant "

@@ -26,8 +26,7 @@ def timed(networks):
     speed-ups (``.speedup(a, b)``: % less time than b, with its 95 % interval)."""
     nets = {label: rc.create_model(name, num_classes=K, in_length=L, **kwargs).eval()
             for label, (name, kwargs) in networks.items()}
-    return rc.compare_speed(nets, length=L, batches=(1,), rounds=prof.timing_rounds, min_sample_ms=prof.timing_min_ms,
-                            inputs=ds.X, max_s=prof.timing_max_s)
+    return rc.compare_speed(nets, length=L, batches=(1,), inputs=ds.X, **prof.timing)
 
 
 def ms(cmp, label):

@@ -42,7 +42,7 @@ quantized = {label: rc.quantize_int8(nets["drsn"], X_cal, keep_float=keep)
              for label, keep in (("all that can be int8", []), ("shrinkage kept in float", [rc.Shrinkage]))}
 # timed together in interleaved rounds (the book's protocol), batch 1, one thread
 cmp = rc.compare_speed({"float (reference)": nets["drsn"], **quantized}, length=L, batches=(1,),
-                       rounds=prof.timing_rounds, min_sample_ms=prof.timing_min_ms, inputs=ds.X, max_s=prof.timing_max_s)
+                       inputs=ds.X, **prof.timing)
 rows = [{"int8 version": label, "int8 layers": q.report.n_quantized, "int8 -> float boundaries": q.report.dequantize_ops,
          "latency b1 (ms)": round(cmp.cell(label)["median_ms"], 3),
          "vs float, b1": rc.describe_speedup(cmp.speedup(label, "float (reference)")),
@@ -81,8 +81,7 @@ print(line)
 with tempfile.TemporaryDirectory() as tmp:
     path = rc.export_onnx(nets["cnn"], Path(tmp) / "cnn.onnx", (1, 1, L), dynamo=False)
     sessions = {f"{n} thread(s)": rc.OnnxClassifier(path, threads=n).predict_logits for n in (1, 2, 4)}
-    cmp = rc.compare_speed(sessions, length=L, batches=(1, 16, 256), rounds=prof.timing_rounds,
-                           min_sample_ms=prof.timing_min_ms, inputs=ds.X, max_s=prof.timing_max_s)
+    cmp = rc.compare_speed(sessions, length=L, batches=(1, 16, 256), inputs=ds.X, **prof.timing)
 timing = pd.DataFrame([{"batch": b, "threads": name,
                         "µs per spectrum [95 %]": f"{1e3 * cmp.cell(name, b)['median_ms']:.1f} "
                                                   f"[{1e3 * cmp.cell(name, b)['lo_ms']:.1f}, "

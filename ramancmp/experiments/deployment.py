@@ -120,7 +120,7 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
                         onnx: bool = True, onnx_int8: bool = True, onnx_dynamo: bool = True, backend: str = "x86",
                         threads: int | None = None,
                         latency_runs: int = 15, throughput_runs: int | None = None, timing_min_ms: float = 10.0,
-                        timing_max_s: float | None = 60.0, workdir: str | Path | None = None,
+                        timing_max_s: float | None = 60.0, idle_wait_s: float = 30.0, workdir: str | Path | None = None,
                         name: str | None = None, progress: bool = False,
                         cache_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Rows ``{model, variant, runtime, precision, prune_ratio, accuracy, agreement, params, mflops, size_kb,
@@ -225,7 +225,8 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
         bar.close()
         # every variant in one run of the protocol: interleaved rounds, intervals, speed-ups over the float model
         cmp = compare_speed(timed_targets, length=length, batches=(1, 256), rounds=latency_runs,
-                            min_sample_ms=timing_min_ms, threads=None, inputs=X_test, max_s=timing_max_s)
+                            min_sample_ms=timing_min_ms, threads=None, inputs=X_test, max_s=timing_max_s,
+                            idle_wait_s=idle_wait_s)
         for r in rows:
             b1, b256 = cmp.cell(r["variant"], 1), cmp.cell(r["variant"], 256)
             r.update({"latency_b1_ms": b1["median_ms"], "latency_b1_ci": [b1["lo_ms"], b1["hi_ms"]],
@@ -306,7 +307,7 @@ def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: i
                                     y_train=y_tr, X_val=X_val, y_val=y_val, ratios=prof.prune_ratios,
                                     fine_tune=tune, threads=threads, latency_runs=prof.timing_rounds,
                                     timing_min_ms=prof.timing_min_ms, timing_max_s=prof.timing_max_s,
-                                    onnx_dynamo=prof.onnx_dynamo,
+                                    idle_wait_s=prof.idle_wait_s, onnx_dynamo=prof.onnx_dynamo,
                                     progress=progress, cache_dir=_cache_dir(clf))
     table = {"what": "deployment", "task": getattr(ds, "task", task), "profile": prof.name, "seed": seed,
              "split_kind": "sample", "split_sizes": split.sizes(), "threads": threads or torch.get_num_threads(),

@@ -98,9 +98,8 @@ def time_rows(rows: list[Row], targets: dict[str, Any], *, baselines: list[str] 
                 timed[f"{n}|torch"] = modules[n].cpu().eval() if modules[n] is not None else t
                 if n in paths:
                     timed[f"{n}|onnxruntime"] = _onnx_runner(paths[n], n_threads)
-            cmp = compare_speed(timed, length=length, batches=(1, 256), rounds=prof.timing_rounds,
-                                min_sample_ms=prof.timing_min_ms, threads=n_threads, inputs=inputs, seed=seed,
-                                max_s=prof.timing_max_s)
+            cmp = compare_speed(timed, length=length, batches=(1, 256), threads=n_threads,
+                                inputs=inputs, seed=seed, **prof.timing)
             summaries[label] = cmp.summary()
             for n in targets:
                 row = by_name[n]

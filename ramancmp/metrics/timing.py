@@ -399,7 +399,7 @@ class SpeedComparison:
 def compare_speed(targets: dict[str, Any], *, length: int = 1024, batches: tuple[int, ...] = (1, 256),
                   rounds: int = 15, min_sample_ms: float = 20.0, warmup: int = 3, threads: int | None = 1,
                   inputs: np.ndarray | None = None, seed: int = 0, n_boot: int = 2000, max_s: float | None = None,
-                  exclusive: bool = True) -> SpeedComparison:
+                  exclusive: bool = True, idle_wait_s: float = 30.0) -> SpeedComparison:
     """THE timing protocol of the book (see :data:`PROTOCOL_NOTE`): time every target at every batch size in
     interleaved rounds and return a :class:`SpeedComparison`.
 
@@ -413,6 +413,8 @@ def compare_speed(targets: dict[str, Any], *, length: int = 1024, batches: tuple
         inputs: spectra to feed (tiled to the batch size; default: random normal).
         max_s: a budget for the whole comparison: fewer rounds (at least 3) when the calibrated cost exceeds it.
         exclusive: run inside :func:`exclusive_phase` (shut workers down, flush denormals, check the load).
+        idle_wait_s: how long the exclusive phase waits for other processes to go quiet (a profile's
+            ``idle_wait_s``: 0 in the quick and tiny profiles, whose timings are pipeline checks).
     """
     if not targets:
         raise ValueError("nothing to time: targets is empty")
@@ -422,7 +424,7 @@ def compare_speed(targets: dict[str, Any], *, length: int = 1024, batches: tuple
     batches = tuple(int(b) for b in batches)
     if not batches or min(batches) < 1:
         raise ValueError(f"batch sizes must be >= 1, got {batches}")
-    phase = exclusive_phase() if exclusive else _flush_denormals()
+    phase = exclusive_phase(max_wait_s=idle_wait_s) if exclusive else _flush_denormals()
     with phase as info, num_threads(threads):
         used = _threads()
         runs = {(n, b): _runner(t, _batch(inputs, b, length, seed)) for n, t in targets.items() for b in batches}
