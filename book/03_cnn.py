@@ -43,7 +43,7 @@ from ramancmp import book as rc
 
 ch = rc.Chapter("03_cnn", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
-MODEL, MODEL_KWARGS = rc.BOOK_MODELS["cnn"]
+MODEL, MODEL_KWARGS = ("cnn", {})
 print(ch, "|", ds.task, len(ds.y), "spectra")
 
 # %% [markdown]
@@ -78,7 +78,7 @@ print(f"{trained} networks trained now, in parallel (the rest were in the model 
 # %%
 # Every setting these networks were trained with in this profile: the training loop's, the augmentation's and the
 # architecture's (read from the estimator the model store builds and the network the registry builds).
-rc.show_settings(rc.BOOK_MODELS["cnn"], profile=ch.profile)
+rc.show_settings("cnn", profile=ch.profile)
 
 # %%
 # The training loop every network of the book goes through -- the package's own code, shown, not copied.

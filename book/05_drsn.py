@@ -51,7 +51,7 @@ from ramancmp import book as rc
 ch = rc.Chapter("05_drsn", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 L = ds.X.shape[1]
-MODEL, MODEL_KWARGS = rc.BOOK_MODELS["drsn"]
+MODEL, MODEL_KWARGS = ("drsn_cw", {})
 print(ch, "|", ds.task, len(ds.y), "spectra |", MODEL, MODEL_KWARGS)
 
 # %% [markdown]
@@ -87,7 +87,7 @@ print(f"{trained} networks trained now, in parallel (the rest were in the model 
 
 # %%
 # Every setting in effect for the DRSN trained here (training loop, augmentation, architecture).
-rc.show_settings(rc.BOOK_MODELS["drsn"], profile=ch.profile)
+rc.show_settings("drsn_cw", profile=ch.profile)
 
 # %%
 by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
@@ -152,11 +152,11 @@ rc.tables.to_frame(rows)
 # %%
 judged = rc.claims.judge_claims(rows, keys=["deep_vs_classical_gap"])  # the one place claims are judged
 by_name = {r.model: r for r in rows}
-light = [by_name[m] for m in (rc.BOOK_MODELS["efficientnet"][0], MODEL) if m in by_name]
+light = [by_name[m] for m in ("efficientnet_small", MODEL) if m in by_name]
 if judged and light:
     best_light = rc.claims.pick_best(light)  # on validation accuracy
     comparisons = {other: rc.tables.difference_text(best_light, by_name[other])
-                   for other in ("lda", rc.BOOK_MODELS["cnn"][0], "pca_lda", "knn_cosine") if other in by_name}
+                   for other in ("lda", "cnn", "pca_lda", "knn_cosine") if other in by_name}
     metrics["claims"] = judged
     metrics["gap_intervals"] = {k: rc.tables.paired(best_light, by_name[k]) for k in comparisons}
     ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
@@ -181,9 +181,9 @@ verdict_text
 # bias. If it matches the fixed choice's, the fixed choice was not lucky.
 
 # %%
-CNN, CNN_KWARGS = rc.BOOK_MODELS["cnn"]
-EFFNET, EFFNET_KWARGS = rc.BOOK_MODELS["efficientnet"]
-PAPER, PAPER_KWARGS = rc.BOOK_MODELS["drsn_paper"]
+CNN, CNN_KWARGS = ("cnn", {})
+EFFNET, EFFNET_KWARGS = ("efficientnet_small", {})
+PAPER, PAPER_KWARGS = ("drsn_paper", {})
 alternatives = {  # network -> (registry name, {label: builder keyword arguments}); the first label is the book's
     "CNN": (CNN, {"head 8 bins (book)": CNN_KWARGS, "head 1 bin (global pooling)": {**CNN_KWARGS, "head_bins": 1}}),
     "DRSN": (MODEL, {"head 4 bins, stem stride 8 (book)": MODEL_KWARGS,
@@ -196,6 +196,8 @@ alternatives = {  # network -> (registry name, {label: builder keyword arguments
     "DRSN, paper layout": (PAPER, {"head 4 bins (book)": PAPER_KWARGS,
                                    "head 1 bin (Zhao's global pooling)": {**PAPER_KWARGS, "head_bins": 1}}),
 }
+# the full profile trains every alternative; a pipeline check (quick) only the first beside the book's choice
+alternatives = {network: (name, ch.profile.alternatives(options)) for network, (name, options) in alternatives.items()}
 trained = rc.train_networks([(name, kwargs) for name, options in alternatives.values() for kwargs in options.values()],
                             ds, profile=ch.profile, seed=seed)
 print(f"{trained} networks trained now (the rest were in the model store)")

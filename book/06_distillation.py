@@ -69,7 +69,7 @@ rc.show_source(rc.distillation_loss, "ramancmp.compression.distillation.Distilla
 # %%
 # Every setting of the networks trained here: teacher, student alone, and the distilled student at the (T, alpha)
 # chosen on the validation parts (the whole grid searched in this profile is printed below the table).
-teacher_model, student_model = rc.BOOK_MODELS["efficientnet"], rc.BOOK_MODELS["cnn"]
+teacher_model, student_model = ("efficientnet_small", {}), ("cnn", {})
 print("(T, alpha) grid searched on validation data:", ch.profile.distillation_grid)
 rc.show_settings(teacher_model, student_model, (*student_model, exp["chosen"]), profile=ch.profile,
                  labels=["teacher", "student alone", "distilled student"])

@@ -23,7 +23,7 @@
 # whose stride-8 stem already cuts the 1024 points to 128 positions, and a **paper-faithful, full-resolution DRSN**
 # (Zhao et al.'s RSBU-CW layout in 1D: a 3-tap stem that does not downsample, three stages of four residual
 # shrinkage units with 4, 8 and 16 channels, and a 4-bin head in place of Zhao's global pooling, chosen on validation
-# data in chapter 5; `rc.BOOK_MODELS["drsn_paper"]`), folded into 4 channels the same way.
+# data in chapter 5; `("drsn_paper", {})`), folded into 4 channels the same way.
 # Every row is timed in one run of the book's timing protocol, printed below the table.
 
 # %% [markdown]
@@ -85,7 +85,7 @@ table
 # %%
 # Every setting in effect for the baseline and each variant (same training recipe; the architectures differ).
 variants = [v["variant"] for v in exp["variants"]]
-rc.show_settings(rc.BOOK_MODELS["drsn"], *[(v["model"], v["kwargs"]) for v in variants], profile=ch.profile,
+rc.show_settings("drsn_cw", *[(v["model"], v["kwargs"]) for v in variants], profile=ch.profile,
                  labels=["DRSN-CW (baseline)"] + [v["label"] for v in variants])
 
 # %% [markdown]

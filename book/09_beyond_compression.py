@@ -81,7 +81,7 @@ shown.round({"accuracy": 1, "agreement": 1, "mflops": 2, "size_kb": 1, "latency_
 # Every setting of the fine-tune that follows pruning (the pruned networks are trained again with these), and the
 # base networks' own settings (trained in chapters 3-5).
 print("fine-tune after pruning:", ", ".join(f"{k}={v}" for k, v in bench["fine_tune"].items()))
-rc.show_settings(*[rc.BOOK_MODELS[key] for key in rc.NETWORKS], profile=ch.profile, labels=list(rc.NETWORKS))
+rc.show_settings(*rc.NETWORKS, profile=ch.profile)
 
 # %%
 rc.plots.deployment_figure(rows)
@@ -116,9 +116,8 @@ ratios[["model", "variant", "speedup_b1_pct", "speedup_b256_pct", "accuracy_chan
 # %%
 split = rc.make_split(ds.y, ds.groups, kind="sample", seed=ch.seed)  # the split bench_deployment used
 nets = {}
-for key in rc.NETWORKS:  # the stored networks bench_deployment measured (loaded, not retrained)
-    name, kwargs = rc.BOOK_MODELS[key]
-    nets[key] = rc.get_or_train(name, ds, split, ch.profile, model_kwargs=kwargs or None).model_.cpu().eval()
+for name in rc.NETWORKS:  # the stored networks bench_deployment measured (loaded, not retrained)
+    nets[name] = rc.get_or_train(name, ds, split, ch.profile).model_.cpu().eval()
 reports = {r["model"]: r["quantization"] for r in rows if r["variant"] == "int8"}
 pd.DataFrame([{"network": key, "int8 layers": r["n_quantized"], "float layers": sum(r["float_modules"].values()),
                "int8->float boundaries": r["dequantize_ops"],
@@ -154,11 +153,11 @@ pd.DataFrame(thread_rows).round(3).style.hide(axis="index")
 # channel-wise thresholds of each shrinkage unit lose exactly the channels they threshold.
 
 # %%
-half = rc.prune_channels(nets["drsn"], (1, 1, length), 0.5)
+half = rc.prune_channels(nets["drsn_cw"], (1, 1, length), 0.5)
 pd.DataFrame({"before": half.pruning_["channels_before"], "after": half.pruning_["channels_after"]}).T
 
 # %%
-mflops = {"DRSN-CW": rc.count_flops(nets["drsn"], (1, 1, length))["flops"] / 1e6,
+mflops = {"DRSN-CW": rc.count_flops(nets["drsn_cw"], (1, 1, length))["flops"] / 1e6,
           "DRSN-CW, 50 % channels removed": rc.count_flops(half, (1, 1, length))["flops"] / 1e6}
 pd.Series(mflops, name="MFLOPs per spectrum").round(2).to_frame()
 
@@ -225,7 +224,7 @@ rc.md("\n".join([
 # %% [markdown]
 # ## Exercises
 #
-# 1. Quantise the DRSN with its shrinkage units kept in float (`rc.quantize_int8(nets["drsn"], X_calibration,
+# 1. Quantise the DRSN with its shrinkage units kept in float (`rc.quantize_int8(nets["drsn_cw"], X_calibration,
 #    keep_float=[rc.Shrinkage])`). How many int8 -> float boundaries remain (`.report.dequantize_ops`), and what
 #    happens to batch-1 latency?
 # 2. Prune half of the CNN's channels *without* fine-tuning (`rc.prune_channels` alone) and measure its accuracy.

@@ -99,7 +99,7 @@ rc.md(f"With forced answers the library search is right on {pct(ls['closed_set_a
 # of its softmax; its open-set score is the largest calibrated probability or the largest log-probability.
 
 # %%
-net_name, net_kwargs = rc.BOOK_MODELS["cnn"]
+net_name, net_kwargs = ("cnn", {})
 trained = rc.train_networks([(net_name, net_kwargs)], ds, profile=ch.profile, seed=seed)
 nets = [rc.get_or_train(net_name, ds, split, ch.profile, model_kwargs=net_kwargs) for split in splits]
 net_rows = rc.open_set.run_units(rc.open_set.open_set_items(ds, unknown, splits, estimator=nets, model=net_name))

@@ -64,7 +64,7 @@ ch = rc.Chapter("13_beyond_library_search", profile=profile, seed=seed, data_dir
 ds = rc.load_task("rruff-groups-10")
 pool = rc.load_task("rruff-all-species")  # the pretraining pool: every species with spectra of >= 2 samples
 splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=seed)
-CNN, CNN_KWARGS = rc.BOOK_MODELS["cnn"]
+CNN, CNN_KWARGS = ("cnn", {})
 rows, nets = {}, {}  # every row of this chapter by name; the stored networks of each network row (one per split)
 
 

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, PREDICT_MODEL, PROFILES, results_dir
+from ramancmp.config import DEFAULT_SEED, PREDICT_MODEL, PROFILES, results_dir
 
 SCHEDULER_HELP = ("where networks train: 'serial', 'local' (worker processes on all cores, the default), 'local:N', "
                   "or a Dask scheduler address tcp://HOST:8786 (default: $RAMANCMP_SCHEDULER)")
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "runs' numbers again with this code's rule)")
     p.set_defaults(func=_cmd_report_compare)
 
-    default_model = BOOK_MODELS[PREDICT_MODEL][0]
+    default_model = PREDICT_MODEL
     p = sub.add_parser("predict", help="identify spectra: a class or 'not in library', and the top classes per file")
     p.add_argument("--model", default=None,
                    help=f"'library' (1-NN cosine library search, no training), a model name (trained on the task) or "

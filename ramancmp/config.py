@@ -59,23 +59,20 @@ def checkpoints_dir(profile: str | None = None) -> Path:
 # across threads, and single-threaded numbers stay comparable on a machine that is busy with other work.
 TIMING_THREADS = 1
 
-# Every model the book evaluates: key -> (registered builder name, builder keyword arguments). THE one model list:
-# the chapters, the benchmarks, the compression experiments (teacher, student, the DRSN to convert), `predict`'s
-# default and the README read it. The networks' variants were chosen on validation data (chapters 3-5).
-BOOK_MODELS: dict[str, tuple[str, dict]] = {
-    "lda": ("lda", {}),
-    "pca_lda": ("pca_lda", {}),
-    "knn_cosine": ("knn_cosine", {}),
-    "cnn": ("cnn", {}),
-    "efficientnet": ("efficientnet_small", {}),
-    "drsn": ("drsn_cw", {}),
-    # The paper-faithful, full-resolution DRSN (Zhao et al. 2020's RSBU-CW layout, no downsampling stem): the second
-    # baseline of the channel-conversion readings (chapter 7, and chapter 10's table); its epochs are the
-    # profile's ``epochs_by_model``.
-    "drsn_paper": ("drsn_paper", {}),
-}
-NETWORKS = ("cnn", "efficientnet", "drsn")  # the keys of BOOK_MODELS that are trained networks
-PREDICT_MODEL = "efficientnet"  # the key of BOOK_MODELS that `python -m ramancmp predict` uses by default
+# Every model the book evaluates, by its ONE name: the name the registry builds it by (ramancmp.models, every
+# architecture argument explicit in its builder, as timm registers resnet18) and the name its rows, tables, results
+# and checkpoints carry. The chapters, the benchmarks, the compression experiments, `predict`'s default and the
+# README read this list. The networks' variants were chosen on validation data (chapters 3-5).
+BOOK_MODELS: tuple[str, ...] = ("lda", "pca_lda", "knn_cosine", "cnn", "efficientnet_small", "drsn_cw",
+                                # the paper-faithful, full-resolution DRSN (Zhao et al. 2020's RSBU-CW layout, no
+                                # downsampling stem): the second baseline of the channel-conversion readings (chapter
+                                # 7, chapter 10's table); its epochs are the profile's ``epochs_by_model``
+                                "drsn_paper")
+NETWORKS: tuple[str, ...] = ("cnn", "efficientnet_small", "drsn_cw")  # the trained networks of BOOK_MODELS
+# Their roles in the paper's pipeline, each the one name above: the distillation teacher and student, the DRSN that
+# channel conversion and feature extraction start from, and `python -m ramancmp predict`'s default network.
+TEACHER, STUDENT, DRSN, PAPER_DRSN = "efficientnet_small", "cnn", "drsn_cw", "drsn_paper"
+PREDICT_MODEL = "efficientnet_small"
 
 PROFILE_ENV = "RAMANCMP_PROFILE"
 
@@ -160,14 +157,13 @@ PROFILES: dict[str, Profile] = {
     # quick: a pipeline check of the whole book on RRUFF (CI, "Run All" in JupyterLab): every chapter and every
     # section runs, on 2 splits with few epochs, one alternative per choice and short timings. Its numbers check that
     # the code runs; they are not results.
-    "quick": Profile("quick", repeats=2, classical_repeats=2, max_epochs=8, patience=3, batch_size=64, latency_runs=20,
-                     throughput_runs=3,
-                     distillation_grid=((4.0, 0.9),),
+    "quick": Profile("quick", repeats=2, classical_repeats=2, max_epochs=2, patience=1, batch_size=64, latency_runs=5,
+                     throughput_runs=2, distillation_grid=((4.0, 0.9),),
                      conversion_variants=("DRSN-CS", "fold k=4 (interleaved)", "fold k=8 + CS + x0.5"),
-                     calibration_size=128, prune_ratios=(0.5,), fine_tune_epochs=2, fine_tune_patience=1,
-                     onnx_dynamo=False, timing_rounds=5, timing_min_ms=2.0, timing_max_s=4.0,
-                     timing_all_cores=False, epochs_by_model=(("drsn_paper", 3), ("drsn_paper_folded", 3)),
-                     pretrain_epochs=3, idle_wait_s=0.0, max_alternatives=1),
+                     calibration_size=64, prune_ratios=(0.5,), fine_tune_epochs=1, fine_tune_patience=1,
+                     onnx_dynamo=False, timing_rounds=3, timing_min_ms=0.5, timing_max_s=1.0,
+                     timing_all_cores=False, epochs_by_model=(("drsn_paper", 1), ("drsn_paper_folded", 1)),
+                     pretrain_epochs=1, preprocess_epochs=1, idle_wait_s=0.0, max_alternatives=1),
     # The full grid: T in {2, 4, 8} at alpha = 0.9, plus T = 4 at alpha = 0.5 (how much the soft targets weigh).
     # 41 timing rounds: the 95 % interval of a median of n rounds ends near its (n/2 + sqrt(n))-th sample; with 15
     # rounds that is the 12th of 15, and when a fifth of the rounds are disturbed (batch-1 ONNX Runtime on two shared

@@ -7,7 +7,7 @@ settings the model was built with -- and the top classes with calibrated probabi
 cannot be read, or that does not cover the model's wavenumber grid, is reported by name with the reason; the other
 files are still classified.
 
-**Which model.** Without ``--model``: the book's default network (``BOOK_MODELS[PREDICT_MODEL]``,
+**Which model.** Without ``--model``: the book's default network (``PREDICT_MODEL``,
 :mod:`ramancmp.config`) when its checkpoint exists, else the **library search** -- 1-NN cosine similarity to every
 spectrum of the task (:class:`ramancmp.models.LibrarySearch`), which needs no training, so ``predict`` works on a
 fresh clone right after ``data fetch``. ``--model library`` forces the library search; ``--model NAME`` a network:
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 
-from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir
+from ramancmp.config import DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir
 from ramancmp.data import list_tasks, load_task, make_split, species_halves
 from ramancmp.data.preprocess import PreprocessConfig, preprocess_spectrum
 from ramancmp.data.rruff import load_archive, read_spectrum
@@ -46,7 +46,7 @@ from ramancmp.training import TorchClassifier, load_checkpoint
 __all__ = ["LIBRARY", "NOT_IN_LIBRARY", "default_model", "format_predictions", "load_predictor", "predict_paths", "resolve_checkpoint"]
 
 DEFAULT_TASK = "rruff-groups-10"
-DEFAULT_MODEL = BOOK_MODELS[PREDICT_MODEL][0]
+DEFAULT_MODEL = PREDICT_MODEL
 LIBRARY = "library"
 """``--model library``: the 1-NN cosine library search (no training, no checkpoint)."""
 LIBRARY_ALIASES = (LIBRARY, "library_search", "knn_cosine")

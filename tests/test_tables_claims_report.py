@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from ramancmp import plots
-from ramancmp.config import BOOK_MODELS
+from ramancmp.config import DRSN as DRSN_NAME
+from ramancmp.config import STUDENT, TEACHER
 from ramancmp.experiments import claims, report
 from ramancmp.experiments.tables import Row, paired, speedup, stat, to_frame, to_markdown, to_text
 
-CNN, EFFNET, DRSN = (BOOK_MODELS[k][0] for k in ("cnn", "efficientnet", "drsn"))
+CNN, EFFNET, DRSN = STUDENT, TEACHER, DRSN_NAME
 
 
 def row(model, acc, latency=None, group="model", val=None, **kw):

@@ -29,7 +29,7 @@ def test_show_source_rejects_unknown_names_and_nothing():
 
 def test_show_settings_lists_what_the_store_trains_with():
     quick = get_profile("quick")
-    table = rc.show_settings(rc.BOOK_MODELS["efficientnet"], profile="quick")
+    table = rc.show_settings("efficientnet_small", profile="quick")
     col = table.columns[0]
     assert table.loc[("training", "max_epochs"), col] == str(quick.max_epochs)
     assert table.loc[("training", "patience"), col] == str(quick.patience)
@@ -38,7 +38,7 @@ def test_show_settings_lists_what_the_store_trains_with():
     for setting in ("lr", "weight_decay", "schedule"):
         assert table.loc[("training", setting), col] not in ("", "-")
     assert table.loc[("augmentation", "augment"), col] == "True"
-    # efficientnet_small's builder defaults are shown although BOOK_MODELS gives it no keyword arguments
+    # efficientnet_small's builder defaults are shown although the book names it without keyword arguments
     assert table.loc[("architecture", "width_mult"), col] == "0.5"
     assert table.loc[("architecture", "stem_stride"), col] == "8"
     assert table.loc[("training", "lr"), "meaning"]

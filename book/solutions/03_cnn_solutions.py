@@ -17,7 +17,7 @@ from ramancmp import book as rc
 
 prof = rc.get_profile(profile)
 ds = rc.load_task("rruff-groups-10")
-MODEL, MODEL_KWARGS = rc.BOOK_MODELS["cnn"]
+MODEL, MODEL_KWARGS = ("cnn", {})
 
 
 def accuracy(model, **kwargs):

@@ -18,7 +18,7 @@ from ramancmp import book as rc
 prof = rc.get_profile(profile)
 ds = rc.load_task("rruff-groups-10")
 L = ds.X.shape[1]
-MODEL, MODEL_KWARGS = rc.BOOK_MODELS["efficientnet"]
+MODEL, MODEL_KWARGS = ("efficientnet_small", {})
 
 # %% [markdown]
 # ## Exercise 1 -- full B0's epoch time against the variant's

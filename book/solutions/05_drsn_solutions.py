@@ -19,7 +19,7 @@ from ramancmp import book as rc
 prof = rc.get_profile(profile)
 ds = rc.load_task("rruff-groups-10")
 L = ds.X.shape[1]
-MODEL, MODEL_KWARGS = rc.BOOK_MODELS["drsn"]
+MODEL, MODEL_KWARGS = ("drsn_cw", {})
 
 # %% [markdown]
 # ## Exercise 1 -- DRSN-CS against DRSN-CW
@@ -79,7 +79,7 @@ print(f"split {split.seed}: soft thresholding {drsn_acc:.2f} %, ReLU instead {re
 # for the CNN and the DRSN of the first split (the networks are not retrained).
 
 # %%
-cnn_name, cnn_kwargs = rc.BOOK_MODELS["cnn"]
+cnn_name, cnn_kwargs = ("cnn", {})
 nets = {"CNN": rc.get_or_train(cnn_name, ds, split, prof, model_kwargs=cnn_kwargs or None), "DRSN-CW": drsn}
 rng = np.random.default_rng(seed)
 X_test, y_test = ds.X[split.test], ds.y[split.test]

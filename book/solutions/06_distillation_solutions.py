@@ -17,8 +17,8 @@ from ramancmp import book as rc
 
 prof = rc.get_profile(profile)
 ds = rc.load_task("rruff-groups-10")
-TEACHER, TEACHER_KWARGS = rc.BOOK_MODELS["efficientnet"]
-STUDENT, STUDENT_KWARGS = rc.BOOK_MODELS["cnn"]
+TEACHER, TEACHER_KWARGS = ("efficientnet_small", {})
+STUDENT, STUDENT_KWARGS = ("cnn", {})
 
 # %% [markdown]
 # ## Exercise 1 -- α = 0

@@ -17,7 +17,7 @@ from ramancmp import book as rc
 prof = rc.get_profile(profile)
 ds = rc.load_task("rruff-groups-10")
 L, K = ds.X.shape[1], len(ds.class_names)
-DRSN, DRSN_KWARGS = rc.BOOK_MODELS["drsn"]
+DRSN, DRSN_KWARGS = ("drsn_cw", {})
 
 
 def timed(networks):

@@ -17,7 +17,7 @@ from ramancmp import book as rc
 
 prof = rc.get_profile(profile)
 ds = rc.load_task("rruff-groups-10")
-DRSN, DRSN_KWARGS = rc.BOOK_MODELS["drsn"]
+DRSN, DRSN_KWARGS = ("drsn_cw", {})
 split = rc.make_split(ds.y, ds.groups, kind="sample", seed=seed)
 drsn = rc.get_or_train(DRSN, ds, split, prof, model_kwargs=DRSN_KWARGS or None)
 X_tr, y_tr = ds.X[split.train], ds.y[split.train]

@@ -23,8 +23,7 @@ prof = rc.get_profile(profile)
 ds = rc.load_task("rruff-groups-10")
 L = ds.X.shape[1]
 split = rc.make_split(ds.y, ds.groups, kind="sample", seed=seed)  # the split chapter 9 uses
-clfs = {key: rc.get_or_train(rc.BOOK_MODELS[key][0], ds, split, prof, model_kwargs=rc.BOOK_MODELS[key][1] or None)
-        for key in ("cnn", "drsn")}
+clfs = {key: rc.get_or_train(name, ds, split, prof) for key, name in (("cnn", "cnn"), ("drsn", "drsn_cw"))}
 nets = {key: clf.model_.cpu().eval() for key, clf in clfs.items()}
 X_cal = ds.X[split.train][:prof.calibration_size]
 X_te, y_te = ds.X[split.test], ds.y[split.test]

@@ -80,11 +80,10 @@ print(f"achieved speed ranges from {lo:.2f} to {hi:.2f} GFLOP/s ({hi / lo:.0f}x)
 # %%
 species = rc.load_task("rruff-species-10")
 ranking = {}
-for key, (name, kwargs) in rc.BOOK_MODELS.items():
+for name in rc.BOOK_MODELS:
     for label, d in (("rruff-groups-10", ds), ("rruff-species-10", species)):
-        r = rc.evaluate(name, d, seed=seed, profile=prof, model_kwargs=kwargs or None, measure_speed=False,
-                        progress=False)
-        ranking.setdefault(key, {})[label] = 100 * r.metrics["accuracy"]["mean"]
+        r = rc.evaluate(name, d, seed=seed, profile=prof, measure_speed=False, progress=False)
+        ranking.setdefault(name, {})[label] = 100 * r.metrics["accuracy"]["mean"]
 ranking = pd.DataFrame(ranking).T
 ranking["rank on groups"] = ranking["rruff-groups-10"].rank(ascending=False).astype(int)
 ranking["rank on species"] = ranking["rruff-species-10"].rank(ascending=False).astype(int)

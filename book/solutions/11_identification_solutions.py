@@ -252,7 +252,7 @@ print(f"Rejected, first split: {pct(held_rejected)} of the held-out groups' spec
 # %%
 allsp = rc.load_task("rruff-all-species")
 all_splits = rc.repeated_splits(allsp.y, allsp.groups, kind="sample", repeats=prof.repeats, seed=seed)
-net_name, net_kwargs = rc.BOOK_MODELS["cnn"]
+net_name, net_kwargs = ("cnn", {})
 per_spectrum = []
 for split in all_splits:
     X_te, y_te = allsp.X[split.test], allsp.y[split.test]

@@ -20,7 +20,7 @@ from ramancmp import book as rc
 prof = rc.get_profile(profile)
 ds = rc.load_task("rruff-groups-10")
 splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=prof.repeats, seed=seed)
-CNN, CNN_KWARGS = rc.BOOK_MODELS["cnn"]
+CNN, CNN_KWARGS = ("cnn", {})
 species = ds.meta["mineral"].astype(str).to_numpy()
 cnns = rc.beyond.trained(rc.beyond.variant_jobs(CNN, ds, splits, prof, model_kwargs=CNN_KWARGS))
 

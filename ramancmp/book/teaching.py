@@ -160,7 +160,7 @@ def show_settings(*models: str | tuple, profile: Any = None, seed: int = 0,
                   labels: Iterable[str] | None = None) -> pd.DataFrame:
     """Every setting in effect when the book trains each model in ``profile``: one column per model.
 
-    ``models``: registry names, ``(name, model_kwargs)`` pairs (e.g. ``rc.BOOK_MODELS["efficientnet"]``) or
+    ``models``: registry names, ``(name, model_kwargs)`` pairs (e.g. ``("drsn_cw", {"head_bins": 1})``) or
     ``(name, model_kwargs, distillation)`` for one distilled student beside other networks. The
     values are those of the estimator the model store builds (:func:`ramancmp.experiments.store.build_estimator`)
     and of the network the registry builds, so the table shows exactly what ran -- including the architecture

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, NETWORKS, TIMING_THREADS, get_profile, results_dir
+from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, DRSN, NETWORKS, TIMING_THREADS, get_profile, results_dir
 from ramancmp.data.splits import classes_hold_species
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.compression import (bench_compression, channel_conversion_experiment, compression_rows,
@@ -52,7 +52,7 @@ def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = 
                progress: bool = True, executor: Executor | str | None = None,
                peak_gflops: float | None = None, duplicate: str | None = None, species_split: bool = True,
                curated: bool = True) -> list[Row]:
-    """One :class:`Row` per model (keys of ``BOOK_MODELS``, default all): by-sample splits, random splits beside.
+    """One :class:`Row` per model (names of ``BOOK_MODELS``, default all): by-sample splits, random splits beside.
 
     Beside them, for the same models as the random split: ``accuracy_species_split``, the accuracy on by-species
     splits (every test species absent from training; only on a task whose classes hold several species), and
@@ -60,26 +60,26 @@ def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = 
     when the task holds flagged spectra; :mod:`ramancmp.experiments.curation`).
 
     All rows are timed together by the book's protocol (:func:`ramancmp.experiments.speed.time_rows`) after
-    everything is trained, with ``BOOK_MODELS["drsn"]`` as the baseline of the speed-ups. ``duplicate`` (a key of
-    ``BOOK_MODELS``) times that model a second time in the same run, as its own row ``"<name> (timed again)"``
+    everything is trained, with the book's DRSN (:data:`ramancmp.config.DRSN`) as the baseline of the speed-ups. ``duplicate`` (a
+    model of ``BOOK_MODELS``) times that model a second time in the same run, as its own row ``"<name> (timed again)"``
     placed last: the check that one model timed twice agrees within its interval.
     """
     keys = list(models if models is not None else BOOK_MODELS)
     # random splits for the classical models and the book's networks; the paper-faithful baselines of the readings
-    # (BOOK_MODELS keys not in NETWORKS, e.g. "drsn_paper") are slow to train and only judged on by-sample splits
-    random_keys = [k for k in keys if random_split and (k in NETWORKS or not is_torch_model(BOOK_MODELS[k][0]))]
-    train_networks([BOOK_MODELS[k] for k in keys], ds, profile=prof, seed=seed, executor=executor, progress=progress,
+    # (BOOK_MODELS not in NETWORKS, e.g. "drsn_paper") are slow to train and only judged on by-sample splits
+    random_keys = [k for k in keys if random_split and (k in NETWORKS or not is_torch_model(k))]
+    train_networks([(k, {}) for k in keys], ds, profile=prof, seed=seed, executor=executor, progress=progress,
                    split_kinds=("sample",))
     species_keys = random_keys if species_split and classes_hold_species(ds) else []
     flagged = flagged_mask(ds) if curated else np.zeros(len(ds.y), bool)
-    train_networks([BOOK_MODELS[k] for k in random_keys], ds, profile=prof, seed=seed, executor=executor,
+    train_networks([(k, {}) for k in random_keys], ds, profile=prof, seed=seed, executor=executor,
                    progress=progress, split_kinds=("random",))
-    train_networks([BOOK_MODELS[k] for k in species_keys], ds, profile=prof, seed=seed, executor=executor,
+    train_networks([(k, {}) for k in species_keys], ds, profile=prof, seed=seed, executor=executor,
                    progress=progress, split_kinds=("species",))  # everything trained, then measured
     rows, targets, last = [], {}, None
     for key in keys:
-        name, kwargs = BOOK_MODELS[key]
-        common = dict(seed=seed, profile=prof, model_kwargs=kwargs, progress=progress, executor=executor)
+        name = key
+        common = dict(seed=seed, profile=prof, progress=progress, executor=executor)
         res = evaluate(name, ds, split_kind="sample", measure_speed=False, **common)
         row = Row.from_evaluation(res)
         targets[row.model], last = res.estimator, res
@@ -92,13 +92,13 @@ def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = 
         if key in random_keys and flagged.any():
             evaluate_curated(name, ds, full=row, split_kind="sample", measure_speed=False, **common)
         rows.append(row)
-    base = BOOK_MODELS["drsn"][0]
+    base = DRSN
     baselines = [base] if base in targets else []
     for r in rows:
         if baselines:
             r.baseline = base
     if duplicate is not None:
-        original = BOOK_MODELS[duplicate][0]
+        original = duplicate
         again = Row(model=f"{original} (timed again)", group="timing check", baseline=original,
                     accuracy=next(r for r in rows if r.model == original).accuracy)
         rows.append(again)
@@ -129,7 +129,7 @@ def timing_check(rows: list[Row]) -> list[dict[str, Any]]:
 def bench_models(task: str = "rruff-groups-10", profile: str | None = None, seed: int = DEFAULT_SEED,
                  models: Sequence[str] | None = None, save: bool = True, dataset: Any = None,
                  progress: bool = True, executor: Executor | str | None = None) -> dict[str, Any]:
-    """The models of ``BOOK_MODELS`` (keys; default all) side by side; writes ``results/bench_models.json``."""
+    """The models of ``BOOK_MODELS`` (names; default all) side by side; writes ``results/bench_models.json``."""
     prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
     gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
@@ -165,7 +165,7 @@ def bench_all(task: str = "rruff-groups-10", profile: str | None = None, seed: i
     ds = dataset if dataset is not None else load_task(task)
     gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
     rows = model_rows(ds, prof, seed, progress=progress, executor=executor, peak_gflops=gemm["gflops"],
-                      duplicate="drsn")
+                      duplicate=DRSN)
     check = timing_check(rows)
     rows = [r for r in rows if r.group != "timing check"]
     kw = dict(profile=prof, seed=seed, progress=progress, executor=executor)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ramancmp.config import BOOK_MODELS
+from ramancmp.config import DRSN, STUDENT, TEACHER
 from ramancmp.experiments.tables import Row, paired, speedup, stat
 
 __all__ = ["ACCURACY_TOLERANCE", "CLAIMS", "CLOSEST", "CONSISTENT", "NOT_REACHED", "PAPER", "PICK_TOLERANCE_POINTS",
@@ -367,7 +367,7 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
     bootstrap intervals of the timing protocol; accuracy and training-time intervals bootstrap the per-split values.
     """
     by_name = {r.model: r for r in rows}
-    cnn, effnet, drsn = (BOOK_MODELS[k][0] for k in ("cnn", "efficientnet", "drsn"))
+    cnn, effnet, drsn = STUDENT, TEACHER, DRSN
     claims = {c.key: c for c in CLAIMS}
     wanted = set(keys) if keys is not None else set(claims)
     out = []

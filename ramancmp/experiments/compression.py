@@ -19,7 +19,7 @@ import torch
 
 from ramancmp.compression.channel_conversion import conversion_variants
 from ramancmp.compression.feature_extraction import SHRINKAGE_LDA, PrefixLDA, feature_pipeline, pipeline_complexity
-from ramancmp.config import BOOK_MODELS, TIMING_THREADS, get_profile
+from ramancmp.config import DRSN, PAPER_DRSN, STUDENT, TEACHER, TIMING_THREADS, get_profile
 from ramancmp.data.splits import repeated_splits, split_groups
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.evaluation import EvaluationResult, evaluate
@@ -68,7 +68,7 @@ def _inputs(dataset: Any, result: EvaluationResult) -> np.ndarray:
 def distillation_experiment(dataset: Any, profile: Any = None, seed: int = 0, split_kind: str = "sample",
                             grid: list[tuple[float, float]] | None = None, progress: bool = False,
                             device: str = "auto", executor: Executor | str | None = None) -> dict[str, Any]:
-    """Teacher (``BOOK_MODELS["efficientnet"]``), the student (``BOOK_MODELS["cnn"]``) trained alone, and the
+    """Teacher (:data:`ramancmp.config.TEACHER`), the student (:data:`~ramancmp.config.STUDENT`) trained alone, and the
     student distilled at every (T, alpha) of ``grid`` (default: the profile's ``distillation_grid``).
 
     All students of the grid train in parallel through ``executor`` (after the teachers). The (T, alpha) reported as
@@ -78,8 +78,7 @@ def distillation_experiment(dataset: Any, profile: Any = None, seed: int = 0, sp
     """
     prof = get_profile(profile)
     grid = [tuple(g) for g in (grid or prof.distillation_grid)]
-    teacher, teacher_kwargs = BOOK_MODELS["efficientnet"]
-    student, student_kwargs = BOOK_MODELS["cnn"]
+    teacher, teacher_kwargs, student, student_kwargs = TEACHER, {}, STUDENT, {}
     splits = splits_of(dataset, prof, seed, split_kind)
     teacher_jobs = _jobs(teacher, dataset, splits, prof, teacher_kwargs, device)
     train_all(teacher_jobs, executor, progress=progress)
@@ -129,7 +128,7 @@ def channel_conversion_experiment(dataset: Any, profile: Any = None, seed: int =
                                   progress: bool = False, device: str = "auto",
                                   executor: Executor | str | None = None) -> dict[str, Any]:
     """Channel conversion judged against two baselines: the book's DRSN-CW (shared with chapters 5 and 8, with every
-    variant of the profile) and the paper-faithful, full-resolution DRSN (``BOOK_MODELS["drsn_paper"]``) with its
+    variant of the profile) and the paper-faithful, full-resolution DRSN (:data:`ramancmp.config.PAPER_DRSN`) with its
     4-channel fold (``drsn_paper_folded``).
 
     All networks train in parallel first; evaluation follows; then every row is timed in one run of the protocol
@@ -137,8 +136,7 @@ def channel_conversion_experiment(dataset: Any, profile: Any = None, seed: int =
     baselines with intervals). ``out["rows"]``: the rows, baselines first.
     """
     prof = get_profile(profile)
-    drsn, drsn_kwargs = BOOK_MODELS["drsn"]
-    paper, paper_kwargs = BOOK_MODELS["drsn_paper"]
+    drsn, drsn_kwargs, paper, paper_kwargs = DRSN, {}, PAPER_DRSN, {}
     folded_kwargs = {"k": 4}
     variants = conversion_variants(prof.conversion_variants)
     splits = splits_of(dataset, prof, seed, split_kind)
@@ -213,7 +211,7 @@ def feature_extraction_experiment(dataset: Any, profile: Any = None, seed: int =
     row its training. ``out["rows"]``: DRSN-CW first.
     """
     prof = get_profile(profile)
-    drsn, drsn_kwargs = BOOK_MODELS["drsn"]
+    drsn, drsn_kwargs = DRSN, {}
     drsns = pretrained_splits(drsn, dataset, prof, seed, split_kind, model_kwargs=drsn_kwargs, device=device,
                               executor=executor)
     splits = splits_of(dataset, prof, seed, split_kind)

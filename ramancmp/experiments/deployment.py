@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx, quantize_onnx
 from ramancmp.compression.pruning import prune_channels
 from ramancmp.compression.quantization import quantize_int8
-from ramancmp.config import BOOK_MODELS, NETWORKS, TIMING_THREADS, get_profile
+from ramancmp.config import NETWORKS, TIMING_THREADS, get_profile
 from ramancmp.data.splits import make_split
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.executor import Executor
@@ -272,7 +272,7 @@ def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: i
                      executor: Executor | str | None = None) -> dict[str, Any]:
     """Deployment variants of the book's networks, trained on one by-sample split (seed ``seed``) of ``task``.
 
-    ``models`` are keys of :data:`ramancmp.config.BOOK_MODELS` (default: the networks) or registry names. Networks
+    ``models`` are registry names (default: the book's networks, :data:`ramancmp.config.NETWORKS`). Networks
     come from the model store: the same checkpoints as the earlier chapters (first split of ``repeated_splits``
     with this seed); pruned fine-tunes are kept beside them. Calibration size, pruning ratios, fine-tune epochs and
     the ONNX exporter are the profile's. Writes ``results/bench_deployment.json``.
@@ -287,8 +287,7 @@ def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: i
                        batch_size=prof.batch_size, device="cpu", seed=seed)
     nets = {}
     for key in models:
-        name, kwargs = BOOK_MODELS.get(key, (key, {}))
-        nets[key] = get_or_train(name, ds, split, prof, model_kwargs=kwargs or None, device=device)
+        nets[key] = get_or_train(key, ds, split, prof, device=device)
     # the pruned networks' fine-tunes are independent units of work: all of them in parallel first, then measure
     jobs = []
     for clf in nets.values():

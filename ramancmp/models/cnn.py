@@ -74,10 +74,16 @@ class CNN1D(SpectrumClassifier):
         return self.classifier(self.dropout(features))
 
 
+#: The book's CNN, every architecture argument explicit: a changed :class:`CNNConfig` default does not change it.
+BOOK_CNN_KWARGS: dict = {"channels": (16, 32, 64, 64), "kernel_sizes": (7, 5, 5, 5), "pool": 2,
+                         "head_bins": 8, "dropout": 0.2}
+
+
 @register_model()
 def cnn(num_classes: int, in_length: int = 1024, **kwargs) -> CNN1D:
-    """The plain 1D CNN (4 stages, 16-32-64-64 channels, kernels 7/5/5/5, max-pool 2, 8-bin head)."""
-    return CNN1D(num_classes, in_length, CNNConfig(**kwargs))
+    """The plain 1D CNN (4 stages, 16-32-64-64 channels, kernels 7/5/5/5, max-pool 2, 8-bin head:
+    :data:`BOOK_CNN_KWARGS`; keyword arguments override)."""
+    return CNN1D(num_classes, in_length, CNNConfig(**{**BOOK_CNN_KWARGS, **kwargs}))
 
 
-__all__ = ["CNN1D", "CNNConfig", "cnn"]
+__all__ = ["BOOK_CNN_KWARGS", "CNN1D", "CNNConfig", "cnn"]

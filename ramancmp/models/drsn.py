@@ -218,16 +218,24 @@ class DRSN(SpectrumClassifier):
         return self._features(self._as_input(x))
 
 
+#: The book's DRSN layout (the :class:`DRSNConfig` docstring says how it was chosen), every architecture argument
+#: explicit (the input's channels are the spectrum's: 1, or k when folded): a changed default does not change the
+#: book's DRSN-CW (or its DRSN-CS sibling).
+BOOK_DRSN_KWARGS: dict = {"widths": (32, 64, 128), "units": (1, 1, 1), "strides": (2, 2, 2), "kernel_size": 5,
+                          "stem_kernel": 9, "stem_stride": 8, "shortcut": "conv", "dropout": 0.0,
+                          "head_bins": 4}
+
+
 @register_model()
 def drsn_cw(num_classes: int, in_length: int = 1024, **kwargs) -> DRSN:
     """DRSN with channel-wise thresholds (DRSN-CW): stride-8 stem, stages 32/64/128 of 1 RSBU, each halving the length."""
-    return DRSN(num_classes, in_length, DRSNConfig(**_with_shrinkage(kwargs, "cw")))
+    return DRSN(num_classes, in_length, DRSNConfig(**_with_shrinkage({**BOOK_DRSN_KWARGS, **kwargs}, "cw")))
 
 
 @register_model()
 def drsn_cs(num_classes: int, in_length: int = 1024, **kwargs) -> DRSN:
     """DRSN with one channel-shared threshold per sample (DRSN-CS); otherwise as :func:`drsn_cw`."""
-    return DRSN(num_classes, in_length, DRSNConfig(**_with_shrinkage(kwargs, "cs")))
+    return DRSN(num_classes, in_length, DRSNConfig(**_with_shrinkage({**BOOK_DRSN_KWARGS, **kwargs}, "cs")))
 
 
 def _with_shrinkage(kwargs: dict, mode: str) -> dict:
@@ -251,7 +259,8 @@ def _with_shrinkage(kwargs: dict, mode: str) -> dict:
 #: Its 4-16 channels learn slowly: the profile's ``epochs_by_model`` gives it a higher ceiling, and early stopping on
 #: the validation part decides when it stops.
 PAPER_DRSN_KWARGS: dict = {"widths": (4, 8, 16), "units": (4, 4, 4), "strides": (2, 2, 2), "kernel_size": 3,
-                           "stem_kernel": 3, "stem_stride": 1, "shortcut": "pad", "head_bins": 4}
+                           "stem_kernel": 3, "stem_stride": 1, "shortcut": "pad", "dropout": 0.0,
+                           "head_bins": 4}
 
 
 @register_model()

@@ -172,9 +172,14 @@ def efficientnet_small(num_classes: int, in_length: int = 1024, **kwargs) -> Eff
     accurate on the validation parts: the deeper blocks see a wider window of the spectrum. The total stride is
     128, so a 1024-point spectrum leaves 8 positions before global pooling.
     """
-    kwargs = {"width_mult": 0.5, "depth_mult": 0.5, "stem_stride": 8, "stem_kernel": 9, **kwargs}
-    return EfficientNet1D(num_classes, in_length, **kwargs)
+    return EfficientNet1D(num_classes, in_length, **{**BOOK_EFFICIENTNET_KWARGS, **kwargs})
 
 
-__all__ = ["B0_SETTING", "EfficientNet1D", "MBConv", "MBConvConfig", "SqueezeExcitation", "StochasticDepth",
+#: The book's EfficientNet (:func:`efficientnet_small`), every architecture argument explicit: a changed
+#: :class:`EfficientNet1D` default does not change it.
+BOOK_EFFICIENTNET_KWARGS: dict = {"width_mult": 0.5, "depth_mult": 0.5, "dropout": 0.2, "stochastic_depth_prob": 0.2,
+                                  "stem_kernel": 9, "stem_stride": 8, "head_bins": 1}
+
+
+__all__ = ["B0_SETTING", "BOOK_EFFICIENTNET_KWARGS", "EfficientNet1D", "MBConv", "MBConvConfig", "SqueezeExcitation", "StochasticDepth",
            "efficientnet_b0", "efficientnet_lite", "efficientnet_small"]
