@@ -16,6 +16,7 @@ from scipy import stats
 
 from ramancmp.config import BOOK_MODELS
 from ramancmp.experiments.tables import Row, paired, speedup, stat
+from ramancmp.metrics.statistics import Speedup, Stat
 
 __all__ = ["ACCURACY_TOLERANCE", "CLAIMS", "CLOSEST", "CONSISTENT", "NOT_REACHED", "PAPER", "PICK_TOLERANCE_POINTS",
            "REACHED", "SPEEDUP_TOLERANCE", "Claim", "beyond_paper", "beyond_text", "decision_margin", "claim", "claims_table", "judge_claims", "pick_best",
@@ -254,9 +255,9 @@ def rechoose_per_split(candidates: dict[str, Row], default: str,
 
     def value(row: Row, key: str, seed: int) -> float | None:
         st = getattr(row, key)
-        if not st or seed not in row.seeds or len(st["values"]) != len(row.seeds):
+        if not st or seed not in row.seeds or len(st.values) != len(row.seeds):
             return None
-        return st["values"][row.seeds.index(seed)]
+        return st.values[row.seeds.index(seed)]
 
     seeds = [s for s in base.seeds if all(s in r.seeds for r in candidates.values())]
     if not seeds:
@@ -300,7 +301,7 @@ def pick_preprocessing(rows: list[Row], default: str, primary: str = "knn_cosine
         return True
 
     better = [r for r in mine if r is not ref and (d := paired(r, ref, "val_accuracy")) is not None
-              and d["lo"] is not None and d["lo"] > 0 and others_keep_up(r.model)]
+              and d.lo is not None and d.lo > 0 and others_keep_up(r.model)]
     return max(better, key=lambda r: r.mean("val_accuracy")) if better else ref
 
 
@@ -318,22 +319,28 @@ def _boot(values: np.ndarray, fn: Any = np.mean) -> tuple[float | None, float | 
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def _speed_cell(row: Row, baseline: Row, key: str) -> dict[str, float] | None:
-    """The speed-up of ``row`` over ``baseline`` at timing cell ``key`` ("1/torch/1", ...), from the same run; the
-    plain batch-1 latencies for rows timed without the protocol."""
-    s = ((row.timing or {}).get("speedup") or {}).get(baseline.model, {}).get(key)
+def _speed_cell(row: Row, baseline: Row, key: tuple[str, str, int]) -> Speedup | None:
+    """The speed-up of ``row`` over ``baseline`` at timing cell ``key`` ((threads, runtime, batch)), from the same
+    run; the plain batch-1 latencies for rows timed without the protocol."""
+    s = row.speedup_over(baseline.model, *key)
     if s is not None:
         return s
-    if key == "1/torch/1" and row.latency_b1_ms is not None and baseline.latency_b1_ms:
-        return {"pct": speedup(row.latency_b1_ms, baseline.latency_b1_ms), "lo": None, "hi": None}
+    if key == B1 and row.latency_b1_ms is not None and baseline.latency_b1_ms:
+        return Speedup(speedup(row.latency_b1_ms, baseline.latency_b1_ms))
     return None
 
 
-def _cell_ms(row: Row, key: str) -> float | None:
-    c = ((row.timing or {}).get("cells") or {}).get(key)
+def _cell_ms(row: Row, key: tuple[str, str, int]) -> float | None:
+    c = row.cell(*key)
     if c is not None:
-        return c["median_ms"]
-    return row.latency_b1_ms if key == "1/torch/1" else None
+        return c.median_ms
+    return row.latency_b1_ms if key == B1 else None
+
+
+def _extra_mean(row: Row, key: str) -> float | None:
+    """The mean of a statistic kept in ``row.extra`` (e.g. a feature reading's ``val_accuracy``), or ``None``."""
+    s = Stat.from_dict(row.extra.get(key))
+    return None if s is None else s.mean
 
 
 def _pick_at(candidates: list[Row], baseline: Row, key: str) -> Row | None:
@@ -348,8 +355,11 @@ def _pick_at(candidates: list[Row], baseline: Row, key: str) -> Row | None:
     return next(c for c in candidates if c.model == picked.model)
 
 
-SPEED_READINGS = [("1/torch/1", "eager PyTorch, batch 1"), ("1/torch/256", "eager PyTorch, batch 256"),
-                  ("1/onnxruntime/1", "ONNX Runtime, batch 1"), ("1/onnxruntime/256", "ONNX Runtime, batch 256")]
+#: The timing cells (threads, runtime, batch) a speed-up claim is read at, and their words.
+B1, B256 = ("1", "torch", 1), ("1", "torch", 256)
+SPEED_READINGS = [(B1, "eager PyTorch, batch 1"), (B256, "eager PyTorch, batch 256"),
+                  (("1", "onnxruntime", 1), "ONNX Runtime, batch 1"),
+                  (("1", "onnxruntime", 256), "ONNX Runtime, batch 256")]
 
 
 def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
@@ -399,9 +409,9 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
         """``a - b`` in accuracy points on the splits both were measured on, with the corrected resampled t
         interval of :func:`ramancmp.experiments.tables.paired` (the same interval as every table)."""
         p = paired(a, b)
-        if p is None or p["lo"] is None:
+        if p is None or p.lo is None:
             return a.mean() - b.mean(), None, None
-        return 100 * p["mean"], 100 * p["lo"], 100 * p["hi"]
+        return 100 * p.mean, 100 * p.lo, 100 * p.hi
 
     light = [r for r in (model_row(effnet), model_row(drsn)) if r]
     classical = [r for r in (model_row("lda"), model_row(cnn)) if r]
@@ -427,18 +437,18 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
             reading="distilled - student trained alone, test accuracy", lo=lo, hi=hi)
     if distilled is not None and teacher is not None:
         if distilled.fit_time_s and teacher.fit_time_s:
-            diff = np.asarray(distilled.fit_time_s["values"]) - np.asarray(teacher.fit_time_s["values"])
+            diff = np.asarray(distilled.fit_time_s.values) - np.asarray(teacher.fit_time_s.values)
             lo, hi = _boot(diff) if len(diff) > 1 else (None, None)
             add("distillation_time", float(np.mean(diff)), f"{distilled.model} vs {teacher.model}",
                 reading="training time per split (student's own training - teacher's)", lo=lo, hi=hi)
         # both times from the distillation run: the student's, and the teacher's through the same run's ratio
-        s_ms, sp = _cell_ms(distilled, "1/torch/256"), _speed_cell(distilled, teacher, "1/torch/256")
+        s_ms, sp = _cell_ms(distilled, B256), _speed_cell(distilled, teacher, B256)
         n_test = distilled.extra.get("n_test")
-        if s_ms is not None and sp is not None and sp["lo"] is not None and n_test:
+        if s_ms is not None and sp is not None and sp.lo is not None and n_test:
             secs = lambda pct: (s_ms - s_ms / (1 - pct / 100)) * n_test / 1e3  # student - teacher
-            add("distillation_time", secs(sp["pct"]), f"{distilled.model} vs {teacher.model}",
+            add("distillation_time", secs(sp.pct), f"{distilled.model} vs {teacher.model}",
                 reading=f"inference time of the test part ({n_test:.0f} spectra, eager PyTorch, batch 256)",
-                closest=False, lo=min(secs(sp["lo"]), secs(sp["hi"])), hi=max(secs(sp["lo"]), secs(sp["hi"])))
+                closest=False, lo=min(secs(sp.lo), secs(sp.hi)), hi=max(secs(sp.lo), secs(sp.hi)))
 
     # ---- channel conversion: two baselines x four timing readings
     base = next((r for r in rows if r.model == drsn and r.latency_b1_ms is not None), None)
@@ -457,8 +467,8 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
             s = _speed_cell(pick, b, key) if pick is not None else None
             if s is None:
                 continue
-            add("channel_conversion_speedup", s["pct"], pick.model, SPEEDUP_TOLERANCE, reading=f"{label}, {words}",
-                closest=(b is pbase and key == "1/torch/256"), lo=s["lo"], hi=s["hi"])
+            add("channel_conversion_speedup", s.pct, pick.model, SPEEDUP_TOLERANCE, reading=f"{label}, {words}",
+                closest=(b is pbase and key == B256), lo=s.lo, hi=s.hi)
 
     # ---- DRSN features + LDA
     feats = [r for r in rows if r.group == "feature_extraction" and r.extra.get("role") in (None, "variant")
@@ -478,9 +488,9 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
             full = pick.extra.get("bins") is None and "lda" in pick.extra  # the whole trunk
             what = "no shallow cut within 1 point: the full DRSN + LDA (runs the whole network, not a speed-up)" \
                 if full else f"{pick.model}"
-            add("feature_lda_speedup", s["pct"], what, SPEEDUP_TOLERANCE,
+            add("feature_lda_speedup", s.pct, what, SPEEDUP_TOLERANCE,
                 reading=f"prefix + LDA as one graph, {words}",
-                closest=False, lo=s["lo"], hi=s["hi"], fallback="the fallback pick runs the whole network"
+                closest=False, lo=s.lo, hi=s.hi, fallback="the fallback pick runs the whole network"
                 if full else None)
         for r in rows:
             if r.extra.get("role") != "classifier alone":
@@ -488,13 +498,13 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
             for key, words in SPEED_READINGS[:2]:
                 s = _speed_cell(r, fbase, key)
                 if s is not None:
-                    add("feature_lda_speedup", s["pct"], r.model, SPEEDUP_TOLERANCE, reading=f"classifier alone on stored "
-                        f"features, {words}", closest=(key == "1/torch/256" and r.extra.get("depth") == max(
-                            f.extra.get("depth", 0) for f in feats)), lo=s["lo"], hi=s["hi"])
+                    add("feature_lda_speedup", s.pct, r.model, SPEEDUP_TOLERANCE, reading=f"classifier alone on stored "
+                        f"features, {words}", closest=(key == B256 and r.extra.get("depth") == max(
+                            f.extra.get("depth", 0) for f in feats)), lo=s.lo, hi=s.hi)
         fulls = [r for r in feats if r.extra.get("lda") is not None and r.extra.get("bins") is None]
         slda = next((r for r in fulls if r.extra.get("lda")), None)
         if slda is not None and slda.fit_time_s and fbase.fit_time_s:
-            lda_t, net_t = np.asarray(slda.fit_time_s["values"]), np.asarray(fbase.fit_time_s["values"])
+            lda_t, net_t = np.asarray(slda.fit_time_s.values), np.asarray(fbase.fit_time_s.values)
             pct = 100 * (1 - lda_t.mean() / net_t.mean())
             lo = hi = None
             if len(lda_t) == len(net_t) and len(lda_t) > 1:
@@ -505,8 +515,8 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
                 reading="training/adaptation time: fit LDA on frozen features vs retrain the DRSN", closest=False,
                 lo=lo, hi=hi)
         acc_readings = [(r, r.extra.get("reading") or r.model) for r in fulls]
-        chosen = max(shrunk, key=lambda r: (r.extra.get("val_accuracy") or {}).get("mean") or -1.0)
-        if (chosen.extra.get("val_accuracy") or {}).get("mean") is not None and chosen not in fulls:
+        chosen = max(shrunk, key=lambda r: _extra_mean(r, "val_accuracy") or -1.0)
+        if _extra_mean(chosen, "val_accuracy") is not None and chosen not in fulls:
             acc_readings.append((chosen, f"depth chosen on validation: {chosen.extra.get('reading')}, "
                                          f"depth {chosen.extra.get('depth')}"))
         if not acc_readings and not all(r.val_accuracy for r in feats + [fbase]):

@@ -28,7 +28,7 @@ def readme_section(directory: Path | None = None) -> str:
     table, prov = payload["metrics"], payload["provenance"]
     rows = [Row.from_dict(r) for r in table["rows"]]
     gemm = table.get("gemm") or {}
-    n_splits = sorted({len(r.accuracy["values"]) for r in rows if r.accuracy and r.accuracy.get("sd") is not None})
+    n_splits = sorted({r.accuracy.n for r in rows if r.accuracy and r.accuracy.sd is not None})
     models = [r for r in rows if r.group == "model"]
     splits_text = (f"{n_splits[-1]} (the cheap classical models) or {n_splits[0]} (networks and variants: the "
                    "classical models' first splits, so rows pair)" if len(n_splits) > 1
