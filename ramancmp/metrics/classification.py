@@ -29,6 +29,8 @@ from sklearn.metrics import (
 )
 from sklearn.utils.multiclass import unique_labels
 
+from ramancmp.metrics.statistics import Stat
+
 __all__ = ["SCALAR_METRICS", "aggregate", "classification_metrics", "format_mean_sd", "specificity_floor"]
 
 # The scalar metrics that ``aggregate`` summarises by default (per-class tables and matrices are not averaged).
@@ -155,13 +157,15 @@ def aggregate(results: Iterable[Mapping[str, Any]],
     return out
 
 
-def format_mean_sd(mean: float | Mapping[str, Any], sd: float | None = None, *, digits: int = 3,
+def format_mean_sd(mean: float | Stat | Mapping[str, Any], sd: float | None = None, *, digits: int = 3,
                    scale: float = 1.0) -> str:
     """``"0.912 ± 0.013"``; pass a ``{"mean", "sd"}`` dict or two numbers; ``scale=100`` prints percentages.
 
     The sd is left out when it is undefined (one repeat) and the whole value is ``"n/a"`` when the mean is.
     """
-    if isinstance(mean, Mapping):
+    if isinstance(mean, Stat):
+        mean, sd = mean.mean, mean.sd
+    elif isinstance(mean, Mapping):
         mean, sd = mean.get("mean"), mean.get("sd")
     if mean is None or not math.isfinite(float(mean)):
         return "n/a"
