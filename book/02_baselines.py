@@ -67,7 +67,7 @@ rc.tables.to_frame(model_rows)
 # %%
 R = {r.model: r for r in model_rows}
 rc.md(f"""
-Test accuracy with its 95 % interval (corrected resampled t, over {len(R['lda'].accuracy['values'])} by-sample
+Test accuracy with its 95 % interval (corrected resampled t, over {R['lda'].accuracy.n} by-sample
 splits): LDA {rc.tables.accuracy_text(R['lda'])}, PCA + LDA {rc.tables.accuracy_text(R['pca_lda'])}, the library
 search {rc.tables.accuracy_text(R['knn_cosine'])}. Paired on the same splits, PCA + LDA minus LDA is
 {rc.tables.difference_text(R['pca_lda'], R['lda'])}, and the library search minus PCA + LDA is
@@ -136,8 +136,8 @@ rc.md(f"On validation data alone the sweep would choose **{best_k}** components;
 # %%
 random_split = {name: rc.evaluate(name, ds, split_kind="random", seed=seed, profile=ch.profile, measure_speed=False,
                                progress=False) for name in baselines}
-rows = [{"model": name, "split": kind, "mean": 100 * res[name].metrics["accuracy"]["mean"],
-         "sd": 100 * res[name].metrics["accuracy"]["sd"]}
+rows = [{"model": name, "split": kind, "mean": 100 * res[name].metrics["accuracy"].mean,
+         "sd": 100 * res[name].metrics["accuracy"].sd}
         for kind, res in (("by sample", by_sample), ("random", random_split)) for name in baselines]
 rc.plots.mean_sd_bar_figure(rows, x="model", color="split", title="Baselines: by-sample vs random split")
 

@@ -79,7 +79,7 @@ speed = rc.compare_speed(nets, length=L, batches=(1,), rounds=ch.profile.timing_
                          min_sample_ms=ch.profile.timing_min_ms, inputs=ds.X, max_s=ch.profile.timing_max_s)
 sizes = pd.DataFrame([
     {"model": name, "params": rc.count_params(m)["total"], "MFLOPs": round(rc.count_flops(m, (1, 1, L))["flops"] / 1e6, 3),
-     "latency b1 (ms) [95 %]": "{median_ms:.3f} [{lo_ms:.3f}, {hi_ms:.3f}]".format(**speed.cell(name))}
+     "latency b1 (ms) [95 %]": "{0.median_ms:.3f} [{0.lo_ms:.3f}, {0.hi_ms:.3f}]".format(speed.cell(name))}
     for name, m in nets.items()])
 sizes
 

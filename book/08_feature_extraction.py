@@ -66,8 +66,8 @@ base = rows[0]
 table = rc.tables.to_frame(rows)
 table.insert(1, "reading", [r.extra.get("reading", "baseline") for r in rows])
 table.insert(2, "validation accuracy (%)",
-             ["–" if not (r.extra.get("val_accuracy") or {}).get("mean") else
-              f"{100 * r.extra['val_accuracy']['mean']:.2f}" for r in rows])
+             ["–" if not (v := rc.tables.Stat.from_dict(r.extra.get("val_accuracy"))) or not v.mean else
+              f"{100 * v.mean:.2f}" for r in rows])
 table
 
 # %% [markdown]
