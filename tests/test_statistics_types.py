@@ -124,3 +124,18 @@ def test_every_committed_result_loads_and_round_trips(path, tmp_path):
         assert Row.from_dict(saved) == r
         assert {k: v for k, v in saved.items() if k in stored} == {k: stored[k] for k in saved if k in stored}
     assert to_text(rows)
+
+
+def test_claim_readings_are_typed_and_keep_their_json_layout():
+    from ramancmp.experiments.claims import ClaimReading, judge_claims, rejudge, to_frame
+
+    rows = load_rows(["10_comparison"], directory=RESULTS)
+    judged = judge_claims(rows)
+    assert judged and all(isinstance(c, ClaimReading) for c in judged)
+    stored = json.loads((RESULTS / "10_comparison.json").read_text())["metrics"]["claims"]
+    assert [json.loads(json.dumps(c.to_dict())) for c in judged] == stored  # same numbers, same layout
+    assert [ClaimReading.from_dict(d) for d in stored] == judged
+    assert [rejudge(c) for c in judged] == [rejudge(d) for d in stored] == [c.verdict for c in judged]
+    assert to_frame(judged).equals(to_frame(stored))
+    c = judged[0]
+    assert c["verdict"] == c.verdict and c.get("nope") is None and c.has_interval == (c.lo is not None)

@@ -7,7 +7,7 @@ results of this book. Each claim says how the book checks it (``metric``) and in
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from ramancmp.experiments.tables import Row, paired, speedup, stat
 from ramancmp.metrics.statistics import Speedup, Stat
 
 __all__ = ["ACCURACY_TOLERANCE", "CLAIMS", "CLOSEST", "CONSISTENT", "NOT_REACHED", "PAPER", "PICK_TOLERANCE_POINTS",
-           "REACHED", "SPEEDUP_TOLERANCE", "Claim", "beyond_paper", "beyond_text", "decision_margin", "claim", "claims_table", "judge_claims", "pick_best",
+           "REACHED", "SPEEDUP_TOLERANCE", "Claim", "ClaimReading", "beyond_paper", "beyond_text", "decision_margin", "claim", "claims_table", "judge_claims", "pick_best",
            "pick_fastest_within", "pick_preprocessing", "rechoose_per_split", "rejudge", "to_frame", "tolerance_for", "verdict",
            "verdict_with_interval"]
 
@@ -36,6 +36,58 @@ class Claim:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ClaimReading:
+    """One reading of a claim judged on our rows (:func:`judge_claims`): the paper's number, ours with its 95 %
+    interval ``[lo, hi]`` (``None`` without one), where it was measured (``at``), how far beyond the paper's number
+    in the claim's better direction (``beyond`` with ``beyond_lo``, ``beyond_hi``) and the ``verdict``. JSON
+    (:meth:`to_dict`): the flat dict of these fields, as results files store it; :meth:`from_dict` also reads the
+    older entries without ``reading``, ``closest`` or the ``beyond`` fields."""
+
+    key: str
+    claim: str
+    chapter: str
+    paper: float
+    unit: str
+    reading: str = "as stated"
+    closest: bool = True
+    why_closest: str = ""
+    ours: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    at: str = ""
+    tolerance: float | None = None
+    beyond: float | None = None
+    beyond_lo: float | None = None
+    beyond_hi: float | None = None
+    verdict: str = ""
+
+    @property
+    def has_interval(self) -> bool:
+        return self.lo is not None and self.hi is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ClaimReading":
+        if isinstance(d, cls):
+            return d
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in dict(d).items() if k in names})
+
+    def __getitem__(self, key: str) -> Any:  # legacy read access: the dicts judge_claims used to return
+        if key not in {f.name for f in fields(self)}:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
 
 PAPER = {
@@ -153,7 +205,7 @@ def verdict_with_interval(claim: Claim, ours: float, lo: float | None = None, hi
     return CONSISTENT
 
 
-def beyond_text(entry: dict) -> str:
+def beyond_text(entry: ClaimReading | dict) -> str:
     """An entry's :func:`beyond_paper` value with its interval, signed ("+10.59 [+7.56, +12.18]"); "–" if not measured."""
     if entry.get("beyond") is None:
         return "–"
@@ -163,7 +215,7 @@ def beyond_text(entry: dict) -> str:
     return text
 
 
-def decision_margin(entry: dict) -> float | None:
+def decision_margin(entry: ClaimReading | dict) -> float | None:
     """How far a judged reading lies from changing its verdict, in the claim's unit: the distance from the deciding
     end of its interval (the worse end for ``reached``, the better end for ``not reached``, the nearer end for
     ``consistent``) to the threshold "tolerance short of the paper". ``None`` without a number or where the verdict
@@ -182,7 +234,7 @@ def decision_margin(entry: dict) -> float | None:
     return min(threshold - worse, better - threshold)
 
 
-def to_frame(judged: list[dict], claim_column: bool = True) -> pd.DataFrame:
+def to_frame(judged: list[ClaimReading | dict], claim_column: bool = True) -> pd.DataFrame:
     """Judged claim readings (:func:`judge_claims`) as the book's claims table: reading (★ closest to the paper's
     text), the paper's number, ours with its 95 % interval, how far beyond the paper (:func:`beyond_text`), where it
     was measured and the verdict; ``claim_column`` adds the claim's statement first."""
@@ -195,7 +247,7 @@ def to_frame(judged: list[dict], claim_column: bool = True) -> pd.DataFrame:
     return frame if claim_column or frame.empty else frame.drop(columns="claim")
 
 
-def rejudge(entry: dict) -> str:
+def rejudge(entry: ClaimReading | dict) -> str:
     """The verdict of a stored claim reading (an entry of :func:`judge_claims`, e.g. read from an older run's results)
     under this module's rule; verdicts that do not follow from the numbers (not measured, a fallback pick) are kept."""
     stored = entry.get("verdict", "")
@@ -362,14 +414,15 @@ SPEED_READINGS = [(B1, "eager PyTorch, batch 1"), (B256, "eager PyTorch, batch 2
                   (("1", "onnxruntime", 256), "ONNX Runtime, batch 256")]
 
 
-def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
+def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[ClaimReading]:
     """Each claim (or those in ``keys``) beside our number, one entry per *reading* of the claim, computed from one
     table of :class:`Row` -- the only place the book computes its verdicts (chapters 5-8 show their claims from
     their own rows, chapter 10 and the README from ``bench all``).
 
-    An entry: ``key, claim, chapter, paper, unit, reading, closest (bool), why_closest, ours, lo, hi (95 %
-    interval or None), at, tolerance, beyond, beyond_lo, beyond_hi (how far ours and its interval lie beyond the
-    paper's number in the claim's better direction, :func:`beyond_paper`), verdict`` (:func:`verdict_with_interval`). "The" channel-converted DRSN and "the" feature depth are picked by
+    An entry, a :class:`ClaimReading`: ``key, claim, chapter, paper, unit, reading, closest (bool), why_closest,
+    ours, lo, hi (95 % interval or None), at, tolerance, beyond, beyond_lo, beyond_hi (how far ours and its
+    interval lie beyond the paper's number in the claim's better direction, :func:`beyond_paper`), verdict``
+    (:func:`verdict_with_interval`). "The" channel-converted DRSN and "the" feature depth are picked by
     :func:`pick_fastest_within` (fastest within 1 point of the baseline's validation accuracy) with the reading's own
     times, the best of each pair of models by :func:`pick_best` (validation); the distilled student is the
     (T, alpha) chosen on validation data (``extra["chosen"]``). Rows without validation accuracy (results of an older
@@ -392,14 +445,12 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
         r2 = lambda v: None if v is None else round(float(v), 2)
         ends = sorted(beyond_paper(c, v) for v in (lo, hi)) if ours is not None and lo is not None \
             and hi is not None else (None, None)
-        out.append({"key": key, "claim": c.statement, "chapter": c.chapter, "paper": c.value, "unit": c.unit,
-                    "reading": reading, "closest": bool(closest), "why_closest": CLOSEST.get(key, ""),
-                    "ours": r2(ours), "lo": r2(lo), "hi": r2(hi), "at": at, "tolerance": tolerance,
-                    "beyond": None if ours is None else r2(beyond_paper(c, ours)),
-                    "beyond_lo": r2(ends[0]), "beyond_hi": r2(ends[1]),
-                    "verdict": "not measured" if ours is None else (
-                        f"not reached ({fallback})" if fallback else verdict_with_interval(c, ours, lo, hi,
-                                                                                           tolerance))})
+        out.append(ClaimReading(
+            key=key, claim=c.statement, chapter=c.chapter, paper=c.value, unit=c.unit, reading=reading,
+            closest=bool(closest), why_closest=CLOSEST.get(key, ""), ours=r2(ours), lo=r2(lo), hi=r2(hi), at=at,
+            tolerance=tolerance, beyond=None if ours is None else r2(beyond_paper(c, ours)), beyond_lo=r2(ends[0]),
+            beyond_hi=r2(ends[1]), verdict="not measured" if ours is None else (
+                f"not reached ({fallback})" if fallback else verdict_with_interval(c, ours, lo, hi, tolerance))))
 
     def model_row(name: str) -> Row | None:
         r = by_name.get(name)
