@@ -46,13 +46,13 @@ class ClaimReading:
     (:meth:`to_dict`): the flat dict of these fields, as results files store it; :meth:`from_dict` also reads the
     older entries without ``reading``, ``closest`` or the ``beyond`` fields."""
 
-    key: str
-    claim: str
-    chapter: str
-    paper: float
-    unit: str
+    key: str = ""
+    claim: str = ""
+    chapter: str = ""
+    paper: float | None = None
+    unit: str = ""
     reading: str = "as stated"
-    closest: bool = True
+    closest: bool = False  # older entries without it were not marked closest
     why_closest: str = ""
     ours: float | None = None
     lo: float | None = None
@@ -207,11 +207,12 @@ def verdict_with_interval(claim: Claim, ours: float, lo: float | None = None, hi
 
 def beyond_text(entry: ClaimReading | dict) -> str:
     """An entry's :func:`beyond_paper` value with its interval, signed ("+10.59 [+7.56, +12.18]"); "–" if not measured."""
-    if entry.get("beyond") is None:
+    e = ClaimReading.from_dict(entry)
+    if e.beyond is None:
         return "–"
-    text = f"{entry['beyond']:+.2f}"
-    if entry.get("beyond_lo") is not None:
-        text += f" [{entry['beyond_lo']:+.2f}, {entry['beyond_hi']:+.2f}]"
+    text = f"{e.beyond:+.2f}"
+    if e.beyond_lo is not None:
+        text += f" [{e.beyond_lo:+.2f}, {e.beyond_hi:+.2f}]"
     return text
 
 
@@ -221,11 +222,11 @@ def decision_margin(entry: ClaimReading | dict) -> float | None:
     ``consistent``) to the threshold "tolerance short of the paper". ``None`` without a number or where the verdict
     does not follow from the numbers (a fallback pick). A margin smaller than the movement of a number between two
     runs marks a verdict that a rerun may change."""
-    if entry.get("ours") is None or entry.get("key") not in _KEYS or entry.get("verdict", "").startswith(
-            f"{NOT_REACHED} ("):
+    e = ClaimReading.from_dict(entry)
+    if e.ours is None or e.key not in _KEYS or e.verdict.startswith(f"{NOT_REACHED} ("):
         return None
-    c, threshold = claim(entry["key"]), -tolerance_for(entry["key"])
-    ends = [entry["ours"]] * 2 if entry.get("lo") is None else [entry["lo"], entry["hi"]]
+    c, threshold = claim(e.key), -tolerance_for(e.key)
+    ends = [e.ours] * 2 if e.lo is None else [e.lo, e.hi]
     worse, better = sorted(beyond_paper(c, v) for v in ends)
     if worse >= threshold:
         return worse - threshold
@@ -238,23 +239,22 @@ def to_frame(judged: list[ClaimReading | dict], claim_column: bool = True) -> pd
     """Judged claim readings (:func:`judge_claims`) as the book's claims table: reading (★ closest to the paper's
     text), the paper's number, ours with its 95 % interval, how far beyond the paper (:func:`beyond_text`), where it
     was measured and the verdict; ``claim_column`` adds the claim's statement first."""
-    interval = lambda c: "–" if c.get("lo") is None else f"[{c['lo']:.2f}, {c['hi']:.2f}]"
-    frame = pd.DataFrame([{"claim": c["claim"], "reading": ("★ " if c.get("closest") else "") + c["reading"],
-                           "paper": f"{c['paper']:g} {c['unit']}",
-                           "ours": None if c["ours"] is None else round(c["ours"], 2), "95 % interval": interval(c),
-                           "beyond the paper [95 % interval]": beyond_text(c), "at": c["at"], "verdict": c["verdict"]}
-                          for c in judged])
+    interval = lambda c: "–" if c.lo is None else f"[{c.lo:.2f}, {c.hi:.2f}]"
+    frame = pd.DataFrame([{"claim": c.claim, "reading": ("★ " if c.closest else "") + c.reading,
+                           "paper": f"{c.paper:g} {c.unit}",
+                           "ours": None if c.ours is None else round(c.ours, 2), "95 % interval": interval(c),
+                           "beyond the paper [95 % interval]": beyond_text(c), "at": c.at, "verdict": c.verdict}
+                          for c in map(ClaimReading.from_dict, judged)])
     return frame if claim_column or frame.empty else frame.drop(columns="claim")
 
 
 def rejudge(entry: ClaimReading | dict) -> str:
     """The verdict of a stored claim reading (an entry of :func:`judge_claims`, e.g. read from an older run's results)
     under this module's rule; verdicts that do not follow from the numbers (not measured, a fallback pick) are kept."""
-    stored = entry.get("verdict", "")
-    if entry.get("ours") is None or stored.startswith(f"{NOT_REACHED} (") or entry.get("key") not in _KEYS:
-        return stored
-    return verdict_with_interval(claim(entry["key"]), entry["ours"], entry.get("lo"), entry.get("hi"),
-                                 tolerance_for(entry["key"]))
+    e = ClaimReading.from_dict(entry)
+    if e.ours is None or e.verdict.startswith(f"{NOT_REACHED} (") or e.key not in _KEYS:
+        return e.verdict
+    return verdict_with_interval(claim(e.key), e.ours, e.lo, e.hi, tolerance_for(e.key))
 
 
 def pick_fastest_within(candidates: list[Row], baseline: Row, points: float = PICK_TOLERANCE_POINTS) -> Row:
