@@ -128,7 +128,7 @@ def specificity_floor(accuracy: float, n_classes: int) -> float:
 
 
 def aggregate(results: Iterable[Mapping[str, Any]],
-              metrics: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+              metrics: Sequence[str] | None = None) -> dict[str, Stat]:
     """Mean and standard deviation of scalar metrics over repeats.
 
     Args:
@@ -136,8 +136,9 @@ def aggregate(results: Iterable[Mapping[str, Any]],
         metrics: the keys to summarise (default: every key whose value is a real number in all results).
 
     Returns:
-        ``{metric: {"mean", "sd", "values"}}``. ``sd`` is the *sample* standard deviation (``ddof=1``), the spread
-        one would expect between repeats; it is NaN for a single repeat, where it is undefined.
+        ``{metric: Stat}`` (``mean``, ``sd``, per-split ``values``; JSON ``{"mean", "sd", "values"}``). ``sd`` is the
+        *sample* standard deviation (``ddof=1``), the spread one would expect between repeats; it is NaN for a single
+        repeat, where it is undefined.
     """
     results = list(results)
     if not results:
@@ -146,14 +147,14 @@ def aggregate(results: Iterable[Mapping[str, Any]],
         def _is_number(v: Any) -> bool:
             return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
         metrics = [k for k, v in results[0].items() if _is_number(v) and all(_is_number(r.get(k)) for r in results)]
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Stat] = {}
     for key in metrics:
         missing = [i for i, r in enumerate(results) if key not in r]
         if missing:
             raise ValueError(f"metric {key!r} is missing from results {missing}")
         values = np.array([float(r[key]) for r in results])
         sd = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
-        out[key] = {"mean": float(np.mean(values)), "sd": sd, "values": values.tolist()}
+        out[key] = Stat(float(np.mean(values)), sd, tuple(values.tolist()))
     return out
 
 
