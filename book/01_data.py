@@ -329,17 +329,21 @@ spectra_per_sample.T
 # %%
 knn = {kind: rc.evaluate("knn_cosine", ds, split_kind=kind, seed=seed, profile=ch.profile, measure_speed=False,
                       progress=False) for kind in ("random", "sample")}
-rows = [{"split": kind, "mean": 100 * r.metrics["accuracy"]["mean"], "sd": 100 * r.metrics["accuracy"]["sd"],
-         "repeats": r.repeats, "values": [100 * p["accuracy"] for p in r.per_repeat]} for kind, r in knn.items()]
+# each split kind's test accuracy over the repeats, in per cent: mean, sd and the per-split values
+acc = {kind: rc.tables.Stat(100 * r.metrics["accuracy"].mean, 100 * r.metrics["accuracy"].sd,
+                            [100 * p["accuracy"] for p in r.per_repeat]) for kind, r in knn.items()}
+rows = [{"split": kind, "mean": s.mean, "sd": s.sd, "repeats": knn[kind].repeats, "values": list(s.values)}
+        for kind, s in acc.items()]
 pd.DataFrame(rows).drop(columns="values").round(2)
 
 # %%
 rc.plots.mean_sd_bar_figure(rows, x="split", title="1-NN cosine library search: test accuracy by split kind")
 
 # %%
-gap = rows[0]["mean"] - rows[1]["mean"]
-print(f"random split: {rows[0]['mean']:.2f} ± {rows[0]['sd']:.2f} %, by-sample split: {rows[1]['mean']:.2f} ± "
-      f"{rows[1]['sd']:.2f} % -> difference {gap:+.2f} points (compare with the sds)")
+random_split, by_sample = acc["random"], acc["sample"]
+gap = random_split.mean - by_sample.mean
+print(f"random split: {random_split.mean:.2f} ± {random_split.sd:.2f} %, by-sample split: {by_sample.mean:.2f} ± "
+      f"{by_sample.sd:.2f} % -> difference {gap:+.2f} points (compare with the sds)")
 
 # %% [markdown]
 # ## Where the leak is
@@ -366,7 +370,7 @@ leak
 # %%
 ch.save({"n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names), "n_samples": int(len(per_sample)),
          "class_counts": counts, "class_samples": samples, "funnel": ds.summary["funnel"],
-         "knn_cosine_accuracy": {r["split"]: {"mean": r["mean"], "sd": r["sd"], "values": r["values"]} for r in rows},
+         "knn_cosine_accuracy": {kind: s.to_dict() for kind, s in acc.items()},
          "sibling_leakage": leak.to_dict()},
         task=ds.task, split="sample and random", data_sha256=ds.source_sha256)
 

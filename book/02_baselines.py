@@ -67,7 +67,7 @@ rc.tables.to_frame(model_rows)
 # %%
 R = {r.model: r for r in model_rows}
 rc.md(f"""
-Test accuracy with its 95 % interval (corrected resampled t, over {len(R['lda'].accuracy['values'])} by-sample
+Test accuracy with its 95 % interval (corrected resampled t, over {R['lda'].accuracy.n} by-sample
 splits): LDA {rc.tables.accuracy_text(R['lda'])}, PCA + LDA {rc.tables.accuracy_text(R['pca_lda'])}, the library
 search {rc.tables.accuracy_text(R['knn_cosine'])}. Paired on the same splits, PCA + LDA minus LDA is
 {rc.tables.difference_text(R['pca_lda'], R['lda'])}, and the library search minus PCA + LDA is
@@ -110,20 +110,22 @@ rc.plots.confusion_figure(by_sample["knn_cosine"].confusion_matrix, ds.class_nam
 # data; the cell below says what validation alone would choose.
 
 # %%
-sweep = []
+sweep, val_mean = [], {}  # plot records; mean validation accuracy (%) by number of components
 for k in (10, 25, 50, 100, 200):
     r = rc.evaluate("pca_lda", ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs={"n_components": k},
                  measure_speed=False, progress=False)
     for part, key in (("validation", "val_accuracy"), ("test", "accuracy")):
         vals = [100 * p[key] for p in r.per_repeat]
-        sweep.append({"components": str(k), "part": part, "mean": float(pd.Series(vals).mean()),
-                      "sd": float(pd.Series(vals).std()), "values": vals})
+        mean = float(pd.Series(vals).mean())
+        sweep.append({"components": str(k), "part": part, "mean": mean, "sd": float(pd.Series(vals).std()),
+                      "values": vals})
+        if part == "validation":
+            val_mean[str(k)] = mean
 rc.plots.mean_sd_bar_figure(sweep, x="components", color="part",
                             title="PCA + LDA: validation and test accuracy vs number of components")
 
 # %%
-val_sweep = [s for s in sweep if s["part"] == "validation"]
-best_k = max(val_sweep, key=lambda s: s["mean"])["components"]
+best_k = max(val_mean, key=val_mean.get)  # the first of equal means, as before
 default_k = rc.create_model("pca_lda", num_classes=len(ds.class_names)).get_params().get("pca__n_components")
 rc.md(f"On validation data alone the sweep would choose **{best_k}** components; the book's default is "
       f"{default_k}.")
@@ -136,8 +138,8 @@ rc.md(f"On validation data alone the sweep would choose **{best_k}** components;
 # %%
 random_split = {name: rc.evaluate(name, ds, split_kind="random", seed=seed, profile=ch.profile, measure_speed=False,
                                progress=False) for name in baselines}
-rows = [{"model": name, "split": kind, "mean": 100 * res[name].metrics["accuracy"]["mean"],
-         "sd": 100 * res[name].metrics["accuracy"]["sd"]}
+rows = [{"model": name, "split": kind, "mean": 100 * res[name].metrics["accuracy"].mean,
+         "sd": 100 * res[name].metrics["accuracy"].sd}
         for kind, res in (("by sample", by_sample), ("random", random_split)) for name in baselines]
 rc.plots.mean_sd_bar_figure(rows, x="model", color="split", title="Baselines: by-sample vs random split")
 

@@ -78,7 +78,7 @@ nets = {"efficientnet_b0 (full B0)": b0.eval(), f"{MODEL}{' ' + str(MODEL_KWARGS
 speed = rc.compare_speed(nets, length=L, batches=(1,), inputs=ds.X, **ch.profile.timing)  # the book's timing protocol
 sizes = pd.DataFrame([
     {"model": name, "params": rc.count_params(m)["total"], "MFLOPs": round(rc.count_flops(m, (1, 1, L))["flops"] / 1e6, 3),
-     "latency b1 (ms) [95 %]": "{median_ms:.3f} [{lo_ms:.3f}, {hi_ms:.3f}]".format(**speed.cell(name))}
+     "latency b1 (ms) [95 %]": "{0.median_ms:.3f} [{0.lo_ms:.3f}, {0.hi_ms:.3f}]".format(speed.cell(name))}
     for name, m in nets.items()])
 sizes
 

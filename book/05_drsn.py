@@ -161,8 +161,8 @@ if judged and light:
     metrics["gap_intervals"] = {k: rc.tables.paired(best_light, by_name[k]) for k in comparisons}
     ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
     verdict_text = rc.md(f"""
-Ours: {judged[0]['ours']:+.2f} points ({judged[0]['at']}) against the paper's more than {judged[0]['paper']:g}:
-**{judged[0]['verdict']}**. The better lightweight network on validation data, {best_light.model}, minus each
+Ours: {judged[0].ours:+.2f} points ({judged[0].at}) against the paper's more than {judged[0].paper:g}:
+**{judged[0].verdict}**. The better lightweight network on validation data, {best_light.model}, minus each
 classical model, paired on the same splits:
 
 """ + "\n".join(f"* {other}: {text}" for other, text in comparisons.items()))

@@ -120,10 +120,10 @@ judged = rc.claims.judge_claims(rows, keys=["channel_conversion_speedup"])  # th
 rc.claims.to_frame(judged, claim_column=False)
 
 # %%
-closest = next((c for c in judged if c["closest"]), None)
-rc.md(f"**Closest to the paper's text:** {closest['reading']} -- {closest['why_closest']}. There the paper's "
-      f"{closest['paper']:g} % compares with our {closest['ours']:.1f} % "
-      f"(95 % interval {closest['lo']:.1f} to {closest['hi']:.1f} %): **{closest['verdict']}**."
+closest = next((c for c in judged if c.closest), None)
+rc.md(f"**Closest to the paper's text:** {closest.reading} -- {closest.why_closest}. There the paper's "
+      f"{closest.paper:g} % compares with our {closest.ours:.1f} % "
+      f"(95 % interval {closest.lo:.1f} to {closest.hi:.1f} %): **{closest.verdict}**."
       if closest else "The full-resolution DRSN was not measured in this run, so no reading is closest to the "
                       "paper's text.")
 

@@ -66,8 +66,8 @@ base = rows[0]
 table = rc.tables.to_frame(rows)
 table.insert(1, "reading", [r.extra.get("reading", "baseline") for r in rows])
 table.insert(2, "validation accuracy (%)",
-             ["–" if not (r.extra.get("val_accuracy") or {}).get("mean") else
-              f"{100 * r.extra['val_accuracy']['mean']:.2f}" for r in rows])
+             ["–" if not (v := rc.tables.Stat.from_dict(r.extra.get("val_accuracy"))) or not v.mean else
+              f"{100 * v.mean:.2f}" for r in rows])
 table
 
 # %% [markdown]
@@ -118,10 +118,10 @@ judged = rc.claims.judge_claims(rows, keys=["feature_lda_speedup", "feature_lda_
 rc.claims.to_frame(judged)
 
 # %%
-closest = {c["key"]: c for c in judged if c["closest"]}
-rc.md("\n".join(f"* **Closest to the paper's text ({c['claim']}):** {c['reading']} -- {c['why_closest']}. "
-                 f"Ours: {c['ours']:.2f} (95 % interval {c['lo']} to {c['hi']}) vs the paper's {c['paper']:g} "
-                 f"{c['unit']}: **{c['verdict']}**." for c in closest.values()))
+closest = {c.key: c for c in judged if c.closest}
+rc.md("\n".join(f"* **Closest to the paper's text ({c.claim}):** {c.reading} -- {c.why_closest}. "
+                 f"Ours: {c.ours:.2f} (95 % interval {c.lo} to {c.hi}) vs the paper's {c.paper:g} "
+                 f"{c.unit}: **{c.verdict}**." for c in closest.values()))
 
 # %%
 ch.save({"rows": rows, "chosen_depth": exp["chosen_depth"], "claims": judged, "timing": exp["timing"]},
@@ -133,7 +133,7 @@ ch.save({"rows": rows, "chosen_depth": exp["chosen_depth"], "claims": judged, "t
 # %%
 graphs = [r for r in rows if r.extra.get("role") == "variant" and r.extra.get("lda")]
 alone = [r for r in rows if r.extra.get("role") == "classifier alone"]
-train_reading = next((c for c in judged if c["reading"].startswith("training")), None)
+train_reading = next((c for c in judged if c.reading.startswith("training")), None)
 best_acc = max(graphs, key=lambda r: r.mean())
 paper_acc = next(c.value for c in rc.claims.CLAIMS if c.key == "feature_lda_accuracy")
 rc.md("\n".join([
@@ -149,8 +149,8 @@ rc.md("\n".join([
                 f"batch 256" for r in alone) + " -- the feature extraction is not counted, so this is the one reading "
     "that keeps the full network's features and can still save as much as the paper says.",
     "* **Training/adaptation**: " + ("not measured" if train_reading is None else
-    f"fitting LDA on frozen features takes {train_reading['ours']:.1f} % less time than training the DRSN "
-    f"(95 % interval {train_reading['lo']:.1f} to {train_reading['hi']:.1f} %)") + ".",
+    f"fitting LDA on frozen features takes {train_reading.ours:.1f} % less time than training the DRSN "
+    f"(95 % interval {train_reading.lo:.1f} to {train_reading.hi:.1f} %)") + ".",
 ]))
 
 # %% [markdown]

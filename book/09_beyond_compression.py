@@ -69,8 +69,8 @@ ch
 
 # %%
 bench = rc.bench_deployment(ds.task, profile=ch.profile, seed=ch.seed, dataset=ds, save=False)  # TIMING_THREADS
-rows = bench["rows"]
-table = pd.DataFrame(rows)
+rows = bench["rows"]  # one DeploymentVariant (ramancmp.experiments.deployment) per variant
+table = rc.deployment_frame(rows)  # its speed-up columns hold rc.tables.Speedup (None for the float model)
 cols = ["model", "variant", "accuracy", "agreement", "params", "mflops", "size_kb", "latency_b1_ms",
         "throughput_b256"]
 shown = table[cols].assign(accuracy=100 * table["accuracy"], agreement=100 * table["agreement"])
@@ -98,7 +98,7 @@ print(rc.PROTOCOL_NOTE)
 
 # %%
 base = table[table["variant"] == "float"].set_index("model")
-fmt = lambda s: "–" if not isinstance(s, dict) else f"{s['pct']:.1f} [{s['lo']:.1f}, {s['hi']:.1f}]"
+fmt = lambda s: "–" if not isinstance(s, rc.tables.Speedup) else f"{s.pct:.1f} [{s.lo:.1f}, {s.hi:.1f}]"
 ratios = table[table["variant"] != "float"].assign(
     speedup_b1_pct=lambda t: t["speedup_b1"].map(fmt), speedup_b256_pct=lambda t: t["speedup_b256"].map(fmt),
     accuracy_change_pts=lambda t: (100 * (t["accuracy"] - t["model"].map(base["accuracy"]))).round(2))
@@ -118,7 +118,7 @@ split = rc.make_split(ds.y, ds.groups, kind="sample", seed=ch.seed)  # the split
 nets = {}
 for name in rc.NETWORKS:  # the stored networks bench_deployment measured (loaded, not retrained)
     nets[name] = rc.get_or_train(name, ds, split, ch.profile).model_.cpu().eval()
-reports = {r["model"]: r["quantization"] for r in rows if r["variant"] == "int8"}
+reports = {r.model: r.extra["quantization"] for r in rows if r.variant == "int8"}
 pd.DataFrame([{"network": key, "int8 layers": r["n_quantized"], "float layers": sum(r["float_modules"].values()),
                "int8->float boundaries": r["dequantize_ops"],
                "float layers by type": ", ".join(f"{k} x{v}" for k, v in r["float_modules"].items()) or "-"}
@@ -141,8 +141,8 @@ for n in sorted({1, torch.get_num_threads()}):
                            inputs=ds.X[split.test], **ch.profile.timing)
     for label in ("float", "int8"):
         c = cmp.cell(label, 1)
-        thread_rows.append({"threads": n, "variant": label, "latency_b1_ms": c["median_ms"],
-                            "95% interval": f"[{c['lo_ms']:.3f}, {c['hi_ms']:.3f}]"})
+        thread_rows.append({"threads": n, "variant": label, "latency_b1_ms": c.median_ms,
+                            "95% interval": f"[{c.lo_ms:.3f}, {c.hi_ms:.3f}]"})
 pd.DataFrame(thread_rows).round(3).style.hide(axis="index")
 
 # %% [markdown]
@@ -183,7 +183,7 @@ for model, part in table.groupby("model", sort=False):
     best[model] = {"fastest_b1 (lowest median)": fast["variant"], "its b1 (ms)": round(float(fast["latency_b1_ms"]), 3),
                    "float b1 (ms)": round(float(base.loc[model, "latency_b1_ms"]), 3),
                    "its speed-up over float, b1": rc.describe_speedup(fast["speedup_b1"])
-                   if isinstance(fast["speedup_b1"], dict) else "(the float model itself)",
+                   if isinstance(fast["speedup_b1"], rc.tables.Speedup) else "(the float model itself)",
                    "int8 over float, b1": rc.describe_speedup(int8_row["speedup_b1"])}
 pd.DataFrame(best).T
 
@@ -200,7 +200,7 @@ ch.save({"rows": rc.deployment_rows(rows), "variants": rows, "best": best, "thre
 int8 = table[table["variant"] == "int8"].set_index("model")
 shrink = (base["size_kb"] / int8["size_kb"]).dropna()
 onnx = table[table["variant"] == "onnx"].set_index("model")
-say = lambda s: rc.describe_speedup(s) if isinstance(s, dict) else "not measured"
+say = lambda s: rc.describe_speedup(s) if isinstance(s, rc.tables.Speedup) else "not measured"
 pruned = table[table["variant"].str.startswith("pruned")]
 rc.md("\n".join([
     f"* **int8** agrees with the float model on {100 * int8['agreement'].min():.1f}-"

@@ -60,8 +60,8 @@ print(ch)
 
 
 def pct(entry):
-    """'mean ± sd' in percent of a summarize() entry."""
-    return f"{100 * entry['mean']:.2f} ± {100 * entry['sd']:.2f}"
+    """'mean ± sd' in percent of a summarize() statistic (a Stat)."""
+    return f"{100 * entry.mean:.2f} ± {100 * entry.sd:.2f}"
 
 
 rc.md(f"The known spectra: {len(ds):,} spectra of {ds.n_classes} groups. The unknowns: {len(unknown):,} spectra of "

@@ -256,7 +256,7 @@ rc.tables.to_frame(table, columns=("model", "accuracy (%)", "95 % CI (%)", "vali
 
 # %%
 rc.plots.mean_sd_bar_figure(
-    [{"model": r.model, "part": part, "mean": r.mean(key), "sd": 100 * (getattr(r, key)["sd"] or 0)}
+    [{"model": r.model, "part": part, "mean": r.mean(key), "sd": 100 * (getattr(r, key).sd or 0)}
      for r in table for part, key in (("all test spectra", "accuracy"), ("new species", "accuracy_new_species"))
      if getattr(r, key)], x="model", color="part", title="Test accuracy, all spectra and new species (mean ± sd)")
 
@@ -277,13 +277,13 @@ rc.md(f"The goals: the best model at least {GOAL_ACCURACY} % accurate, at least 
 BEST = max(rows, key=val)
 best, best_net, library = rows[BEST], rows[BEST_NET], rows[LIBRARY]
 net_vs_library = rc.tables.paired(best_net, library)
-beating = [name for name in network_names if (d := rc.tables.paired(rows[name], library)) and d["lo"] is not None
-           and d["lo"] > 0]
+beating = [name for name in network_names if (d := rc.tables.paired(rows[name], library)) and d.lo is not None
+           and d.lo > 0]
 goals = {
     "best model >= goal accuracy": best.mean() >= GOAL_ACCURACY,
     "new species >= goal": best.mean("accuracy_new_species") >= GOAL_NEW_SPECIES,
     "a single network beats the library search (interval excludes 0)": bool(
-        net_vs_library and net_vs_library["lo"] is not None and net_vs_library["lo"] > 0),
+        net_vs_library and net_vs_library.lo is not None and net_vs_library.lo > 0),
 }
 verdict = lambda ok: "**met**" if ok else "**not met**"  # noqa: E731
 rc.md(f"""

@@ -16,7 +16,8 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -447,14 +448,16 @@ def soft_threshold_figure(model, spectrum: np.ndarray, grid: np.ndarray, *, unit
     return fig
 
 
-def deployment_figure(rows: Sequence[dict], *, x: str = "latency_b1_ms", y: str = "accuracy",
+def deployment_figure(rows: Sequence[Any], *, x: str = "latency_b1_ms", y: str = "accuracy",
                       title: str = "Deployment variants: accuracy vs batch-1 latency") -> go.Figure:
     """One colour per network; each variant a marker, the pruning ratios of a network joined by a line.
 
-    ``rows`` are :func:`ramancmp.experiments.deployment.deployment_variants` records (``model``, ``variant``, ``prune_ratio``,
+    ``rows`` are :func:`ramancmp.experiments.deployment.deployment_variants` records (``DeploymentVariant``, or
+    their saved dicts: ``model``, ``variant``, ``prune_ratio``,
     ``accuracy`` in [0, 1], ``mflops``, ``latency_b1_ms``, ``throughput_b256``); hover shows FLOPs and throughput.
     """
     symbols = {"float": "circle", "int8": "diamond", "onnx": "square", "onnx int8": "square-open"}
+    rows = [r if isinstance(r, Mapping) else r.to_dict() for r in rows]  # DeploymentVariant or its saved dict
     fig = go.Figure()
     for i, model in enumerate(dict.fromkeys(r["model"] for r in rows)):
         color = PALETTE[i % len(PALETTE)]

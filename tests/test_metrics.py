@@ -70,13 +70,13 @@ def test_aggregate_mean_sd_ddof1_and_format():
     runs = [{"accuracy": 0.9, "sensitivity": 0.8, "per_class": {}}, {"accuracy": 0.7, "sensitivity": 0.6}]
     agg = aggregate(runs)
     assert set(agg) == {"accuracy", "sensitivity"}  # non-scalars are not averaged
-    assert agg["accuracy"]["mean"] == pytest.approx(0.8)
-    assert agg["accuracy"]["sd"] == pytest.approx(math.sqrt(0.02))  # ddof=1: ((0.1^2 + 0.1^2) / 1) ** 0.5
-    assert agg["accuracy"]["values"] == [0.9, 0.7]
+    assert agg["accuracy"].mean == pytest.approx(0.8)
+    assert agg["accuracy"].sd == pytest.approx(math.sqrt(0.02))  # ddof=1: ((0.1^2 + 0.1^2) / 1) ** 0.5
+    assert agg["accuracy"].values == (0.9, 0.7) and agg["accuracy"]["values"] == [0.9, 0.7]  # also the old dict read
     assert format_mean_sd(agg["accuracy"]) == "0.800 ± 0.141"
     assert format_mean_sd(agg["accuracy"], scale=100, digits=1) == "80.0 ± 14.1"
     single = aggregate([{"accuracy": 0.5}])
-    assert math.isnan(single["accuracy"]["sd"])
+    assert math.isnan(single["accuracy"].sd)
     assert format_mean_sd(single["accuracy"]) == "0.500"
     assert format_mean_sd(float("nan")) == "n/a"
     with pytest.raises(ValueError, match="missing"):

@@ -22,11 +22,12 @@ def test_time_rows_fills_cells_intervals_and_same_run_speedups():
     out = time_rows(rows, nets, profile=get_profile("tiny"), inputs=X)
     assert out["1"]["info"]["flush_denormal"] is True and "Timing protocol" in out["note"]
     for r in rows:
-        assert set(r.timing["cells"]) == {f"1/{rt}/{b}" for rt in ("torch", "onnxruntime") for b in (1, 256)}
+        assert r.timing.cell_keys() == [("1", rt, b) for rt in ("torch", "onnxruntime") for b in (1, 256)]
         assert r.latency_b1_ci[0] <= r.latency_b1_ms <= r.latency_b1_ci[1] and r.throughput_b256 > 0
     again = rows[2]
-    s = speedup_of(again, "base", "1/onnxruntime/256")
-    assert s["lo"] <= s["pct"] <= s["hi"] and again.speedup_pct == speedup_of(again, "base")["pct"]
+    s = again.speedup_over("base", "1", "onnxruntime", 256)
+    assert s == speedup_of(again, "base", "1/onnxruntime/256") and again.cell("1", "onnxruntime", 256).median_ms > 0
+    assert s.lo <= s.pct <= s.hi and again.speedup_pct == speedup_of(again, "base").pct
     assert speedup_of(rows[0], "base") is None and rows[0].speedup_pct == 0.0
     frame = speed_frame(rows)
     assert len(frame) == 12 and "[" in frame["µs per spectrum"].iloc[0]

@@ -44,8 +44,8 @@ print(f"{len(hw)} of {len(claims)} claims are timings (hardware-dependent): {'; 
 # %%
 acc = {kind: rc.evaluate("knn_cosine", ds, split_kind=kind, seed=seed, profile=prof, measure_speed=False,
                          progress=False).metrics["accuracy"] for kind in ("random", "sample")}
-print(f"1-NN cosine: random split {100 * acc['random']['mean']:.2f} ± {100 * acc['random']['sd']:.2f} %, "
-      f"by-sample split {100 * acc['sample']['mean']:.2f} ± {100 * acc['sample']['sd']:.2f} %")
+print(f"1-NN cosine: random split {100 * acc['random'].mean:.2f} ± {100 * acc['random'].sd:.2f} %, "
+      f"by-sample split {100 * acc['sample'].mean:.2f} ± {100 * acc['sample'].sd:.2f} %")
 
 # %% [markdown]
 # ## Exercise 3 -- our counts beside the paper's 723

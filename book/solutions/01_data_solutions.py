@@ -64,7 +64,7 @@ pd.DataFrame({"150-1200": pd.Series(ds.summary["funnel"]), "100-1400": pd.Series
 gaps = {}
 for name, d in (("rruff-groups-10", ds), ("rruff-species-10", species)):
     acc = {kind: 100 * rc.evaluate("knn_cosine", d, split_kind=kind, seed=seed, profile=prof, measure_speed=False,
-                                   progress=False).metrics["accuracy"]["mean"] for kind in ("random", "sample")}
+                                   progress=False).metrics["accuracy"].mean for kind in ("random", "sample")}
     gaps[name] = {**acc, "gap (points)": acc["random"] - acc["sample"],
                   "spectra per sample": len(d.y) / len(np.unique(d.groups))}
 pd.DataFrame(gaps).T.round(2)

@@ -22,7 +22,7 @@ ds = rc.load_task("rruff-groups-10")
 def accuracy(model, **kwargs):
     """Mean and sd of test accuracy (%) over the profile's repeated by-sample splits."""
     r = rc.evaluate(model, ds, seed=seed, profile=prof, measure_speed=False, progress=False, **kwargs)
-    return 100 * r.metrics["accuracy"]["mean"], 100 * r.metrics["accuracy"]["sd"], r
+    return 100 * r.metrics["accuracy"].mean, 100 * r.metrics["accuracy"].sd, r
 
 
 # %% [markdown]
@@ -37,7 +37,7 @@ saved = {r.model: r for r in rc.load_rows(["02_baselines"])}  # what the chapter
 
 def chapter_or_now(name):
     row = saved.get(name)
-    return (row.mean(), 100 * row.accuracy["sd"]) if row else accuracy(name)[:2]
+    return (row.mean(), 100 * row.accuracy.sd) if row else accuracy(name)[:2]
 
 
 plain, pca = chapter_or_now("lda"), chapter_or_now("pca_lda")

@@ -22,7 +22,7 @@ MODEL, MODEL_KWARGS = ("cnn", {})
 
 def accuracy(model, **kwargs):
     r = rc.evaluate(model, ds, seed=seed, profile=prof, measure_speed=False, progress=False, **kwargs)
-    return 100 * r.metrics["accuracy"]["mean"], 100 * r.metrics["accuracy"]["sd"]
+    return 100 * r.metrics["accuracy"].mean, 100 * r.metrics["accuracy"].sd
 
 
 # %% [markdown]

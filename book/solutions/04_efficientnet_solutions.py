@@ -53,11 +53,11 @@ stem_and_first = b0.features[:3].eval()  # stem conv + the first two MBConv stag
 speed = rc.compare_speed({"stem + first two stages": stem_and_first, "whole B0": b0.eval()}, length=L, batches=(1,),
                          inputs=ds.X, **prof.timing)  # the book's timing protocol: interleaved rounds
 share = speed.ratio("stem + first two stages", "whole B0")  # time(first) / time(all), with its 95 % interval
-t_first, t_all = speed.cell("stem + first two stages")["median_ms"], speed.cell("whole B0")["median_ms"]
+t_first, t_all = speed.cell("stem + first two stages").median_ms, speed.cell("whole B0").median_ms
 print(f"positions after the stem: B0 {L // b0.config['stem_stride']}, the variant "
       f"{L // rc.create_model(MODEL, len(ds.class_names), L, **MODEL_KWARGS).config['stem_stride']}")
 print(f"stem + first two stages: {t_first:.2f} ms of {t_all:.2f} ms for the whole network at batch 1 "
-      f"({100 * share['ratio']:.0f} %, 95 % interval {100 * share['lo']:.0f}-{100 * share['hi']:.0f} %)")
+      f"({100 * share.ratio:.0f} %, 95 % interval {100 * share.lo:.0f}-{100 * share.hi:.0f} %)")
 
 # %% [markdown]
 # ## Exercise 2 -- stochastic depth off
@@ -68,7 +68,7 @@ print(f"stem + first two stages: {t_first:.2f} ms of {t_all:.2f} ms for the whol
 # %%
 def accuracy(**kwargs):
     r = rc.evaluate(MODEL, ds, seed=seed, profile=prof, measure_speed=False, progress=False, **kwargs)
-    return 100 * r.metrics["accuracy"]["mean"], 100 * r.metrics["accuracy"]["sd"]
+    return 100 * r.metrics["accuracy"].mean, 100 * r.metrics["accuracy"].sd
 
 
 on, off = accuracy(model_kwargs=MODEL_KWARGS or None), accuracy(model_kwargs={"stochastic_depth_prob": 0.0})

@@ -30,8 +30,8 @@ MODEL, MODEL_KWARGS = ("drsn_cw", {})
 # %%
 res = {name: rc.evaluate(name, ds, seed=seed, profile=prof, progress=False, model_kwargs=kw or None)
        for name, kw in ((MODEL, MODEL_KWARGS), ("drsn_cs", {}))}
-table = pd.DataFrame({name: {"accuracy %": 100 * r.metrics["accuracy"]["mean"],
-                             "sd": 100 * r.metrics["accuracy"]["sd"], "params": r.complexity["params"],
+table = pd.DataFrame({name: {"accuracy %": 100 * r.metrics["accuracy"].mean,
+                             "sd": 100 * r.metrics["accuracy"].sd, "params": r.complexity["params"],
                              "latency b1 (ms)": r.speed["latency_b1"]["median_ms"]} for name, r in res.items()}).T
 table.round(3)
 

@@ -33,8 +33,8 @@ exp = rc.distillation_experiment(ds, profile=prof, seed=seed, grid=[(4.0, 0.0)])
 alone, zero = exp["student_alone"], exp["distilled"]
 same = all(np.array_equal(a["confusion_matrix"], b["confusion_matrix"])
            for a, b in zip(alone.per_repeat, zero.per_repeat))
-print(f"cnn alone {100 * alone.metrics['accuracy']['mean']:.2f} %, distilled with alpha = 0 "
-      f"{100 * zero.metrics['accuracy']['mean']:.2f} %: the test predictions are "
+print(f"cnn alone {100 * alone.metrics['accuracy'].mean:.2f} %, distilled with alpha = 0 "
+      f"{100 * zero.metrics['accuracy'].mean:.2f} %: the test predictions are "
       f"{'identical on every split' if same else 'not identical'}")
 
 # %% [markdown]
@@ -94,8 +94,8 @@ for label, channels in widths.items():
     else:
         with rc.num_threads(1):
             r = rc.evaluate(narrow_student(channels), ds, seed=seed, profile=prof, progress=False)
-    rows.append({"student channels": label, "accuracy %": 100 * r.metrics["accuracy"]["mean"],
-                 "sd": 100 * r.metrics["accuracy"]["sd"], "params": r.complexity["params"],
+    rows.append({"student channels": label, "accuracy %": 100 * r.metrics["accuracy"].mean,
+                 "sd": 100 * r.metrics["accuracy"].sd, "params": r.complexity["params"],
                  "MFLOPs": r.complexity["flops"] / 1e6})
 narrow = pd.DataFrame(rows)
 narrow.round(3)

@@ -31,7 +31,7 @@ def timed(networks):
 
 def ms(cmp, label):
     c = cmp.cell(label)
-    return f"{c['median_ms']:.3f} ms [{c['lo_ms']:.3f}, {c['hi_ms']:.3f}]"
+    return f"{c.median_ms:.3f} ms [{c.lo_ms:.3f}, {c.hi_ms:.3f}]"
 
 
 def layers(name, **kwargs):
@@ -78,8 +78,8 @@ k16 = rc.evaluate("drsn_folded", ds, seed=seed, profile=prof, progress=False, mo
 base = rc.evaluate(DRSN, ds, seed=seed, profile=prof, progress=False, model_kwargs=DRSN_KWARGS or None,
                    measure_speed=False)
 cmp = timed({"DRSN-CW": (DRSN, DRSN_KWARGS), "k=16": ("drsn_folded", {"k": 16})})
-print(f"k=16: {100 * k16.metrics['accuracy']['mean']:.2f} ± {100 * k16.metrics['accuracy']['sd']:.2f} % vs DRSN-CW "
-      f"{100 * base.metrics['accuracy']['mean']:.2f} %; batch-1 latency {ms(cmp, 'k=16')} vs {ms(cmp, 'DRSN-CW')} "
+print(f"k=16: {100 * k16.metrics['accuracy'].mean:.2f} ± {100 * k16.metrics['accuracy'].sd:.2f} % vs DRSN-CW "
+      f"{100 * base.metrics['accuracy'].mean:.2f} %; batch-1 latency {ms(cmp, 'k=16')} vs {ms(cmp, 'DRSN-CW')} "
       f"({rc.describe_speedup(cmp.speedup('k=16', 'DRSN-CW'))})")
 
 # %% [markdown]
@@ -98,7 +98,7 @@ print(f"k=16: {100 * k16.metrics['accuracy']['mean']:.2f} ± {100 * k16.metrics[
 layouts = {mode: rc.evaluate("drsn_folded", ds, seed=seed, profile=prof, progress=False, measure_speed=False,
                              model_kwargs={"k": 4, "fold_mode": mode}) for mode in ("interleaved", "contiguous")}
 for mode, r in layouts.items():
-    print(f"k=4 {mode}: {100 * r.metrics['accuracy']['mean']:.2f} ± {100 * r.metrics['accuracy']['sd']:.2f} %")
+    print(f"k=4 {mode}: {100 * r.metrics['accuracy'].mean:.2f} ± {100 * r.metrics['accuracy'].sd:.2f} %")
 
 # %% [markdown]
 # ## Exercise 4 -- against a full-resolution baseline
@@ -118,7 +118,7 @@ paper = next(c for c in rc.claims.claims_table() if c["key"] == "channel_convers
 print(f"full-resolution DRSN-CW: {ms(cmp, 'full-resolution DRSN-CW')} at batch 1; the paper's claim: {paper:g} %")
 speedups = pd.DataFrame([{"variant": f"fold k={k} (interleaved)",
                           "latency b1": ms(cmp, f"fold k={k} (interleaved)"),
-                          **cmp.speedup(f"fold k={k} (interleaved)", "full-resolution DRSN-CW"),
+                          **cmp.speedup(f"fold k={k} (interleaved)", "full-resolution DRSN-CW").to_dict(),
                           "k": k} for k in ks]).rename(columns={"pct": "speed-up %", "lo": "lo %", "hi": "hi %"})
 speedups.round(2)
 
@@ -130,5 +130,5 @@ print(f"best: {best['variant']} cuts batch-1 latency by {best['speed-up %']:.1f}
       f"{best['hi %']:.1f}] against the full-resolution baseline ({best['speed-up %'] - paper:+.1f} points from the "
       f"paper's {paper:g} %); the same fold against the book's stride-8 DRSN: {rc.describe_speedup(book_speedup)}. "
       + ("The longer the sequence the baseline keeps, the more folding saves."
-         if best["lo %"] > book_speedup["hi"] else
+         if best["lo %"] > book_speedup.hi else
          "Here the two savings are not apart beyond their intervals."))

@@ -43,10 +43,10 @@ quantized = {label: rc.quantize_int8(nets["drsn"], X_cal, keep_float=keep)
 cmp = rc.compare_speed({"float (reference)": nets["drsn"], **quantized}, length=L, batches=(1,),
                        inputs=ds.X, **prof.timing)
 rows = [{"int8 version": label, "int8 layers": q.report.n_quantized, "int8 -> float boundaries": q.report.dequantize_ops,
-         "latency b1 (ms)": round(cmp.cell(label)["median_ms"], 3),
+         "latency b1 (ms)": round(cmp.cell(label).median_ms, 3),
          "vs float, b1": rc.describe_speedup(cmp.speedup(label, "float (reference)")),
          "accuracy %": round(accuracy(q, clfs["drsn"]), 2)} for label, q in quantized.items()]
-rows.append({"int8 version": "float (reference)", "latency b1 (ms)": round(cmp.cell("float (reference)")["median_ms"], 3),
+rows.append({"int8 version": "float (reference)", "latency b1 (ms)": round(cmp.cell("float (reference)").median_ms, 3),
              "accuracy %": round(accuracy(nets["drsn"], clfs["drsn"]), 2)})
 pd.DataFrame(rows)
 
@@ -82,16 +82,16 @@ with tempfile.TemporaryDirectory() as tmp:
     sessions = {f"{n} thread(s)": rc.OnnxClassifier(path, threads=n).predict_logits for n in (1, 2, 4)}
     cmp = rc.compare_speed(sessions, length=L, batches=(1, 16, 256), inputs=ds.X, **prof.timing)
 timing = pd.DataFrame([{"batch": b, "threads": name,
-                        "µs per spectrum [95 %]": f"{1e3 * cmp.cell(name, b)['median_ms']:.1f} "
-                                                  f"[{1e3 * cmp.cell(name, b)['lo_ms']:.1f}, "
-                                                  f"{1e3 * cmp.cell(name, b)['hi_ms']:.1f}]",
+                        "µs per spectrum [95 %]": f"{1e3 * cmp.cell(name, b).median_ms:.1f} "
+                                                  f"[{1e3 * cmp.cell(name, b).lo_ms:.1f}, "
+                                                  f"{1e3 * cmp.cell(name, b).hi_ms:.1f}]",
                         "vs 1 thread": "–" if name == "1 thread(s)" else
                         rc.describe_speedup(cmp.speedup(name, "1 thread(s)", b))}
                        for b in (1, 16, 256) for name in sessions])
 timing
 
 # %%
-gains = {b: max((n for n in sessions if n != "1 thread(s)"), key=lambda n: cmp.speedup(n, "1 thread(s)", b)["pct"])
+gains = {b: max((n for n in sessions if n != "1 thread(s)"), key=lambda n: cmp.speedup(n, "1 thread(s)", b).pct)
          for b in (1, 16, 256)}
 print("most threads' best gain over one thread, per batch size: "
       + "; ".join(f"batch {b}: {n}, {rc.describe_speedup(cmp.speedup(n, '1 thread(s)', b))}" for b, n in gains.items()))

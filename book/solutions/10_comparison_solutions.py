@@ -19,7 +19,7 @@ from ramancmp import book as rc
 
 prof = rc.get_profile(profile)
 ds = rc.load_task("rruff-groups-10")
-rows = [r for r in rc.load_rows(["10_comparison"]) if r.accuracy and r.accuracy.get("sd") is not None]
+rows = [r for r in rc.load_rows(["10_comparison"]) if r.accuracy and r.accuracy.sd is not None]
 print(f"{len(rows)} rows with mean ± sd over repeated splits")
 
 # %% [markdown]
@@ -32,7 +32,7 @@ print(f"{len(rows)} rows with mean ± sd over repeated splits")
 
 # %%
 pairs = [{"a": a.model, "b": b.model, "difference (points)": abs(a.mean() - b.mean()),
-          "larger sd (points)": 100 * max(a.accuracy["sd"], b.accuracy["sd"])}
+          "larger sd (points)": 100 * max(a.accuracy.sd, b.accuracy.sd)}
          for a, b in itertools.combinations(rows, 2)]
 pairs = pd.DataFrame(pairs)
 within = pairs[pairs["difference (points)"] < pairs["larger sd (points)"]]
@@ -45,7 +45,7 @@ within.sort_values("difference (points)").head(10).round(2)
 
 # %%
 reseeded = pd.DataFrame({name: {f"seed {s}": 100 * rc.evaluate(name, ds, seed=s, profile=prof, measure_speed=False,
-                                                                progress=False).metrics["accuracy"]["mean"]
+                                                                progress=False).metrics["accuracy"].mean
                                 for s in (seed, seed + 1)} for name in ("lda", "pca_lda", "knn_cosine")}).T
 reseeded["change (points)"] = reseeded.iloc[:, 1] - reseeded.iloc[:, 0]
 reseeded.round(2)
@@ -83,7 +83,7 @@ ranking = {}
 for name in rc.BOOK_MODELS:
     for label, d in (("rruff-groups-10", ds), ("rruff-species-10", species)):
         r = rc.evaluate(name, d, seed=seed, profile=prof, measure_speed=False, progress=False)
-        ranking.setdefault(name, {})[label] = 100 * r.metrics["accuracy"]["mean"]
+        ranking.setdefault(name, {})[label] = 100 * r.metrics["accuracy"].mean
 ranking = pd.DataFrame(ranking).T
 ranking["rank on groups"] = ranking["rruff-groups-10"].rank(ascending=False).astype(int)
 ranking["rank on species"] = ranking["rruff-species-10"].rank(ascending=False).astype(int)

@@ -31,7 +31,7 @@ from ramancmp.experiments.compression import (channel_conversion_experiment, com
                                               distillation_experiment, feature_extraction_experiment)
 from ramancmp.experiments.curation import (curated_difference, curated_difference_text, curated_text,
                                            evaluate_curated, flagged_in_task)
-from ramancmp.experiments.deployment import bench_deployment, deployment_rows
+from ramancmp.experiments.deployment import bench_deployment, deployment_frame, deployment_rows
 from ramancmp.experiments.evaluation import evaluate, sibling_leakage, train_networks
 from ramancmp.experiments.results import load_rows
 from ramancmp.experiments.speed import PROTOCOL_NOTE, describe_speedup, speed_frame, speedup_of, time_rows
@@ -46,7 +46,7 @@ from ramancmp.training import TorchClassifier, predict_logits
 __all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "PROTOCOL_NOTE", "compare_speed", "describe_speedup", "speed_frame",
            "speedup_of", "time_rows", "DistillationConfig", "chapter_titles", "NETWORKS", "Row", "TIMING_THREADS",
            "TorchClassifier", "archive_path", "bench_all", "bench_deployment", "channel_conversion_experiment",
-           "claims", "compression_rows", "count_flops", "count_params", "create_model", "deployment_rows",
+           "claims", "compression_rows", "count_flops", "count_params", "create_model", "deployment_frame", "deployment_rows",
            "distillation_experiment", "evaluate", "feature_extraction_experiment", "feature_pipeline",
            "format_summary", "format_table", "get_or_train", "LibrarySearch", "OpenSetClassifier", "open_set", "get_profile", "layer_table", "list_chapters",
            "load_rows", "load_task", "make_split", "md", "measure_latency", "mineral_groups", "GROUPS_CSV", "num_threads", "plots",

@@ -117,12 +117,11 @@ def timing_check(rows: list[Row]) -> list[dict[str, Any]]:
     out = []
     for again in (r for r in rows if r.group == "timing check" and r.timing):
         first = next(r for r in rows if r.model == again.baseline)
-        for key, s in again.timing["speedup"].get(first.model, {}).items():
-            a, b = first.timing["cells"][key], again.timing["cells"][key]
-            out.append({"model": first.model, "cell": key, "first_ms": a["median_ms"],
-                        "first_ci": [a["lo_ms"], a["hi_ms"]], "again_ms": b["median_ms"],
-                        "again_ci": [b["lo_ms"], b["hi_ms"]], "difference_pct": -s["pct"],
-                        "difference_ci": [-s["hi"], -s["lo"]], "agrees": bool(s["lo"] <= 0.0 <= s["hi"])})
+        for key, s in again.timing.speedup.get(first.model, {}).items():
+            a, b = first.timing.cells[key], again.timing.cells[key]
+            out.append({"model": first.model, "cell": key, "first_ms": a.median_ms, "first_ci": a.ci_ms,
+                        "again_ms": b.median_ms, "again_ci": b.ci_ms, "difference_pct": -s.pct,
+                        "difference_ci": [-s.hi, -s.lo], "agrees": bool(s.lo <= 0.0 <= s.hi)})
     return out
 
 

@@ -7,7 +7,7 @@ results of this book. Each claim says how the book checks it (``metric``) and in
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -16,9 +16,10 @@ from scipy import stats
 
 from ramancmp.config import DRSN, STUDENT, TEACHER
 from ramancmp.experiments.tables import Row, paired, speedup, stat
+from ramancmp.metrics.statistics import Speedup, Stat
 
 __all__ = ["ACCURACY_TOLERANCE", "CLAIMS", "CLOSEST", "CONSISTENT", "NOT_REACHED", "PAPER", "PICK_TOLERANCE_POINTS",
-           "REACHED", "SPEEDUP_TOLERANCE", "Claim", "beyond_paper", "beyond_text", "decision_margin", "claim", "claims_table", "judge_claims", "pick_best",
+           "REACHED", "SPEEDUP_TOLERANCE", "Claim", "ClaimReading", "beyond_paper", "beyond_text", "decision_margin", "claim", "claims_table", "judge_claims", "pick_best",
            "pick_fastest_within", "pick_preprocessing", "rechoose_per_split", "rejudge", "to_frame", "tolerance_for", "verdict",
            "verdict_with_interval"]
 
@@ -35,6 +36,58 @@ class Claim:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ClaimReading:
+    """One reading of a claim judged on our rows (:func:`judge_claims`): the paper's number, ours with its 95 %
+    interval ``[lo, hi]`` (``None`` without one), where it was measured (``at``), how far beyond the paper's number
+    in the claim's better direction (``beyond`` with ``beyond_lo``, ``beyond_hi``) and the ``verdict``. JSON
+    (:meth:`to_dict`): the flat dict of these fields, as results files store it; :meth:`from_dict` also reads the
+    older entries without ``reading``, ``closest`` or the ``beyond`` fields."""
+
+    key: str = ""
+    claim: str = ""
+    chapter: str = ""
+    paper: float | None = None
+    unit: str = ""
+    reading: str = "as stated"
+    closest: bool = False  # older entries without it were not marked closest
+    why_closest: str = ""
+    ours: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    at: str = ""
+    tolerance: float | None = None
+    beyond: float | None = None
+    beyond_lo: float | None = None
+    beyond_hi: float | None = None
+    verdict: str = ""
+
+    @property
+    def has_interval(self) -> bool:
+        return self.lo is not None and self.hi is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ClaimReading":
+        if isinstance(d, cls):
+            return d
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in dict(d).items() if k in names})
+
+    def __getitem__(self, key: str) -> Any:  # legacy read access: the dicts judge_claims used to return
+        if key not in {f.name for f in fields(self)}:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
 
 PAPER = {
@@ -152,27 +205,28 @@ def verdict_with_interval(claim: Claim, ours: float, lo: float | None = None, hi
     return CONSISTENT
 
 
-def beyond_text(entry: dict) -> str:
+def beyond_text(entry: ClaimReading | dict) -> str:
     """An entry's :func:`beyond_paper` value with its interval, signed ("+10.59 [+7.56, +12.18]"); "–" if not measured."""
-    if entry.get("beyond") is None:
+    e = ClaimReading.from_dict(entry)
+    if e.beyond is None:
         return "–"
-    text = f"{entry['beyond']:+.2f}"
-    if entry.get("beyond_lo") is not None:
-        text += f" [{entry['beyond_lo']:+.2f}, {entry['beyond_hi']:+.2f}]"
+    text = f"{e.beyond:+.2f}"
+    if e.beyond_lo is not None:
+        text += f" [{e.beyond_lo:+.2f}, {e.beyond_hi:+.2f}]"
     return text
 
 
-def decision_margin(entry: dict) -> float | None:
+def decision_margin(entry: ClaimReading | dict) -> float | None:
     """How far a judged reading lies from changing its verdict, in the claim's unit: the distance from the deciding
     end of its interval (the worse end for ``reached``, the better end for ``not reached``, the nearer end for
     ``consistent``) to the threshold "tolerance short of the paper". ``None`` without a number or where the verdict
     does not follow from the numbers (a fallback pick). A margin smaller than the movement of a number between two
     runs marks a verdict that a rerun may change."""
-    if entry.get("ours") is None or entry.get("key") not in _KEYS or entry.get("verdict", "").startswith(
-            f"{NOT_REACHED} ("):
+    e = ClaimReading.from_dict(entry)
+    if e.ours is None or e.key not in _KEYS or e.verdict.startswith(f"{NOT_REACHED} ("):
         return None
-    c, threshold = claim(entry["key"]), -tolerance_for(entry["key"])
-    ends = [entry["ours"]] * 2 if entry.get("lo") is None else [entry["lo"], entry["hi"]]
+    c, threshold = claim(e.key), -tolerance_for(e.key)
+    ends = [e.ours] * 2 if e.lo is None else [e.lo, e.hi]
     worse, better = sorted(beyond_paper(c, v) for v in ends)
     if worse >= threshold:
         return worse - threshold
@@ -181,27 +235,26 @@ def decision_margin(entry: dict) -> float | None:
     return min(threshold - worse, better - threshold)
 
 
-def to_frame(judged: list[dict], claim_column: bool = True) -> pd.DataFrame:
+def to_frame(judged: list[ClaimReading | dict], claim_column: bool = True) -> pd.DataFrame:
     """Judged claim readings (:func:`judge_claims`) as the book's claims table: reading (★ closest to the paper's
     text), the paper's number, ours with its 95 % interval, how far beyond the paper (:func:`beyond_text`), where it
     was measured and the verdict; ``claim_column`` adds the claim's statement first."""
-    interval = lambda c: "–" if c.get("lo") is None else f"[{c['lo']:.2f}, {c['hi']:.2f}]"
-    frame = pd.DataFrame([{"claim": c["claim"], "reading": ("★ " if c.get("closest") else "") + c["reading"],
-                           "paper": f"{c['paper']:g} {c['unit']}",
-                           "ours": None if c["ours"] is None else round(c["ours"], 2), "95 % interval": interval(c),
-                           "beyond the paper [95 % interval]": beyond_text(c), "at": c["at"], "verdict": c["verdict"]}
-                          for c in judged])
+    interval = lambda c: "–" if c.lo is None else f"[{c.lo:.2f}, {c.hi:.2f}]"
+    frame = pd.DataFrame([{"claim": c.claim, "reading": ("★ " if c.closest else "") + c.reading,
+                           "paper": f"{c.paper:g} {c.unit}",
+                           "ours": None if c.ours is None else round(c.ours, 2), "95 % interval": interval(c),
+                           "beyond the paper [95 % interval]": beyond_text(c), "at": c.at, "verdict": c.verdict}
+                          for c in map(ClaimReading.from_dict, judged)])
     return frame if claim_column or frame.empty else frame.drop(columns="claim")
 
 
-def rejudge(entry: dict) -> str:
+def rejudge(entry: ClaimReading | dict) -> str:
     """The verdict of a stored claim reading (an entry of :func:`judge_claims`, e.g. read from an older run's results)
     under this module's rule; verdicts that do not follow from the numbers (not measured, a fallback pick) are kept."""
-    stored = entry.get("verdict", "")
-    if entry.get("ours") is None or stored.startswith(f"{NOT_REACHED} (") or entry.get("key") not in _KEYS:
-        return stored
-    return verdict_with_interval(claim(entry["key"]), entry["ours"], entry.get("lo"), entry.get("hi"),
-                                 tolerance_for(entry["key"]))
+    e = ClaimReading.from_dict(entry)
+    if e.ours is None or e.verdict.startswith(f"{NOT_REACHED} (") or e.key not in _KEYS:
+        return e.verdict
+    return verdict_with_interval(claim(e.key), e.ours, e.lo, e.hi, tolerance_for(e.key))
 
 
 def pick_fastest_within(candidates: list[Row], baseline: Row, points: float = PICK_TOLERANCE_POINTS) -> Row:
@@ -254,9 +307,9 @@ def rechoose_per_split(candidates: dict[str, Row], default: str,
 
     def value(row: Row, key: str, seed: int) -> float | None:
         st = getattr(row, key)
-        if not st or seed not in row.seeds or len(st["values"]) != len(row.seeds):
+        if not st or seed not in row.seeds or len(st.values) != len(row.seeds):
             return None
-        return st["values"][row.seeds.index(seed)]
+        return st.values[row.seeds.index(seed)]
 
     seeds = [s for s in base.seeds if all(s in r.seeds for r in candidates.values())]
     if not seeds:
@@ -300,7 +353,7 @@ def pick_preprocessing(rows: list[Row], default: str, primary: str = "knn_cosine
         return True
 
     better = [r for r in mine if r is not ref and (d := paired(r, ref, "val_accuracy")) is not None
-              and d["lo"] is not None and d["lo"] > 0 and others_keep_up(r.model)]
+              and d.lo is not None and d.lo > 0 and others_keep_up(r.model)]
     return max(better, key=lambda r: r.mean("val_accuracy")) if better else ref
 
 
@@ -318,22 +371,28 @@ def _boot(values: np.ndarray, fn: Any = np.mean) -> tuple[float | None, float | 
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def _speed_cell(row: Row, baseline: Row, key: str) -> dict[str, float] | None:
-    """The speed-up of ``row`` over ``baseline`` at timing cell ``key`` ("1/torch/1", ...), from the same run; the
-    plain batch-1 latencies for rows timed without the protocol."""
-    s = ((row.timing or {}).get("speedup") or {}).get(baseline.model, {}).get(key)
+def _speed_cell(row: Row, baseline: Row, key: tuple[str, str, int]) -> Speedup | None:
+    """The speed-up of ``row`` over ``baseline`` at timing cell ``key`` ((threads, runtime, batch)), from the same
+    run; the plain batch-1 latencies for rows timed without the protocol."""
+    s = row.speedup_over(baseline.model, *key)
     if s is not None:
         return s
-    if key == "1/torch/1" and row.latency_b1_ms is not None and baseline.latency_b1_ms:
-        return {"pct": speedup(row.latency_b1_ms, baseline.latency_b1_ms), "lo": None, "hi": None}
+    if key == B1 and row.latency_b1_ms is not None and baseline.latency_b1_ms:
+        return Speedup(speedup(row.latency_b1_ms, baseline.latency_b1_ms))
     return None
 
 
-def _cell_ms(row: Row, key: str) -> float | None:
-    c = ((row.timing or {}).get("cells") or {}).get(key)
+def _cell_ms(row: Row, key: tuple[str, str, int]) -> float | None:
+    c = row.cell(*key)
     if c is not None:
-        return c["median_ms"]
-    return row.latency_b1_ms if key == "1/torch/1" else None
+        return c.median_ms
+    return row.latency_b1_ms if key == B1 else None
+
+
+def _extra_mean(row: Row, key: str) -> float | None:
+    """The mean of a statistic kept in ``row.extra`` (e.g. a feature reading's ``val_accuracy``), or ``None``."""
+    s = Stat.from_dict(row.extra.get(key))
+    return None if s is None else s.mean
 
 
 def _pick_at(candidates: list[Row], baseline: Row, key: str) -> Row | None:
@@ -348,18 +407,22 @@ def _pick_at(candidates: list[Row], baseline: Row, key: str) -> Row | None:
     return next(c for c in candidates if c.model == picked.model)
 
 
-SPEED_READINGS = [("1/torch/1", "eager PyTorch, batch 1"), ("1/torch/256", "eager PyTorch, batch 256"),
-                  ("1/onnxruntime/1", "ONNX Runtime, batch 1"), ("1/onnxruntime/256", "ONNX Runtime, batch 256")]
+#: The timing cells (threads, runtime, batch) a speed-up claim is read at, and their words.
+B1, B256 = ("1", "torch", 1), ("1", "torch", 256)
+SPEED_READINGS = [(B1, "eager PyTorch, batch 1"), (B256, "eager PyTorch, batch 256"),
+                  (("1", "onnxruntime", 1), "ONNX Runtime, batch 1"),
+                  (("1", "onnxruntime", 256), "ONNX Runtime, batch 256")]
 
 
-def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
+def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[ClaimReading]:
     """Each claim (or those in ``keys``) beside our number, one entry per *reading* of the claim, computed from one
     table of :class:`Row` -- the only place the book computes its verdicts (chapters 5-8 show their claims from
     their own rows, chapter 10 and the README from ``bench all``).
 
-    An entry: ``key, claim, chapter, paper, unit, reading, closest (bool), why_closest, ours, lo, hi (95 %
-    interval or None), at, tolerance, beyond, beyond_lo, beyond_hi (how far ours and its interval lie beyond the
-    paper's number in the claim's better direction, :func:`beyond_paper`), verdict`` (:func:`verdict_with_interval`). "The" channel-converted DRSN and "the" feature depth are picked by
+    An entry, a :class:`ClaimReading`: ``key, claim, chapter, paper, unit, reading, closest (bool), why_closest,
+    ours, lo, hi (95 % interval or None), at, tolerance, beyond, beyond_lo, beyond_hi (how far ours and its
+    interval lie beyond the paper's number in the claim's better direction, :func:`beyond_paper`), verdict``
+    (:func:`verdict_with_interval`). "The" channel-converted DRSN and "the" feature depth are picked by
     :func:`pick_fastest_within` (fastest within 1 point of the baseline's validation accuracy) with the reading's own
     times, the best of each pair of models by :func:`pick_best` (validation); the distilled student is the
     (T, alpha) chosen on validation data (``extra["chosen"]``). Rows without validation accuracy (results of an older
@@ -382,14 +445,12 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
         r2 = lambda v: None if v is None else round(float(v), 2)
         ends = sorted(beyond_paper(c, v) for v in (lo, hi)) if ours is not None and lo is not None \
             and hi is not None else (None, None)
-        out.append({"key": key, "claim": c.statement, "chapter": c.chapter, "paper": c.value, "unit": c.unit,
-                    "reading": reading, "closest": bool(closest), "why_closest": CLOSEST.get(key, ""),
-                    "ours": r2(ours), "lo": r2(lo), "hi": r2(hi), "at": at, "tolerance": tolerance,
-                    "beyond": None if ours is None else r2(beyond_paper(c, ours)),
-                    "beyond_lo": r2(ends[0]), "beyond_hi": r2(ends[1]),
-                    "verdict": "not measured" if ours is None else (
-                        f"not reached ({fallback})" if fallback else verdict_with_interval(c, ours, lo, hi,
-                                                                                           tolerance))})
+        out.append(ClaimReading(
+            key=key, claim=c.statement, chapter=c.chapter, paper=c.value, unit=c.unit, reading=reading,
+            closest=bool(closest), why_closest=CLOSEST.get(key, ""), ours=r2(ours), lo=r2(lo), hi=r2(hi), at=at,
+            tolerance=tolerance, beyond=None if ours is None else r2(beyond_paper(c, ours)), beyond_lo=r2(ends[0]),
+            beyond_hi=r2(ends[1]), verdict="not measured" if ours is None else (
+                f"not reached ({fallback})" if fallback else verdict_with_interval(c, ours, lo, hi, tolerance))))
 
     def model_row(name: str) -> Row | None:
         r = by_name.get(name)
@@ -399,9 +460,9 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
         """``a - b`` in accuracy points on the splits both were measured on, with the corrected resampled t
         interval of :func:`ramancmp.experiments.tables.paired` (the same interval as every table)."""
         p = paired(a, b)
-        if p is None or p["lo"] is None:
+        if p is None or p.lo is None:
             return a.mean() - b.mean(), None, None
-        return 100 * p["mean"], 100 * p["lo"], 100 * p["hi"]
+        return 100 * p.mean, 100 * p.lo, 100 * p.hi
 
     light = [r for r in (model_row(effnet), model_row(drsn)) if r]
     classical = [r for r in (model_row("lda"), model_row(cnn)) if r]
@@ -427,18 +488,18 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
             reading="distilled - student trained alone, test accuracy", lo=lo, hi=hi)
     if distilled is not None and teacher is not None:
         if distilled.fit_time_s and teacher.fit_time_s:
-            diff = np.asarray(distilled.fit_time_s["values"]) - np.asarray(teacher.fit_time_s["values"])
+            diff = np.asarray(distilled.fit_time_s.values) - np.asarray(teacher.fit_time_s.values)
             lo, hi = _boot(diff) if len(diff) > 1 else (None, None)
             add("distillation_time", float(np.mean(diff)), f"{distilled.model} vs {teacher.model}",
                 reading="training time per split (student's own training - teacher's)", lo=lo, hi=hi)
         # both times from the distillation run: the student's, and the teacher's through the same run's ratio
-        s_ms, sp = _cell_ms(distilled, "1/torch/256"), _speed_cell(distilled, teacher, "1/torch/256")
+        s_ms, sp = _cell_ms(distilled, B256), _speed_cell(distilled, teacher, B256)
         n_test = distilled.extra.get("n_test")
-        if s_ms is not None and sp is not None and sp["lo"] is not None and n_test:
+        if s_ms is not None and sp is not None and sp.lo is not None and n_test:
             secs = lambda pct: (s_ms - s_ms / (1 - pct / 100)) * n_test / 1e3  # student - teacher
-            add("distillation_time", secs(sp["pct"]), f"{distilled.model} vs {teacher.model}",
+            add("distillation_time", secs(sp.pct), f"{distilled.model} vs {teacher.model}",
                 reading=f"inference time of the test part ({n_test:.0f} spectra, eager PyTorch, batch 256)",
-                closest=False, lo=min(secs(sp["lo"]), secs(sp["hi"])), hi=max(secs(sp["lo"]), secs(sp["hi"])))
+                closest=False, lo=min(secs(sp.lo), secs(sp.hi)), hi=max(secs(sp.lo), secs(sp.hi)))
 
     # ---- channel conversion: two baselines x four timing readings
     base = next((r for r in rows if r.model == drsn and r.latency_b1_ms is not None), None)
@@ -457,8 +518,8 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
             s = _speed_cell(pick, b, key) if pick is not None else None
             if s is None:
                 continue
-            add("channel_conversion_speedup", s["pct"], pick.model, SPEEDUP_TOLERANCE, reading=f"{label}, {words}",
-                closest=(b is pbase and key == "1/torch/256"), lo=s["lo"], hi=s["hi"])
+            add("channel_conversion_speedup", s.pct, pick.model, SPEEDUP_TOLERANCE, reading=f"{label}, {words}",
+                closest=(b is pbase and key == B256), lo=s.lo, hi=s.hi)
 
     # ---- DRSN features + LDA
     feats = [r for r in rows if r.group == "feature_extraction" and r.extra.get("role") in (None, "variant")
@@ -478,9 +539,9 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
             full = pick.extra.get("bins") is None and "lda" in pick.extra  # the whole trunk
             what = "no shallow cut within 1 point: the full DRSN + LDA (runs the whole network, not a speed-up)" \
                 if full else f"{pick.model}"
-            add("feature_lda_speedup", s["pct"], what, SPEEDUP_TOLERANCE,
+            add("feature_lda_speedup", s.pct, what, SPEEDUP_TOLERANCE,
                 reading=f"prefix + LDA as one graph, {words}",
-                closest=False, lo=s["lo"], hi=s["hi"], fallback="the fallback pick runs the whole network"
+                closest=False, lo=s.lo, hi=s.hi, fallback="the fallback pick runs the whole network"
                 if full else None)
         for r in rows:
             if r.extra.get("role") != "classifier alone":
@@ -488,13 +549,13 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
             for key, words in SPEED_READINGS[:2]:
                 s = _speed_cell(r, fbase, key)
                 if s is not None:
-                    add("feature_lda_speedup", s["pct"], r.model, SPEEDUP_TOLERANCE, reading=f"classifier alone on stored "
-                        f"features, {words}", closest=(key == "1/torch/256" and r.extra.get("depth") == max(
-                            f.extra.get("depth", 0) for f in feats)), lo=s["lo"], hi=s["hi"])
+                    add("feature_lda_speedup", s.pct, r.model, SPEEDUP_TOLERANCE, reading=f"classifier alone on stored "
+                        f"features, {words}", closest=(key == B256 and r.extra.get("depth") == max(
+                            f.extra.get("depth", 0) for f in feats)), lo=s.lo, hi=s.hi)
         fulls = [r for r in feats if r.extra.get("lda") is not None and r.extra.get("bins") is None]
         slda = next((r for r in fulls if r.extra.get("lda")), None)
         if slda is not None and slda.fit_time_s and fbase.fit_time_s:
-            lda_t, net_t = np.asarray(slda.fit_time_s["values"]), np.asarray(fbase.fit_time_s["values"])
+            lda_t, net_t = np.asarray(slda.fit_time_s.values), np.asarray(fbase.fit_time_s.values)
             pct = 100 * (1 - lda_t.mean() / net_t.mean())
             lo = hi = None
             if len(lda_t) == len(net_t) and len(lda_t) > 1:
@@ -505,8 +566,8 @@ def judge_claims(rows: list[Row], keys: list[str] | None = None) -> list[dict]:
                 reading="training/adaptation time: fit LDA on frozen features vs retrain the DRSN", closest=False,
                 lo=lo, hi=hi)
         acc_readings = [(r, r.extra.get("reading") or r.model) for r in fulls]
-        chosen = max(shrunk, key=lambda r: (r.extra.get("val_accuracy") or {}).get("mean") or -1.0)
-        if (chosen.extra.get("val_accuracy") or {}).get("mean") is not None and chosen not in fulls:
+        chosen = max(shrunk, key=lambda r: _extra_mean(r, "val_accuracy") or -1.0)
+        if _extra_mean(chosen, "val_accuracy") is not None and chosen not in fulls:
             acc_readings.append((chosen, f"depth chosen on validation: {chosen.extra.get('reading')}, "
                                          f"depth {chosen.extra.get('depth')}"))
         if not acc_readings and not all(r.val_accuracy for r in feats + [fbase]):

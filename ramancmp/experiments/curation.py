@@ -17,7 +17,7 @@ import pandas as pd
 from ramancmp.data.curation import FLAGS, flagged_samples, read_curation
 from ramancmp.experiments.evaluation import evaluate
 from ramancmp.experiments.tables import Row, accuracy_text, stat
-from ramancmp.metrics.statistics import WITHIN_NOISE, format_interval, paired_difference
+from ramancmp.metrics.statistics import WITHIN_NOISE, Interval, format_interval, paired_difference
 
 __all__ = ["curated_difference", "curated_difference_text", "curated_text", "evaluate_curated", "flagged_mask", "flagged_in_task"]
 
@@ -72,11 +72,11 @@ def evaluate_curated(model: Any, dataset: Any, *, full: Row | None = None, table
     return full
 
 
-def curated_difference(row: Row) -> dict[str, Any] | None:
+def curated_difference(row: Row) -> Interval | None:
     """``accuracy without flagged - accuracy`` of ``row``, paired split by split (corrected resampled t, fractions)."""
     if not row.accuracy or not row.accuracy_curated:
         return None
-    return paired_difference(row.accuracy_curated["values"], row.accuracy["values"], row.test_train_ratio or 0.0)
+    return paired_difference(row.accuracy_curated.values, row.accuracy.values, row.test_train_ratio or 0.0)
 
 
 def curated_difference_text(row: Row) -> str:
@@ -85,7 +85,7 @@ def curated_difference_text(row: Row) -> str:
     if d is None:
         return "n/a (no result without the flagged spectra)"
     text = format_interval(d, signed=True)
-    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d["within_noise"] else text + " points"
+    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d.within_noise else text + " points"
 
 
 def curated_text(rows: list[Row]) -> str:

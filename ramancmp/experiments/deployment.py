@@ -21,11 +21,12 @@ import io
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -40,13 +41,91 @@ from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
 from ramancmp.experiments.store import get_or_train, shared_executor, train_part
 from ramancmp.experiments.tables import Row
+from ramancmp.metrics.statistics import Speedup, Stat
 from ramancmp.fileio import atomic_path, fingerprint
 from ramancmp.metrics import as_torch_module, count_flops, count_params
 from ramancmp.metrics.timing import compare_speed, num_threads
 from ramancmp.models import encode_labels
 from ramancmp.training import TrainConfig, train_model
 
-__all__ = ["bench_deployment", "deployment_rows", "deployment_variants"]
+__all__ = ["DeploymentVariant", "bench_deployment", "deployment_frame", "deployment_rows", "deployment_variants"]
+
+
+@dataclass
+class DeploymentVariant:
+    """One deployment variant of a network (:func:`deployment_variants`), measured on one split in one run.
+
+    ``accuracy`` and ``agreement`` (with the float model's predictions) are fractions of the test part; ``size_kb``
+    the size on disk; the timing protocol's batch-1 median with its 95 % interval, batch-256 throughput and the
+    speed-ups over the float model (``None`` for the float model itself). ``extra``: what only some variants have
+    (int8: ``int8_layers``, ``float_layers``, ``backend``, ``quantization``; pruned: ``fine_tuned``,
+    ``fine_tune_s``; ONNX: ``opset``). JSON (:meth:`to_dict`): one flat dict, ``extra``'s keys beside the others.
+    """
+
+    model: str
+    variant: str
+    runtime: str | None = None
+    precision: str | None = None
+    prune_ratio: float | None = None
+    accuracy: float | None = None
+    agreement: float | None = None
+    params: int | None = None
+    mflops: float | None = None
+    size_kb: float | None = None
+    threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    latency_b1_ms: float | None = None
+    latency_b1_ci: list[float] | None = None
+    throughput_b256: float | None = None
+    per_spectrum_b256_ci_ms: list[float] | None = None
+    timing_rounds: int | None = None
+    speedup_b1: Speedup | None = None  # over the float model, paired bootstrap interval over the same rounds
+    speedup_b256: Speedup | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "extra":
+                out.update(v)
+            elif not (f.name.startswith("speedup_") and v is None):
+                out[f.name] = v.to_dict() if isinstance(v, Speedup) else v
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DeploymentVariant":
+        if isinstance(d, cls):
+            return d
+        names = {f.name for f in fields(cls)} - {"extra"}
+        known = {k: v for k, v in d.items() if k in names}
+        for k in ("speedup_b1", "speedup_b256"):
+            known[k] = Speedup.from_dict(known.get(k))
+        return cls(**known, extra={k: v for k, v in d.items() if k not in names and k != "extra"}
+                   | dict(d.get("extra") or {}))
+
+    def __getitem__(self, key: str) -> Any:  # legacy read access: the dict deployment_variants used to return
+        if key in self.extra:
+            return self.extra[key]
+        if key in {f.name for f in fields(self)} - {"extra"}:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def deployment_frame(variants: Sequence[Any]) -> pd.DataFrame:
+    """The variants as a DataFrame, one column per :meth:`DeploymentVariant.to_dict` key; the speed-up columns
+    hold :class:`~ramancmp.metrics.statistics.Speedup` objects (``None`` for the float model)."""
+    vs = [DeploymentVariant.from_dict(v) for v in variants]
+    frame = pd.DataFrame([v.to_dict() for v in vs])
+    for k in ("speedup_b1", "speedup_b256"):
+        if k in frame:
+            frame[k] = [getattr(v, k) for v in vs]
+    return frame
 
 
 def _torch_bytes(module: nn.Module) -> int:
@@ -122,9 +201,9 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
                         latency_runs: int = 15, throughput_runs: int | None = None, timing_min_ms: float = 10.0,
                         timing_max_s: float | None = 60.0, idle_wait_s: float = 30.0, workdir: str | Path | None = None,
                         name: str | None = None, progress: bool = False,
-                        cache_dir: str | Path | None = None) -> list[dict[str, Any]]:
-    """Rows ``{model, variant, runtime, precision, prune_ratio, accuracy, agreement, params, mflops, size_kb,
-    latency_b1_ms, latency_b1_p10_ms, latency_b1_p90_ms, throughput_b256, threads, ...}`` for each variant.
+                        cache_dir: str | Path | None = None) -> list[DeploymentVariant]:
+    """One :class:`DeploymentVariant` (model, variant, runtime, precision, prune_ratio, accuracy, agreement,
+    params, mflops, size_kb, threads, timings and speed-ups over the float model) for each variant.
 
     Args:
         model: a trained network or :class:`~ramancmp.models.TorchClassifier` (its ``classes_`` map outputs to
@@ -171,12 +250,12 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
         timed_targets: dict[str, Any] = {}
 
         def row(variant: str, runtime: str, precision: str, pred: np.ndarray, timed: Any, *, params: int,
-                flops: int, size: int, ratio: float = 0.0, predict_fn: Any = None, **extra: Any) -> dict[str, Any]:
+                flops: int, size: int, ratio: float = 0.0, predict_fn: Any = None,
+                **extra: Any) -> DeploymentVariant:
             timed_targets[variant] = predict_fn if predict_fn is not None else timed  # timed together below
-            return {"model": base_name, "variant": variant, "runtime": runtime, "precision": precision,
-                    "prune_ratio": ratio, "accuracy": float(np.mean(pred == y_test)),
-                    "agreement": float(np.mean(pred == float_pred)), "params": int(params),
-                    "mflops": flops / 1e6, "size_kb": size / 1024, "threads": n_threads, **extra}
+            return DeploymentVariant(base_name, variant, runtime, precision, ratio, float(np.mean(pred == y_test)),
+                                     float(np.mean(pred == float_pred)), int(params), flops / 1e6, size / 1024,
+                                     n_threads, extra=extra)
 
         steps = ["float"] + (["int8"] if int8 else []) + [f"prune {r:g}" for r in ratios] + (
             ["onnx"] if onnx else [])
@@ -187,7 +266,7 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
         if int8:
             q = quantize_int8(net, calibration_X, backend=backend)
             rows.append(row("int8", "torch", "int8", labels(_torch_logits(q, X_test).argmax(1)), q,
-                            params=rows[0]["params"], flops=flops_float["flops"], size=_torch_bytes(q),
+                            params=rows[0].params, flops=flops_float["flops"], size=_torch_bytes(q),
                             int8_layers=q.report.n_quantized, float_layers=int(sum(q.report.float_modules.values())),
                             backend=backend, quantization=q.report.to_dict()))
             bar.update()
@@ -213,13 +292,13 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
             path = export_onnx(net, folder / f"{base_name}.onnx", dynamo=onnx_dynamo)
             sess = OnnxClassifier(path, threads=n_threads)
             rows.append(row("onnx", "onnxruntime", "fp32", labels(sess.predict_logits(X_test).argmax(1)), None,
-                            params=rows[0]["params"], flops=flops_float["flops"], size=path.stat().st_size,
+                            params=rows[0].params, flops=flops_float["flops"], size=path.stat().st_size,
                             predict_fn=sess.predict_logits, opset=_opset(path)))
             if onnx_int8:
                 qpath = quantize_onnx(path, folder / f"{base_name}.int8.onnx", calibration_X)
                 qsess = OnnxClassifier(qpath, threads=n_threads)
                 rows.append(row("onnx int8", "onnxruntime", "int8", labels(qsess.predict_logits(X_test).argmax(1)),
-                                None, params=rows[0]["params"], flops=flops_float["flops"],
+                                None, params=rows[0].params, flops=flops_float["flops"],
                                 size=qpath.stat().st_size, predict_fn=qsess.predict_logits))
             bar.update()
         bar.close()
@@ -228,13 +307,13 @@ def deployment_variants(model: Any, calibration_X: Any, X_test: Any, y_test: Any
                             min_sample_ms=timing_min_ms, threads=None, inputs=X_test, max_s=timing_max_s,
                             idle_wait_s=idle_wait_s)
         for r in rows:
-            b1, b256 = cmp.cell(r["variant"], 1), cmp.cell(r["variant"], 256)
-            r.update({"latency_b1_ms": b1["median_ms"], "latency_b1_ci": [b1["lo_ms"], b1["hi_ms"]],
-                      "throughput_b256": 1e3 / b256["median_ms"],
-                      "per_spectrum_b256_ci_ms": [b256["lo_ms"], b256["hi_ms"]], "timing_rounds": cmp.rounds})
-            if r["variant"] != "float":
-                r["speedup_b1"] = cmp.speedup(r["variant"], "float", 1)
-                r["speedup_b256"] = cmp.speedup(r["variant"], "float", 256)
+            b1, b256 = cmp.cell(r.variant, 1), cmp.cell(r.variant, 256)
+            r.latency_b1_ms, r.latency_b1_ci = b1.median_ms, b1.ci_ms
+            r.throughput_b256, r.per_spectrum_b256_ci_ms = 1e3 / b256.median_ms, b256.ci_ms
+            r.timing_rounds = cmp.rounds
+            if r.variant != "float":
+                r.speedup_b1 = cmp.speedup(r.variant, "float", 1)
+                r.speedup_b256 = cmp.speedup(r.variant, "float", 256)
     return rows
 
 
@@ -249,18 +328,18 @@ def _progress(steps: list[str], desc: str, enabled: bool):
     return tqdm(total=len(steps), desc=desc, unit="variant", disable=not enabled, leave=False)
 
 
-def deployment_rows(rows: list[dict[str, Any]], peak_gflops: float | None = None) -> list[Row]:
-    """:func:`deployment_variants` rows as table :class:`Row` (one split: accuracy has one value, no sd)."""
+def deployment_rows(rows: Sequence[Any], peak_gflops: float | None = None) -> list[Row]:
+    """:func:`deployment_variants` rows (:class:`DeploymentVariant`, or their saved dicts) as table :class:`Row`
+    (one split: accuracy has one value, no sd)."""
     out = []
-    for r in rows:
-        row = Row(model=f"{r['model']} {r['variant']}", group="deployment", accuracy={"mean": r["accuracy"],
-                  "sd": None, "values": [r["accuracy"]]}, params=r.get("params"), mflops=r.get("mflops"),
-                  latency_b1_ms=r["latency_b1_ms"], latency_b1_ci=r.get("latency_b1_ci"),
-                  throughput_b256=r["throughput_b256"], baseline=f"{r['model']} float",
-                  speedup_pct=(r.get("speedup_b1") or {}).get("pct"),
-                  speedup_ci=[r["speedup_b1"]["lo"], r["speedup_b1"]["hi"]] if r.get("speedup_b1") else None,
-                  extra={k: r[k] for k in ("variant", "runtime", "precision", "prune_ratio", "agreement", "size_kb")
-                         if k in r})
+    for v in map(DeploymentVariant.from_dict, rows):
+        s = v.speedup_b1
+        row = Row(model=f"{v.model} {v.variant}", group="deployment", accuracy=Stat(v.accuracy, None, (v.accuracy,)),
+                  params=v.params, mflops=v.mflops, latency_b1_ms=v.latency_b1_ms, latency_b1_ci=v.latency_b1_ci,
+                  throughput_b256=v.throughput_b256, baseline=f"{v.model} float",
+                  speedup_pct=None if s is None else s.pct, speedup_ci=None if s is None else [s.lo, s.hi],
+                  extra={"variant": v.variant, "runtime": v.runtime, "precision": v.precision,
+                         "prune_ratio": v.prune_ratio, "agreement": v.agreement, "size_kb": v.size_kb})
         row.set_gemm_peak(peak_gflops)
         out.append(row)
     return out

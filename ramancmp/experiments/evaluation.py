@@ -41,6 +41,7 @@ from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
 from ramancmp.experiments.store import PretrainedClassifier, build_estimator, make_job, train_all
 from ramancmp.models import is_torch_model
+from ramancmp.metrics.statistics import Stat
 from ramancmp.metrics import (
     aggregate,
     as_torch_module,
@@ -75,7 +76,7 @@ class EvaluationResult:
     seed: int
     profile: str
     class_names: list[str]
-    metrics: dict[str, dict[str, Any]]  # {"accuracy"|"sensitivity"|"specificity"|"fit_time_s": {mean, sd, values}}
+    metrics: dict[str, Stat]  # "accuracy", "sensitivity", "specificity", "fit_time_s", ...: mean, sd, values
     per_repeat: list[dict[str, Any]]  # classification_metrics(...) + fit_time_s + split sizes, per repeat
     confusion_matrix: list[list[int]]  # summed over repeats; rows = true class, columns = predicted
     complexity: dict[str, Any]  # params, trainable, macs, flops (per spectrum), breakdown
@@ -87,10 +88,16 @@ class EvaluationResult:
     estimator: Any = field(default=None, repr=False)  # the last fitted estimator
     last_split: Any = field(default=None, repr=False)  # the split it was trained and tested on
 
+    def __post_init__(self) -> None:
+        # the statistics typed (also when given as {"mean", "sd", "values"} dicts); sd NaN for one repeat
+        self.metrics = {k: Stat.from_dict(v) for k, v in self.metrics.items()}
+
     # ---------------------------------------------------------------------------------------------- views
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: everything but the fitted estimator and the split indices."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("estimator", "last_split")}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("estimator", "last_split")}
+        out["metrics"] = {k: v.to_dict() for k, v in self.metrics.items()}
+        return out
 
     def __str__(self) -> str:
         m = self.metrics
@@ -126,7 +133,7 @@ class EvaluationResult:
         path = Path(path) if path is not None else checkpoints_dir(self.profile) / self.task / self.model
         output_names = [self.class_names[int(c)] for c in self.estimator.classes_]
         extra = {"class_names": output_names, "preprocess": self.preprocess, "task": self.task,
-                 "metrics": {k: {"mean": v["mean"], "sd": v["sd"]} for k, v in self.metrics.items()},
+                 "metrics": {k: {"mean": v.mean, "sd": v.sd} for k, v in self.metrics.items()},
                  "provenance": self.provenance()}
         return self.estimator.save(path, extra=extra)
 

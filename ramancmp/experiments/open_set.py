@@ -33,6 +33,7 @@ from sklearn.frozen import FrozenEstimator
 from ramancmp.data.splits import Split, species_halves
 from ramancmp.experiments.executor import Executor, get_executor
 from ramancmp.experiments.tables import Row, stat
+from ramancmp.metrics.statistics import Stat
 from ramancmp.metrics import as_torch_module
 from ramancmp.models import LibrarySearch, OpenSetClassifier
 
@@ -218,7 +219,8 @@ def run_units(items: list[Any], executor: Executor | str | None = None, progress
 
 
 def summarize(rows: list[dict], keys: tuple[str, ...], by: tuple[str, ...] = ("model",)) -> list[dict]:
-    """Mean, sd and per-split values of ``keys`` for each combination of ``by``."""
+    """For each combination of ``by``: ``n`` and, for each of ``keys``, a :class:`~ramancmp.metrics.statistics.Stat`
+    (mean and sd ignoring NaN splits; sd 0.0 for one split; the per-split values, NaN kept)."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(row[b] for b in by), []).append(row)
@@ -227,7 +229,7 @@ def summarize(rows: list[dict], keys: tuple[str, ...], by: tuple[str, ...] = ("m
         entry = dict(zip(by, group), n=len(members))
         for key in keys:
             values = np.array([m[key] for m in members], dtype=float)
-            entry[key] = {"mean": float(np.nanmean(values)), "sd": float(np.nanstd(values, ddof=1)) if len(values) > 1
-                          else 0.0, "values": values.tolist()}
+            entry[key] = Stat(float(np.nanmean(values)), float(np.nanstd(values, ddof=1)) if len(values) > 1
+                              else 0.0, tuple(values.tolist()))
         out.append(entry)
     return out

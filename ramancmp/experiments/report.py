@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ramancmp.config import PROJECT_ROOT, results_dir
-from ramancmp.experiments.claims import (ACCURACY_TOLERANCE, SPEEDUP_TOLERANCE, beyond_text, decision_margin, judge_claims,
-                                         rejudge)
+from ramancmp.experiments.claims import (ACCURACY_TOLERANCE, SPEEDUP_TOLERANCE, ClaimReading, beyond_text,
+                                         decision_margin, judge_claims, rejudge)
 from ramancmp.experiments.tables import Row, species_text, specificity_text, to_markdown
 from ramancmp.fileio import atomic_path, read_json
 
@@ -28,7 +28,7 @@ def readme_section(directory: Path | None = None) -> str:
     table, prov = payload["metrics"], payload["provenance"]
     rows = [Row.from_dict(r) for r in table["rows"]]
     gemm = table.get("gemm") or {}
-    n_splits = sorted({len(r.accuracy["values"]) for r in rows if r.accuracy and r.accuracy.get("sd") is not None})
+    n_splits = sorted({r.accuracy.n for r in rows if r.accuracy and r.accuracy.sd is not None})
     models = [r for r in rows if r.group == "model"]
     splits_text = (f"{n_splits[-1]} (the cheap classical models) or {n_splits[0]} (networks and variants: the "
                    "classical models' first splits, so rows pair)" if len(n_splits) > 1
@@ -67,13 +67,13 @@ def readme_section(directory: Path | None = None) -> str:
     ]
     judged = judge_claims(rows)
     for c in judged:
-        ours = "–" if c["ours"] is None else f"{c['ours']:.2f}"
-        if c.get("lo") is not None:
-            ours += f" [{c['lo']:.2f}, {c['hi']:.2f}]"
-        reading = f"★ {c.get('reading', '')}" if c.get("closest") else c.get("reading", "")
-        parts.append(f"| {c['claim']} | {reading} | {c['paper']:g} {c['unit']} | {ours} | {beyond_text(c)} | "
-                     f"{c['at']} | {c['verdict']} |")
-    why = {c["key"]: (c["claim"], c["why_closest"]) for c in judged if c.get("closest") and c.get("why_closest")}
+        ours = "–" if c.ours is None else f"{c.ours:.2f}"
+        if c.lo is not None:
+            ours += f" [{c.lo:.2f}, {c.hi:.2f}]"
+        reading = f"★ {c.reading}" if c.closest else c.reading
+        parts.append(f"| {c.claim} | {reading} | {c.paper:g} {c.unit} | {ours} | {beyond_text(c)} | "
+                     f"{c.at} | {c.verdict} |")
+    why = {c.key: (c.claim, c.why_closest) for c in judged if c.closest and c.why_closest}
     if why:
         parts += ["", "Closest readings: " + " ".join(f"*{claim}*: {reason}." for claim, reason in why.values())]
     check = table.get("timing_check") or []
@@ -151,8 +151,8 @@ def compare_runs(before: Path, after: Path, as_stored: bool = False) -> tuple[li
         same = x is not None and y is not None and x["verdict"] == y["verdict"]
         changed += not same
         margins = [m for m in (decision_margin(e) for e in (x, y) if e is not None) if m is not None]
-        moved = abs(x["ours"] - y["ours"]) if x and y and x.get("ours") is not None and y.get("ours") is not None \
-            else None
+        ex, ey = (None if e is None else ClaimReading.from_dict(e) for e in (x, y))
+        moved = abs(ex.ours - ey.ours) if ex and ey and ex.ours is not None and ey.ours is not None else None
         rows.append({"claim": key[0], "reading": key[1], "before": _cell(x), "after": _cell(y), "same": same,
                      "margin": min(margins) if margins else None, "moved": moved})
     return rows, changed
@@ -162,9 +162,10 @@ def _cell(entry: dict | None) -> str:
     """One run's claim reading in :func:`compare_runs`: number [interval] verdict."""
     if entry is None:
         return "—"
+    e = ClaimReading.from_dict(entry)
     fmt = lambda v: "–" if v is None else f"{v:g}"
-    interval = f" [{fmt(entry['lo'])}, {fmt(entry['hi'])}]" if entry.get("lo") is not None else ""
-    return f"{fmt(entry.get('ours'))}{interval} {entry['verdict']}"
+    interval = f" [{fmt(e.lo)}, {fmt(e.hi)}]" if e.lo is not None else ""
+    return f"{fmt(e.ours)}{interval} {e.verdict}"
 
 
 def compare_runs_markdown(before: Path, after: Path, as_stored: bool = False) -> tuple[str, int]:

@@ -8,7 +8,8 @@ optimises both exporters' graphs to the same kernels; chapter 9 checks the logit
 every row its cells with 95 % intervals and its speed-ups over the baselines named, each with a paired bootstrap
 interval over the same rounds. Ratios are only ever computed between rows of the same run.
 
-Keys of the cells: ``f"{threads}/{runtime}/{batch}"`` with ``threads`` "1" or "all", ``runtime`` "torch" or
+Cells are read by ``row.cell(threads, runtime, batch)`` and ``row.speedup_over(baseline, threads, runtime,
+batch)`` (:class:`~ramancmp.experiments.tables.Timing`; in JSON keyed ``f"{threads}/{runtime}/{batch}"``) with ``threads`` "1" or "all", ``runtime`` "torch" or
 "onnxruntime". ``row.latency_b1_ms`` / ``latency_b1_ci`` / ``throughput_b256`` / ``speedup_pct`` / ``speedup_ci``
 are the 1-thread eager-PyTorch values, so every table keeps its familiar columns.
 """
@@ -29,19 +30,15 @@ import pandas as pd
 
 from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx
 from ramancmp.config import TIMING_THREADS, get_profile
-from ramancmp.experiments.tables import Row
+from ramancmp.experiments.tables import Row, Timing, cell_key
 from ramancmp.metrics import as_torch_module
 from ramancmp.models.layers import FoldSpectrum
+from ramancmp.metrics.statistics import Speedup
 from ramancmp.metrics.timing import PROTOCOL_NOTE, compare_speed
 
 __all__ = ["PROTOCOL_NOTE", "cell_key", "describe_speedup", "speed_frame", "speedup_of", "time_rows"]
 
 RUNTIMES = ("torch", "onnxruntime")
-
-
-def cell_key(threads: str = "1", runtime: str = "torch", batch: int = 1) -> str:
-    """The key of one timing cell: ``"1/torch/1"``, ``"all/onnxruntime/256"``, ..."""
-    return f"{threads}/{runtime}/{int(batch)}"
 
 
 def _thread_settings(profile: Any) -> list[tuple[str, int]]:
@@ -103,20 +100,18 @@ def time_rows(rows: list[Row], targets: dict[str, Any], *, baselines: list[str] 
             summaries[label] = cmp.summary()
             for n in targets:
                 row = by_name[n]
-                row.timing = row.timing or {"cells": {}, "speedup": {}, "rounds": {}}
-                row.timing["rounds"][label] = cmp.rounds
+                row.timing = row.timing or Timing()
+                row.timing.rounds[label] = cmp.rounds
                 for runtime in RUNTIMES:
                     key = f"{n}|{runtime}"
                     if key not in cmp.cells:
                         continue
                     for b in (1, 256):
-                        c = cmp.cell(key, b)
-                        row.timing["cells"][cell_key(label, runtime, b)] = {
-                            "median_ms": c["median_ms"], "lo_ms": c["lo_ms"], "hi_ms": c["hi_ms"]}
+                        row.timing.cells[cell_key(label, runtime, b)] = cmp.cell(key, b).without_samples()
                         for base in base_names:
                             bkey = f"{base}|{runtime}"
                             if bkey in cmp.cells and base != n:
-                                row.timing["speedup"].setdefault(base, {})[cell_key(label, runtime, b)] = \
+                                row.timing.speedup.setdefault(base, {})[cell_key(label, runtime, b)] = \
                                     cmp.speedup(key, bkey, b)
     for n in targets:
         _fill_columns(by_name[n])
@@ -181,16 +176,15 @@ def _onnx_runner(paths: dict[int | None, Path], threads: int) -> Any:
 
 
 def _fill_columns(row: Row) -> None:
-    cells = row.timing["cells"]
-    b1, b256 = cells.get(cell_key()), cells.get(cell_key(batch=256))
+    b1, b256 = row.cell(batch=1), row.cell(batch=256)
     if b1:
-        row.latency_b1_ms, row.latency_b1_ci = b1["median_ms"], [b1["lo_ms"], b1["hi_ms"]]
+        row.latency_b1_ms, row.latency_b1_ci = b1.median_ms, b1.ci_ms
         row.latency_b1_p10_ms = row.latency_b1_p90_ms = None  # superseded by the interval
     if b256:
-        row.throughput_b256 = 1e3 / b256["median_ms"]
-    s = row.timing["speedup"].get(row.baseline or "", {}).get(cell_key())
+        row.throughput_b256 = 1e3 / b256.median_ms
+    s = row.speedup_over(row.baseline)
     if s:
-        row.speedup_pct, row.speedup_ci = s["pct"], [s["lo"], s["hi"]]
+        row.speedup_pct, row.speedup_ci = s.pct, [s.lo, s.hi]
     elif row.baseline == row.model:
         row.speedup_pct, row.speedup_ci = 0.0, None
 
@@ -203,31 +197,31 @@ def speed_frame(rows: list[Row], baseline: str | None = None) -> pd.DataFrame:
         if not r.timing:
             continue
         base = baseline or r.baseline
-        for key, c in r.timing["cells"].items():
-            threads, runtime, batch = key.split("/")
-            s = r.timing["speedup"].get(base or "", {}).get(key)
-            out.append({"model": r.model, "threads": threads, "runtime": runtime, "batch": int(batch),
-                        "µs per spectrum": f"{1e3 * c['median_ms']:.1f} [{1e3 * c['lo_ms']:.1f}, "
-                                           f"{1e3 * c['hi_ms']:.1f}]",
-                        f"speed-up vs {base} (%)": "–" if s is None else
-                        f"{s['pct']:.1f} [{s['lo']:.1f}, {s['hi']:.1f}]"})
+        for threads, runtime, batch in r.timing.cell_keys():
+            c, s = r.cell(threads, runtime, batch), r.speedup_over(base or "", threads, runtime, batch)
+            out.append({"model": r.model, "threads": threads, "runtime": runtime, "batch": batch,
+                        "µs per spectrum": f"{1e3 * c.median_ms:.1f} [{1e3 * c.lo_ms:.1f}, {1e3 * c.hi_ms:.1f}]",
+                        f"speed-up vs {base} (%)": "–" if s is None else f"{s.pct:.1f} [{s.lo:.1f}, {s.hi:.1f}]"})
     return pd.DataFrame(out)
 
 
-def describe_speedup(s: dict[str, float] | None, unit: str = "%") -> str:
-    """A speed-up ``{"pct", "lo", "hi"}`` in words that cannot contradict its interval: "19.6 % faster [15.2,
+def describe_speedup(s: Speedup | None, unit: str = "%") -> str:
+    """A :class:`~ramancmp.metrics.statistics.Speedup` in words that cannot contradict its interval: "19.6 % faster [15.2,
     23.1]", "4.5 % slower [2.0, 7.1]", or "no faster or slower within noise (-1.2 % [-3.0, 0.8])"."""
     if s is None:
         return "not timed"
-    if s.get("lo") is None or s.get("hi") is None:
-        return f"{abs(s['pct']):.1f} {unit} {'faster' if s['pct'] > 0 else 'slower'} (no interval)"
-    if s["lo"] > 0:
-        return f"{s['pct']:.1f} {unit} faster [{s['lo']:.1f}, {s['hi']:.1f}]"
-    if s["hi"] < 0:
-        return f"{-s['pct']:.1f} {unit} slower [{-s['hi']:.1f}, {-s['lo']:.1f}]"
-    return f"no faster or slower within noise ({s['pct']:.1f} {unit} [{s['lo']:.1f}, {s['hi']:.1f}])"
+    s = Speedup.from_dict(s)  # also the older dict
+    if s.lo is None or s.hi is None:
+        return f"{abs(s.pct):.1f} {unit} {'faster' if s.pct > 0 else 'slower'} (no interval)"
+    if s.lo > 0:
+        return f"{s.pct:.1f} {unit} faster [{s.lo:.1f}, {s.hi:.1f}]"
+    if s.hi < 0:
+        return f"{-s.pct:.1f} {unit} slower [{-s.hi:.1f}, {-s.lo:.1f}]"
+    return f"no faster or slower within noise ({s.pct:.1f} {unit} [{s.lo:.1f}, {s.hi:.1f}])"
 
 
-def speedup_of(row: Row, baseline: str, key: str = "1/torch/1") -> dict[str, float] | None:
-    """The speed-up of ``row`` over row ``baseline`` at timing cell ``key`` (same run), or ``None``."""
-    return ((row.timing or {}).get("speedup") or {}).get(baseline, {}).get(key)
+def speedup_of(row: Row, baseline: str, key: str = "1/torch/1") -> Speedup | None:
+    """The speed-up of ``row`` over row ``baseline`` at timing cell ``key`` (same run), or ``None``
+    (:meth:`Row.speedup_over <ramancmp.experiments.tables.Row.speedup_over>` with the cell's parts)."""
+    threads, runtime, batch = key.split("/")
+    return row.speedup_over(baseline, threads, runtime, int(batch))

@@ -2,11 +2,15 @@
 
 One :class:`Row` per model or variant, whatever produced it (a model evaluated over repeated splits, a compression
 variant beside its baseline, a deployment variant on one split). Accuracy-like statistics are
-``{"mean", "sd", "values"}`` dicts of fractions with the **per-split values** kept (and the split ``seeds``), so
-rows measured on the same splits can be compared pair-wise (:func:`paired`: the corrected resampled t-test of
+:class:`~ramancmp.metrics.statistics.Stat` (``mean``, ``sd``, ``values``: fractions, with the **per-split values**
+kept, and the split ``seeds``), so rows measured on the same splits can be compared pair-wise (:func:`paired`: the corrected resampled t-test of
 Nadeau & Bengio); ``sd`` is ``None`` where only one split was measured. Every table shows the 95 % interval of the
 accuracy (:func:`interval`) and of each difference to a baseline, marked "within noise" where it covers 0. Balanced
-accuracy is scikit-learn's, which equals macro sensitivity, so the tables show it once.
+accuracy is scikit-learn's, which equals macro sensitivity, so the tables show it once. Intervals are
+:class:`~ramancmp.metrics.statistics.Interval`, the timing protocol's cells :class:`Timing` (of
+:class:`~ramancmp.metrics.statistics.TimingCell` and :class:`~ramancmp.metrics.statistics.Speedup`). In JSON
+(:meth:`Row.to_dict`, :meth:`Row.from_dict`) they are the plain dicts ``{"mean", "sd", "values"}``, ``{"mean",
+"lo", "hi", ...}``, ``{"median_ms", "lo_ms", "hi_ms"}`` and ``{"pct", "lo", "hi"}``.
 
 >>> rows = [Row.from_evaluation(result)]          # doctest: +SKIP
 >>> to_frame(rows); to_markdown(rows); to_text(rows)  # doctest: +SKIP
@@ -14,17 +18,18 @@ accuracy is scikit-learn's, which equals macro sensitivity, so the tables show i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ramancmp.metrics.classification import specificity_floor
-from ramancmp.metrics.statistics import (WITHIN_NOISE, corrected_interval, format_interval, paired_difference,
-                                         unpaired_difference)
+from ramancmp.metrics.statistics import (WITHIN_NOISE, Interval, Speedup, Stat, TimingCell, corrected_interval,
+                                         format_interval, paired_difference, unpaired_difference)
 
-__all__ = ["WITHIN_NOISE", "Row", "accuracy_text", "difference_text", "end_to_end", "interval", "paired", "species_text",
+__all__ = ["WITHIN_NOISE", "Interval", "Row", "Speedup", "Stat", "Timing", "TimingCell", "accuracy_text", "difference_text", "end_to_end", "interval", "paired", "species_text",
            "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text", "speedup"]
 
 STATS = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
@@ -36,15 +41,65 @@ _PER_SPLIT = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sens
               "accuracy_known_species", "accuracy_new_species", "new_species_fraction", "fit_time_s")
 
 
-def stat(values: Any) -> dict[str, Any] | None:
-    """``{"mean", "sd", "values"}`` of per-split values (``sd`` with ``ddof=1``; ``None`` for one value)."""
-    if values is None:
-        return None
-    vals = [float(v) for v in np.atleast_1d(np.asarray(values, dtype=float)) if np.isfinite(v)]
-    if not vals:
-        return None
-    return {"mean": float(np.mean(vals)), "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else None,
-            "values": vals}
+def stat(values: Any) -> Stat | None:
+    """The :class:`Stat` of per-split values (``sd`` with ``ddof=1``; ``None`` for one value): :meth:`Stat.of`."""
+    return Stat.of(values)
+
+
+def cell_key(threads: str = "1", runtime: str = "torch", batch: int = 1) -> str:
+    """The key of one timing cell: ``"1/torch/1"``, ``"all/onnxruntime/256"``, ..."""
+    return f"{threads}/{runtime}/{int(batch)}"
+
+
+@dataclass
+class Timing:
+    """A row's cells of the timing protocol (:func:`ramancmp.experiments.speed.time_rows`): ``cells[key]`` (a
+    :class:`TimingCell` per spectrum) and ``speedup[baseline][key]`` (a :class:`Speedup` over row ``baseline``,
+    same run), ``key`` = :func:`cell_key` ``"{threads}/{runtime}/{batch}"``; ``rounds[threads]`` = rounds timed.
+    Read them with :meth:`cell` and :meth:`speedup_over`."""
+
+    cells: dict[str, TimingCell] = field(default_factory=dict)
+    speedup: dict[str, dict[str, Speedup]] = field(default_factory=dict)
+    rounds: dict[str, int] = field(default_factory=dict)
+
+    def cell(self, threads: str = "1", runtime: str = "torch", batch: int = 1) -> TimingCell | None:
+        return self.cells.get(cell_key(threads, runtime, batch))
+
+    def speedup_over(self, baseline: str | None, threads: str = "1", runtime: str = "torch",
+                     batch: int = 1) -> Speedup | None:
+        return self.speedup.get(baseline or "", {}).get(cell_key(threads, runtime, batch))
+
+    def __getitem__(self, key: str) -> Any:  # legacy read access: timing["cells"], timing["speedup"], ...
+        if key not in ("cells", "speedup", "rounds"):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in ("cells", "speedup", "rounds") else default
+
+    def cell_keys(self) -> list[tuple[str, str, int]]:
+        """``(threads, runtime, batch)`` of every cell, in the order timed."""
+        return [(t, r, int(b)) for t, r, b in (k.split("/") for k in self.cells)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cells": {k: c.to_dict() for k, c in self.cells.items()},
+                "speedup": {b: {k: s.to_dict() for k, s in per.items()} for b, per in self.speedup.items()},
+                "rounds": dict(self.rounds)}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Timing | None":
+        """From :meth:`to_dict`'s layout; also the older one of cells nested ``[threads][runtime][batch]``."""
+        if d is None or isinstance(d, cls):
+            return d
+        cells = {}
+        for k, v in (d.get("cells") or {}).items():
+            if "median_ms" in v:
+                cells[k] = TimingCell.from_dict(v)
+            else:  # nested by threads, runtime, batch
+                cells.update({cell_key(k, rt, b): TimingCell.from_dict(c) for rt, per in v.items()
+                              for b, c in per.items()})
+        return cls(cells, {b: {k: Speedup.from_dict(s) for k, s in per.items()}
+                           for b, per in (d.get("speedup") or {}).items()}, dict(d.get("rounds") or {}))
 
 
 def speedup(latency_ms: float, baseline_ms: float) -> float:
@@ -58,20 +113,20 @@ class Row:
 
     model: str  # the name shown (a registry name, or a variant's label)
     group: str = "model"  # "model", "distillation", "channel_conversion", "feature_extraction", "deployment"
-    accuracy: dict[str, Any] | None = None  # test accuracy, by-sample split: {"mean", "sd", "values"} (fractions)
-    val_accuracy: dict[str, Any] | None = None  # validation accuracy of the same splits: what every pick uses
-    balanced_accuracy: dict[str, Any] | None = None  # scikit-learn's (= macro sensitivity)
-    macro_f1: dict[str, Any] | None = None
-    sensitivity: dict[str, Any] | None = None  # macro
-    specificity: dict[str, Any] | None = None  # macro
-    accuracy_known_species: dict[str, Any] | None = None  # test spectra of a species seen in training
-    accuracy_new_species: dict[str, Any] | None = None  # test spectra of a species absent from training
-    new_species_fraction: dict[str, Any] | None = None  # share of test spectra of new species
-    fit_time_s: dict[str, Any] | None = None
-    accuracy_random: dict[str, Any] | None = None  # the same model on random (leaky) splits
+    accuracy: Stat | None = None  # test accuracy, by-sample split (fractions, per-split values)
+    val_accuracy: Stat | None = None  # validation accuracy of the same splits: what every pick uses
+    balanced_accuracy: Stat | None = None  # scikit-learn's (= macro sensitivity)
+    macro_f1: Stat | None = None
+    sensitivity: Stat | None = None  # macro
+    specificity: Stat | None = None  # macro
+    accuracy_known_species: Stat | None = None  # test spectra of a species seen in training
+    accuracy_new_species: Stat | None = None  # test spectra of a species absent from training
+    new_species_fraction: Stat | None = None  # share of test spectra of new species
+    fit_time_s: Stat | None = None
+    accuracy_random: Stat | None = None  # the same model on random (leaky) splits
     # the same splits' test parts without the spectra data/curation.csv flags (ramancmp.experiments.curation)
-    accuracy_curated: dict[str, Any] | None = None
-    accuracy_species_split: dict[str, Any] | None = None  # the same model on by-species splits (all species new)
+    accuracy_curated: Stat | None = None
+    accuracy_species_split: Stat | None = None  # the same model on by-species splits (all species new)
     seeds: list[int] | None = None  # the split seed of each per-split value (pairs rows on the same splits)
     test_train_ratio: float | None = None  # n_test / n_train of the splits (Nadeau-Bengio variance correction)
     params: int | None = None
@@ -86,13 +141,24 @@ class Row:
     accuracy_delta_points: float | None = None  # 100 (accuracy - baseline accuracy), means
     # The timing protocol (ramancmp.metrics.timing.compare_speed, rows timed together in one run): 95 % interval of
     # the batch-1 latency's median and of the speed-up over ``baseline`` (paired bootstrap over the same rounds), and
-    # every cell: timing["cells"][threads][runtime][batch] = {median_ms, lo_ms, hi_ms} per spectrum and
-    # timing["speedup"][baseline][f"{threads}/{runtime}/{batch}"] = {pct, lo, hi}.
+    # every cell: timing.cell(threads, runtime, batch) (a TimingCell per spectrum) and
+    # timing.speedup_over(baseline, threads, runtime, batch) (a Speedup), see Timing.
     latency_b1_ci: list[float] | None = None
     speedup_ci: list[float] | None = None
-    timing: dict[str, Any] | None = None
-    accuracy_delta: dict[str, Any] | None = None  # paired corrected t-test vs the baseline (fractions; see `paired`)
+    timing: Timing | None = None
+    accuracy_delta: Interval | None = None  # paired corrected t-test vs the baseline (fractions; see `paired`)
     extra: dict[str, Any] = field(default_factory=dict)  # group-specific: (T, alpha), variant, depth, agreement ...
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # the typed statistics also from their JSON dicts (older callers, results files)
+        if value is not None:
+            if name in STATS and not isinstance(value, Stat):
+                value = Stat.from_dict(value)
+            elif name == "accuracy_delta" and not isinstance(value, Interval):
+                value = Interval.from_dict(value)
+            elif name == "timing" and not isinstance(value, Timing):
+                value = Timing.from_dict(value)
+        object.__setattr__(self, name, value)
 
     # -------------------------------------------------------------------------------------------- builders
     @classmethod
@@ -126,34 +192,66 @@ class Row:
         if self.latency_b1_ms is not None and baseline.latency_b1_ms:
             self.speedup_pct = speedup(self.latency_b1_ms, baseline.latency_b1_ms)
         if self.accuracy and baseline.accuracy:
-            self.accuracy_delta_points = 100.0 * (self.accuracy["mean"] - baseline.accuracy["mean"])
+            self.accuracy_delta_points = 100.0 * (self.accuracy.mean - baseline.accuracy.mean)
             self.accuracy_delta = paired(self, baseline) if baseline is not self else None
         return self
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Row":
+        """A row from :meth:`to_dict`'s JSON (statistics as dicts; unknown keys go to ``extra``)."""
         names = {f.name for f in fields(cls)}
         known = {k: v for k, v in d.items() if k in names}
-        known.setdefault("extra", {}).update({k: v for k, v in d.items() if k not in names})
+        known["extra"] = dict(known.get("extra") or {})
+        known["extra"].update({k: v for k, v in d.items() if k not in names})
         return cls(**known)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-able: every field, statistics as their plain dicts."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     # -------------------------------------------------------------------------------------------- views
+    def stat(self, key: str = "accuracy") -> Stat | None:
+        """The statistic ``key`` (one of :data:`STATS`) of this row."""
+        return getattr(self, key)
+
     def mean(self, key: str = "accuracy", percent: bool = True) -> float | None:
         s = getattr(self, key)
-        return None if not s else (100.0 if percent else 1.0) * s["mean"]
+        return None if not s else (100.0 if percent else 1.0) * s.mean
+
+    def sd(self, key: str = "accuracy", percent: bool = True) -> float | None:
+        """The sd over splits of statistic ``key`` (per cent), ``None`` for one split or none."""
+        s = getattr(self, key)
+        return None if not s or s.sd is None else (100.0 if percent else 1.0) * s.sd
 
     def point(self) -> dict[str, Any]:
         """The row as a point of :func:`ramancmp.plots.pareto_figure` (accuracy in per cent)."""
-        sd = (self.accuracy or {}).get("sd")
+        sd = self.accuracy.sd if self.accuracy else None
         return {"name": self.model, "accuracy": self.mean(), "accuracy_sd": None if sd is None else 100 * sd,
                 "latency_ms": self.latency_b1_ms, "mflops": self.mflops, "params": self.params}
 
     def values(self, key: str = "accuracy", percent: bool = True) -> np.ndarray:
         s = getattr(self, key)
-        return np.asarray([] if not s else s["values"], dtype=float) * (100.0 if percent else 1.0)
+        return np.asarray([] if not s else s.values, dtype=float) * (100.0 if percent else 1.0)
+
+    def cell(self, threads: str = "1", runtime: str = "torch", batch: int = 1) -> TimingCell | None:
+        """The timing cell ``(threads, runtime, batch)`` of the protocol, or ``None`` (not timed so)."""
+        return self.timing.cell(threads, runtime, batch) if self.timing else None
+
+    def speedup_over(self, baseline: str | None = None, threads: str = "1", runtime: str = "torch",
+                     batch: int = 1) -> Speedup | None:
+        """The speed-up over row ``baseline`` (default: this row's) at one timing cell, same run; or ``None``."""
+        return self.timing.speedup_over(baseline or self.baseline, threads, runtime, batch) if self.timing else None
+
+
+def _plain(v: Any) -> Any:
+    """``v`` for JSON: the statistics types as their dicts (as ``dataclasses.asdict`` copies everything else)."""
+    if hasattr(v, "to_dict") and not isinstance(v, type):
+        return v.to_dict()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_plain(x) for x in v)
+    return copy.deepcopy(v)
 
 
 def _ratio(a: Row, b: Row) -> float:
@@ -161,29 +259,28 @@ def _ratio(a: Row, b: Row) -> float:
     return max(ratios) if ratios else 0.0
 
 
-def interval(row: Row, key: str = "accuracy", confidence: float = 0.95) -> dict[str, Any] | None:
+def interval(row: Row, key: str = "accuracy", confidence: float = 0.95) -> Interval | None:
     """Mean of ``row``'s per-split ``key`` with its corrected resampled-t interval (fractions; ``None`` if absent).
 
     The repeats overlap, so the interval uses the Nadeau-Bengio variance correction with the row's n_test/n_train
     (:func:`ramancmp.metrics.statistics.corrected_interval`); one split gives no interval.
     """
     s = getattr(row, key)
-    if not s or not s.get("values"):
+    if not s or not s.values:
         return None
-    out = corrected_interval(s["values"], row.test_train_ratio or 0.0, confidence)
-    if key != "fit_time_s" and out["lo"] is not None:  # fractions: the interval cannot leave [0, 1]
-        out["lo"], out["hi"] = max(out["lo"], 0.0), min(out["hi"], 1.0)
-    return out
+    out = corrected_interval(s.values, row.test_train_ratio or 0.0, confidence)
+    return out if key == "fit_time_s" else out.clipped(0.0, 1.0)  # fractions: the interval cannot leave [0, 1]
 
 
-def paired(a: Row, b: Row, key: str = "accuracy", confidence: float = 0.95) -> dict[str, Any] | None:
+def paired(a: Row, b: Row, key: str = "accuracy", confidence: float = 0.95) -> Interval | None:
     """``a - b`` on the splits both rows were measured on (matched by split seed), by the corrected resampled
-    t-test (:func:`ramancmp.metrics.statistics.paired_difference`): ``{"mean", "lo", "hi", "p", "within_noise",
-    "n", ...}`` in fractions, or ``None`` when the rows share no split (e.g. a one-split deployment row)."""
+    t-test (:func:`ramancmp.metrics.statistics.paired_difference`): an :class:`Interval` (``mean, lo, hi, p,
+    within_noise, n, ...``) in fractions, or ``None`` when the rows share no split (e.g. a one-split deployment
+    row)."""
     sa, sb = getattr(a, key), getattr(b, key)
     if not sa or not sb:
         return None
-    va, vb = list(sa["values"]), list(sb["values"])
+    va, vb = list(sa.values), list(sb.values)
     if a.seeds is not None and b.seeds is not None and len(a.seeds) == len(va) and len(b.seeds) == len(vb):
         common = [s for s in a.seeds if s in set(b.seeds)]
         va = [va[a.seeds.index(s)] for s in common]
@@ -194,9 +291,7 @@ def paired(a: Row, b: Row, key: str = "accuracy", confidence: float = 0.95) -> d
     if not va:
         return None
     out = paired_difference(va, vb, _ratio(a, b), confidence)
-    if key != "fit_time_s" and out["lo"] is not None:  # a difference of fractions lies in [-1, 1]
-        out["lo"], out["hi"] = max(out["lo"], -1.0), min(out["hi"], 1.0)
-    return out
+    return out if key == "fit_time_s" else out.clipped(-1.0, 1.0)  # a difference of fractions lies in [-1, 1]
 
 
 def accuracy_text(row: Row, key: str = "accuracy") -> str:
@@ -204,8 +299,8 @@ def accuracy_text(row: Row, key: str = "accuracy") -> str:
     iv = interval(row, key)
     if iv is None:
         return "n/a"
-    text = f"{100 * iv['mean']:.2f} %"
-    return text if iv["lo"] is None else f"{text} [{100 * iv['lo']:.2f}, {100 * iv['hi']:.2f}]"
+    text = f"{100 * iv.mean:.2f} %"
+    return text if iv.lo is None else f"{text} [{100 * iv.lo:.2f}, {100 * iv.hi:.2f}]"
 
 
 def difference_text(a: Row, b: Row, key: str = "accuracy") -> str:
@@ -215,18 +310,17 @@ def difference_text(a: Row, b: Row, key: str = "accuracy") -> str:
     if d is None:
         return "n/a (no common split)"
     text = format_interval(d, signed=True)
-    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d["within_noise"] else text + " points"
+    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d.within_noise else text + " points"
 
 
 def split_gap_text(row: Row) -> str:
     """Random-split minus by-sample accuracy of one row (different splits: an unpaired, corrected interval)."""
     if not row.accuracy or not row.accuracy_random:
         return "n/a"
-    d = unpaired_difference(row.accuracy_random["values"], row.accuracy["values"], row.test_train_ratio or 0.0)
-    if d["lo"] is not None:  # a difference of fractions lies in [-1, 1]
-        d["lo"], d["hi"] = max(d["lo"], -1.0), min(d["hi"], 1.0)
+    d = unpaired_difference(row.accuracy_random.values, row.accuracy.values, row.test_train_ratio or 0.0)
+    d = d.clipped(-1.0, 1.0)  # a difference of fractions lies in [-1, 1]
     text = format_interval(d, signed=True)
-    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d["within_noise"] else text + " points"
+    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d.within_noise else text + " points"
 
 
 def end_to_end(rows: list[Row]) -> list[Row]:
@@ -275,9 +369,9 @@ def specificity_text(rows: list[Row], n_classes: int) -> str:
 
 def _interval_cell(row: Row, key: str = "accuracy") -> str:
     iv = interval(row, key)
-    if iv is None or iv["lo"] is None:
+    if iv is None or iv.lo is None:
         return "–"
-    return f"[{100 * iv['lo']:.2f}, {100 * iv['hi']:.2f}]"
+    return f"[{100 * iv.lo:.2f}, {100 * iv.hi:.2f}]"
 
 
 def _delta_cell(row: Row) -> str:
@@ -286,12 +380,12 @@ def _delta_cell(row: Row) -> str:
     return _num(row.accuracy_delta_points, "+.2f")
 
 
-def _mean_sd(s: dict[str, Any] | None, scale: float = 100.0, digits: int = 2) -> str:
+def _mean_sd(s: Stat | None, scale: float = 100.0, digits: int = 2) -> str:
     if not s:
         return "–"
-    if s.get("sd") is None:
-        return f"{scale * s['mean']:.{digits}f}"
-    return f"{scale * s['mean']:.{digits}f} ± {scale * s['sd']:.{digits}f}"
+    if s.sd is None:
+        return f"{scale * s.mean:.{digits}f}"
+    return f"{scale * s.mean:.{digits}f} ± {scale * s.sd:.{digits}f}"
 
 
 def _num(v: Any, fmt: str) -> str:
@@ -327,7 +421,7 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("Δ accuracy (points, 95 % CI)", _delta_cell),
     ("params", lambda r: _num(r.params, ",")),
     ("MFLOPs", lambda r: _mflops(r.mflops)),
-    ("train s", lambda r: "–" if not r.fit_time_s else f"{r.fit_time_s['mean']:.1f}"),
+    ("train s", lambda r: "–" if not r.fit_time_s else f"{r.fit_time_s.mean:.1f}"),
     ("latency b1 (ms)", lambda r: _with_ci(r.latency_b1_ms, r.latency_b1_ci, ".3f")),
     ("speed-up (%)", lambda r: _with_ci(r.speedup_pct, r.speedup_ci, ".1f")),
     ("throughput b256 (/s)", lambda r: _num(r.throughput_b256, ",.0f")),

@@ -29,6 +29,8 @@ from sklearn.metrics import (
 )
 from sklearn.utils.multiclass import unique_labels
 
+from ramancmp.metrics.statistics import Stat
+
 __all__ = ["SCALAR_METRICS", "aggregate", "classification_metrics", "format_mean_sd", "specificity_floor"]
 
 # The scalar metrics that ``aggregate`` summarises by default (per-class tables and matrices are not averaged).
@@ -126,7 +128,7 @@ def specificity_floor(accuracy: float, n_classes: int) -> float:
 
 
 def aggregate(results: Iterable[Mapping[str, Any]],
-              metrics: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+              metrics: Sequence[str] | None = None) -> dict[str, Stat]:
     """Mean and standard deviation of scalar metrics over repeats.
 
     Args:
@@ -134,8 +136,9 @@ def aggregate(results: Iterable[Mapping[str, Any]],
         metrics: the keys to summarise (default: every key whose value is a real number in all results).
 
     Returns:
-        ``{metric: {"mean", "sd", "values"}}``. ``sd`` is the *sample* standard deviation (``ddof=1``), the spread
-        one would expect between repeats; it is NaN for a single repeat, where it is undefined.
+        ``{metric: Stat}`` (``mean``, ``sd``, per-split ``values``; JSON ``{"mean", "sd", "values"}``). ``sd`` is the
+        *sample* standard deviation (``ddof=1``), the spread one would expect between repeats; it is NaN for a single
+        repeat, where it is undefined.
     """
     results = list(results)
     if not results:
@@ -144,24 +147,26 @@ def aggregate(results: Iterable[Mapping[str, Any]],
         def _is_number(v: Any) -> bool:
             return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
         metrics = [k for k, v in results[0].items() if _is_number(v) and all(_is_number(r.get(k)) for r in results)]
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Stat] = {}
     for key in metrics:
         missing = [i for i, r in enumerate(results) if key not in r]
         if missing:
             raise ValueError(f"metric {key!r} is missing from results {missing}")
         values = np.array([float(r[key]) for r in results])
         sd = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
-        out[key] = {"mean": float(np.mean(values)), "sd": sd, "values": values.tolist()}
+        out[key] = Stat(float(np.mean(values)), sd, tuple(values.tolist()))
     return out
 
 
-def format_mean_sd(mean: float | Mapping[str, Any], sd: float | None = None, *, digits: int = 3,
+def format_mean_sd(mean: float | Stat | Mapping[str, Any], sd: float | None = None, *, digits: int = 3,
                    scale: float = 1.0) -> str:
     """``"0.912 ± 0.013"``; pass a ``{"mean", "sd"}`` dict or two numbers; ``scale=100`` prints percentages.
 
     The sd is left out when it is undefined (one repeat) and the whole value is ``"n/a"`` when the mean is.
     """
-    if isinstance(mean, Mapping):
+    if isinstance(mean, Stat):
+        mean, sd = mean.mean, mean.sd
+    elif isinstance(mean, Mapping):
         mean, sd = mean.get("mean"), mean.get("sd")
     if mean is None or not math.isfinite(float(mean)):
         return "n/a"

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from scipy import stats
 
+from ramancmp.metrics.statistics import Ratio, Speedup, TimingCell
+
 __all__ = [
     "PROTOCOL_NOTE",
     "SpeedComparison",
@@ -140,7 +142,7 @@ def _single(model: Any, batch: int, length: int, runs: int, warmup: int, device:
                              "predict(), a callable, or predict_fn=")
         cmp = compare_speed({"model": target}, length=length, batches=(batch,), rounds=runs, min_sample_ms=0.0,
                             warmup=warmup, threads=threads, seed=seed, exclusive=False)
-        ms = np.asarray(cmp.cell("model", batch)["samples_ms"]) * batch
+        ms = np.asarray(cmp.cell("model", batch).samples_ms) * batch
         return ms / 1e3, cmp.threads, "cpu"
     run, dev = _prepare(model, (batch, 1, length), device, predict_fn, seed)
     with num_threads(threads):
@@ -352,12 +354,12 @@ def _median_ci(samples: np.ndarray, n_boot: int, seed: int) -> tuple[float, floa
 class SpeedComparison:
     """The interleaved timings of one run: per-spectrum milliseconds per (target, batch) and every round's sample.
 
-    ``cells[name][batch]`` = ``{"median_ms", "lo_ms", "hi_ms", "samples_ms", "reps"}`` (per spectrum, 95 % bootstrap
-    interval of the median over rounds). :meth:`ratio` and :meth:`speedup` compare two targets of *this* run with a
+    ``cells[name][batch]`` = a :class:`~ramancmp.metrics.statistics.TimingCell` (``median_ms, lo_ms, hi_ms,
+    samples_ms, reps``: per spectrum, 95 % bootstrap interval of the median over rounds). :meth:`ratio` and :meth:`speedup` compare two targets of *this* run with a
     paired bootstrap over the same rounds.
     """
 
-    cells: dict[str, dict[int, dict[str, Any]]]
+    cells: dict[str, dict[int, TimingCell]]
     rounds: int
     threads: int
     batches: tuple[int, ...]
@@ -365,34 +367,33 @@ class SpeedComparison:
     seed: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
-    def cell(self, name: str, batch: int = 1) -> dict[str, Any]:
+    def cell(self, name: str, batch: int = 1) -> TimingCell:
         try:
             return self.cells[name][int(batch)]
         except KeyError:
             raise KeyError(f"no timing of {name!r} at batch {batch} in this run; timed: {sorted(self.cells)}, "
                            f"batches {self.batches}") from None
 
-    def ratio(self, name: str, reference: str, batch: int = 1) -> dict[str, float]:
+    def ratio(self, name: str, reference: str, batch: int = 1) -> Ratio:
         """``time(name) / time(reference)`` per spectrum: the ratio of medians, 95 % paired bootstrap interval."""
-        a, b = (np.asarray(self.cell(n, batch)["samples_ms"]) for n in (name, reference))
+        a, b = (np.asarray(self.cell(n, batch).samples_ms) for n in (name, reference))
         point = float(np.median(a) / np.median(b))
         if len(a) < 2:
-            return {"ratio": point, "lo": point, "hi": point}
+            return Ratio(point, point, point)
         stat = lambda u, v, axis=-1: np.median(u, axis=axis) / np.median(v, axis=axis)
         res = stats.bootstrap((a, b), stat, paired=True, vectorized=True, n_resamples=self.n_boot,
                               confidence_level=0.95, method="percentile", rng=np.random.default_rng(self.seed))
         lo, hi = res.confidence_interval
-        return {"ratio": point, "lo": float(lo), "hi": float(hi)}
+        return Ratio(point, float(lo), float(hi))
 
-    def speedup(self, name: str, reference: str, batch: int = 1) -> dict[str, float]:
+    def speedup(self, name: str, reference: str, batch: int = 1) -> Speedup:
         """Per cent less time per spectrum than ``reference``: ``100 (1 - ratio)``, with its 95 % interval."""
-        r = self.ratio(name, reference, batch)
-        return {"pct": 100.0 * (1.0 - r["ratio"]), "lo": 100.0 * (1.0 - r["hi"]), "hi": 100.0 * (1.0 - r["lo"])}
+        return self.ratio(name, reference, batch).speedup()
 
     def summary(self) -> dict[str, Any]:
         """JSON-able: every cell without its samples' list, the settings and the phase's load check."""
         return {"rounds": self.rounds, "threads": self.threads, "batches": list(self.batches), "info": self.info,
-                "cells": {n: {str(b): {k: v for k, v in c.items() if k != "samples_ms"} for b, c in per.items()}
+                "cells": {n: {str(b): c.without_samples(keep_reps=True).to_dict() for b, c in per.items()}
                           for n, per in self.cells.items()}}
 
 
@@ -457,11 +458,11 @@ def compare_speed(targets: dict[str, Any], *, length: int = 1024, batches: tuple
                 for _ in range(n):
                     run()
                 samples[key][r] = (time.perf_counter() - start) / n / key[1] * 1e3
-    cells: dict[str, dict[int, dict[str, Any]]] = {}
+    cells: dict[str, dict[int, TimingCell]] = {}
     for (name, b), s in samples.items():
         lo, hi = _median_ci(s, n_boot, seed)
-        cells.setdefault(name, {})[b] = {"median_ms": float(np.median(s)), "lo_ms": lo, "hi_ms": hi,
-                                         "samples_ms": [float(v) for v in s], "reps": reps[(name, b)]}
+        cells.setdefault(name, {})[b] = TimingCell(float(np.median(s)), lo, hi, tuple(float(v) for v in s),
+                                                   reps[(name, b)])
     info = dict(info or {})
     info.update({"protocol": "interleaved rounds", "min_sample_ms": float(min_sample_ms), "warmup": int(warmup)})
     return SpeedComparison(cells, rounds, used, batches, n_boot, seed, info)
