@@ -51,8 +51,8 @@ def spectra_dir(tmp_path):
         f"##NAMES=Gypsum\n##RRUFFID=R040029\n{rows(2)}\n##END=\n")
     plain = tmp_path / "my_quartz.csv"
     plain.write_text(rows(1).replace(", ", "\t") + "\n")
-    short = tmp_path / "short_range.txt"  # stops at 900 cm^-1: does not cover the 150-1200 grid
-    short.write_text("\n".join(f"{w:.1f}, 1.0" for w in np.arange(100.0, 900.0, 1.0) if w) + "\n")
+    short = tmp_path / "short_range.txt"  # stops at 600 cm^-1: 43 % of the 150-1200 grid, below the minimum 60 %
+    short.write_text("\n".join(f"{w:.1f}, 1.0" for w in np.arange(100.0, 600.0, 1.0) if w) + "\n")
     broken = tmp_path / "broken.txt"
     broken.write_text("##NAMES=Nothing\nthis is not, a spectrum\n")
     return folder, plain, short, broken
@@ -74,6 +74,7 @@ def test_predict_good_and_bad_files(checkpoint, spectra_dir):
     errors = {e["source"].rsplit("/", 1)[-1]: e["reason"] for e in report["errors"]}
     assert set(errors) == {"short_range.txt", "broken.txt", "missing.txt"}
     assert "not covering grid" in errors["short_range.txt"]
+    assert "at least 60%" in errors["short_range.txt"]
     assert "line 2" in errors["broken.txt"]
     assert "no such" in errors["missing.txt"]
     text = format_predictions(report)
@@ -163,11 +164,16 @@ def test_a_raw_spectrum_is_classified_with_a_warning(checkpoint, tmp_path):
     processed = tmp_path / "Quartz__R040031__Raman__532__0__unoriented__Raman_Data_Processed__1.txt"
     for path in (raw, processed):
         path.write_text(f"##NAMES=Quartz\n##RRUFFID=R040031\n{rows}\n##END=\n")
-    report = predict_paths(checkpoint, [raw, processed])
+    report = predict_paths(checkpoint, [raw, processed], baseline="off")
     warnings = {p["source"].rsplit("/", 1)[-1]: p["warnings"] for p in report["predictions"]}
     assert warnings[processed.name] == []
     assert len(warnings[raw.name]) == 1 and warnings[raw.name][0].startswith("RAW spectrum")
     assert "warning: RAW spectrum" in format_predictions(report)
+    # by default the background is measured, whatever the metadata say: both are corrected, and it is reported
+    report = predict_paths(checkpoint, [raw, processed])
+    for pred in report["predictions"]:
+        assert pred["baseline_corrected"] and pred["top"][0]["class"] == "Quartz"
+        assert any(w.startswith("baseline corrected (arPLS)") and "looks uncorrected" for w in pred["warnings"])
 
 
 def test_a_classical_model_name_is_explained_not_sent_to_save_checkpoint(tmp_path, monkeypatch):
