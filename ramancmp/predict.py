@@ -153,6 +153,9 @@ class Predictor:
         val_unknown, _ = species_halves(unknown.meta["mineral"].to_numpy(), seed=DEFAULT_SEED)
         self._setup_library(task, ds.X, ds.y, list(ds.class_names), ds.meta, split.train, split.val,
                             unknown.X[val_unknown])
+        from ramancmp.config import data_dir
+
+        self.cache_rules_in(data_dir() / "cache")
 
     @classmethod
     def from_arrays(cls, X: np.ndarray, y: np.ndarray, class_names: list[str], meta: Any, train: np.ndarray,
@@ -181,7 +184,22 @@ class Predictor:
                               "source": "RRUFF"} for i in range(len(X))]
         self._calibration = (np.asarray(train), np.asarray(val), np.asarray(X_unknown, dtype=np.float64))
         self._shift_rules: dict[float, dict[str, float]] = {}
+        self._cache_file = None
         self.user_references = 0
+
+    def cache_rules_in(self, folder: Path) -> None:
+        """Keep the shift rules in ``folder`` (the data cache), keyed by a digest of everything they depend on: the
+        library and calibration arrays, the split, the rejection rate, the shift step and the score."""
+        import hashlib
+
+        train, val, X_unknown = self._calibration
+        h = hashlib.sha256()
+        for part in (self.library_X.astype(np.float32), self.library_y.astype(np.int64), train.astype(np.int64),
+                     val.astype(np.int64), X_unknown.astype(np.float32)):
+            h.update(np.ascontiguousarray(part).tobytes())
+        h.update(f"{UNKNOWN_REJECTION}|{SHIFT_STEP}|{self.classifier.score_}|{self.classifier.temperature_!r}".encode())
+        digest = h.hexdigest()[:16]
+        self._cache_file = lambda max_shift: Path(folder) / f"predict-shift-rule-{digest}-{max_shift:g}.json"
 
     # ------------------------------------------------------------------------------------------ library search
     def shift_rule(self, max_shift: float) -> dict[str, float]:
@@ -192,6 +210,10 @@ class Predictor:
         if max_shift <= 0:
             return {"threshold": clf.threshold_, "validation_unknowns_rejected": clf.val_unknown_rejection_,
                     "validation_knowns_accepted": clf.val_known_acceptance_}
+        if max_shift not in self._shift_rules and self._cache_file is not None:
+            cached = _read_rule(self._cache_file(max_shift))
+            if cached is not None:
+                self._shift_rules[max_shift] = cached
         if max_shift not in self._shift_rules:
             train, val, X_unknown = self._calibration
             lib, labels = self.library_X[train], self.library_y[train]
@@ -204,6 +226,8 @@ class Predictor:
             self._shift_rules[max_shift] = {"threshold": thr,
                                             "validation_unknowns_rejected": float(np.mean(unk_scores <= thr)),
                                             "validation_knowns_accepted": float(np.mean(val_scores > thr))}
+            if self._cache_file is not None:
+                _write_rule(self._cache_file(max_shift), self._shift_rules[max_shift])
         return self._shift_rules[max_shift]
 
     def _class_logits(self, sims: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -303,6 +327,35 @@ class Predictor:
         return out
 
 
+_RULE_KEYS = ("threshold", "validation_unknowns_rejected", "validation_knowns_accepted")
+
+
+def _read_rule(path: Path) -> dict[str, float] | None:
+    """A cached shift rule, or None when it is missing or not exactly what was written (then it is recomputed)."""
+    import json
+
+    try:
+        if not path.is_file() or path.stat().st_size > 4096:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rule = {k: float(data[k]) for k in _RULE_KEYS}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return rule if all(np.isfinite(v) for v in rule.values()) else None
+
+
+def _write_rule(path: Path, rule: dict[str, float]) -> None:
+    import json
+
+    from ramancmp.fileio import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(rule), encoding="utf-8")
+    except OSError:  # a read-only data cache: the rule is recomputed next time
+        pass
+
+
 def _rule_meaning(info: dict[str, Any]) -> str:
     rule = info["open_set_rule"]
     what = ("the cosine similarity of the most similar library spectrum" + (
@@ -365,7 +418,11 @@ def _search(Q: np.ndarray, M: np.ndarray, library: np.ndarray, max_shift: float,
         for shift in shifts:
             qs, ms = _shift_rows(q, m, shift / step)
             num = qs @ library.T
-            den = np.sqrt(np.maximum(ms.astype(np.float64) @ L2.T, 0.0)) * np.linalg.norm(qs, axis=1, keepdims=True)
+            if np.all(ms == ms[:1]):  # one mask for the whole batch (full-range spectra): one library norm per shift
+                lib_norm = np.sqrt(np.maximum(ms[:1].astype(np.float64) @ L2.T, 0.0))
+            else:
+                lib_norm = np.sqrt(np.maximum(ms.astype(np.float64) @ L2.T, 0.0))
+            den = lib_norm * np.linalg.norm(qs, axis=1, keepdims=True)
             sim = np.where(den > 0, num / np.where(den > 0, den, 1.0), -1.0)
             better = sim > best[start:start + batch] + 1e-12
             best[start:start + batch] = np.where(better, sim, best[start:start + batch])

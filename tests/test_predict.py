@@ -403,3 +403,20 @@ def test_cli_csv_plot_and_strict_json(library_predictor, tmp_path, monkeypatch, 
     htmls = sorted(plots.glob("*.html"))
     assert len(htmls) == 4 and (plots / "plotly.min.js").is_file()
     assert "your spectrum" in htmls[0].read_text()
+
+
+def test_the_shift_rule_is_cached_on_disk_and_a_damaged_cache_is_recomputed(library_predictor, tmp_path):
+    import copy
+
+    predictor = copy.deepcopy(library_predictor)
+    predictor.cache_rules_in(tmp_path)
+    rule = predictor.shift_rule(3.0)
+    files = list(tmp_path.glob("predict-shift-rule-*-3.json"))
+    assert len(files) == 1
+    again = copy.deepcopy(library_predictor)
+    again.cache_rules_in(tmp_path)
+    assert again.shift_rule(3.0) == rule
+    files[0].write_text('{"threshold": NaN}')
+    third = copy.deepcopy(library_predictor)
+    third.cache_rules_in(tmp_path)
+    assert third.shift_rule(3.0) == rule  # recomputed, the same
