@@ -448,6 +448,9 @@ def _prepare(reading: Reading, config: PreprocessConfig, baseline: str, for_libr
     spectrum = reading.spectrum
     notes: list[str] = []
     wn, inten = spectrum.wavenumber, spectrum.intensity
+    if config.normalisation != "none" and np.isfinite(peak := float(np.max(np.abs(inten)))) and peak > 0:
+        inten = inten / peak  # scale-free from here on: no overflow (1e308) or underflow (1e-310) in the baseline
+        spectrum = replace(spectrum, intensity=inten)
     grid = config.grid
     tol = config.coverage_tolerance
     partial = wn[0] > config.grid_start + tol or wn[-1] < config.grid_stop - tol
@@ -473,7 +476,8 @@ def _prepare(reading: Reading, config: PreprocessConfig, baseline: str, for_libr
     g = grid[mask]
     values = np.interp(g, wn, inten)
     if np.ptp(values) == 0:
-        raise ValueError(f"flat: constant over the {wn[0]:.0f}-{wn[-1]:.0f} cm^-1 it covers; no band to compare")
+        raise ValueError(f"flat: constant after resampling, cannot {cfg.normalisation}-normalise (constant over the "
+                         f"{wn[0]:.0f}-{wn[-1]:.0f} cm^-1 it covers; no band to compare)")
     if baseline != "off":
         raw, span, base = _looks_raw(g, values)
         if baseline == "on" or raw:

@@ -222,3 +222,7 @@ def test_a_folder_and_a_zip_of_mixed_formats(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert read_inputs(empty)[1][0]["reason"].startswith("an empty folder")
+    zipfile.ZipFile(tmp_path / "empty.zip", "w").close()
+    assert "no .txt spectrum files in it" in read_inputs(tmp_path / "empty.zip")[1][0]["reason"]
+    (tmp_path / "not.zip").write_text("<html>404</html>")
+    assert "not a zip archive" in read_inputs(tmp_path / "not.zip")[1][0]["reason"]

@@ -560,7 +560,7 @@ def read_spectrum(path: str | Path, *, x_column: str | int | None = None,
         if path.is_dir():
             raise InstrumentFileError(str(path), "is a folder, not a spectrum file (read_inputs reads folders)")
         if path.exists():
-            raise InstrumentFileError(str(path), "not a regular file (a device, FIFO or socket)")
+            raise InstrumentFileError(str(path), "not a regular file (a device, FIFO or socket); not read")
         raise FileNotFoundError(f"{path}: no such spectrum file")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
@@ -582,7 +582,8 @@ def _unsafe(name: str) -> bool:
 
 def _read_zip(path: Path, kw: dict, readings: list[Reading], errors: list[dict[str, str]]) -> None:
     if not zipfile.is_zipfile(path):
-        raise InstrumentFileError(str(path), "named .zip but not a zip archive (or a truncated one)")
+        raise InstrumentFileError(str(path), "not a zip archive; check or recreate this zip (named .zip, but not "
+                                             "one, or cut short)")
     try:
         with zipfile.ZipFile(path) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir() and _wanted(i.filename)]
@@ -592,6 +593,9 @@ def _read_zip(path: Path, kw: dict, readings: list[Reading], errors: list[dict[s
                                                      f"{unsafe[0]!r}")
             if len(infos) > MAX_MEMBERS:
                 raise InstrumentFileError(str(path), f"{len(infos):,} files, more than the limit of {MAX_MEMBERS:,}")
+            if not infos:
+                errors.append({"source": str(path), "reason": "no .txt spectrum files in it (nor any other format "
+                                                              "predict reads): an empty zip"})
             for info in infos:
                 source = f"{path}::{info.filename}"
                 if PurePosixPath(info.filename).suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -634,7 +638,8 @@ def read_inputs(paths: list[str | Path] | str | Path, *, x_column: str | int | N
                     raise InstrumentFileError(str(path), f"{len(files):,} files, more than the limit of "
                                                          f"{MAX_MEMBERS:,}; split the folder")
                 if not files:
-                    errors.append({"source": str(path), "reason": "an empty folder (no spectrum files in it)"})
+                    errors.append({"source": str(path), "reason": "an empty folder: no .txt spectrum files in it (nor any "
+                                                                  "other format predict reads)"})
                 for p in files:
                     if p.suffix.lower() == ".zip":
                         try:
