@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 
-from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir
+from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir, data_dir
 from ramancmp.data import list_tasks, load_task, make_split, species_halves
 from ramancmp.data.instruments import Reading, read_inputs
 from ramancmp.data.preprocess import (PreprocessConfig, correct_baseline, coverage_mask, coverage_problem,
@@ -153,8 +153,6 @@ class Predictor:
         val_unknown, _ = species_halves(unknown.meta["mineral"].to_numpy(), seed=DEFAULT_SEED)
         self._setup_library(task, ds.X, ds.y, list(ds.class_names), ds.meta, split.train, split.val,
                             unknown.X[val_unknown])
-        from ramancmp.config import data_dir
-
         self.cache_rules_in(data_dir() / "cache")
 
     @classmethod
@@ -346,14 +344,18 @@ def _read_rule(path: Path) -> dict[str, float] | None:
 
 def _write_rule(path: Path, rule: dict[str, float]) -> None:
     import json
+    import tempfile
 
-    from ramancmp.fileio import atomic_path
-
+    tmp = None
     try:
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(rule), encoding="utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(rule))
+        os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
     except OSError:  # a read-only data cache: the rule is recomputed next time
-        pass
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _rule_meaning(info: dict[str, Any]) -> str:
