@@ -364,9 +364,9 @@ def _rule_meaning(info: dict[str, Any]) -> str:
         f" (best over shifts of +-{rule['max_shift_cm1']:g} cm^-1, on the grid points the spectrum covers)"
         if rule.get("max_shift_cm1") else "")) if info.get("library_spectra") else "the network's open-set score"
     return (f"'not in library' means the score ({what}) is not above {rule['threshold']:.4f}, the value that "
-            f"rejected {rule['validation_unknowns_rejected']:.0%} of validation spectra of minerals outside the library's "
-            f"classes while accepting {rule['validation_knowns_accepted']:.0%} of validation spectra of its classes "
-            "(RRUFF spectra; spectra from other instruments score lower, so more of them are rejected)")
+            f"rejected {rule['validation_unknowns_rejected']:.0%} of validation spectra of minerals outside the "
+            f"library's classes while accepting {rule['validation_knowns_accepted']:.0%} of validation spectra of its "
+            "classes (RRUFF spectra; spectra from other instruments tend to score lower, so more of them are rejected)")
 
 
 def _float_or_none(value: Any) -> float | None:

@@ -638,8 +638,8 @@ def read_inputs(paths: list[str | Path] | str | Path, *, x_column: str | int | N
                     raise InstrumentFileError(str(path), f"{len(files):,} files, more than the limit of "
                                                          f"{MAX_MEMBERS:,}; split the folder")
                 if not files:
-                    errors.append({"source": str(path), "reason": "an empty folder: no .txt spectrum files in it (nor any "
-                                                                  "other format predict reads)"})
+                    errors.append({"source": str(path), "reason": "an empty folder: no .txt spectrum files in it "
+                                                                  "(nor any other format predict reads)"})
                 for p in files:
                     if p.suffix.lower() == ".zip":
                         try:
