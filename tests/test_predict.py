@@ -420,3 +420,11 @@ def test_the_shift_rule_is_cached_on_disk_and_a_damaged_cache_is_recomputed(libr
     third = copy.deepcopy(library_predictor)
     third.cache_rules_in(tmp_path)
     assert third.shift_rule(3.0) == rule  # recomputed, the same
+
+
+def test_text_output_escapes_control_characters_from_files(library_predictor, tmp_path):
+    name = "q\n  -> garnet (score 0.9999).txt"  # a file name that would print a fake answer line
+    path = write_xy(tmp_path / name, LIB_WN, lines(SPECIES["Quartz"][1]) + 1.0, "#Title=Calcite\x1b[2K\u202e\n")
+    text = format_predictions(predict_paths(library_predictor, [path]))
+    assert "\x1b" not in text and "\u202e" not in text and "\n  -> garnet" not in text
+    assert "\\x1b[2K" in text and "\\u202e" in text
