@@ -226,3 +226,38 @@ def test_a_folder_and_a_zip_of_mixed_formats(tmp_path):
     assert "no .txt spectrum files in it" in read_inputs(tmp_path / "empty.zip")[1][0]["reason"]
     (tmp_path / "not.zip").write_text("<html>404</html>")
     assert "not a zip archive" in read_inputs(tmp_path / "not.zip")[1][0]["reason"]
+
+
+def test_a_missing_reader_package_is_named(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "spc_io", None)  # import spc_io now raises ImportError
+    path = tmp_path / "s.spc"
+    path.write_bytes(b"\x00\x4b" + bytes(600))
+    with pytest.raises(SpectrumParseError, match=r"needs the 'spc-io' package \(pip install spc-io\)"):
+        read_spectrum(path)
+
+
+def test_rod_cif_text(tmp_path):
+    head = ("data_1000001\n_chemical_name_mineral 'Calcite'\n_raman_measurement_device.excitation_laser_wavelength "
+            "785\nloop_\n_raman_spectrum.raman_shift\n_raman_spectrum.intensity\n")
+    s = check(read_spectrum(write(tmp_path, "1000001.rod", head + "\n".join(f"{a:.2f} {b:.4f}" for a, b in
+                                                                           zip(WN, Y)))), "ROD")
+    assert s.mineral == "Calcite" and s.laser_nm == 785
+
+
+def test_a_rruff_file_with_a_repeated_wavenumber_is_read_with_the_duplicates_averaged(tmp_path):
+    x = np.concatenate([WN[:600], WN[599:]])
+    y = np.concatenate([Y[:600], Y[599:]])
+    rows = "\n".join(f"{a:.2f}, {b:.4f}" for a, b in zip(x, y))
+    reading = read_spectrum(write(tmp_path, "Calcite__R040070__Raman__532__0__unoriented__Raman_Data_Processed__1.txt",
+                                  f"##NAMES=Calcite\n##RRUFFID=R040070\n{rows}\n##END=\n"))
+    assert reading.spectrum.wavenumber.size == WN.size and reading.spectrum.mineral == "Calcite"
+    assert any("repeated wavenumber" in w for w in reading.warnings)
+
+
+def test_one_huge_line_is_not_split_into_millions_of_fields(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("1," * 3_000_000 + "\n")
+    with pytest.raises(SpectrumParseError, match="no table of numbers"):
+        read_spectrum(path)

@@ -51,6 +51,7 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES + BINARY_SUFFIXES + JCAMP_SUFFIXES
 MAX_HEADER_KEYS = 500  # header lines kept (values cut to MAX_VALUE_CHARS): what predict needs, bounded
 MAX_VALUE_CHARS = 200
 MAX_LINES = MAX_ROWS + 20_000
+MAX_LINE_CHARS = 4096  # a data row longer than this is not one (BWSpec's widest rows are a few hundred characters)
 
 _NUM = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 _DIALECTS = ((";", ","), ("\t", ","), ("\t", "."), (";", "."), (",", "."), (None, "."), (None, ","))
@@ -194,6 +195,8 @@ def _split(line: str, sep: str | None) -> list[str]:
 
 def _row(line: str, sep: str | None, decimal: str) -> list[float] | None:
     """The numbers of a data row under this dialect (empty fields -> NaN), or None if it is not a data row."""
+    if len(line) > MAX_LINE_CHARS:  # no instrument writes such rows; splitting one would cost millions of fields
+        return None
     fields = _split(line, sep)
     while fields and fields[-1] == "":
         fields.pop()
