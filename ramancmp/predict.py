@@ -455,6 +455,7 @@ def _prepare(reading: Reading, config: PreprocessConfig, baseline: str, for_libr
     spectrum = reading.spectrum
     notes: list[str] = []
     wn, inten = spectrum.wavenumber, spectrum.intensity
+    measured_top = float(inten.max())
     if config.normalisation != "none" and np.isfinite(peak := float(np.max(np.abs(inten)))) and peak > 0:
         inten = inten / peak  # scale-free from here on: no overflow (1e308) or underflow (1e-310) in the baseline
         spectrum = replace(spectrum, intensity=inten)
@@ -475,7 +476,7 @@ def _prepare(reading: Reading, config: PreprocessConfig, baseline: str, for_libr
     at_top = np.flatnonzero(inten >= top - 1e-9 * max(abs(top), 1.0))
     if top > 0 and at_top.size >= SATURATION_RUN and np.any(np.convolve(np.diff(at_top) == 1, np.ones(
             SATURATION_RUN - 1), "valid") == SATURATION_RUN - 1):
-        notes.append(f"possibly saturated: {at_top.size} points at the maximum intensity {top:g} (a flat-topped "
+        notes.append(f"possibly saturated: {at_top.size} points at the maximum intensity {measured_top:g} (a flat-topped "
                      "band); the band's shape and relative height are lost -- measure again with a shorter exposure")
     problem = coverage_problem(wn, cfg, inten)  # gaps, mostly negative: judged on the spectrum as measured
     if problem:
