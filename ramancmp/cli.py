@@ -198,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "delimited text/CSV (header lines, ',' ';' tab or space separators, decimal commas), B&W Tek "
                     "BWSpec and Horiba LabSpec exports, JCAMP-DX (.jdx/.dx), Galactic SPC (.spc), Renishaw WiRE "
                     "(.wdf), and folders and zips of them. Spectra are compared on the 150-1200 cm^-1 grid; one "
-                    "covering only part of it is compared on that part (at least 60 %% of it). 'not in library' "
-                    "means the best similarity is not above a threshold chosen to reject 95 %% of validation "
+                    "covering only part of it is compared on that part (at least 60 % of it). 'not in library' "
+                    "means the best similarity is not above a threshold chosen to reject 95 % of validation "
                     "spectra of minerals outside the library's classes; the report states its value.")
     p.add_argument("--model", default=None,
                    help=f"'library' (1-NN cosine library search, no training), a model name (trained on the task) or "
