@@ -380,6 +380,7 @@ def test_your_own_references_join_the_library(library_predictor, tmp_path):
     assert any("readme.md" in e["source"] and "reference not added" in e["reason"] for e in report["errors"])
 
 
+@pytest.mark.slow  # writes plotly figures: about 2.5 s
 def test_cli_csv_plot_and_strict_json(library_predictor, tmp_path, monkeypatch, capsys):
     import csv
 
