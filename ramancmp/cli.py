@@ -98,10 +98,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ramancmp.predict import format_predictions, predict_paths
+    from ramancmp.predict import format_predictions, predict_paths, write_csv
 
-    report = predict_paths(args.model, args.paths, top=args.top, open_set=not args.closed_set)
-    print(json.dumps(report, indent=2) if args.json else format_predictions(report))
+    model = args.model
+    if args.library is not None and model is None:
+        model = "library"  # your references join the library search
+    report = predict_paths(model, args.paths, top=args.top, open_set=not args.closed_set, baseline=args.baseline,
+                           max_shift=args.max_shift, library=args.library, x_column=args.x_column,
+                           y_column=args.y_column, plot_dir=args.plot)
+    if args.csv is not None:
+        print(f"wrote {write_csv(report, args.csv)}", file=sys.stderr)
+    print(json.dumps(report, indent=2, allow_nan=False) if args.json else format_predictions(report))
     return 0 if report["predictions"] else 1
 
 
@@ -185,15 +192,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_report_compare)
 
     default_model = PREDICT_MODEL
-    p = sub.add_parser("predict", help="identify spectra: a class or 'not in library', and the top classes per file")
+    p = sub.add_parser(
+        "predict", help="identify spectra: a class or 'not in library', and the top classes per file",
+        description="Identify Raman spectra against the RRUFF library (or a trained network). Reads RRUFF .txt, "
+                    "delimited text/CSV (header lines, ',' ';' tab or space separators, decimal commas), B&W Tek "
+                    "BWSpec and Horiba LabSpec exports, JCAMP-DX (.jdx/.dx), Galactic SPC (.spc), Renishaw WiRE "
+                    "(.wdf), and folders and zips of them. Spectra are compared on the 150-1200 cm^-1 grid; one "
+                    "covering only part of it is compared on that part (at least 60 % of it). 'not in library' "
+                    "means the best similarity is not above a threshold chosen to reject 95 % of validation "
+                    "spectra of minerals outside the library's classes; the report states its value.")
     p.add_argument("--model", default=None,
                    help=f"'library' (1-NN cosine library search, no training), a model name (trained on the task) or "
                         f"a checkpoint path (default: {default_model} if its checkpoint exists, else 'library')")
     p.add_argument("--closed-set", action="store_true",
                    help="no 'not in library' rule: force every spectrum into a class (networks only)")
     p.add_argument("paths", nargs="+", help="spectrum files, folders or zips")
-    p.add_argument("--top", type=int, default=3)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--top", type=int, default=3, help="how many classes and library matches to list (default 3)")
+    p.add_argument("--json", action="store_true", help="the report as JSON (strict: no NaN)")
+    p.add_argument("--baseline", choices=["auto", "on", "off"], default="auto",
+                   help="baseline correction (arPLS) before the search: 'auto' (default) corrects spectra that look "
+                        "uncorrected (a broad background), 'on' always, 'off' never")
+    p.add_argument("--max-shift", type=float, default=5.0,
+                   help="calibration tolerance of the library search in cm^-1: the best match over shifts of "
+                        "+-this much is used and the shift reported (default 5; 0 turns it off)")
+    p.add_argument("--library", type=Path, default=None,
+                   help="a folder (or file, or zip) of your own reference spectra, added to the library search; each "
+                        "is a class of its own, named by its header (NAMES/Title/Sample) or file name")
+    p.add_argument("--x-column", default=None, help="x column of a table with more than two columns (name or number)")
+    p.add_argument("--y-column", default=None, help="y column of a table with more than two columns (name or number)")
+    p.add_argument("--plot", type=Path, default=None, metavar="DIR",
+                   help="write an HTML figure per spectrum (plotly, works offline) of it over its best matches")
+    p.add_argument("--csv", type=Path, default=None, metavar="FILE", help="also write one CSV row per file")
     p.set_defaults(func=_cmd_predict)
     return parser
 

@@ -51,8 +51,8 @@ def spectra_dir(tmp_path):
         f"##NAMES=Gypsum\n##RRUFFID=R040029\n{rows(2)}\n##END=\n")
     plain = tmp_path / "my_quartz.csv"
     plain.write_text(rows(1).replace(", ", "\t") + "\n")
-    short = tmp_path / "short_range.txt"  # stops at 900 cm^-1: does not cover the 150-1200 grid
-    short.write_text("\n".join(f"{w:.1f}, 1.0" for w in np.arange(100.0, 900.0, 1.0) if w) + "\n")
+    short = tmp_path / "short_range.txt"  # stops at 600 cm^-1: 43 % of the 150-1200 grid, below the minimum 60 %
+    short.write_text("\n".join(f"{w:.1f}, 1.0" for w in np.arange(100.0, 600.0, 1.0) if w) + "\n")
     broken = tmp_path / "broken.txt"
     broken.write_text("##NAMES=Nothing\nthis is not, a spectrum\n")
     return folder, plain, short, broken
@@ -74,6 +74,7 @@ def test_predict_good_and_bad_files(checkpoint, spectra_dir):
     errors = {e["source"].rsplit("/", 1)[-1]: e["reason"] for e in report["errors"]}
     assert set(errors) == {"short_range.txt", "broken.txt", "missing.txt"}
     assert "not covering grid" in errors["short_range.txt"]
+    assert "at least 60%" in errors["short_range.txt"]
     assert "line 2" in errors["broken.txt"]
     assert "no such" in errors["missing.txt"]
     text = format_predictions(report)
@@ -163,11 +164,16 @@ def test_a_raw_spectrum_is_classified_with_a_warning(checkpoint, tmp_path):
     processed = tmp_path / "Quartz__R040031__Raman__532__0__unoriented__Raman_Data_Processed__1.txt"
     for path in (raw, processed):
         path.write_text(f"##NAMES=Quartz\n##RRUFFID=R040031\n{rows}\n##END=\n")
-    report = predict_paths(checkpoint, [raw, processed])
+    report = predict_paths(checkpoint, [raw, processed], baseline="off")
     warnings = {p["source"].rsplit("/", 1)[-1]: p["warnings"] for p in report["predictions"]}
     assert warnings[processed.name] == []
     assert len(warnings[raw.name]) == 1 and warnings[raw.name][0].startswith("RAW spectrum")
     assert "warning: RAW spectrum" in format_predictions(report)
+    # by default the background is measured, whatever the metadata say: both are corrected, and it is reported
+    report = predict_paths(checkpoint, [raw, processed])
+    for pred in report["predictions"]:
+        assert pred["baseline_corrected"] and pred["top"][0]["class"] == "Quartz"
+        assert any(w.startswith("baseline corrected (arPLS)") and "looks uncorrected" for w in pred["warnings"])
 
 
 def test_a_classical_model_name_is_explained_not_sent_to_save_checkpoint(tmp_path, monkeypatch):
@@ -264,3 +270,163 @@ def test_a_stored_network_gets_the_open_set_rule_and_names_its_checkpoint(tmp_pa
     assert not closed["model"]["open_set"] and closed["predictions"][0]["score"] is None
     text = format_predictions(report)
     assert f"checkpoint {path}" in text and "open-set rule" in text
+
+
+# ------------------------------------------------- the library search on a synthetic library (no archive needed)
+from ramancmp.predict import NOT_IN_LIBRARY, Predictor  # noqa: E402
+
+LIB_WN = np.arange(100.0, 1300.0, 0.5)
+SPECIES = {"Calcite": ("carbonate", [1086.0, 282.0]), "Fakeite": ("sulfate", [1091.0, 287.0, 700.0]),
+           "Quartz": ("silicate", [465.0, 206.0]), "Gypsum": ("sulfate", [1008.0, 415.0, 620.0])}
+
+
+def lines(centres, wn=LIB_WN, width=3.0, shift=0.0, rng=None):
+    y = sum(np.exp(-0.5 * ((wn - c - shift) / width) ** 2) for c in centres) * 100.0
+    return y + (rng.normal(0, 0.3, wn.size) if rng is not None else 0.0)
+
+
+@pytest.fixture(scope="module")
+def library_predictor():
+    import pandas as pd
+
+    from ramancmp.data.preprocess import preprocess_spectrum
+
+    rng = np.random.default_rng(7)
+    config = PreprocessConfig()
+    classes = sorted({c for c, _ in SPECIES.values()})
+    X, y, meta = [], [], []
+    for k, (species, (cls, centres)) in enumerate(SPECIES.items()):
+        for rep in range(4):
+            X.append(preprocess_spectrum((LIB_WN, lines(centres, rng=rng) + 1.0), config))
+            y.append(classes.index(cls))
+            meta.append({"mineral": species, "rruff_id": f"R{k:02d}000{rep}", "laser_nm": 532.0})
+    unknown = [preprocess_spectrum((LIB_WN, lines(rng.uniform(200, 1150, 3), rng=rng) + 1.0), config)
+               for _ in range(40)]
+    idx = np.arange(len(X))
+    return Predictor.from_arrays(np.stack(X), np.array(y), classes, pd.DataFrame(meta), idx[idx % 4 != 3],
+                                 idx[idx % 4 == 3], np.stack(unknown), config)
+
+
+def write_xy(path, wn, y, header=""):
+    path.write_text(header + "\n".join(f"{a:.2f}, {b:.4f}" for a, b in zip(wn, y)) + "\n")
+    return path
+
+
+def test_the_search_tolerates_a_calibration_shift_and_reports_it(library_predictor, tmp_path):
+    query = write_xy(tmp_path / "calcite_plus4.csv", LIB_WN, lines(SPECIES["Calcite"][1], shift=4.0) + 1.0)
+    rigid = predict_paths(library_predictor, [query], max_shift=0)["predictions"][0]
+    assert rigid["nearest"]["mineral"] == "Fakeite"  # 1 cm^-1 from its bands: the wrong neighbour wins
+    report = predict_paths(library_predictor, [query], top=3)
+    pred = report["predictions"][0]
+    assert pred["nearest"]["mineral"] == "Calcite" and pred["nearest"]["shift_cm1"] == pytest.approx(4.0)
+    assert pred["identified"] == "carbonate" and pred["score"] > 0.99
+    assert [m["mineral"] for m in pred["matches"]][:2] == ["Calcite", "Fakeite"] and len(pred["matches"]) == 3
+    sims = [m["similarity"] for m in pred["matches"]]
+    assert sims == sorted(sims, reverse=True)
+    assert any("shift of +4 cm^-1" in w for w in pred["warnings"])
+    rule = report["model"]["open_set_rule"]
+    assert rule["max_shift_cm1"] == 5.0 and rule["validation_unknowns_rejected"] >= 0.95
+    assert "'not in library' means" in rule["meaning"]
+    text = format_predictions(report)
+    assert "top library matches" in text and "1. Calcite" in text and "+4 cm^-1" in text and "what it means" in text
+
+
+def test_partial_ranges_are_searched_on_the_part_covered(library_predictor, tmp_path):
+    part = LIB_WN >= 500
+    ok = write_xy(tmp_path / "from500.txt", LIB_WN[part], lines(SPECIES["Gypsum"][1])[part] + 1.0)
+    short = LIB_WN >= 800
+    bad = write_xy(tmp_path / "from800.txt", LIB_WN[short], lines(SPECIES["Gypsum"][1])[short] + 1.0)
+    report = predict_paths(library_predictor, [ok, bad])
+    pred = report["predictions"][0]
+    assert pred["nearest"]["mineral"] == "Gypsum" and pred["covered"] == pytest.approx(700 / 1050, abs=0.01)
+    assert any(w.startswith("partial range: covers 500-1300") and "67%" in w for w in pred["warnings"])
+    assert "at least 60%" in report["errors"][0]["reason"] and report["errors"][0]["source"].endswith("from800.txt")
+
+
+def test_a_raw_spectrum_is_baseline_corrected_when_it_looks_uncorrected(library_predictor, tmp_path):
+    background = 400 * np.exp(-0.5 * ((LIB_WN - 900) / 500) ** 2) + 0.2 * LIB_WN
+    raw = write_xy(tmp_path / "quartz_raw.txt", LIB_WN, lines(SPECIES["Quartz"][1]) + background)
+    on = predict_paths(library_predictor, [raw])["predictions"][0]
+    off = predict_paths(library_predictor, [raw], baseline="off")["predictions"][0]
+    assert on["baseline_corrected"] and not off["baseline_corrected"]
+    assert any("looks uncorrected" in w for w in on["warnings"])
+    assert on["nearest"]["mineral"] == "Quartz" and on["score"] > off["score"] + 0.2
+    clean = write_xy(tmp_path / "quartz.txt", LIB_WN, lines(SPECIES["Quartz"][1]) + 1.0)
+    assert not predict_paths(library_predictor, [clean])["predictions"][0]["baseline_corrected"]
+
+
+def test_saturated_bands_are_reported(library_predictor, tmp_path):
+    y = np.minimum(lines(SPECIES["Quartz"][1]) + 1.0, 60.0)
+    pred = predict_paths(library_predictor, [write_xy(tmp_path / "sat.txt", LIB_WN, y)])["predictions"][0]
+    assert any(w.startswith("possibly saturated") and "intensity 60 " in w for w in pred["warnings"])
+
+
+def test_your_own_references_join_the_library(library_predictor, tmp_path):
+    import copy
+
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    mystery = [450.0, 820.0, 1130.0]
+    head = "#Title=Mystery phase\n#Laser (nm)=785\n"
+    (refs / "m.txt").write_text(head + "\n".join(f"{a:.2f}\t{b:.4f}" for a, b in zip(LIB_WN, lines(mystery) + 1)))
+    (refs / "readme.md").write_text("not a spectrum")
+    query = write_xy(tmp_path / "unknown_sample.csv", LIB_WN, lines(mystery, shift=1.0) + 2.0)
+    predictor = copy.deepcopy(library_predictor)
+    assert predict_paths(predictor, [query])["predictions"][0]["identified"] == NOT_IN_LIBRARY
+    report = predict_paths(predictor, [query], library=refs)
+    pred = report["predictions"][0]
+    assert pred["identified"] == "Mystery phase (your library)" and pred["nearest"]["mineral"] == "Mystery phase"
+    assert pred["matches"][0]["source"].startswith("your library: ") and pred["matches"][0]["laser_nm"] == 785
+    assert report["model"]["user_references"] == 1
+    assert any("readme.md" in e["source"] and "reference not added" in e["reason"] for e in report["errors"])
+
+
+@pytest.mark.slow  # writes plotly figures: about 2.5 s
+def test_cli_csv_plot_and_strict_json(library_predictor, tmp_path, monkeypatch, capsys):
+    import csv
+
+    import ramancmp.predict as predict_module
+
+    monkeypatch.setattr(predict_module, "load_predictor", lambda *a, **k: library_predictor)
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for name, (_cls, centres) in SPECIES.items():
+        write_xy(folder / f"{name.lower()}.csv", LIB_WN, lines(centres, shift=2.0) + 1.0, "wavenumber,intensity\n")
+    (folder / "broken.csv").write_text("x,y\n1,2\n")
+    out_csv, plots = tmp_path / "table.csv", tmp_path / "plots"
+    assert main(["predict", "--model", "library", "--json", "--csv", str(out_csv), "--plot", str(plots),
+                 str(folder)]) == 0
+    report = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert len(report["predictions"]) == 4 and len(report["errors"]) == 1
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 5 and {r["best_match"] for r in rows[:4]} == set(SPECIES)
+    assert rows[-1]["identified"] == "error" and "broken.csv" in rows[-1]["source"]
+    assert all(float(r["shift_cm1"]) == pytest.approx(2.0) for r in rows[:4])
+    htmls = sorted(plots.glob("*.html"))
+    assert len(htmls) == 4 and (plots / "plotly.min.js").is_file()
+    assert "your spectrum" in htmls[0].read_text()
+
+
+def test_the_shift_rule_is_cached_on_disk_and_a_damaged_cache_is_recomputed(library_predictor, tmp_path):
+    import copy
+
+    predictor = copy.deepcopy(library_predictor)
+    predictor.cache_rules_in(tmp_path)
+    rule = predictor.shift_rule(3.0)
+    files = list(tmp_path.glob("predict-shift-rule-*-3.json"))
+    assert len(files) == 1
+    again = copy.deepcopy(library_predictor)
+    again.cache_rules_in(tmp_path)
+    assert again.shift_rule(3.0) == rule
+    files[0].write_text('{"threshold": NaN}')
+    third = copy.deepcopy(library_predictor)
+    third.cache_rules_in(tmp_path)
+    assert third.shift_rule(3.0) == rule  # recomputed, the same
+
+
+def test_text_output_escapes_control_characters_from_files(library_predictor, tmp_path):
+    name = "q\n  -> garnet (score 0.9999).txt"  # a file name that would print a fake answer line
+    path = write_xy(tmp_path / name, LIB_WN, lines(SPECIES["Quartz"][1]) + 1.0, "#Title=Calcite\x1b[2K\u202e\n")
+    text = format_predictions(predict_paths(library_predictor, [path]))
+    assert "\x1b" not in text and "\u202e" not in text and "\n  -> garnet" not in text
+    assert "\\x1b[2K" in text and "\\u202e" in text
