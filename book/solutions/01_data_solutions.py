@@ -158,7 +158,7 @@ covered
 # (The counts use the archive's coverage only; the task applies a tolerance of a few cm⁻¹ at each end, so its own
 # counts differ slightly.) A wider grid keeps the carbonate ν3 but drops every spectrum that stops earlier, in every
 # group: whether ν3 is worth the spectra it costs is a measurement (the accuracy on the smaller data set, on the same
-kind of splits), not a judgement made from this table.
+# kind of splits), not a judgement made from this table.
 #
 # ## Exercise 7 -- the content fingerprint survives re-zipping
 
