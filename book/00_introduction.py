@@ -36,10 +36,8 @@
 
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -47,7 +45,7 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-ch = rc.Chapter("00_introduction", profile=profile, seed=seed, data_dir=data_dir)
+ch = rc.Chapter("00_introduction", profile=profile, seed=ch.seed, data_dir=data_dir)
 ch
 
 # %% [markdown]

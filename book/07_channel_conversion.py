@@ -41,16 +41,14 @@
 
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None
 
 # %%
 from ramancmp import book as rc
 
-ch = rc.Chapter("07_channel_conversion", profile=profile, seed=seed, data_dir=data_dir)
+ch = rc.Chapter("07_channel_conversion", profile=profile, seed=ch.seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 ch
 

@@ -41,10 +41,8 @@
 # maximum-probability rule), [Liu2017] (a CNN for all RRUFF species), [Lafuente2015] (RRUFF).
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -52,10 +50,10 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-ch = rc.Chapter("11_identification", profile=profile, seed=seed, data_dir=data_dir)
+ch = rc.Chapter("11_identification", profile=profile, seed=ch.seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 unknown = rc.load_task("rruff-outside-groups")
-splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=seed)
+splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=ch.seed)
 print(ch)
 
 
@@ -100,7 +98,7 @@ rc.md(f"With forced answers the library search is right on {pct(ls['closed_set_a
 
 # %%
 net_name, net_kwargs = rc.BOOK_MODELS["cnn"]
-trained = rc.train_networks([(net_name, net_kwargs)], ds, profile=ch.profile, seed=seed)
+trained = rc.train_networks([(net_name, net_kwargs)], ds, profile=ch.profile, seed=ch.seed)
 nets = [rc.get_or_train(net_name, ds, split, ch.profile, model_kwargs=net_kwargs) for split in splits]
 net_rows = rc.open_set.run_units(rc.open_set.open_set_items(ds, unknown, splits, estimator=nets, model=net_name))
 cnn = rc.open_set.summarize(net_rows, keys)[0]
@@ -151,9 +149,9 @@ rc.md(f"Held-out groups are rejected at a median rate of {100 * logo['unknown_re
 
 # %%
 allsp = rc.load_task("rruff-all-species")
-all_splits = rc.repeated_splits(allsp.y, allsp.groups, kind="sample", repeats=ch.profile.repeats, seed=seed)
+all_splits = rc.repeated_splits(allsp.y, allsp.groups, kind="sample", repeats=ch.profile.repeats, seed=ch.seed)
 topk_rows = rc.open_set.run_units(rc.open_set.top_k_items(allsp, all_splits))
-trained_all = rc.train_networks([(net_name, net_kwargs)], allsp, profile=ch.profile, seed=seed)
+trained_all = rc.train_networks([(net_name, net_kwargs)], allsp, profile=ch.profile, seed=ch.seed)
 all_nets = [rc.get_or_train(net_name, allsp, split, ch.profile, model_kwargs=net_kwargs) for split in all_splits]
 topk_rows += rc.open_set.network_top_k(all_nets, allsp, all_splits, model=net_name)
 emb_name = f"library search in the {net_name} embedding"

@@ -51,26 +51,24 @@
 # [Yosinski2014] (how transferable features are), [Caruana2004] (ensemble selection on validation data).
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
 from ramancmp import book as rc
 
-ch = rc.Chapter("13_beyond_library_search", profile=profile, seed=seed, data_dir=data_dir)
+ch = rc.Chapter("13_beyond_library_search", profile=profile, seed=ch.seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 pool = rc.load_task("rruff-all-species")  # the pretraining pool: every species with spectra of >= 2 samples
-splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=seed)
+splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=ch.seed)
 CNN, CNN_KWARGS = rc.BOOK_MODELS["cnn"]
 rows, nets = {}, {}  # every row of this chapter by name; the stored networks of each network row (one per split)
 
 
 def add_row(name, lever, make):
     """Evaluate the estimators make(r), one per split, with the book's harness and keep the row."""
-    rows[name] = rc.beyond.stored_row(name, ds, make, splits, ch.profile, seed=seed, lever=lever)
+    rows[name] = rc.beyond.stored_row(name, ds, make, splits, ch.profile, seed=ch.seed, lever=lever)
     return rows[name]
 
 
@@ -90,7 +88,7 @@ print(ch, "|", ds.task, len(ds), "spectra |", pool.task, len(pool), "spectra of"
 # ## The anchors: library search and the book's CNN
 
 # %%
-knn = rc.evaluate("knn_cosine", ds, repeats=len(splits), seed=seed, profile=ch.profile, measure_speed=False)
+knn = rc.evaluate("knn_cosine", ds, repeats=len(splits), seed=ch.seed, profile=ch.profile, measure_speed=False)
 LIBRARY = "library search (1-NN cosine)"
 rows[LIBRARY] = rc.Row.from_evaluation(knn, name=LIBRARY, lever="anchor")
 
@@ -105,7 +103,7 @@ rows[LIBRARY] = rc.Row.from_evaluation(knn, name=LIBRARY, lever="anchor")
 
 # %%
 example = splits[0].train[0]
-copies = rc.beyond.augment_examples(ds.X[example], n=4, seed=seed)
+copies = rc.beyond.augment_examples(ds.X[example], n=4, seed=ch.seed)
 rc.plots.spectra_figure(ds.grid, copies, list(range(len(copies))),
                         ["original"] + [f"augmented {i}" for i in range(1, len(copies))], per_class=1, decimate=1,
                         title=f"Realistic augmentation of one {ds.class_names[ds.y[example]]} spectrum")

@@ -14,7 +14,7 @@ import jupytext
 import pytest
 
 from ramancmp.book import runner as book
-from ramancmp.config import PROJECT_ROOT
+from ramancmp.config import PROJECT_ROOT, RunContext
 
 BOOK = PROJECT_ROOT / "book"
 SOLUTIONS = BOOK / "solutions"
@@ -44,7 +44,7 @@ def test_every_exercise_has_a_solution(chapter):
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_solutions_run_in_the_quick_profile(chapter, tmp_path):
-    with book._profile_environment("quick"):
-        if not book.chapter_finished(chapter, "quick", 0):  # the solutions read what the chapter stored
-            book.run_chapter(chapter, profile="quick", seed=0, output=tmp_path / "chapters")
-        book.run_chapter(f"{chapter}_solutions", profile="quick", seed=0, output=tmp_path, book_dir=SOLUTIONS)
+    ctx = RunContext.from_env("quick", 0)
+    if not book.chapter_finished(chapter, "quick", 0, ctx.results_dir):  # the solutions read what the chapter stored
+        book.run_chapter(chapter, ctx=ctx, output=tmp_path / "chapters")
+    book.run_chapter(f"{chapter}_solutions", ctx=ctx, output=tmp_path, book_dir=SOLUTIONS)

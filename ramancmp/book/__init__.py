@@ -17,7 +17,7 @@ from ramancmp import plots
 from ramancmp.book.chapter import Chapter, md
 from ramancmp.compression import (CONVERSION_VARIANTS, DistillationConfig, feature_pipeline, prune_channels,
                                   quantize_int8, soft_targets)
-from ramancmp.config import BOOK_MODELS, NETWORKS, TIMING_THREADS, get_profile
+from ramancmp.config import BOOK_MODELS, NETWORKS, TIMING_THREADS, RunContext
 from ramancmp.data import read_spectrum
 from ramancmp.data.fetch import archive_path
 from ramancmp.data.preprocess import preprocess_spectrum
@@ -48,7 +48,7 @@ __all__ = ["BOOK_MODELS", "CONVERSION_VARIANTS", "Chapter", "PROTOCOL_NOTE", "co
            "TorchClassifier", "archive_path", "bench_all", "bench_deployment", "channel_conversion_experiment",
            "claims", "compression_rows", "count_flops", "count_params", "create_model", "deployment_rows",
            "distillation_experiment", "evaluate", "feature_extraction_experiment", "feature_pipeline",
-           "format_summary", "format_table", "get_or_train", "LibrarySearch", "OpenSetClassifier", "open_set", "get_profile", "layer_table", "list_chapters",
+           "format_summary", "format_table", "get_or_train", "LibrarySearch", "OpenSetClassifier", "open_set", "RunContext", "layer_table", "list_chapters",
            "load_rows", "load_task", "make_split", "md", "measure_latency", "mineral_groups", "GROUPS_CSV", "num_threads", "plots",
            "predict_logits", "preprocess_spectrum", "prune_channels", "quantize_int8", "read_spectrum",
            "repeated_splits", "sibling_leakage", "soft_targets", "tables", "train_networks", "train_part",
