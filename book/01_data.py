@@ -52,7 +52,7 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-ch = rc.Chapter("01_data", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("01_data", profile=profile, seed=seed, data_dir=data_dir)
 ch
 
 # %% [markdown]

@@ -44,7 +44,7 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-ch = rc.Chapter("02_baselines", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("02_baselines", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 print(ch, "|", ds)
 

@@ -51,7 +51,7 @@ import pandas as pd
 from ramancmp import book as rc
 from ramancmp.models.efficientnet import B0_SETTING
 
-ch = rc.Chapter("04_efficientnet", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("04_efficientnet", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 L = ds.X.shape[1]
 print(ch, "|", ds.task, len(ds.y), "spectra")

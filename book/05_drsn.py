@@ -46,7 +46,7 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-ch = rc.Chapter("05_drsn", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("05_drsn", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 L = ds.X.shape[1]
 MODEL, MODEL_KWARGS = rc.BOOK_MODELS["drsn"]

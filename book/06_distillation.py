@@ -42,7 +42,7 @@ data_dir = None
 # %%
 from ramancmp import book as rc
 
-ch = rc.Chapter("06_distillation", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("06_distillation", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 loss_claim = rc.claims.claim("distillation_loss")
 rc.md(f"The paper's claim, quoted ({rc.claims.PAPER['journal']}): *{loss_claim.statement}* "

@@ -48,7 +48,7 @@ data_dir = None
 # %%
 from ramancmp import book as rc
 
-ch = rc.Chapter("07_channel_conversion", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("07_channel_conversion", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 ch
 

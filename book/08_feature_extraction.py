@@ -50,7 +50,7 @@ import numpy as np
 
 from ramancmp import book as rc
 
-ch = rc.Chapter("08_feature_extraction", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("08_feature_extraction", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 ch
 

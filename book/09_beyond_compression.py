@@ -52,7 +52,7 @@ import torch
 
 from ramancmp import book as rc
 
-ch = rc.Chapter("09_beyond_compression", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("09_beyond_compression", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 ch
 

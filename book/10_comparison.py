@@ -39,7 +39,7 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-ch = rc.Chapter("10_comparison", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("10_comparison", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 table = rc.bench_all(profile=ch.profile, seed=ch.seed, dataset=ds, progress=False,
                     results_dir=ch.results_dir)

@@ -50,7 +50,7 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-ch = rc.Chapter("11_identification", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("11_identification", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 unknown = rc.load_task("rruff-outside-groups")
 splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=ch.seed)

@@ -40,7 +40,7 @@ data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DI
 # %%
 from ramancmp import book as rc
 
-ch = rc.Chapter("12_preprocessing", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("12_preprocessing", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 P = rc.preprocessing
 print(ch, "|", ds.task, len(ds.y), "spectra")

@@ -58,7 +58,7 @@ data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DI
 # %%
 from ramancmp import book as rc
 
-ch = rc.Chapter("13_beyond_library_search", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("13_beyond_library_search", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 pool = rc.load_task("rruff-all-species")  # the pretraining pool: every species with spectra of >= 2 samples
 splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=ch.seed)
