@@ -45,7 +45,7 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-ch = rc.Chapter("00_introduction", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("00_introduction", profile=profile, seed=seed, data_dir=data_dir)
 ch
 
 # %% [markdown]
@@ -139,7 +139,6 @@ environment = {
     "torch": torch.__version__,
     "torch threads": torch.get_num_threads(),
     "cpu count": os.cpu_count(),
-    "cuda available": torch.cuda.is_available(),
     "profile": ch.profile.name,
     "repeats per evaluation": ch.profile.repeats,
     "max epochs": ch.profile.max_epochs,

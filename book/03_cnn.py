@@ -39,7 +39,7 @@ data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DI
 # %%
 from ramancmp import book as rc
 
-ch = rc.Chapter("03_cnn", profile=profile, seed=ch.seed, data_dir=data_dir)
+ch = rc.Chapter("03_cnn", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 MODEL, MODEL_KWARGS = rc.BOOK_MODELS["cnn"]
 print(ch, "|", ds.task, len(ds.y), "spectra")
@@ -131,7 +131,8 @@ rc.md("Paired on the same splits (CNN minus baseline, 95 % interval):\n\n" + "\n
 # %%
 rc.md(f"""
 * A LeNet-like 1D CNN with {row.params:,} parameters learns the ten groups from a few hundred spectra; its batch-1
-  latency in this run is {row.latency_b1_ms:.3f} ms per spectrum on one CPU core.
+  latency in this run is {row.latency_b1_ms:.3f} ms per spectrum on one CPU core (the book's timing protocol, as in
+  every chapter: the median over interleaved rounds, after training).
 * Its curves show how quickly such a small network fits the training spectra; early stopping on the validation part
   of each by-sample split decides when to stop.
 * Whether it beats the library search of chapter 2 is the first real question of the book: the paired differences

@@ -49,7 +49,6 @@ from dataclasses import asdict
 import pandas as pd
 
 from ramancmp import book as rc
-from ramancmp.models.efficientnet import B0_SETTING
 
 ch = rc.Chapter("04_efficientnet", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
@@ -57,7 +56,7 @@ L = ds.X.shape[1]
 print(ch, "|", ds.task, len(ds.y), "spectra")
 
 # %%
-pd.DataFrame([asdict(c) for c in B0_SETTING], index=[f"stage {i + 1}" for i in range(len(B0_SETTING))])
+pd.DataFrame([asdict(c) for c in rc.B0_SETTING], index=[f"stage {i + 1}" for i in range(len(rc.B0_SETTING))])
 
 # %% [markdown]
 # ## EfficientNet-B0 in 1D, and the variant this book trains

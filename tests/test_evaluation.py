@@ -101,7 +101,7 @@ def test_bench_models_table(dataset, tmp_path, monkeypatch):
     assert "GEMM peak 50.0 GFLOP/s" in text and "knn_cosine" in text and "±" in text
     assert len({len(line) for line in text.splitlines()[3:6]}) == 1  # header, rule and a row align
     with pytest.raises(ValueError, match="unknown benchmark"):
-        bench.run("everything")
+        bench.run("everything", profile=TINY)
 
 
 def test_networks_are_trained_once_per_split_and_reused(dataset, tmp_path, monkeypatch):

@@ -49,9 +49,8 @@ from ramancmp.metrics import (
     count_params,
     format_mean_sd,
     measure_fit_time,
-    measure_latency,
-    measure_throughput,
 )
+from ramancmp.metrics.timing import compare_speed
 
 __all__ = ["EvaluationResult", "evaluate", "sibling_leakage", "species_accuracy", "train_networks"]
 
@@ -131,15 +130,25 @@ class EvaluationResult:
         return self.estimator.save(path, extra=extra)
 
 
-def _speed(estimator: Any, in_length: int, profile: Profile, threads: int | None) -> dict[str, Any]:
-    """Batch-1 latency and batch-256 throughput of a fitted estimator, on the CPU."""
+def _speed(estimator: Any, inputs: np.ndarray, profile: Profile, threads: int | None, seed: int) -> dict[str, Any]:
+    """Batch-1 latency and batch-256 throughput of a fitted estimator on the CPU, by the book's timing protocol
+    (:func:`ramancmp.metrics.timing.compare_speed`: the exclusive phase, the profile's rounds, minimum sample time
+    and budget) on the test spectra ``inputs``; times per spectrum, medians over rounds with 95 % intervals."""
     module = as_torch_module(estimator)
     target = module.cpu() if module is not None else estimator
+    cmp = compare_speed({"model": target}, length=inputs.shape[1], batches=(1, 256), rounds=profile.timing_rounds,
+                        min_sample_ms=profile.timing_min_ms, threads=threads, inputs=inputs, seed=seed,
+                        max_s=profile.timing_max_s)
+    b1, b256 = cmp.cell("model", 1), cmp.cell("model", 256)
+    samples = np.asarray(b1["samples_ms"])
+    common = {"rounds": cmp.rounds, "threads": cmp.threads, "device": "cpu"}
     return {
-        "latency_b1": measure_latency(target, (1, 1, in_length), runs=profile.latency_runs,
-                                      warmup=max(1, profile.latency_runs // 10), threads=threads),
-        "throughput_b256": measure_throughput(target, batch=256, runs=profile.throughput_runs, warmup=1,
-                                              length=in_length, threads=threads),
+        "latency_b1": {"median_ms": b1["median_ms"], "lo_ms": b1["lo_ms"], "hi_ms": b1["hi_ms"],
+                       "p10_ms": float(np.percentile(samples, 10)), "p90_ms": float(np.percentile(samples, 90)),
+                       "batch": 1, **common},
+        "throughput_b256": {"spectra_per_s": 1e3 / b256["median_ms"], "median_ms_per_batch": 256 * b256["median_ms"],
+                            "lo_ms": b256["lo_ms"], "hi_ms": b256["hi_ms"], "batch": 256, **common},
+        "protocol": cmp.info,
     }
 
 
@@ -196,8 +205,9 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         seed: split ``r`` uses ``seed + r``, and so does the network trained on it.
         profile: the run's :class:`ramancmp.config.Profile` (epochs, patience, batch, timing runs).
         model_kwargs: passed to the model builder.
-        measure_speed: time batch-1 latency and batch-256 throughput of the last model.
-        device: where networks train (``"auto"``: CUDA if available); speed is always measured on the CPU.
+        measure_speed: time batch-1 latency and batch-256 throughput of the last model by the book's timing
+            protocol (:func:`ramancmp.metrics.timing.compare_speed`, on its test spectra, after training).
+        device: where networks train (``"auto"``: the CPU); speed is always measured on the CPU.
         threads: CPU threads for the speed measurement (default :data:`ramancmp.config.TIMING_THREADS`; ``None``:
             torch's setting; see
             :func:`ramancmp.metrics.timing.num_threads` for why a shared machine wants 1).
@@ -283,7 +293,8 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         model=name, task=str(getattr(dataset, "task", "unknown")), split_kind=split_kind, repeats=repeats, seed=seed,
         profile=profile.name, class_names=class_names, metrics=summary, per_repeat=per_repeat,
         confusion_matrix=confusion, complexity=_complexity(estimator, in_length),
-        speed=_speed(estimator, in_length, profile, threads) if measure_speed else None, histories=histories,
+        speed=_speed(estimator, X[split.test], profile, threads, seed) if measure_speed else None,
+        histories=histories,
         model_kwargs=dict(model_kwargs or {}), data_sha256=getattr(dataset, "source_sha256", None),
         preprocess=preprocess.to_dict() if hasattr(preprocess, "to_dict") else dict(preprocess or {}),
         estimator=estimator, last_split=split)
