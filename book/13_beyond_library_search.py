@@ -125,11 +125,9 @@ first = {  # name: (registry model, model kwargs, estimator settings, lever)
                                      "(b) inputs"),
     "CNN on square-root intensity": ("multi_input", {**CNN_KWARGS, "inputs": ["sqrt"]}, None, "(b) inputs"),
 }
-jobs = {name: rc.beyond.variant_jobs(model, ds, splits, ch.profile, model_kwargs=kwargs, estimator_params=params)
-        for name, (model, kwargs, params, _) in first.items()}
-flat = rc.beyond.trained([job for name in jobs for job in jobs[name]])  # one parallel batch
-for i, (name, spec) in enumerate(first.items()):
-    network_row(name, spec[-1], flat[i * len(splits):(i + 1) * len(splits)])
+trained = rc.beyond.variant_networks(first, ds, splits, ch.profile)  # one parallel batch
+for name, spec in first.items():
+    network_row(name, spec[-1], trained[name])
 rc.tables.to_frame([rows[n] for n in (LIBRARY, *first)])
 
 # %% [markdown]
@@ -146,13 +144,13 @@ combo = {"model": CNN if best_inputs == ["spectrum"] else "multi_input",
          "model_kwargs": CNN_KWARGS if best_inputs == ["spectrum"] else {**CNN_KWARGS, "inputs": best_inputs},
          "estimator_params": {"augment": "realistic"} if use_realistic else None}
 COMBO = f"CNN, {' + '.join(best_inputs)} input, {'realistic' if use_realistic else 'book'} augmentation"
-combo_jobs = rc.beyond.variant_jobs(combo["model"], ds, splits, ch.profile, model_kwargs=combo["model_kwargs"],
-                                    estimator_params=combo["estimator_params"])
-same = [name for name in first if [j.path for j in jobs[name]] == [j.path for j in combo_jobs]]
+combo_variant = (combo["model"], combo["model_kwargs"], combo["estimator_params"])
+same = rc.beyond.same_variant(combo_variant, first, ds, splits, ch.profile)  # one of the networks above?
 if same:
-    COMBO = same[0]
+    COMBO = same
 else:
-    network_row(COMBO, "(a) + (b) chosen on validation", rc.beyond.trained(combo_jobs))
+    network_row(COMBO, "(a) + (b) chosen on validation",
+                rc.beyond.variant_networks({COMBO: combo_variant}, ds, splits, ch.profile)[COMBO])
 chosen_augmentation = "the realistic" if use_realistic else "the book's"
 rc.md(f"Chosen on validation: **{chosen_augmentation} augmentation** (validation "
       f"{val('CNN + realistic augmentation'):.2f} % realistic, {val('CNN (book)'):.2f} % the book's) and the "
@@ -168,12 +166,11 @@ rc.md(f"Chosen on validation: **{chosen_augmentation} augmentation** (validation
 # validation sample of the split it is used for: the pool is filtered by sample ID, split by split.
 
 # %%
-pretrain = rc.beyond.pretrain_jobs(combo["model"], pool, ds, splits, ch.profile, model_kwargs=combo["model_kwargs"])
-pretrained = rc.beyond.trained(pretrain)
-finetune = rc.beyond.finetune_jobs(combo["model"], ds, splits, pretrain, ch.profile, model_kwargs=combo["model_kwargs"],
-                                   estimator_params=combo["estimator_params"])
+pretrained, finetuned = rc.beyond.pretrained_networks(combo["model"], pool, ds, splits, ch.profile,
+                                                      model_kwargs=combo["model_kwargs"],
+                                                      estimator_params=combo["estimator_params"])
 FINETUNED = f"{COMBO}, pretrained on all species"
-network_row(FINETUNED, "(e) pretraining", rc.beyond.trained(finetune))
+network_row(FINETUNED, "(e) pretraining", finetuned)
 pre_sets = [rc.beyond.pretraining_set(pool, ds, split) for split in splits]
 rc.md(f"Pretraining pool per split: {min(len(p) for p in pre_sets):,}-{max(len(p) for p in pre_sets):,} spectra of "
       f"up to {pool.n_classes} species (the samples of each split's validation and test parts, "

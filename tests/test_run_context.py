@@ -179,3 +179,28 @@ def test_profile_parameters_are_typed_one_way():
                     if annotation != "Profile" or "profile" in defaults:
                         loose.append(f"{rel}:{node.lineno} {node.name}(profile: {annotation})")
     assert not loose, loose
+
+
+def _chapter_texts() -> list[tuple[str, str]]:
+    book = PROJECT_ROOT / "book"
+    paths = sorted(book.glob("[0-9][0-9]_*.py")) + sorted((book / "solutions").glob("*.py"))
+    return [(p.name, p.read_text(encoding="utf-8")) for p in paths]
+
+
+def test_chapters_use_the_facade_only_and_the_facade_lists_only_what_they_use():
+    from ramancmp import book as rc
+
+    texts = _chapter_texts()
+    for name, text in texts:
+        assert re.findall(r"^from ramancmp(\S*) import", text, flags=re.M) == [""], f"{name} reaches past the facade"
+    everything = "\n".join(text for _, text in texts)
+    unused = [n for n in rc.__all__ if not re.search(rf"\brc\.{re.escape(n)}\b", everything)]
+    assert not unused, f"facade names no chapter or solution uses: {unused}"
+
+
+def test_chapters_plumb_no_jobs():
+    """One experiment function per section: no chapter builds jobs or units and runs them itself."""
+    plumbing = re.compile(r"rc\.\w+\.(run_units|trained|variant_jobs|pretrain_jobs|finetune_jobs|\w+_items)\(")
+    for name, text in _chapter_texts():
+        if "_solutions" not in name:
+            assert not plumbing.findall(text), f"{name} plumbs jobs: {plumbing.findall(text)}"

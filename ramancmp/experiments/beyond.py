@@ -38,7 +38,8 @@ from ramancmp.experiments.tables import Row
 from ramancmp.training import FineTunedClassifier, RealisticAugment, checkpoint_paths
 
 __all__ = ["PretrainingSet", "augment_examples", "features", "finetune_jobs", "frozen", "pretrain_jobs",
-           "pretraining_set", "stored_row", "trained", "variant_jobs"]
+           "pretrained_networks", "pretraining_set", "same_variant", "stored_row", "trained", "variant_jobs",
+           "variant_networks"]
 
 PRETRAIN_VAL_FRACTION = 0.15
 
@@ -160,6 +161,49 @@ def frozen(classifiers: Sequence[Any]) -> Callable[[int], PretrainedClassifier]:
 def trained(jobs: Sequence[TrainJob], executor: Any = None) -> list[Any]:
     """:func:`train_all` of ``jobs`` (trained where not stored yet, then loaded)."""
     return train_all(jobs, executor)
+
+
+# A variant of the book's network: (registry model, model kwargs, estimator settings[, anything else, e.g. a label]).
+Variant = tuple
+
+
+def _variant_jobs(spec: Variant, dataset: Any, splits: Sequence[Split], profile: Profile, device: str
+                  ) -> list[TrainJob]:
+    model, kwargs, params = spec[:3]
+    return variant_jobs(model, dataset, splits, profile, model_kwargs=kwargs, estimator_params=params, device=device)
+
+
+def variant_networks(variants: dict[str, Variant], dataset: Any, splits: Sequence[Split], profile: Profile, *,
+                     device: str = "auto", executor: Any = None) -> dict[str, list[Any]]:
+    """The stored networks of every variant (name -> ``(model, model_kwargs, estimator_params, ...)``), one per
+    split: all variants trained in ONE parallel batch where not stored yet (:func:`variant_jobs`), then loaded.
+    Variants that are the same network (the same checkpoints) are trained once."""
+    jobs = {name: _variant_jobs(spec, dataset, splits, profile, device) for name, spec in variants.items()}
+    unique = list({job.path: job for js in jobs.values() for job in js}.values())
+    loaded = dict(zip((job.path for job in unique), train_all(unique, executor)))
+    return {name: [loaded[job.path] for job in js] for name, js in jobs.items()}
+
+
+def same_variant(spec: Variant, variants: dict[str, Variant], dataset: Any, splits: Sequence[Split],
+                 profile: Profile) -> str | None:
+    """The name of the first of ``variants`` that is the same network as ``spec`` (the same checkpoints), else
+    ``None``."""
+    paths = [job.path for job in _variant_jobs(spec, dataset, splits, profile, "auto")]
+    return next((name for name, other in variants.items()
+                 if [job.path for job in _variant_jobs(other, dataset, splits, profile, "auto")] == paths), None)
+
+
+def pretrained_networks(model: str, pool: Any, dataset: Any, splits: Sequence[Split], profile: Profile, *,
+                        model_kwargs: dict | None = None, estimator_params: dict | None = None,
+                        device: str = "auto", executor: Any = None) -> tuple[list[Any], list[Any]]:
+    """``(pretrained, fine-tuned)``, one network each per split: ``model`` pretrained on the species of ``pool``
+    (:func:`pretrain_jobs`), then fine-tuned on each split of ``dataset`` from those weights (:func:`finetune_jobs`);
+    each stage one parallel batch, stored networks loaded."""
+    pretrain = pretrain_jobs(model, pool, dataset, splits, profile, model_kwargs=model_kwargs, device=device)
+    pretrained = train_all(pretrain, executor)
+    finetune = finetune_jobs(model, dataset, splits, pretrain, profile, model_kwargs=model_kwargs,
+                             estimator_params=estimator_params, device=device)
+    return pretrained, train_all(finetune, executor)
 
 
 
