@@ -35,8 +35,7 @@ from typing import Any
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 
-from ramancmp.config import (BOOK_MODELS, CHECKPOINT_DIR_ENV, DEFAULT_SEED, PREDICT_MODEL, PROFILES, checkpoints_dir,
-                             env_setting)
+from ramancmp.config import BOOK_MODELS, CHECKPOINT_DIR_ENV, DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir, env_setting
 from ramancmp.data import list_tasks, load_task, make_split, species_halves
 from ramancmp.data.preprocess import PreprocessConfig, preprocess_spectrum
 from ramancmp.data.rruff import load_archive, read_spectrum

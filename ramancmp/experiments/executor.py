@@ -84,7 +84,6 @@ __all__ = [
     "resolve_scheduler",
 ]
 
-
 _DEFAULT_SCHEDULER = "local"
 _LOCAL_N = re.compile(r"^local:(\d+)$")
 _ADDRESS = re.compile(r"^(tcp|tls|inproc)://\S+$")
