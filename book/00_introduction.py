@@ -36,10 +36,8 @@
 
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -141,7 +139,6 @@ environment = {
     "torch": torch.__version__,
     "torch threads": torch.get_num_threads(),
     "cpu count": os.cpu_count(),
-    "cuda available": torch.cuda.is_available(),
     "profile": ch.profile.name,
     "repeats per evaluation": ch.profile.repeats,
     "max epochs": ch.profile.max_epochs,

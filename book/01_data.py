@@ -40,10 +40,8 @@
 
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -246,7 +244,8 @@ rc.plots.preprocessing_figure(spectrum.wavenumber, spectrum.intensity, ds.grid,
 # group holds many species with shifted bands.
 
 # %%
-rc.plots.spectra_figure(ds.grid, ds.X, ds.y, ds.class_names, per_class=3, seed=seed, labels=ds.meta["mineral"].tolist())
+rc.plots.spectra_figure(ds.grid, ds.X, ds.y, ds.class_names, per_class=3, seed=ch.seed,
+                        labels=ds.meta["mineral"].tolist())
 
 # %%
 rc.plots.class_means_figure(ds.grid, ds.X, ds.y, ds.class_names)
@@ -327,7 +326,7 @@ spectra_per_sample.T
 # uses.
 
 # %%
-knn = {kind: rc.evaluate("knn_cosine", ds, split_kind=kind, seed=seed, profile=ch.profile, measure_speed=False,
+knn = {kind: rc.evaluate("knn_cosine", ds, split_kind=kind, seed=ch.seed, profile=ch.profile, measure_speed=False,
                       progress=False) for kind in ("random", "sample")}
 # each split kind's test accuracy over the repeats, in per cent: mean, sd and the per-split values
 acc = {kind: rc.tables.Stat(100 * r.metrics["accuracy"].mean, 100 * r.metrics["accuracy"].sd,
@@ -355,7 +354,7 @@ print(f"random split: {random_split.mean:.2f} ± {random_split.sd:.2f} %, by-sam
 # %%
 leak_rows = [{"split": kind, **rc.sibling_leakage(ds, s)}
              for kind in ("random", "sample")
-             for s in rc.repeated_splits(ds.y, ds.groups, kind, repeats=ch.profile.repeats, seed=seed)]
+             for s in rc.repeated_splits(ds.y, ds.groups, kind, repeats=ch.profile.repeats, seed=ch.seed)]
 leak = pd.DataFrame(leak_rows).groupby("split").mean(numeric_only=True).T.round(3)
 leak
 

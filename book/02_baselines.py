@@ -35,10 +35,8 @@
 
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -59,7 +57,7 @@ print(ch, "|", ds)
 
 # %%
 baselines = ["lda", "pca_lda", "knn_cosine"]
-by_sample = {name: rc.evaluate(name, ds, split_kind="sample", seed=seed, profile=ch.profile, progress=False)
+by_sample = {name: rc.evaluate(name, ds, split_kind="sample", seed=ch.seed, profile=ch.profile, progress=False)
              for name in baselines}
 model_rows = [rc.Row.from_evaluation(r) for r in by_sample.values()]
 rc.tables.to_frame(model_rows)
@@ -112,8 +110,8 @@ rc.plots.confusion_figure(by_sample["knn_cosine"].confusion_matrix, ds.class_nam
 # %%
 sweep, val_mean = [], {}  # plot records; mean validation accuracy (%) by number of components
 for k in (10, 25, 50, 100, 200):
-    r = rc.evaluate("pca_lda", ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs={"n_components": k},
-                 measure_speed=False, progress=False)
+    r = rc.evaluate("pca_lda", ds, split_kind="sample", seed=ch.seed, profile=ch.profile,
+                    model_kwargs={"n_components": k}, measure_speed=False, progress=False)
     for part, key in (("validation", "val_accuracy"), ("test", "accuracy")):
         vals = [100 * p[key] for p in r.per_repeat]
         mean = float(pd.Series(vals).mean())
@@ -136,7 +134,7 @@ rc.md(f"On validation data alone the sweep would choose **{best_k}** components;
 # The paper-style random split, for comparison (same models, same number of repeats).
 
 # %%
-random_split = {name: rc.evaluate(name, ds, split_kind="random", seed=seed, profile=ch.profile, measure_speed=False,
+random_split = {name: rc.evaluate(name, ds, split_kind="random", seed=ch.seed, profile=ch.profile, measure_speed=False,
                                progress=False) for name in baselines}
 rows = [{"model": name, "split": kind, "mean": 100 * res[name].metrics["accuracy"].mean,
          "sd": 100 * res[name].metrics["accuracy"].sd}
@@ -152,7 +150,7 @@ rc.plots.mean_sd_bar_figure(rows, x="model", color="split", title="Baselines: by
 # from its training part and each model must name the group of a mineral it has never seen.
 
 # %%
-by_species = {name: rc.evaluate(name, ds, split_kind="species", seed=seed, profile=ch.profile, measure_speed=False,
+by_species = {name: rc.evaluate(name, ds, split_kind="species", seed=ch.seed, profile=ch.profile, measure_speed=False,
                                 progress=False) for name in baselines}
 for row in model_rows:
     row.accuracy_random = rc.Row.from_evaluation(random_split[row.model]).accuracy
@@ -202,7 +200,7 @@ rc.md("The hand-checked samples, with the reason and RRUFF's own description:\n\
 
 # %%
 for row in model_rows:
-    rc.evaluate_curated(row.model, ds, full=row, split_kind="sample", seed=seed, profile=ch.profile,
+    rc.evaluate_curated(row.model, ds, full=row, split_kind="sample", seed=ch.seed, profile=ch.profile,
                         progress=False)
 n_flagged_spectra = int(flagged.drop_duplicates("rruff_id")["task_spectra"].sum())
 rc.md(f"""

@@ -32,10 +32,8 @@
 
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -71,7 +69,7 @@ print(f"{rc.count_params(net)['total']:,} parameters, {rc.count_flops(net, (1, 1
 # the curves below show every by-sample repeat (dotted: training, solid: validation).
 
 # %%
-trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=seed,
+trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=ch.seed,
                            split_kinds=("sample", "random"))
 print(f"{trained} networks trained now, in parallel (the rest were in the model store)")
 
@@ -85,7 +83,7 @@ rc.show_settings("cnn", profile=ch.profile)
 rc.show_source(rc.train_model)
 
 # %%
-by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
+by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=ch.seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
 print(by_sample)
 rc.plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],
                     title="CNN: loss and accuracy per epoch")
@@ -94,7 +92,7 @@ rc.plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sa
 # ## Results on unseen samples
 
 # %%
-random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
+random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=ch.seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
                            measure_speed=False)
 row = rc.Row.from_evaluation(by_sample)
 row.accuracy_random = rc.Row.from_evaluation(random_split).accuracy
@@ -119,7 +117,7 @@ Accuracy on unseen samples {rc.tables.accuracy_text(row)} (95 % interval); by ki
 ch.save({"rows": [row], "complexity": by_sample.complexity, "per_split": by_sample.per_repeat},
         task=ds.task, split="sample", data_sha256=ds.source_sha256)
 checkpoint = by_sample.save_checkpoint()  # for `python -m ramancmp predict --model cnn`
-compared = rc.load_rows(["02_baselines", "03_cnn"])
+compared = rc.load_rows(["02_baselines", "03_cnn"], directory=ch.results_dir)
 rc.tables.to_frame(compared)
 
 # %%
@@ -133,7 +131,8 @@ rc.md("Paired on the same splits (CNN minus baseline, 95 % interval):\n\n" + "\n
 # %%
 rc.md(f"""
 * A LeNet-like 1D CNN with {row.params:,} parameters learns the ten groups from a few hundred spectra; its batch-1
-  latency in this run is {row.latency_b1_ms:.3f} ms per spectrum on one CPU core.
+  latency in this run is {row.latency_b1_ms:.3f} ms per spectrum on one CPU core (the book's timing protocol, as in
+  every chapter: the median over interleaved rounds, after training).
 * Its curves show how quickly such a small network fits the training spectra; early stopping on the validation part
   of each by-sample split decides when to stop.
 * Whether it beats the library search of chapter 2 is the first real question of the book: the paired differences

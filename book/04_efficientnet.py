@@ -39,10 +39,8 @@
 
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -51,7 +49,6 @@ from dataclasses import asdict
 import pandas as pd
 
 from ramancmp import book as rc
-from ramancmp.models.efficientnet import B0_SETTING
 
 ch = rc.Chapter("04_efficientnet", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
@@ -59,7 +56,7 @@ L = ds.X.shape[1]
 print(ch, "|", ds.task, len(ds.y), "spectra")
 
 # %%
-pd.DataFrame([asdict(c) for c in B0_SETTING], index=[f"stage {i + 1}" for i in range(len(B0_SETTING))])
+pd.DataFrame([asdict(c) for c in rc.B0_SETTING], index=[f"stage {i + 1}" for i in range(len(rc.B0_SETTING))])
 
 # %% [markdown]
 # ## EfficientNet-B0 in 1D, and the variant this book trains
@@ -101,7 +98,7 @@ rc.layer_table(book_net, (1, 1, L), depth=2)
 # part), on the same repeated splits.
 
 # %%
-trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=seed,
+trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=ch.seed,
                            split_kinds=("sample", "random"))
 print(f"{trained} networks trained now, in parallel (the rest were in the model store)")
 
@@ -111,13 +108,13 @@ print(f"{trained} networks trained now, in parallel (the rest were in the model 
 rc.show_settings("efficientnet_small", profile=ch.profile)
 
 # %%
-by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
+by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=ch.seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
 print(by_sample)
 rc.plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],
                     title="1D-EfficientNet: loss and accuracy per epoch")
 
 # %%
-random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
+random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=ch.seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
                            measure_speed=False)
 row = rc.Row.from_evaluation(by_sample)
 row.accuracy_random = rc.Row.from_evaluation(random_split).accuracy
@@ -142,7 +139,7 @@ ch.save({"rows": [row], "complexity": by_sample.complexity, "model_kwargs": MODE
          "per_split": by_sample.per_repeat},
         task=ds.task, split="sample", data_sha256=ds.source_sha256)
 by_sample.save_checkpoint()  # the distillation teacher's architecture; `python -m ramancmp predict --model ...`
-compared = rc.load_rows(["02_baselines", "03_cnn", "04_efficientnet"])
+compared = rc.load_rows(["02_baselines", "03_cnn", "04_efficientnet"], directory=ch.results_dir)
 rc.tables.to_frame(compared)
 
 # %%

@@ -36,10 +36,8 @@
 
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -81,7 +79,7 @@ rc.show_source(rc.SoftThreshold, rc.Shrinkage, rc.RSBU)
 # ## Training
 
 # %%
-trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=seed,
+trained = rc.train_networks([(MODEL, MODEL_KWARGS)], ds, profile=ch.profile, seed=ch.seed,
                            split_kinds=("sample", "random"))
 print(f"{trained} networks trained now, in parallel (the rest were in the model store)")
 
@@ -90,7 +88,7 @@ print(f"{trained} networks trained now, in parallel (the rest were in the model 
 rc.show_settings("drsn_cw", profile=ch.profile)
 
 # %%
-by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
+by_sample = rc.evaluate(MODEL, ds, split_kind="sample", seed=ch.seed, profile=ch.profile, model_kwargs=MODEL_KWARGS)
 print(by_sample)
 rc.plots.curves_figure([{**h, "label": f"split {i}"} for i, h in enumerate(by_sample.histories)],
                     title="1D-DRSN: loss and accuracy per epoch")
@@ -113,7 +111,7 @@ rc.plots.soft_threshold_figure(drsn, ds.X[test_index], ds.grid)
 # ## Results on unseen samples
 
 # %%
-random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
+random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=ch.seed, profile=ch.profile, model_kwargs=MODEL_KWARGS,
                            measure_speed=False)
 row = rc.Row.from_evaluation(by_sample)
 row.accuracy_random = rc.Row.from_evaluation(random_split).accuracy
@@ -146,7 +144,7 @@ metrics = {"rows": [row], "complexity": by_sample.complexity, "model_kwargs": MO
            "per_split": by_sample.per_repeat}
 ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 by_sample.save_checkpoint()
-rows = rc.load_rows(["02_baselines", "03_cnn", "04_efficientnet", "05_drsn"])
+rows = rc.load_rows(["02_baselines", "03_cnn", "04_efficientnet", "05_drsn"], directory=ch.results_dir)
 rc.tables.to_frame(rows)
 
 # %%
@@ -199,12 +197,13 @@ alternatives = {  # network -> (registry name, {label: builder keyword arguments
 # the full profile trains every alternative; a pipeline check (quick) only the first beside the book's choice
 alternatives = {network: (name, ch.profile.alternatives(options)) for network, (name, options) in alternatives.items()}
 trained = rc.train_networks([(name, kwargs) for name, options in alternatives.values() for kwargs in options.values()],
-                            ds, profile=ch.profile, seed=seed)
+                            ds, profile=ch.profile, seed=ch.seed)
 print(f"{trained} networks trained now (the rest were in the model store)")
 nested = {}
 for network, (name, options) in alternatives.items():
     candidates = {label: rc.Row.from_evaluation(
-        rc.evaluate(name, ds, seed=seed, profile=ch.profile, model_kwargs=kwargs, measure_speed=False, progress=False),
+        rc.evaluate(name, ds, seed=ch.seed, profile=ch.profile, model_kwargs=kwargs, measure_speed=False,
+                    progress=False),
         name=label) for label, kwargs in options.items()}
     book_label = next(iter(options))
     rechosen, picks = rc.claims.rechoose_per_split(candidates, book_label)
@@ -226,7 +225,7 @@ that the fixed choice was lucky.
 # %%
 paper_rows = nested["DRSN, paper layout"]["candidates"]
 zhao, book_head = paper_rows["head 1 bin (Zhao's global pooling)"], paper_rows["head 4 bins (book)"]
-paper_epochs = [h["epochs"] for h in rc.evaluate(PAPER, ds, seed=seed, profile=ch.profile, model_kwargs=PAPER_KWARGS,
+paper_epochs = [h["epochs"] for h in rc.evaluate(PAPER, ds, seed=ch.seed, profile=ch.profile, model_kwargs=PAPER_KWARGS,
                                                   measure_speed=False, progress=False).histories]
 paper_cfg = rc.create_model(PAPER, num_classes=len(ds.class_names), in_length=L, **PAPER_KWARGS).config
 binned_better = book_head.mean("val_accuracy") > zhao.mean("val_accuracy")

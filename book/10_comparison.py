@@ -30,10 +30,8 @@
 
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -43,7 +41,8 @@ from ramancmp import book as rc
 
 ch = rc.Chapter("10_comparison", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
-table = rc.bench_all(profile=ch.profile, seed=seed, dataset=ds, progress=False)
+table = rc.bench_all(profile=ch.profile, seed=ch.seed, dataset=ds, progress=False,
+                    results_dir=ch.results_dir)
 rc.tables.to_frame(table["rows"])
 
 # %% [markdown]

@@ -41,10 +41,8 @@
 # maximum-probability rule), [Liu2017] (a CNN for all RRUFF species), [Lafuente2015] (RRUFF).
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -55,7 +53,7 @@ from ramancmp import book as rc
 ch = rc.Chapter("11_identification", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 unknown = rc.load_task("rruff-outside-groups")
-splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=seed)
+splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=ch.seed)
 print(ch)
 
 
@@ -76,7 +74,7 @@ rc.md(f"The known spectra: {len(ds):,} spectra of {ds.n_classes} groups. The unk
 # other half of the unknown species.
 
 # %%
-ls_rows = rc.open_set.run_units(rc.open_set.open_set_items(ds, unknown, splits))
+ls_rows = rc.open_set.library_open_set(ds, unknown, splits)
 keys = ("auroc", "known_accuracy", "unknown_rejected", "known_accepted", "closed_set_accuracy")
 ls = rc.open_set.summarize(ls_rows, keys)[0]
 pd.DataFrame(ls_rows)[["split_seed", "score", "temperature", "threshold", *keys]].round(4)
@@ -100,9 +98,7 @@ rc.md(f"With forced answers the library search is right on {pct(ls['closed_set_a
 
 # %%
 net_name, net_kwargs = ("cnn", {})
-trained = rc.train_networks([(net_name, net_kwargs)], ds, profile=ch.profile, seed=seed)
-nets = [rc.get_or_train(net_name, ds, split, ch.profile, model_kwargs=net_kwargs) for split in splits]
-net_rows = rc.open_set.run_units(rc.open_set.open_set_items(ds, unknown, splits, estimator=nets, model=net_name))
+net_rows, trained = rc.open_set.network_open_set(net_name, ds, unknown, splits, ch.profile, model_kwargs=net_kwargs)
 cnn = rc.open_set.summarize(net_rows, keys)[0]
 table = pd.DataFrame([{"model": s["model"], **{k: pct(s[k]) for k in keys}} for s in (ls, cnn)])
 print(f"{trained} networks trained now (the rest came from the model store)")
@@ -124,7 +120,7 @@ rc.md(f"The CNN separates known from unknown spectra with an AUROC of {pct(cnn['
 # group.
 
 # %%
-logo_rows = rc.open_set.run_units(rc.open_set.leave_one_group_out_items(ds, unknown, splits[0]))
+logo_rows = rc.open_set.leave_one_group_out(ds, unknown, splits[0])
 logo = pd.DataFrame(logo_rows)[["held_out", "n_unknown", "auroc", "unknown_rejected", "known_accuracy"]]
 logo.round(4)
 
@@ -151,13 +147,10 @@ rc.md(f"Held-out groups are rejected at a median rate of {100 * logo['unknown_re
 
 # %%
 allsp = rc.load_task("rruff-all-species")
-all_splits = rc.repeated_splits(allsp.y, allsp.groups, kind="sample", repeats=ch.profile.repeats, seed=seed)
-topk_rows = rc.open_set.run_units(rc.open_set.top_k_items(allsp, all_splits))
-trained_all = rc.train_networks([(net_name, net_kwargs)], allsp, profile=ch.profile, seed=seed)
-all_nets = [rc.get_or_train(net_name, allsp, split, ch.profile, model_kwargs=net_kwargs) for split in all_splits]
-topk_rows += rc.open_set.network_top_k(all_nets, allsp, all_splits, model=net_name)
+all_splits = rc.repeated_splits(allsp.y, allsp.groups, kind="sample", repeats=ch.profile.repeats, seed=ch.seed)
 emb_name = f"library search in the {net_name} embedding"
-topk_rows += rc.open_set.embedding_top_k(all_nets, allsp, all_splits, model=emb_name)
+topk_rows, trained_all = rc.open_set.all_species_top_k(allsp, all_splits, net_name, ch.profile, model_kwargs=net_kwargs,
+                                                       embedding_model=emb_name)
 topk_keys = ("top1", "top5", "top1_seen", "top5_seen", "seen_fraction")
 topk = {s["model"]: s for s in rc.open_set.summarize(topk_rows, topk_keys)}
 print(f"{trained_all} networks trained now (the rest came from the model store)")

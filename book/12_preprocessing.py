@@ -33,10 +33,8 @@
 # removal), [Savitzky1964] (smoothing), [Zeiler2014] (occlusion), [Lafuente2015] (RRUFF's Processed and RAW files).
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -95,7 +93,7 @@ handful of files is a small test; the synthetic one below has a known truth and 
 # the true spectrum's range; smaller is better) and the correlation.
 
 # %%
-baseline_table = P.baseline_benchmark(ds.X, ds.grid, seed=seed)
+baseline_table = P.baseline_benchmark(ds.X, ds.grid, seed=ch.seed)
 baseline_table
 
 # %%
@@ -121,7 +119,7 @@ trades residual background for preserved bands (exercise 1).
 rc.show_source(rc.remove_spikes)
 
 # %%
-spike_table = P.spike_benchmark(ds.X, seed=seed)
+spike_table = P.spike_benchmark(ds.X, seed=ch.seed)
 spike_table
 
 # %%
@@ -143,7 +141,7 @@ spectra without spikes it changed {s[("points changed without spikes", "mean")]:
 # the strongest band of a *clean* spectrum loses.
 
 # %%
-smoothing_table = P.smoothing_benchmark(ds.X, seed=seed)
+smoothing_table = P.smoothing_benchmark(ds.X, seed=ch.seed)
 smoothing_table
 
 # %%
@@ -184,7 +182,7 @@ choice is compared on the same rows and the same splits.
 # %%
 choices = P.preprocessing_choices(ds.preprocess)
 DEFAULT = next(iter(choices))  # the book's default (PreprocessConfig()), first
-rows = P.measure_choices(ds, choices, profile=ch.profile, seed=seed)
+rows = P.measure_choices(ds, choices, profile=ch.profile, seed=ch.seed)
 short = P.short_profile(ch.profile)
 rc.md(f"""
 {len(choices)} choices; the library search on {ch.profile.classical_repeats} by-sample splits, the CNN of chapter 3
@@ -236,7 +234,7 @@ ch.save({"rows": rows, "pick": pick.model, "default": DEFAULT, "default_is_pick"
 rc.show_source(rc.occlusion)
 
 # %%
-att = P.cnn_attribution(ds, profile=ch.profile, seed=seed)
+att = P.cnn_attribution(ds, profile=ch.profile, seed=ch.seed)
 bands = rc.load_bands()
 rc.plots.attribution_figure(att["grid"], att["means"], att["attribution"], ds.class_names,
                             bands.to_dict(orient="records"))

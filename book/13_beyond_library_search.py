@@ -51,10 +51,8 @@
 # [Yosinski2014] (how transferable features are), [Caruana2004] (ensemble selection on validation data).
 
 # %% tags=["parameters"]
-import os
-
-profile = os.environ.get("RAMANCMP_PROFILE", "quick")  # set by the book runner; "full" makes the book's results
-seed = int(os.environ.get("RAMANCMP_SEED", 0))
+profile = None  # None: the book runner's choice, else "quick"; "full" makes the book's results
+seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
@@ -63,14 +61,14 @@ from ramancmp import book as rc
 ch = rc.Chapter("13_beyond_library_search", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 pool = rc.load_task("rruff-all-species")  # the pretraining pool: every species with spectra of >= 2 samples
-splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=seed)
+splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=ch.profile.repeats, seed=ch.seed)
 CNN, CNN_KWARGS = ("cnn", {})
 rows, nets = {}, {}  # every row of this chapter by name; the stored networks of each network row (one per split)
 
 
 def add_row(name, lever, make):
     """Evaluate the estimators make(r), one per split, with the book's harness and keep the row."""
-    rows[name] = rc.beyond.stored_row(name, ds, make, splits, ch.profile, seed=seed, lever=lever)
+    rows[name] = rc.beyond.stored_row(name, ds, make, splits, ch.profile, seed=ch.seed, lever=lever)
     return rows[name]
 
 
@@ -90,7 +88,7 @@ print(ch, "|", ds.task, len(ds), "spectra |", pool.task, len(pool), "spectra of"
 # ## The anchors: library search and the book's CNN
 
 # %%
-knn = rc.evaluate("knn_cosine", ds, repeats=len(splits), seed=seed, profile=ch.profile, measure_speed=False)
+knn = rc.evaluate("knn_cosine", ds, repeats=len(splits), seed=ch.seed, profile=ch.profile, measure_speed=False)
 LIBRARY = "library search (1-NN cosine)"
 rows[LIBRARY] = rc.Row.from_evaluation(knn, name=LIBRARY, lever="anchor")
 
@@ -105,7 +103,7 @@ rows[LIBRARY] = rc.Row.from_evaluation(knn, name=LIBRARY, lever="anchor")
 
 # %%
 example = splits[0].train[0]
-copies = rc.beyond.augment_examples(ds.X[example], n=4, seed=seed)
+copies = rc.beyond.augment_examples(ds.X[example], n=4, seed=ch.seed)
 rc.plots.spectra_figure(ds.grid, copies, list(range(len(copies))),
                         ["original"] + [f"augmented {i}" for i in range(1, len(copies))], per_class=1, decimate=1,
                         title=f"Realistic augmentation of one {ds.class_names[ds.y[example]]} spectrum")
@@ -127,11 +125,9 @@ first = {  # name: (registry model, model kwargs, estimator settings, lever)
                                      "(b) inputs"),
     "CNN on square-root intensity": ("multi_input", {**CNN_KWARGS, "inputs": ["sqrt"]}, None, "(b) inputs"),
 }
-jobs = {name: rc.beyond.variant_jobs(model, ds, splits, ch.profile, model_kwargs=kwargs, estimator_params=params)
-        for name, (model, kwargs, params, _) in first.items()}
-flat = rc.beyond.trained([job for name in jobs for job in jobs[name]])  # one parallel batch
-for i, (name, spec) in enumerate(first.items()):
-    network_row(name, spec[-1], flat[i * len(splits):(i + 1) * len(splits)])
+trained = rc.beyond.variant_networks(first, ds, splits, ch.profile)  # one parallel batch
+for name, spec in first.items():
+    network_row(name, spec[-1], trained[name])
 rc.tables.to_frame([rows[n] for n in (LIBRARY, *first)])
 
 # %% [markdown]
@@ -148,13 +144,13 @@ combo = {"model": CNN if best_inputs == ["spectrum"] else "multi_input",
          "model_kwargs": CNN_KWARGS if best_inputs == ["spectrum"] else {**CNN_KWARGS, "inputs": best_inputs},
          "estimator_params": {"augment": "realistic"} if use_realistic else None}
 COMBO = f"CNN, {' + '.join(best_inputs)} input, {'realistic' if use_realistic else 'book'} augmentation"
-combo_jobs = rc.beyond.variant_jobs(combo["model"], ds, splits, ch.profile, model_kwargs=combo["model_kwargs"],
-                                    estimator_params=combo["estimator_params"])
-same = [name for name in first if [j.path for j in jobs[name]] == [j.path for j in combo_jobs]]
+combo_variant = (combo["model"], combo["model_kwargs"], combo["estimator_params"])
+same = rc.beyond.same_variant(combo_variant, first, ds, splits, ch.profile)  # one of the networks above?
 if same:
-    COMBO = same[0]
+    COMBO = same
 else:
-    network_row(COMBO, "(a) + (b) chosen on validation", rc.beyond.trained(combo_jobs))
+    network_row(COMBO, "(a) + (b) chosen on validation",
+                rc.beyond.variant_networks({COMBO: combo_variant}, ds, splits, ch.profile)[COMBO])
 chosen_augmentation = "the realistic" if use_realistic else "the book's"
 rc.md(f"Chosen on validation: **{chosen_augmentation} augmentation** (validation "
       f"{val('CNN + realistic augmentation'):.2f} % realistic, {val('CNN (book)'):.2f} % the book's) and the "
@@ -170,12 +166,11 @@ rc.md(f"Chosen on validation: **{chosen_augmentation} augmentation** (validation
 # validation sample of the split it is used for: the pool is filtered by sample ID, split by split.
 
 # %%
-pretrain = rc.beyond.pretrain_jobs(combo["model"], pool, ds, splits, ch.profile, model_kwargs=combo["model_kwargs"])
-pretrained = rc.beyond.trained(pretrain)
-finetune = rc.beyond.finetune_jobs(combo["model"], ds, splits, pretrain, ch.profile, model_kwargs=combo["model_kwargs"],
-                                   estimator_params=combo["estimator_params"])
+pretrained, finetuned = rc.beyond.pretrained_networks(combo["model"], pool, ds, splits, ch.profile,
+                                                      model_kwargs=combo["model_kwargs"],
+                                                      estimator_params=combo["estimator_params"])
 FINETUNED = f"{COMBO}, pretrained on all species"
-network_row(FINETUNED, "(e) pretraining", rc.beyond.trained(finetune))
+network_row(FINETUNED, "(e) pretraining", finetuned)
 pre_sets = [rc.beyond.pretraining_set(pool, ds, split) for split in splits]
 rc.md(f"Pretraining pool per split: {min(len(p) for p in pre_sets):,}-{max(len(p) for p in pre_sets):,} spectra of "
       f"up to {pool.n_classes} species (the samples of each split's validation and test parts, "

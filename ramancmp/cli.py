@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from ramancmp.config import DEFAULT_SEED, PREDICT_MODEL, PROFILES, results_dir
+from ramancmp.config import DEFAULT_SEED, PREDICT_MODEL, PROFILES, RunContext, results_dir
 
 SCHEDULER_HELP = ("where networks train: 'serial', 'local' (worker processes on all cores, the default), 'local:N', "
                   "or a Dask scheduler address tcp://HOST:8786 (default: $RAMANCMP_SCHEDULER)")
@@ -64,12 +63,13 @@ def _cmd_data_curation(args: argparse.Namespace) -> int:
 def _cmd_book_run(args: argparse.Namespace) -> int:
     from ramancmp.book.runner import run_book
 
-    if args.scheduler:  # the chapters' kernels inherit the environment; resolve_scheduler checks the value
-        from ramancmp.experiments.executor import SCHEDULER_ENV, resolve_scheduler
+    scheduler = None
+    if args.scheduler:  # checked here, before any chapter runs
+        from ramancmp.experiments.executor import resolve_scheduler
 
-        os.environ[SCHEDULER_ENV] = resolve_scheduler(args.scheduler)
+        scheduler = resolve_scheduler(args.scheduler)
     return run_book(profile=args.profile, chapters=args.chapters, output=args.output, seed=args.seed,
-                    force=args.force, update_book=args.update_book)
+                    force=args.force, update_book=args.update_book, scheduler=scheduler)
 
 
 def _cmd_book_nav(args: argparse.Namespace) -> int:
@@ -92,7 +92,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from ramancmp.experiments import bench
     from ramancmp.fileio import jsonable
 
-    table = bench.run(args.what, task=args.task, profile=args.profile, seed=args.seed, executor=args.scheduler)
+    ctx = RunContext.from_env(args.profile, args.seed, scheduler=args.scheduler)
+    table = bench.run(args.what, task=args.task, profile=ctx.profile, seed=ctx.seed, executor=ctx.scheduler)
     print(json.dumps(jsonable(table), indent=2) if args.json else bench.format_table(table))
     return 0
 

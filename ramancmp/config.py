@@ -7,7 +7,8 @@ Every chapter, benchmark and command reads its settings from here, so the quick 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -26,30 +27,57 @@ RRUFF_SNAPSHOT_ORIGIN = ("The book's snapshot is RRUFF's excellent_unoriented se
                          "and re-zipped flat, one .txt per spectrum; rruff.info serves an updated archive today.")
 
 
-def data_dir() -> Path:
+# --------------------------------------------------------------------------------------------- the environment
+# The seven environment variables that configure a run. They are read HERE and nowhere else (a test greps the
+# package): :meth:`RunContext.from_env` resolves them once at an entry point (the CLI, the book runner, a chapter's
+# :class:`ramancmp.book.Chapter`, a benchmark script), and the resolved context is passed down as an object.
+PROFILE_ENV = "RAMANCMP_PROFILE"
+SEED_ENV = "RAMANCMP_SEED"
+DATA_DIR_ENV = "RAMANCMP_DATA_DIR"
+RESULTS_DIR_ENV = "RAMANCMP_RESULTS_DIR"
+CHECKPOINT_DIR_ENV = "RAMANCMP_CHECKPOINT_DIR"
+SCHEDULER_ENV = "RAMANCMP_SCHEDULER"
+STATIC_FIGURES_ENV = "RAMANCMP_STATIC_FIGURES"
+RUN_ENV = (PROFILE_ENV, SEED_ENV, DATA_DIR_ENV, RESULTS_DIR_ENV, CHECKPOINT_DIR_ENV, SCHEDULER_ENV,
+           STATIC_FIGURES_ENV)
+
+
+def env_setting(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of one of :data:`RUN_ENV` (``None`` when unset or blank): the ONE reader of the environment."""
+    if name not in RUN_ENV:
+        raise ValueError(f"{name!r} is not one of the run's settings {RUN_ENV}")
+    value = (os.environ if environ is None else environ).get(name, "")
+    return value.strip() or None
+
+
+def _folder(value: str | Path) -> Path:
+    return Path(value).expanduser().resolve()
+
+
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The data cache: ``$RAMANCMP_DATA_DIR`` if set, else ``data/raw`` in the project."""
-    env = os.environ.get("RAMANCMP_DATA_DIR")
-    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "data" / "raw"
+    env = env_setting(DATA_DIR_ENV, environ)
+    return _folder(env) if env else PROJECT_ROOT / "data" / "raw"
 
 
-def results_dir(profile: str | None = None) -> Path:
+def results_dir(profile: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """Where chapters and benchmarks write their JSON results.
 
     ``$RAMANCMP_RESULTS_DIR`` if set; else ``results/`` for the full profile (what the book and README show) and
     ``build/<profile>/results`` for any other profile, so a quick run never overwrites the book's results.
     """
-    env = os.environ.get("RAMANCMP_RESULTS_DIR")
+    env = env_setting(RESULTS_DIR_ENV, environ)
     if env:
-        return Path(env).expanduser().resolve()
+        return _folder(env)
     return PROJECT_ROOT / "results" if profile in (None, "full") else PROJECT_ROOT / "build" / profile / "results"
 
 
-def checkpoints_dir(profile: str | None = None) -> Path:
+def checkpoints_dir(profile: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """Where trained models are saved: ``$RAMANCMP_CHECKPOINT_DIR``, else ``checkpoints/`` (full profile) or
     ``build/<profile>/checkpoints``."""
-    env = os.environ.get("RAMANCMP_CHECKPOINT_DIR")
+    env = env_setting(CHECKPOINT_DIR_ENV, environ)
     if env:
-        return Path(env).expanduser().resolve()
+        return _folder(env)
     return (PROJECT_ROOT / "checkpoints" if profile in (None, "full")
             else PROJECT_ROOT / "build" / profile / "checkpoints")
 
@@ -74,7 +102,6 @@ NETWORKS: tuple[str, ...] = ("cnn", "efficientnet_small", "drsn_cw")  # the trai
 TEACHER, STUDENT, DRSN, PAPER_DRSN = "efficientnet_small", "cnn", "drsn_cw", "drsn_paper"
 PREDICT_MODEL = "efficientnet_small"
 
-PROFILE_ENV = "RAMANCMP_PROFILE"
 
 
 @dataclass(frozen=True)
@@ -179,12 +206,111 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str | Profile | None = None) -> Profile:
-    """A :class:`Profile` by name; ``None`` means ``$RAMANCMP_PROFILE`` (set by the book runner), else ``"quick"``."""
+    """A :class:`Profile` by name (a :class:`Profile` is returned as it is; ``None`` means ``"quick"``).
+
+    Called only where a run starts (:meth:`RunContext.from_env` and the entry points that build one): everything
+    below them receives the resolved :class:`Profile`.
+    """
     if isinstance(name, Profile):
         return name
-    if name is None:
-        name = os.environ.get(PROFILE_ENV) or "quick"
     try:
-        return PROFILES[name]
+        return PROFILES[name or "quick"]
     except KeyError:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None
+
+
+_OFF = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything a run is configured with, resolved once: the profile, the seed, the folders and the scheduler.
+
+    Built by :meth:`from_env` at an entry point (the CLI, the book runner, a chapter's parameters cell through
+    :class:`ramancmp.book.Chapter`, a benchmark script) and passed down as an object; nothing below an entry point
+    reads the environment or resolves a profile by name.
+
+    - ``profile``: the :class:`Profile` (how much work the run does)
+    - ``seed``: the first split seed (split ``r`` uses ``seed + r``)
+    - ``data_dir``: the data cache (the archive and the task cache)
+    - ``results_root``: where the results' JSON files of the book's seed go; :attr:`results_dir` is the run's
+      folder: ``results_root`` itself, or ``results_root/seed<k>`` for another seed, which so never overwrites the
+      book's results
+    - ``checkpoints_dir``: the model store (checkpoints are keyed by their split seed already)
+    - ``scheduler``: where networks train (``None``: the executor's default, local processes)
+    - ``static_figures``: whether figures carry a static image beside the interactive output
+    """
+
+    profile: Profile
+    seed: int = DEFAULT_SEED
+    data_dir: Path | None = None  # None: the defaults below (never the environment: that is from_env's)
+    results_root: Path | None = None
+    checkpoints_dir: Path | None = None
+    scheduler: str | None = None
+    static_figures: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.profile, Profile):
+            raise TypeError(f"RunContext.profile must be a Profile, got {self.profile!r} (use RunContext.from_env)")
+        defaults = {"data_dir": data_dir({}), "results_root": results_dir(self.profile.name, {}),
+                    "checkpoints_dir": checkpoints_dir(self.profile.name, {})}
+        for name, default in defaults.items():
+            value = getattr(self, name)
+            object.__setattr__(self, name, default if value is None else Path(value))
+
+    @classmethod
+    def from_env(cls, profile: str | Profile | None = None, seed: int | None = None, *,
+                 data_dir: str | Path | None = None, results_dir: str | Path | None = None,
+                 checkpoints_dir: str | Path | None = None, scheduler: str | None = None,
+                 static_figures: bool | None = None, environ: Mapping[str, str] | None = None) -> "RunContext":
+        """The run's context: each setting from its explicit argument if given, else from its ``RAMANCMP_*``
+        environment variable (:data:`RUN_ENV`), else the default (the quick profile, seed 0, the profile's folders).
+
+        ``results_dir`` (or ``$RAMANCMP_RESULTS_DIR``) is the folder of the book's seed: a run with another seed
+        writes into its ``seed<k>/`` (:attr:`results_dir`).
+        """
+        env = os.environ if environ is None else environ
+        prof = get_profile(profile if profile is not None else env_setting(PROFILE_ENV, env))
+        if seed is None:
+            raw = env_setting(SEED_ENV, env)
+            try:
+                seed = int(raw) if raw is not None else DEFAULT_SEED
+            except ValueError:
+                raise ValueError(f"${SEED_ENV} must be a non-negative integer, got {raw!r}") from None
+        if int(seed) != seed or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = int(seed)
+        if static_figures is None:
+            static_figures = (env_setting(STATIC_FIGURES_ENV, env) or "1").lower() not in _OFF
+        return cls(profile=prof, seed=seed,
+                   data_dir=_folder(data_dir) if data_dir is not None else _data_root(env),
+                   results_root=(_folder(results_dir) if results_dir is not None
+                                 else _results_root(prof.name, env)),
+                   checkpoints_dir=(_folder(checkpoints_dir) if checkpoints_dir is not None
+                                    else _checkpoints_root(prof.name, env)),
+                   scheduler=scheduler if scheduler is not None else env_setting(SCHEDULER_ENV, env),
+                   static_figures=bool(static_figures))
+
+    @property
+    def results_dir(self) -> Path:
+        """The run's results folder: :attr:`results_root`, or its ``seed<k>/`` for a seed other than the book's."""
+        return self.results_root if self.seed == DEFAULT_SEED else self.results_root / f"seed{self.seed}"
+
+    def replace(self, **changes) -> "RunContext":
+        """A copy with some settings changed (``profile`` as a :class:`Profile`)."""
+        return replace(self, **changes)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that gives :meth:`from_env` this same context in another process (a chapter's kernel
+        started by the book runner): the profile, the seed, the folders and the scheduler."""
+        out = {PROFILE_ENV: self.profile.name, SEED_ENV: str(self.seed), DATA_DIR_ENV: str(self.data_dir),
+               RESULTS_DIR_ENV: str(self.results_root), CHECKPOINT_DIR_ENV: str(self.checkpoints_dir),
+               STATIC_FIGURES_ENV: "1" if self.static_figures else "0"}
+        if self.scheduler:
+            out[SCHEDULER_ENV] = self.scheduler
+        return out
+
+
+_data_root = data_dir
+_results_root = results_dir
+_checkpoints_root = checkpoints_dir

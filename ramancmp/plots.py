@@ -28,7 +28,7 @@ from plotly.subplots import make_subplots
 
 PALETTE = qualitative.Plotly + qualitative.D3
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-STATIC_ENV = "RAMANCMP_STATIC_FIGURES"
+STATIC_ENV = "RAMANCMP_STATIC_FIGURES"  # read by ramancmp.config.RunContext.from_env, never here
 RENDERER = "ramancmp"
 _BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
@@ -44,11 +44,12 @@ def find_browser() -> str | None:
 class _StaticImages:
     """Exports figures with kaleido through one browser kept for the process (0.2 s a figure instead of 3 s)."""
 
-    def __init__(self):
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled  # the run's static-figures switch (RunContext.static_figures), set by configure_renderer
         self.state = None  # None: not tried yet; True: server running; str: why there are no images
 
     def _start(self) -> None:
-        if os.environ.get(STATIC_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        if not self.enabled:
             self.state = f"static figure images are off (${STATIC_ENV}=0)"
             return
         browser = find_browser()
@@ -116,8 +117,11 @@ class FigureRenderer(PlotlyRenderer):
         return bundle
 
 
-def configure_renderer() -> None:
-    """Make :data:`RENDERER` (interactive output + static image) plotly's default renderer."""
+def configure_renderer(static: bool = True) -> None:
+    """Make :data:`RENDERER` (interactive output + static image) plotly's default renderer; ``static=False``
+    (the run's ``RunContext.static_figures``, ``$RAMANCMP_STATIC_FIGURES=0``) leaves the static image out."""
+    if static != static_image.enabled:
+        static_image.enabled, static_image.state = static, None
     if RENDERER not in pio.renderers:
         pio.renderers[RENDERER] = FigureRenderer()
     pio.renderers.default = RENDERER

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 
-from ramancmp.config import DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir, data_dir
+from ramancmp.config import CHECKPOINT_DIR_ENV, DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir, data_dir, env_setting
 from ramancmp.data import list_tasks, load_task, make_split, species_halves
 from ramancmp.data.instruments import Reading, read_inputs
 from ramancmp.data.preprocess import (PreprocessConfig, correct_baseline, coverage_mask, coverage_problem,
@@ -126,12 +126,12 @@ def resolve_checkpoint(model: str | Path, task: str = DEFAULT_TASK) -> Path:
     raise FileNotFoundError(
         f"no trained {model!r} checkpoint for task {task!r}; looked for {', '.join(str(c) + '.pt' for c in candidates)}. "
         "Train it with the book (python -m ramancmp book run), or in Python: "
-        f"evaluate({str(model)!r}, load_task({task!r})).save_checkpoint()")
+        f"evaluate({str(model)!r}, load_task({task!r}), profile=PROFILES['quick']).save_checkpoint()")
 
 
 def _profile_of(path: Path) -> str:
     """``full`` / ``quick`` when ``path`` is in that profile's checkpoint store, else ``custom``."""
-    if os.environ.get("RAMANCMP_CHECKPOINT_DIR"):
+    if env_setting(CHECKPOINT_DIR_ENV):
         return "unknown (checkpoints from $RAMANCMP_CHECKPOINT_DIR)"
     for profile in ("full", "quick"):
         root = checkpoints_dir(profile)

@@ -186,13 +186,7 @@ def quick_book(tmp_path_factory) -> tuple[int, Path]:
     from ramancmp.book import runner
 
     output = tmp_path_factory.mktemp("quick-book")
-    saved = os.environ.get("RAMANCMP_SCHEDULER")
-    os.environ["RAMANCMP_SCHEDULER"] = "local"
-    try:
-        code = runner.run_book("quick", output=output, force=True)
-    finally:
-        os.environ["RAMANCMP_SCHEDULER"] = saved if saved is not None else "serial"
-    return code, output
+    return runner.run_book("quick", output=output, force=True, scheduler="local"), output
 
 
 def pytest_collection_modifyitems(config, items):

@@ -10,8 +10,9 @@ import torch
 from conftest import synthetic_dataset, synthetic_spectra
 from sklearn.neighbors import KNeighborsClassifier
 
+from ramancmp.config import PROFILES
 from ramancmp.data.splits import make_split
-from ramancmp.experiments.beyond import finetune_jobs, pretrain_jobs, pretraining_set, variant_jobs
+from ramancmp.experiments.beyond import finetune_jobs, pretrain_jobs, pretraining_set, same_variant, variant_jobs
 from ramancmp.experiments.store import run_job
 from ramancmp.models import (HybridClassifier, SoftVoteClassifier, SpectrumInputs, choose_hybrid_threshold,
                              create_model, hybrid_predict, soft_vote)
@@ -186,11 +187,15 @@ def test_pretraining_pool_never_holds_a_validation_or_test_sample_and_jobs_chain
     assert held and not held & set(sub.groups) and len(sub) == np.sum(~np.isin(pool.groups, list(held)))
     assert not set(sub.groups[sub.split.train]) & set(sub.groups[sub.split.val])
     kwargs = {**SMALL_CNN, "channels": (4, 4)}
-    pre = pretrain_jobs("cnn", pool, ds, [split], "tiny", model_kwargs=kwargs, device="cpu")
-    fine = finetune_jobs("cnn", ds, [split], pre, "tiny", model_kwargs=kwargs, device="cpu")
-    plain = variant_jobs("cnn", ds, [split], "tiny", model_kwargs=kwargs, estimator_params={"augment": "realistic"},
+    quick = PROFILES["tiny"]
+    pre = pretrain_jobs("cnn", pool, ds, [split], quick, model_kwargs=kwargs, device="cpu")
+    fine = finetune_jobs("cnn", ds, [split], pre, quick, model_kwargs=kwargs, device="cpu")
+    plain = variant_jobs("cnn", ds, [split], quick, model_kwargs=kwargs, estimator_params={"augment": "realistic"},
                          device="cpu")
     assert len({fine[0].path, plain[0].path, pre[0].path}) == 3
+    variants = {"book": ("cnn", kwargs, None), "realistic": ("cnn", kwargs, {"augment": "realistic"})}
+    assert same_variant(("cnn", dict(kwargs), {"augment": "realistic"}), variants, ds, [split], quick) == "realistic"
+    assert same_variant(("cnn", kwargs, {"augment": "light"}), variants, ds, [split], quick) is None
     assert fine[0].key["pretrained"] == pre[0].key and plain[0].key["estimator"]["augment"] == "realistic"
     with pytest.raises(ValueError, match="does not exist"):
         run_job(fine[0])  # the pretrained network must be trained first

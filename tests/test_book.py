@@ -44,9 +44,11 @@ def test_committed_notebooks_hold_the_cells_of_their_text_forms():
 
 
 def test_parameters_cell_runs_the_quick_profile_unless_the_runner_says_otherwise(monkeypatch):
-    """The parameters cell, run as JupyterLab's "Run All" or papermill without -p would: quick profile, seed 0; with
-    the runner's environment: its profile and seed."""
+    """The parameters cell, run as JupyterLab's "Run All" or papermill without -p would, builds the quick profile and
+    seed 0; with the runner's environment: its profile and seed; a value set in the cell (papermill -p) wins."""
     import jupytext
+
+    from ramancmp.config import RunContext
 
     for chapter in book.list_chapters():
         cells = jupytext.read(BOOK / f"{chapter}.py").cells
@@ -58,7 +60,11 @@ def test_parameters_cell_runs_the_quick_profile_unless_the_runner_says_otherwise
                 monkeypatch.setenv(key, value)
             scope: dict = {}
             exec(cell.source, scope)  # noqa: S102 - the chapter's own parameters cell
-            assert (scope["profile"], scope["seed"]) == expected, chapter
+            assert "os.environ" not in cell.source, f"{chapter}: the parameters cell reads the environment itself"
+            ctx = RunContext.from_env(scope["profile"], scope["seed"], data_dir=scope["data_dir"])
+            assert (ctx.profile.name, ctx.seed) == expected, chapter
+            explicit = RunContext.from_env("quick", 1)
+            assert (explicit.profile.name, explicit.seed) == ("quick", 1), chapter
 
 
 def test_no_profile_leak_between_chapters_in_one_kernel(tmp_path, monkeypatch):
@@ -68,8 +74,8 @@ def test_no_profile_leak_between_chapters_in_one_kernel(tmp_path, monkeypatch):
 
     for key in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR", "RAMANCMP_PROFILE", "RAMANCMP_SEED"):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setattr(chapter_module, "_SET_HERE", {})
-    monkeypatch.setattr(chapter_module, "configure_outputs", lambda: None)
+    monkeypatch.setattr(chapter_module, "configure_outputs", lambda **kw: None)
+    before = dict(os.environ)
     full = chapter_module.Chapter("00_x", profile="full")
     assert full.results_dir == results_dir("full") == PROJECT_ROOT / "results"
     quick = chapter_module.Chapter("00_x", profile="quick")
@@ -82,6 +88,7 @@ def test_no_profile_leak_between_chapters_in_one_kernel(tmp_path, monkeypatch):
     assert chapter_module.Chapter("00_x", profile="full").results_dir == tmp_path
     saved = chapter_module.Chapter("00_x", profile="quick").save({"a": 1})
     assert saved == tmp_path / "00_x.json" and str(tmp_path) not in repr(saved)
+    assert dict(os.environ) == {**before, "RAMANCMP_RESULTS_DIR": str(tmp_path)}  # a Chapter changes nothing there
 
 
 def test_runner_drops_progress_bars_from_outputs(tmp_path):
@@ -125,17 +132,15 @@ def test_select_chapters_by_number_and_name():
 def _write_chapter(folder: Path, name: str, body: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.py").write_text(
-        "# %% [markdown]\n# # A test chapter\n\n# %% tags=[\"parameters\"]\nimport os\n\n"
-        "profile = os.environ.get('RAMANCMP_PROFILE', 'quick')\nseed = int(os.environ.get('RAMANCMP_SEED', 0))\n"
+        "# %% [markdown]\n# # A test chapter\n\n# %% tags=[\"parameters\"]\n"
+        "profile = None\nseed = None\n"
         f"data_dir = None\n\n# %%\n{body}\n", encoding="utf-8")
 
 
 @pytest.mark.slow  # starts a notebook kernel about ten times
 def test_runner_names_failing_chapter_and_cell_and_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RAMANCMP_RESULTS_DIR", str(tmp_path / "results"))
-    monkeypatch.setattr(book, "profile_dirs",
-                        lambda profile, seed=0: {"results": tmp_path / "results" / ("" if seed == 0 else f"seed{seed}"),
-                                                 "checkpoints": tmp_path / "ckpt"})
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
     chapters = tmp_path / "book"
     ok_body = ("from ramancmp import book as rc\nch = rc.Chapter('00_ok', profile=profile, seed=seed)\n"
                "ch.save({'answer': 42})")
@@ -173,8 +178,8 @@ def test_runner_names_failing_chapter_and_cell_and_resumes(tmp_path, monkeypatch
 def test_a_second_run_on_the_same_results_is_refused(tmp_path, monkeypatch, capsys):
     import fcntl
 
-    monkeypatch.setattr(book, "profile_dirs", lambda profile, seed=0: {"results": tmp_path / "results",
-                                                                       "checkpoints": tmp_path / "ckpt"})
+    monkeypatch.setenv("RAMANCMP_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
     chapters = tmp_path / "book"
     _write_chapter(chapters, "00_ok", "x = 1")
     (tmp_path / "results").mkdir()
@@ -247,8 +252,8 @@ def test_opening_and_saving_an_executed_chapter_changes_nothing(tmp_path, monkey
     of the pair stay byte for byte the same (no YAML header in the .py, no metadata churn in the .ipynb)."""
     import shutil
 
-    monkeypatch.setattr(book, "profile_dirs", lambda profile, seed=0: {"results": tmp_path / "results",
-                                                                       "checkpoints": tmp_path / "ckpt"})
+    monkeypatch.setenv("RAMANCMP_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
     chapters = tmp_path / "book"
     _write_chapter(chapters, "00_ok", "import pandas as pd\npd.DataFrame({'a': [93.6, 1.25]})\n\n# %%\nprint('hello')")
     assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters) == 0

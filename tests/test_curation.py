@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from conftest import make_rruff_name, make_rruff_text, write_rruff_zip
 
+from ramancmp.config import PROFILES
 from ramancmp.data.curation import (COLUMNS, CURATION_CSV, FLAGS, HAND_CHECKED, check_curation, curation_table,
                                     flag_header, flagged_samples, read_curation, write_curation)
 
@@ -139,7 +140,8 @@ def test_evaluate_curated_pairs_with_the_full_evaluation():
     table = pd.DataFrame({"rruff_id": flagged, "species": "any", "flag": "mixture"})
     mask = flagged_mask(ds, table)
     assert mask.sum() == 2 * len(flagged)
-    row = evaluate_curated("knn_cosine", ds, table=table, repeats=3, profile="quick", measure_speed=False,
+    quick = PROFILES["quick"]
+    row = evaluate_curated("knn_cosine", ds, table=table, repeats=3, profile=quick, measure_speed=False,
                            progress=False)
     assert len(row.accuracy_curated["values"]) == len(row.accuracy["values"]) == 3
     assert sum(row.extra["flagged_test_spectra"]) > 0
@@ -148,13 +150,13 @@ def test_evaluate_curated_pairs_with_the_full_evaluation():
         np.mean(row.accuracy_curated["values"]) - np.mean(row.accuracy["values"]))
     assert "without the flagged ones" in curated_text([row])
     # dropping nothing gives the full accuracy back, split by split
-    none = evaluate_curated("knn_cosine", ds, table=table.iloc[:0], repeats=3, profile="quick", measure_speed=False,
+    none = evaluate_curated("knn_cosine", ds, table=table.iloc[:0], repeats=3, profile=quick, measure_speed=False,
                             progress=False)
     assert none.accuracy_curated["values"] == none.accuracy["values"]
     with pytest.raises(ValueError, match="one value per spectrum"):
         from ramancmp.experiments.evaluation import evaluate
 
-        evaluate("knn_cosine", ds, repeats=1, drop_from_test=mask[:-1], measure_speed=False, progress=False)
+        evaluate("knn_cosine", ds, repeats=1, drop_from_test=mask[:-1], profile=quick, measure_speed=False, progress=False)
 
 
 def test_hand_checked_reasons_hold_on_the_archive(rruff_zip):

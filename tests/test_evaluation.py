@@ -100,7 +100,7 @@ def test_bench_models_table(dataset, tmp_path, monkeypatch):
     assert "GEMM peak 50.0 GFLOP/s" in text and "knn_cosine" in text and "±" in text
     assert len({len(line) for line in text.splitlines()[3:6]}) == 1  # header, rule and a row align
     with pytest.raises(ValueError, match="unknown benchmark"):
-        bench.run("everything")
+        bench.run("everything", profile=TINY)
 
 
 def test_networks_are_trained_once_per_split_and_reused(dataset, tmp_path, monkeypatch):
@@ -197,11 +197,13 @@ def test_species_split_through_evaluate_tests_only_new_species():
     species = ds.meta["mineral"].to_numpy()
     for g in np.unique(ds.groups):  # a sample holds one species
         assert len(set(species[ds.groups == g])) == 1
-    result = evaluate("knn_cosine", ds, split_kind="species", repeats=2, progress=False, measure_speed=False)
+    result = evaluate("knn_cosine", ds, split_kind="species", repeats=2, profile=TINY, progress=False,
+                      measure_speed=False)
     assert result.split_kind == "species"
     for rep in result.per_repeat:
         assert rep["n_known_species"] == 0 and rep["n_new_species"] == rep["n_test"] > 0
         assert rep["accuracy_new_species"] == pytest.approx(rep["accuracy"])
     plain = synthetic_dataset(n_classes=3, samples_per_class=10, spectra_per_sample=2, length=64, seed=0)
     with pytest.raises(ValueError, match="several species"):
-        evaluate("knn_cosine", plain, split_kind="species", repeats=1, progress=False, measure_speed=False)
+        evaluate("knn_cosine", plain, split_kind="species", repeats=1, profile=TINY, progress=False,
+                 measure_speed=False)

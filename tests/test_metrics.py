@@ -23,8 +23,6 @@ from ramancmp.metrics import (
     gemm_peak_gflops,
     layer_table,
     measure_fit_time,
-    measure_latency,
-    measure_throughput,
     sklearn_complexity,
 )
 
@@ -187,25 +185,24 @@ def test_real_models_conv_part_matches_flop_counter(name):
 
 
 # ----------------------------------------------------------------------------------------------- timing
-def test_latency_and_throughput_structure_torch_and_sklearn():
-    model = ConvLinear()
-    lat = measure_latency(model, (1, 1, 64), runs=5, warmup=1)
-    assert lat["p10_ms"] <= lat["median_ms"] <= lat["p90_ms"] and lat["mean_ms"] > 0
-    assert lat["threads"] == torch.get_num_threads() and lat["batch"] == 1 and lat["device"] == "cpu"
-    thr = measure_throughput(model, batch=8, runs=3, warmup=1, length=64)
-    assert thr["spectra_per_s"] > 0 and thr["batch"] == 8
+def test_the_protocol_times_torch_sklearn_and_callables_alike():
+    """One timing path (compare_speed) for a network, a scikit-learn model and a plain callable."""
+    from ramancmp.metrics.timing import compare_speed
 
     rng = np.random.default_rng(0)
     lda = LinearDiscriminantAnalysis().fit(rng.normal(size=(30, 64)), np.repeat([0, 1, 2], 10))
-    assert measure_latency(lda, (1, 1, 64), runs=3, warmup=1)["median_ms"] > 0
     seen = []
-    thr = measure_throughput(None, batch=4, runs=2, warmup=0, length=64,
-                             predict_fn=lambda x: seen.append(x.shape))
-    assert seen == [(4, 64), (4, 64)] and thr["spectra_per_s"] > 0
-    with pytest.raises(ValueError, match="runs"):
-        measure_latency(model, (1, 1, 64), runs=0)
+    cmp = compare_speed({"net": ConvLinear(), "lda": lda, "fn": lambda x: seen.append(x.shape)}, length=64,
+                        batches=(1, 4), rounds=3, min_sample_ms=0.0, warmup=1, exclusive=False)
+    for name in ("net", "lda", "fn"):
+        for batch in (1, 4):
+            cell = cmp.cell(name, batch)
+            assert cell["lo_ms"] <= cell["median_ms"] <= cell["hi_ms"] and len(cell["samples_ms"]) == 3
+    assert set(seen) == {(1, 64), (4, 64)}
+    with pytest.raises(ValueError, match="rounds"):
+        compare_speed({"net": ConvLinear()}, length=64, rounds=0, exclusive=False)
     with pytest.raises(ValueError, match="cannot time"):
-        measure_latency(object(), (1, 1, 64), runs=1)
+        compare_speed({"x": object()}, length=64, rounds=1, exclusive=False)
 
 
 def test_gemm_peak_and_fit_time():
@@ -217,12 +214,15 @@ def test_gemm_peak_and_fit_time():
 
 
 def test_threads_option_is_applied_and_restored():
+    from ramancmp.metrics.timing import compare_speed
+
     before = torch.get_num_threads()
-    lat = measure_latency(ConvLinear(), (1, 1, 64), runs=2, warmup=0, threads=1)
-    assert lat["threads"] == 1 and torch.get_num_threads() == before
+    cmp = compare_speed({"net": ConvLinear()}, length=64, batches=(1,), rounds=2, min_sample_ms=0.0, warmup=0,
+                        threads=1, exclusive=False)
+    assert cmp.threads == 1 and torch.get_num_threads() == before
     assert gemm_peak_gflops(n=64, runs=1, threads=1)["threads"] == 1
     with pytest.raises(ValueError, match="threads"):
-        measure_latency(ConvLinear(), (1, 1, 64), runs=1, threads=0)
+        compare_speed({"net": ConvLinear()}, length=64, rounds=1, threads=0, exclusive=False)
     assert torch.get_num_threads() == before
 
 

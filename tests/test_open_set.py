@@ -167,6 +167,9 @@ def test_open_set_protocol_units_on_synthetic_tasks():
     assert [r["auroc"] for r in frozen] == [r["auroc"] for r in rows]
     with pytest.raises(ValueError, match="trained estimators for 2 splits"):
         protocol.open_set_items(ds, other, splits, estimator=nets[:1])
+    # the chapter's experiment functions are these units, run
+    assert protocol.library_open_set(ds, other, splits, "serial") == rows
+    assert protocol.leave_one_group_out(ds, other, splits[0], "serial") == logo
 
 
 def test_library_search_in_a_network_embedding():

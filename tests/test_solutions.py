@@ -14,7 +14,7 @@ import jupytext
 import pytest
 
 from ramancmp.book import runner as book
-from ramancmp.config import PROJECT_ROOT
+from ramancmp.config import PROJECT_ROOT, RunContext
 
 BOOK = PROJECT_ROOT / "book"
 SOLUTIONS = BOOK / "solutions"
@@ -45,5 +45,5 @@ def test_every_exercise_has_a_solution(chapter):
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_solutions_run_in_the_quick_profile(chapter, tmp_path, quick_book, local_scheduler):
     assert quick_book[0] == 0, "the quick book failed: its chapters' results are what the solutions read"
-    with book._profile_environment("quick"):
-        book.run_chapter(f"{chapter}_solutions", profile="quick", seed=0, output=tmp_path, book_dir=SOLUTIONS)
+    ctx = RunContext.from_env("quick", 0)
+    book.run_chapter(f"{chapter}_solutions", ctx=ctx, output=tmp_path, book_dir=SOLUTIONS)

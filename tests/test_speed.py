@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ramancmp.config import get_profile
+from ramancmp.config import PROFILES
 from ramancmp.experiments.speed import describe_speedup, speed_frame, speedup_of, time_rows
 from ramancmp.experiments.tables import Row, to_frame
 from ramancmp.models import create_model
@@ -19,7 +19,7 @@ def test_time_rows_fills_cells_intervals_and_same_run_speedups():
     nets["base again"] = nets["base"]
     rows = [Row(model=n, baseline="base") for n in nets]
     X = np.random.default_rng(0).standard_normal((10, 256)).astype(np.float32)
-    out = time_rows(rows, nets, profile=get_profile("tiny"), inputs=X)
+    out = time_rows(rows, nets, profile=PROFILES["tiny"], inputs=X)
     assert out["1"]["info"]["flush_denormal"] is True and "Timing protocol" in out["note"]
     for r in rows:
         assert r.timing.cell_keys() == [("1", rt, b) for rt in ("torch", "onnxruntime") for b in (1, 256)]
@@ -33,7 +33,7 @@ def test_time_rows_fills_cells_intervals_and_same_run_speedups():
     assert len(frame) == 12 and "[" in frame["µs per spectrum"].iloc[0]
     assert "[" in to_frame(rows)["latency b1 (ms)"].iloc[0]  # the table shows the interval
     with pytest.raises(ValueError, match="same run"):
-        time_rows(rows, {"folded": nets["folded"]}, baselines=["base"], profile=get_profile("tiny"), inputs=X)
+        time_rows(rows, {"folded": nets["folded"]}, baselines=["base"], profile=PROFILES["tiny"], inputs=X)
 
 
 def test_describe_speedup_never_contradicts_its_interval():

@@ -3,7 +3,7 @@
 import pytest
 
 from ramancmp import book as rc
-from ramancmp.config import get_profile
+from ramancmp.config import PROFILES
 from ramancmp.models.drsn import SoftThreshold
 
 
@@ -28,8 +28,8 @@ def test_show_source_rejects_unknown_names_and_nothing():
 
 
 def test_show_settings_lists_what_the_store_trains_with():
-    quick = get_profile("quick")
-    table = rc.show_settings("efficientnet_small", profile="quick")
+    quick = PROFILES["quick"]
+    table = rc.show_settings("efficientnet_small", profile=quick)
     col = table.columns[0]
     assert table.loc[("training", "max_epochs"), col] == str(quick.max_epochs)
     assert table.loc[("training", "patience"), col] == str(quick.patience)
@@ -45,8 +45,8 @@ def test_show_settings_lists_what_the_store_trains_with():
 
 
 def test_show_settings_side_by_side_distillation_folding_and_classical():
-    full = get_profile("full")
-    table = rc.show_settings("cnn", ("drsn_folded", {"k": 4}), profile="full", distillation=(4.0, 0.5),
+    full, quick = PROFILES["full"], PROFILES["quick"]
+    table = rc.show_settings("cnn", ("drsn_folded", {"k": 4}), profile=full, distillation=(4.0, 0.5),
                              labels=["student", "folded"])
     assert list(table.columns) == ["student", "folded", "meaning"]
     assert table.loc[("training", "max_epochs"), "folded"] == str(full.max_epochs)
@@ -54,12 +54,12 @@ def test_show_settings_side_by_side_distillation_folding_and_classical():
     assert table.loc[("architecture", "fold_k"), "folded"] == "4"
     assert table.loc[("architecture", "fold_k"), "student"] == ""  # not a folded network
     mixed = rc.show_settings("efficientnet_small", ("cnn", None, {"temperature": 2.0, "alpha": 0.9}),
-                             labels=["teacher", "student"])
+                             labels=["teacher", "student"], profile=quick)
     assert mixed.loc[("distillation", "temperature"), "student"] == "2.0"
     assert mixed.loc[("distillation", "temperature"), "teacher"] == ""  # the teacher is not distilled
-    lda = rc.show_settings(("lda", {"shrinkage": "auto"}))
+    lda = rc.show_settings(("lda", {"shrinkage": "auto"}), profile=quick)
     assert lda.loc[("model", "shrinkage"), lda.columns[0]] == "auto"
     with pytest.raises(ValueError, match="2 labels for 1 models"):
-        rc.show_settings("cnn", labels=["a", "b"])
+        rc.show_settings("cnn", labels=["a", "b"], profile=quick)
     with pytest.raises(ValueError, match="unknown model|not registered|Unknown"):
-        rc.show_settings("no_such_model")
+        rc.show_settings("no_such_model", profile=quick)

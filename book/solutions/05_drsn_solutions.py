@@ -16,7 +16,7 @@ import plotly.express as px
 
 from ramancmp import book as rc
 
-prof = rc.get_profile(profile)
+prof = rc.RunContext.from_env(profile, seed).profile
 ds = rc.load_task("rruff-groups-10")
 L = ds.X.shape[1]
 MODEL, MODEL_KWARGS = ("drsn_cw", {})

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-prof = rc.get_profile(profile)
+prof = rc.RunContext.from_env(profile, seed).profile
 ds = rc.load_task("rruff-groups-10")
 L, K = ds.X.shape[1], len(ds.class_names)
 DRSN, DRSN_KWARGS = ("drsn_cw", {})

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-prof = rc.get_profile(profile)
+prof = rc.RunContext.from_env(profile, seed).profile
 ds = rc.load_task("rruff-groups-10")
 L = ds.X.shape[1]
 split = rc.make_split(ds.y, ds.groups, kind="sample", seed=seed)  # the split chapter 9 uses

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ramancmp import book as rc
 
-prof = rc.get_profile(profile)
+prof = rc.RunContext.from_env(profile, seed).profile
 ds = rc.load_task("rruff-groups-10")
 rows = [r for r in rc.load_rows(["10_comparison"]) if r.accuracy and r.accuracy.sd is not None]
 print(f"{len(rows)} rows with mean ± sd over repeated splits")

@@ -18,7 +18,7 @@ import plotly.express as px
 
 from ramancmp import book as rc
 
-prof = rc.get_profile(profile)
+prof = rc.RunContext.from_env(profile, seed).profile
 ds = rc.load_task("rruff-groups-10")
 unknown = rc.load_task("rruff-outside-groups")
 splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=prof.repeats, seed=seed)

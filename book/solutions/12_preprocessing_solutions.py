@@ -14,7 +14,7 @@ import numpy as np
 
 from ramancmp import book as rc
 
-prof = rc.get_profile(profile)
+prof = rc.RunContext.from_env(profile, seed).profile
 ds = rc.load_task("rruff-groups-10")
 P = rc.preprocessing
 

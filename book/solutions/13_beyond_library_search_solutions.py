@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from ramancmp import book as rc
 
-prof = rc.get_profile(profile)
+prof = rc.RunContext.from_env(profile, seed).profile
 ds = rc.load_task("rruff-groups-10")
 splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=prof.repeats, seed=seed)
 CNN, CNN_KWARGS = ("cnn", {})

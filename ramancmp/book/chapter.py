@@ -1,11 +1,15 @@
-"""What a chapter notebook needs: its parameters applied, and one place to save its results.
+"""What a chapter notebook needs: its run context, and one place to save its results.
 
 >>> ch = Chapter("01_data", profile="quick", seed=0, data_dir=None)   # doctest: +SKIP
 >>> ch.save({"n_spectra": 1000}, task="rruff-groups-10")               # doctest: +SKIP
 
-The chapters' parameters cell reads the profile and seed from the environment (``$RAMANCMP_PROFILE``,
-``$RAMANCMP_SEED``, set by the book runner), so "Run All" in JupyterLab and ``papermill`` without ``-p`` run the
-quick profile and write only to ``build/quick/`` (never to the tracked ``results/``).
+The chapter's parameters cell (``profile = None``, ``seed = None``, ``data_dir = None``; papermill's ``-p`` sets
+them) builds the run's :class:`~ramancmp.config.RunContext` through ``Chapter``: a value given there wins, else the
+book runner's choice (``$RAMANCMP_PROFILE``, ``$RAMANCMP_SEED``, ... read by
+:meth:`~ramancmp.config.RunContext.from_env`), else the quick profile and seed 0 -- so "Run All" in JupyterLab and
+``papermill`` without ``-p`` run the quick profile and write only to ``build/quick/`` (never to the tracked
+``results/``). A Chapter changes nothing in the environment but, when ``data_dir`` is given, ``$RAMANCMP_DATA_DIR``
+(where the data layer finds the data cache).
 """
 
 from __future__ import annotations
@@ -20,25 +24,20 @@ import pandas as pd
 from IPython.display import Markdown
 
 from ramancmp import plots
-from ramancmp.config import DEFAULT_SEED, PROJECT_ROOT, checkpoints_dir, get_profile, results_dir
+from ramancmp.config import DATA_DIR_ENV, DEFAULT_SEED, PROJECT_ROOT, SEED_ENV, RunContext
 from ramancmp.experiments.results import save_result
 
 __all__ = ["Chapter", "SEED_ENV", "ShownPath", "md", "profile_dirs"]
 
-SEED_ENV = "RAMANCMP_SEED"
-_DIR_ENVS = ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR")
-# What a Chapter itself put into the environment: those values may be replaced by the next Chapter (another profile
-# in the same kernel); values set from outside (the book runner, a user, a test) are always honoured.
-_SET_HERE: dict[str, str] = {}
-
 
 def profile_dirs(profile: str, seed: int = DEFAULT_SEED) -> dict[str, Path]:
-    """Where a profile's results and checkpoints go: ``results/`` and ``checkpoints/`` for the full profile,
-    ``build/<profile>/...`` for any other. Results of another seed than the book's go to ``seed<k>/`` inside, so a run
-    with another seed never overwrites the book's results; checkpoints are keyed by their split seed already."""
-    results = results_dir(profile)
-    return {"results": results if seed == DEFAULT_SEED else results / f"seed{seed}",
-            "checkpoints": checkpoints_dir(profile)}
+    """Where a profile's results and checkpoints go (:meth:`RunContext.from_env`): ``results/`` and
+    ``checkpoints/`` for the full profile, ``build/<profile>/...`` for any other, unless ``$RAMANCMP_RESULTS_DIR`` /
+    ``$RAMANCMP_CHECKPOINT_DIR`` say otherwise. Results of another seed than the book's go to ``seed<k>/`` inside
+    the profile's folder, so a run with another seed never overwrites the book's results; checkpoints are keyed by
+    their split seed already."""
+    ctx = RunContext.from_env(profile, seed)
+    return {"results": ctx.results_dir, "checkpoints": ctx.checkpoints_dir}
 
 
 class ShownPath(type(Path())):
@@ -58,31 +57,25 @@ class ShownPath(type(Path())):
 
 
 class Chapter:
-    """What a chapter notebook needs from the runner: its parameters applied, and one place to save results.
+    """What a chapter notebook needs from the runner: its :class:`~ramancmp.config.RunContext` (``context``;
+    ``profile``, ``seed``, ``results_dir``, ``checkpoints_dir`` for short), and one place to save results.
 
     >>> ch = Chapter("01_data", profile="quick", seed=0, data_dir=None)   # doctest: +SKIP
     >>> ch.save({"n_spectra": 1000}, task="rruff-groups-10")               # doctest: +SKIP
     """
 
     def __init__(self, name: str, *, profile: str | None = None, seed: int | None = None,
-                 data_dir: str | None = None):
+                 data_dir: str | None = None, context: RunContext | None = None):
         self.name = name
-        self.profile = get_profile(profile)  # None: $RAMANCMP_PROFILE, else "quick"
-        self.seed = int(os.environ.get(SEED_ENV) or DEFAULT_SEED) if seed is None else int(seed)
-        if data_dir:
-            os.environ["RAMANCMP_DATA_DIR"] = str(data_dir)
-        # Run interactively (not through the runner) the chapter still keeps profiles apart: the folders follow this
-        # chapter's profile and seed, also when an earlier Chapter in the same kernel ran another profile.
-        for key in _DIR_ENVS:
-            if key in os.environ and _SET_HERE.get(key) == os.environ[key]:
-                del os.environ[key]  # an earlier Chapter's choice, not the user's: chosen again below
-        wanted = profile_dirs(self.profile.name, self.seed)
-        for key, folder in zip(_DIR_ENVS, (wanted["results"], wanted["checkpoints"])):
-            if key not in os.environ:
-                os.environ[key] = _SET_HERE[key] = str(folder)
-        self.results_dir = results_dir()
-        self.checkpoints_dir = checkpoints_dir()
-        configure_outputs()
+        # The parameters cell's values win, then the book runner's (the environment), then quick / seed 0.
+        self.context = context if context is not None else RunContext.from_env(profile, seed, data_dir=data_dir)
+        self.profile = self.context.profile
+        self.seed = self.context.seed
+        self.results_dir = self.context.results_dir
+        self.checkpoints_dir = self.context.checkpoints_dir
+        if data_dir:  # the data layer (and the worker processes it starts) finds the data cache in the environment
+            os.environ[DATA_DIR_ENV] = str(self.context.data_dir)
+        configure_outputs(static=self.context.static_figures)
 
     def save(self, metrics: dict, **provenance_fields) -> ShownPath:
         """Write ``results/<chapter>.json`` (atomically) with the profile, seed and any provenance given."""
@@ -115,10 +108,11 @@ def format_number(x) -> str:
     return f"{x:.4g}"
 
 
-def configure_outputs() -> None:
-    """Clean notebook outputs: figures as interactive plotly output with a static image beside it
-    (:func:`ramancmp.plots.configure_renderer`), tables without six-decimal floats, no spurious log lines."""
-    plots.configure_renderer()
+def configure_outputs(static: bool = True) -> None:
+    """Clean notebook outputs: figures as interactive plotly output with a static image beside it (unless
+    ``static=False``; :func:`ramancmp.plots.configure_renderer`), tables without six-decimal floats, no spurious log
+    lines."""
+    plots.configure_renderer(static)
     pd.set_option("styler.format.formatter", format_number)
     pd.set_option("styler.format.na_rep", "–")
     pd.set_option("display.float_format", format_number)

@@ -6,9 +6,11 @@ executor of :mod:`ramancmp.experiments.executor`) and then times them with nothi
 Each chapter is a jupytext pair in ``book/`` (``NN_name.py`` text form + ``NN_name.ipynb``). The runner converts the
 text form (the source of truth) to a notebook, runs it and writes the executed notebook to
 ``build/<profile>/NN_name.ipynb``. It injects no parameters cell (the committed notebooks hold exactly the cells of the
-text form): the chapter's parameters cell reads the profile and seed from ``$RAMANCMP_PROFILE`` and ``$RAMANCMP_SEED``,
-which the runner sets for the kernel, so the same cell run by hand ("Run All" in JupyterLab, ``papermill`` without
-``-p``) runs the quick profile. Progress bars are off in the kernel and their leftovers are dropped from the outputs.
+text form): the runner resolves the run's :class:`~ramancmp.config.RunContext` once and hands it to the chapter's
+kernel as its environment (:meth:`~ramancmp.config.RunContext.to_env`), where the chapter's parameters cell builds the
+same context again (:class:`ramancmp.book.Chapter`); the same cell run by hand ("Run All" in JupyterLab,
+``papermill`` without ``-p``) runs the quick profile. Progress bars are off in the kernel and their leftovers are
+dropped from the outputs.
 
 Results and checkpoints are kept per profile, so a quick (CI) run never overwrites the full-profile results that
 the book and README show: the full profile uses ``results/`` and ``checkpoints/``; the quick profile uses
@@ -35,8 +37,8 @@ import jupytext
 import nbformat
 import papermill as pm
 
-from ramancmp.book.chapter import SEED_ENV, profile_dirs
-from ramancmp.config import DEFAULT_SEED, PROFILE_ENV, PROJECT_ROOT, get_profile
+from ramancmp.book.chapter import profile_dirs
+from ramancmp.config import DEFAULT_SEED, PROJECT_ROOT, RunContext
 from ramancmp.fileio import write_json_atomic
 from ramancmp.navigation import BOOK_DIR, list_chapters
 
@@ -85,16 +87,14 @@ def _exclusive(folder: Path):
 
 
 @contextmanager
-def _profile_environment(profile: str, seed: int = DEFAULT_SEED):
-    """Point the chapters' kernels (which inherit this environment) at the profile's folders."""
-    dirs = profile_dirs(profile, seed)
-    wanted = {"RAMANCMP_RESULTS_DIR": str(dirs["results"]), "RAMANCMP_CHECKPOINT_DIR": str(dirs["checkpoints"]),
-              PROFILE_ENV: profile, SEED_ENV: str(seed),
-              "TQDM_DISABLE": "1"}  # progress bars (those not switched off by an argument) are noise in a notebook
+def _kernel_environment(ctx: RunContext):
+    """The environment of the chapters' kernels (which inherit this process's): the run's context
+    (:meth:`RunContext.to_env`), set for the run and restored afterwards -- the one place the runner touches it."""
+    wanted = {**ctx.to_env(), "TQDM_DISABLE": "1"}  # progress bars (not switched off by an argument) are noise
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:
-        yield dirs
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
@@ -103,9 +103,11 @@ def _profile_environment(profile: str, seed: int = DEFAULT_SEED):
                 os.environ[key] = value
 
 
-def chapter_finished(chapter: str, profile: str, seed: int) -> bool:
-    """True when ``results/<chapter>.json`` exists and was produced with this profile and seed."""
-    path = profile_dirs(profile, seed)["results"] / f"{chapter}.json"
+def chapter_finished(chapter: str, profile: str, seed: int, results_dir: Path | None = None) -> bool:
+    """True when ``results/<chapter>.json`` exists (in ``results_dir``, default the profile's) and was produced with
+    this profile and seed."""
+    folder = Path(results_dir) if results_dir is not None else profile_dirs(profile, seed)["results"]
+    path = folder / f"{chapter}.json"
     try:
         prov = json.loads(path.read_text(encoding="utf-8"))["provenance"]
     except (OSError, ValueError, KeyError):
@@ -125,31 +127,25 @@ def _to_notebook(chapter: str, destination: Path, book_dir: Path) -> Path:
     return destination
 
 
-def run_chapter(chapter: str, *, profile: str, seed: int, output: Path, book_dir: Path = BOOK_DIR) -> Path:
-    """Execute one chapter with papermill; raise ``RuntimeError`` naming the chapter and cell on failure."""
+def run_chapter(chapter: str, *, ctx: RunContext, output: Path, book_dir: Path = BOOK_DIR) -> Path:
+    """Execute one chapter with papermill in the run's context ``ctx``; raise ``RuntimeError`` naming the chapter
+    and cell on failure."""
     output.mkdir(parents=True, exist_ok=True)
     source = _to_notebook(chapter, output / f".{chapter}.input.ipynb", book_dir)
     executed = output / f"{chapter}.ipynb"
-    # No parameters are injected: the kernel inherits $RAMANCMP_PROFILE and $RAMANCMP_SEED (and $RAMANCMP_DATA_DIR
-    # when the user chose a data folder) from this process, so no absolute path of this machine and no extra cell
-    # end up in the executed notebooks, which are committed and rerun elsewhere (nbval in CI).
-    env = {PROFILE_ENV: profile, SEED_ENV: str(seed)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    # No parameters are injected: the kernel inherits the context as its environment (_kernel_environment), so no
+    # absolute path of this machine and no extra cell end up in the executed notebooks, which are committed and
+    # rerun elsewhere (nbval in CI).
     try:
-        pm.execute_notebook(str(source), str(executed), kernel_name="python3", cwd=str(book_dir),
-                            progress_bar=False, log_output=False)
+        with _kernel_environment(ctx):
+            pm.execute_notebook(str(source), str(executed), kernel_name="python3", cwd=str(book_dir),
+                                progress_bar=False, log_output=False)
     except pm.PapermillExecutionError as exc:
         raise RuntimeError(f"chapter {chapter} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
                            f"{exc.ename}: {exc.evalue}\n  executed notebook with the traceback: {executed}") from exc
     finally:
         source.unlink(missing_ok=True)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    clean_outputs(executed, profile=profile, seed=seed)
+    clean_outputs(executed, profile=ctx.profile.name, seed=ctx.seed)
     return executed
 
 
@@ -198,48 +194,49 @@ def clean_outputs(path: Path, **run) -> int:
 
 def run_book(profile: str = "quick", chapters: list[str] | None = None, output: Path | str = "build",
              seed: int = DEFAULT_SEED, force: bool = False, update_book: bool = False,
-             book_dir: Path = BOOK_DIR) -> int:
-    """Run chapters in order; returns a process exit code (0 when every chapter ran or was already finished)."""
-    get_profile(profile)
-    if int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+             book_dir: Path = BOOK_DIR, scheduler: str | None = None) -> int:
+    """Run chapters in order; returns a process exit code (0 when every chapter ran or was already finished).
+
+    The run's :class:`RunContext` is resolved here, once (the arguments, then the environment), and every chapter
+    runs in it."""
+    ctx = RunContext.from_env(profile, seed, scheduler=scheduler)
     selected = select_chapters(chapters, book_dir)
-    out = Path(output) / profile
-    with _profile_environment(profile, seed) as dirs:
-        try:
-            with _exclusive(dirs["results"]):
-                return _run_chapters(selected, profile, seed, force, update_book, book_dir, out, dirs)
-        except BookRunLocked as exc:
-            print(f"[book] {exc}", file=sys.stderr)
-            return 1
+    out = Path(output) / ctx.profile.name
+    try:
+        with _exclusive(ctx.results_dir):
+            return _run_chapters(selected, ctx, force, update_book, book_dir, out)
+    except BookRunLocked as exc:
+        print(f"[book] {exc}", file=sys.stderr)
+        return 1
 
 
-def _run_chapters(selected: list[str], profile: str, seed: int, force: bool, update_book: bool, book_dir: Path,
-                  out: Path, dirs: dict[str, Path]) -> int:
+def _run_chapters(selected: list[str], ctx: RunContext, force: bool, update_book: bool, book_dir: Path,
+                  out: Path) -> int:
+    profile, seed, results = ctx.profile.name, ctx.seed, ctx.results_dir
     timings: dict[str, float] = {}
     for chapter in selected:
-        if not force and chapter_finished(chapter, profile, seed):
+        if not force and chapter_finished(chapter, profile, seed, results):
             print(f"[book] {chapter}: already finished in profile {profile!r} (seed {seed}); skipped "
                   f"(use --force to rerun)")
             continue
         print(f"[book] {chapter}: running (profile {profile}, seed {seed}) ...", flush=True)
         start = time.perf_counter()
         try:
-            executed = run_chapter(chapter, profile=profile, seed=seed, output=out, book_dir=book_dir)
+            executed = run_chapter(chapter, ctx=ctx, output=out, book_dir=book_dir)
         except RuntimeError as exc:
             print(f"[book] FAILED: {exc}", file=sys.stderr)
-            stale = dirs["results"] / f"{chapter}.json"
+            stale = results / f"{chapter}.json"
             if stale.exists():  # an earlier run's results must not make the failed chapter look finished
                 stale.unlink()
                 print(f"[book] removed {stale}: it came from an earlier run of this chapter (a committed copy "
                       "comes back with `git checkout -- results/`)", file=sys.stderr)
             return 1
         timings[chapter] = round(time.perf_counter() - start, 1)
-        _record_timings(dirs["results"], profile, {chapter: timings[chapter]})  # kept if a later one stops
+        _record_timings(results, profile, {chapter: timings[chapter]})  # kept if a later one stops
         print(f"[book] {chapter}: done in {timings[chapter]:.1f} s -> {executed}", flush=True)
         if update_book:
             shutil.copyfile(executed, book_dir / f"{chapter}.ipynb")
-    print(f"[book] {len(selected)} chapter(s) ready in profile {profile!r}; results in {dirs['results']}")
+    print(f"[book] {len(selected)} chapter(s) ready in profile {profile!r}; results in {results}")
     return 0
 
 

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from ramancmp.compression.distillation import DistillationConfig
-from ramancmp.config import PROJECT_ROOT, get_profile
+from ramancmp.config import PROJECT_ROOT, Profile
 from ramancmp.experiments.store import build_estimator
 from ramancmp.models import create_model, is_torch_model
 from ramancmp.training.loop import TrainConfig
@@ -128,12 +128,11 @@ def _architecture(model: str, num_classes: int, in_length: int, model_kwargs: di
     return out
 
 
-def _settings(model: str, model_kwargs: dict | None, profile: Any, seed: int, num_classes: int, in_length: int,
+def _settings(model: str, model_kwargs: dict | None, profile: Profile, seed: int, num_classes: int, in_length: int,
               distillation: Any) -> dict[tuple[str, str], Any]:
-    prof = get_profile(profile)
-    _, est = build_estimator(model, num_classes, in_length, profile=prof, seed=seed,
+    _, est = build_estimator(model, num_classes, in_length, profile=profile, seed=seed,
                              model_kwargs=dict(model_kwargs) if model_kwargs else None, device="cpu")
-    rows: dict[tuple[str, str], Any] = {("protocol", "builder"): model, ("protocol", "repeats"): prof.repeats}
+    rows: dict[tuple[str, str], Any] = {("protocol", "builder"): model, ("protocol", "repeats"): profile.repeats}
     if not is_torch_model(model):  # a scikit-learn model: its own parameters are all there is
         rows.update({("model", k): v for k, v in sorted(est.get_params(deep=False).items())})
         return rows
@@ -154,7 +153,7 @@ def _settings(model: str, model_kwargs: dict | None, profile: Any, seed: int, nu
     return rows
 
 
-def show_settings(*models: str | tuple, profile: Any = None, seed: int = 0,
+def show_settings(*models: str | tuple, profile: Profile, seed: int = 0,
                   num_classes: int = 10, in_length: int = 1024,
                   distillation: tuple[float, float] | dict | DistillationConfig | None = None,
                   labels: Iterable[str] | None = None) -> pd.DataFrame:

@@ -14,11 +14,13 @@ divided by the rate of one large matrix multiply: how much of the processor the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, DRSN, NETWORKS, TIMING_THREADS, get_profile, results_dir
+from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, DRSN, NETWORKS, TIMING_THREADS, Profile
+from ramancmp.config import results_dir as default_results_dir
 from ramancmp.data.splits import classes_hold_species
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.compression import (bench_compression, channel_conversion_experiment, compression_rows,
@@ -36,19 +38,21 @@ from ramancmp.models import is_torch_model
 __all__ = ["BENCHES", "bench_all", "bench_compression", "bench_models", "format_table", "run", "timing_check"]
 
 
-def _header(what: str, ds: Any, prof: Any, seed: int, gemm: dict[str, Any]) -> dict[str, Any]:
-    return {"what": what, "task": ds.task, "profile": prof.name, "seed": seed, "split_kind": "sample",
-            "repeats": prof.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
+def _header(what: str, ds: Any, profile: Profile, seed: int, gemm: dict[str, Any]) -> dict[str, Any]:
+    return {"what": what, "task": ds.task, "profile": profile.name, "seed": seed, "split_kind": "sample",
+            "repeats": profile.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
             "threads": TIMING_THREADS, "gemm": gemm}
 
 
-def _save(name: str, table: dict[str, Any], ds: Any, prof: Any, seed: int) -> None:
-    path = save_result(name, table, data_sha256=ds.source_sha256, task=ds.task, split_kind="sample", seed=seed,
-                       profile=prof.name, preprocess=ds.preprocess.to_dict())
+def _save(name: str, table: dict[str, Any], ds: Any, profile: Profile, seed: int,
+          directory: Path | None = None) -> None:
+    path = save_result(name, table, directory=directory, data_sha256=ds.source_sha256, task=ds.task,
+                       split_kind="sample", seed=seed,
+                       profile=profile.name, preprocess=ds.preprocess.to_dict())
     table["saved_to"] = str(path)
 
 
-def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = None, random_split: bool = True,
+def model_rows(ds: Any, profile: Profile, seed: int, *, models: Sequence[str] | None = None, random_split: bool = True,
                progress: bool = True, executor: Executor | str | None = None,
                peak_gflops: float | None = None, duplicate: str | None = None, species_split: bool = True,
                curated: bool = True) -> list[Row]:
@@ -68,18 +72,18 @@ def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = 
     # random splits for the classical models and the book's networks; the paper-faithful baselines of the readings
     # (BOOK_MODELS not in NETWORKS, e.g. "drsn_paper") are slow to train and only judged on by-sample splits
     random_keys = [k for k in keys if random_split and (k in NETWORKS or not is_torch_model(k))]
-    train_networks([(k, {}) for k in keys], ds, profile=prof, seed=seed, executor=executor, progress=progress,
+    train_networks([(k, {}) for k in keys], ds, profile=profile, seed=seed, executor=executor, progress=progress,
                    split_kinds=("sample",))
     species_keys = random_keys if species_split and classes_hold_species(ds) else []
     flagged = flagged_mask(ds) if curated else np.zeros(len(ds.y), bool)
-    train_networks([(k, {}) for k in random_keys], ds, profile=prof, seed=seed, executor=executor,
+    train_networks([(k, {}) for k in random_keys], ds, profile=profile, seed=seed, executor=executor,
                    progress=progress, split_kinds=("random",))
-    train_networks([(k, {}) for k in species_keys], ds, profile=prof, seed=seed, executor=executor,
+    train_networks([(k, {}) for k in species_keys], ds, profile=profile, seed=seed, executor=executor,
                    progress=progress, split_kinds=("species",))  # everything trained, then measured
     rows, targets, last = [], {}, None
     for key in keys:
         name = key
-        common = dict(seed=seed, profile=prof, progress=progress, executor=executor)
+        common = dict(seed=seed, profile=profile, progress=progress, executor=executor)
         res = evaluate(name, ds, split_kind="sample", measure_speed=False, **common)
         row = Row.from_evaluation(res)
         targets[row.model], last = res.estimator, res
@@ -105,7 +109,7 @@ def model_rows(ds: Any, prof: Any, seed: int, *, models: Sequence[str] | None = 
         targets[again.model] = targets[original]
         baselines = baselines + [original]
     X_test = np.asarray(ds.X, dtype=np.float32)[np.asarray(last.last_split.test)]
-    time_rows(rows, targets, baselines=baselines, profile=prof, inputs=X_test, seed=seed)
+    time_rows(rows, targets, baselines=baselines, profile=profile, inputs=X_test, seed=seed)
     for r in rows:
         r.set_gemm_peak(peak_gflops)
     return rows
@@ -125,50 +129,52 @@ def timing_check(rows: list[Row]) -> list[dict[str, Any]]:
     return out
 
 
-def bench_models(task: str = "rruff-groups-10", profile: str | None = None, seed: int = DEFAULT_SEED,
+def bench_models(task: str = "rruff-groups-10", *, profile: Profile, seed: int = DEFAULT_SEED,
                  models: Sequence[str] | None = None, save: bool = True, dataset: Any = None,
                  progress: bool = True, executor: Executor | str | None = None) -> dict[str, Any]:
     """The models of ``BOOK_MODELS`` (names; default all) side by side; writes ``results/bench_models.json``."""
-    prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
     gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
-    table = _header("models", ds, prof, seed, gemm)
-    table["rows"] = model_rows(ds, prof, seed, models=models, progress=progress, executor=executor,
+    table = _header("models", ds, profile, seed, gemm)
+    table["rows"] = model_rows(ds, profile, seed, models=models, progress=progress, executor=executor,
                                peak_gflops=gemm["gflops"])
     if save:
-        _save("bench_models", table, ds, prof, seed)
+        _save("bench_models", table, ds, profile, seed)
     return table
 
 
-def _chosen_distillation(profile: str) -> list[tuple[float, float]] | None:
-    """The (T, alpha) that chapter 6 chose on validation data in this profile, so the final table does not search the
-    grid again; ``None`` (search it) when chapter 6 has not run."""
+def _chosen_distillation(directory: Path) -> list[tuple[float, float]] | None:
+    """The (T, alpha) that chapter 6 chose on validation data in this profile (its results in ``directory``), so the
+    final table does not search the grid again; ``None`` (search it) when chapter 6 has not run."""
     try:
-        chosen = load_result("06_distillation", directory=results_dir(profile))["metrics"]["chosen"]
+        chosen = load_result("06_distillation", directory=directory)["metrics"]["chosen"]
     except (FileNotFoundError, KeyError, ValueError):
         return None
     return [(float(chosen["temperature"]), float(chosen["alpha"]))]
 
 
-def bench_all(task: str = "rruff-groups-10", profile: str | None = None, seed: int = DEFAULT_SEED,
+def bench_all(task: str = "rruff-groups-10", *, profile: Profile, seed: int = DEFAULT_SEED,
               dataset: Any = None, save: bool = True, progress: bool = True,
-              executor: Executor | str | None = None) -> dict[str, Any]:
+              executor: Executor | str | None = None, results_dir: Path | None = None) -> dict[str, Any]:
     """Every model and compressed variant in one table, from one run (writes ``results/bench_all.json``).
+
+    ``results_dir``: the run's results folder (where chapter 6's choice is read and the table written; default
+    the profile's, :func:`ramancmp.config.results_dir`).
 
     Models: by-sample *and* random split (per-split values, mean ± sd over the profile's repeats), size, speed. The
     paper's three compression methods (same splits) and the deployment variants (int8, pruning, ONNX Runtime; one
     split) follow. Networks trained earlier in the same profile (by the chapters) are loaded from the model store,
     not retrained.
     """
-    prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
     gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
-    rows = model_rows(ds, prof, seed, progress=progress, executor=executor, peak_gflops=gemm["gflops"],
+    rows = model_rows(ds, profile, seed, progress=progress, executor=executor, peak_gflops=gemm["gflops"],
                       duplicate=DRSN)
     check = timing_check(rows)
     rows = [r for r in rows if r.group != "timing check"]
-    kw = dict(profile=prof, seed=seed, progress=progress, executor=executor)
-    dist = distillation_experiment(ds, grid=_chosen_distillation(prof.name), **kw)
+    kw = dict(profile=profile, seed=seed, progress=progress, executor=executor)
+    results = Path(results_dir) if results_dir is not None else default_results_dir(profile.name)
+    dist = distillation_experiment(ds, grid=_chosen_distillation(results), **kw)
     conv = channel_conversion_experiment(ds, **kw)
     feat = feature_extraction_experiment(ds, **kw)
     known = {r.model for r in rows}
@@ -178,14 +184,14 @@ def bench_all(task: str = "rruff-groups-10", profile: str | None = None, seed: i
             continue  # baselines are listed once; of the distillation grid, the (T, alpha) chosen on validation
         rows.append(row)
         known.add(row.model)
-    deployment = bench_deployment(task=task, profile=prof, seed=seed, dataset=ds, save=False, progress=progress,
+    deployment = bench_deployment(task=task, profile=profile, seed=seed, dataset=ds, save=False, progress=progress,
                                   executor=executor)
     rows += deployment_rows(deployment["rows"], gemm["gflops"])
-    table = _header("all", ds, prof, seed, gemm)
+    table = _header("all", ds, profile, seed, gemm)
     table.update({"rows": rows, "distillation_chosen": dist["chosen"], "timing_check": check,
                   "deployment": {k: v for k, v in deployment.items() if k != "rows"}})
     if save:
-        _save("bench_all", table, ds, prof, seed)
+        _save("bench_all", table, ds, profile, seed, results)
     return table
 
 
@@ -193,7 +199,7 @@ BENCHES: dict[str, Callable[..., dict[str, Any]]] = {"models": bench_models, "co
                                                      "all": bench_all}
 
 
-def run(what: str, task: str = "rruff-groups-10", profile: str | None = None, seed: int = DEFAULT_SEED,
+def run(what: str, task: str = "rruff-groups-10", *, profile: Profile, seed: int = DEFAULT_SEED,
         executor: Executor | str | None = None) -> dict[str, Any]:
     """Run benchmark ``what`` (``"models"``, ``"compression"`` or ``"all"``) and return its table."""
     try:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ramancmp.config import Profile, checkpoints_dir, get_profile
+from ramancmp.config import Profile, checkpoints_dir
 from ramancmp.data.splits import Split
 from ramancmp.experiments.evaluation import evaluate
 from ramancmp.experiments.store import (PretrainedClassifier, TrainJob, checkpoint_path, make_job, sequence_factory,
@@ -38,7 +38,8 @@ from ramancmp.experiments.tables import Row
 from ramancmp.training import FineTunedClassifier, RealisticAugment, checkpoint_paths
 
 __all__ = ["PretrainingSet", "augment_examples", "features", "finetune_jobs", "frozen", "pretrain_jobs",
-           "pretraining_set", "stored_row", "trained", "variant_jobs"]
+           "pretrained_networks", "pretraining_set", "same_variant", "stored_row", "trained", "variant_jobs",
+           "variant_networks"]
 
 PRETRAIN_VAL_FRACTION = 0.15
 
@@ -55,18 +56,17 @@ def _with_estimator(job: TrainJob, estimator: Any, variant: str, model: str, mod
     return replace(job, estimator=estimator, key=key, path=path)
 
 
-def variant_jobs(model: str, dataset: Any, splits: Sequence[Split], profile: str | Profile | None = None, *,
+def variant_jobs(model: str, dataset: Any, splits: Sequence[Split], profile: Profile, *,
                  model_kwargs: dict | None = None, estimator_params: dict | None = None, device: str = "auto"
                  ) -> list[TrainJob]:
     """One job per split: registry network ``model`` with ``estimator_params`` set on its
     :class:`~ramancmp.training.TorchClassifier` (e.g. ``{"augment": "realistic"}``); stored as a variant."""
-    prof = get_profile(profile)
-    directory = checkpoints_dir(prof.name)
+    directory = checkpoints_dir(profile.name)
     params = dict(estimator_params or {})
     variant = "est-" + _digest(params) if params else None
     jobs = []
     for split in splits:
-        job = make_job(model, dataset, split, prof, model_kwargs=model_kwargs, device=device)
+        job = make_job(model, dataset, split, profile, model_kwargs=model_kwargs, device=device)
         if params:
             job = _with_estimator(job, job.estimator.set_params(**params), variant, model, model_kwargs, split,
                                   directory)
@@ -109,34 +109,32 @@ def pretraining_set(pool: Any, dataset: Any, split: Split) -> PretrainingSet:
                           getattr(pool, "source_sha256", None), inner, len(held_out))
 
 
-def pretrain_jobs(model: str, pool: Any, dataset: Any, splits: Sequence[Split], profile: str | Profile | None = None,
+def pretrain_jobs(model: str, pool: Any, dataset: Any, splits: Sequence[Split], profile: Profile,
                   *, model_kwargs: dict | None = None, device: str = "auto") -> list[TrainJob]:
     """One pretraining job per split of ``dataset``: ``model`` learns the classes of ``pool`` (species) on
     :func:`pretraining_set`, for at most the profile's ``pretrain_epochs``."""
-    prof = get_profile(profile)
-    directory = checkpoints_dir(prof.name)
+    directory = checkpoints_dir(profile.name)
     jobs = []
     for split in splits:
         sub = pretraining_set(pool, dataset, split)
-        job = make_job(model, sub, sub.split, prof, model_kwargs=model_kwargs, device=device)
-        est = job.estimator.set_params(max_epochs=prof.pretrain_epochs)
-        jobs.append(_with_estimator(job, est, f"epochs{prof.pretrain_epochs}", model, model_kwargs, sub.split,
+        job = make_job(model, sub, sub.split, profile, model_kwargs=model_kwargs, device=device)
+        est = job.estimator.set_params(max_epochs=profile.pretrain_epochs)
+        jobs.append(_with_estimator(job, est, f"epochs{profile.pretrain_epochs}", model, model_kwargs, sub.split,
                                     directory))
     return jobs
 
 
 def finetune_jobs(model: str, dataset: Any, splits: Sequence[Split], pretrained: Sequence[TrainJob],
-                  profile: str | Profile | None = None, *, model_kwargs: dict | None = None,
+                  profile: Profile, *, model_kwargs: dict | None = None,
                   estimator_params: dict | None = None, device: str = "auto") -> list[TrainJob]:
     """One fine-tuning job per split: ``model`` starts from ``pretrained[i]``'s weights (all but the classifier) and
     is trained on split ``i`` like any network (the profile's epochs, patience, batch size; ``estimator_params``)."""
     if len(pretrained) != len(splits):
         raise ValueError(f"{len(pretrained)} pretrained networks for {len(splits)} splits")
-    prof = get_profile(profile)
-    directory = checkpoints_dir(prof.name)
+    directory = checkpoints_dir(profile.name)
     jobs = []
     for split, pre in zip(splits, pretrained):
-        job = make_job(model, dataset, split, prof, model_kwargs=model_kwargs, device=device)
+        job = make_job(model, dataset, split, profile, model_kwargs=model_kwargs, device=device)
         params = {k: v for k, v in job.estimator.get_params().items()}
         params.update(estimator_params or {})
         est = FineTunedClassifier(init_checkpoint=str(checkpoint_paths(pre.path)[0]), **params)
@@ -146,12 +144,11 @@ def finetune_jobs(model: str, dataset: Any, splits: Sequence[Split], pretrained:
 
 
 def stored_row(name: str, dataset: Any, make: Callable[[int], Any], splits: Sequence[Split],
-               profile: str | Profile | None = None, seed: int = 0, **extra: Any) -> Row:
+               profile: Profile, seed: int = 0, **extra: Any) -> Row:
     """The :class:`Row` of the estimators ``make(r)`` (one per split ``r``, e.g. a stored network wrapped in
     :class:`PretrainedClassifier`, or a hybrid built around it), evaluated on ``splits`` by the book's harness."""
-    prof = get_profile(profile)
     factory = sequence_factory([make(r) for r in range(len(splits))], name)
-    result = evaluate(factory, dataset, split_kind=splits[0].kind, repeats=len(splits), seed=seed, profile=prof,
+    result = evaluate(factory, dataset, split_kind=splits[0].kind, repeats=len(splits), seed=seed, profile=profile,
                       measure_speed=False, reuse_checkpoints=False)
     return Row.from_evaluation(result, name=name, **extra)
 
@@ -164,6 +161,49 @@ def frozen(classifiers: Sequence[Any]) -> Callable[[int], PretrainedClassifier]:
 def trained(jobs: Sequence[TrainJob], executor: Any = None) -> list[Any]:
     """:func:`train_all` of ``jobs`` (trained where not stored yet, then loaded)."""
     return train_all(jobs, executor)
+
+
+# A variant of the book's network: (registry model, model kwargs, estimator settings[, anything else, e.g. a label]).
+Variant = tuple
+
+
+def _variant_jobs(spec: Variant, dataset: Any, splits: Sequence[Split], profile: Profile, device: str
+                  ) -> list[TrainJob]:
+    model, kwargs, params = spec[:3]
+    return variant_jobs(model, dataset, splits, profile, model_kwargs=kwargs, estimator_params=params, device=device)
+
+
+def variant_networks(variants: dict[str, Variant], dataset: Any, splits: Sequence[Split], profile: Profile, *,
+                     device: str = "auto", executor: Any = None) -> dict[str, list[Any]]:
+    """The stored networks of every variant (name -> ``(model, model_kwargs, estimator_params, ...)``), one per
+    split: all variants trained in ONE parallel batch where not stored yet (:func:`variant_jobs`), then loaded.
+    Variants that are the same network (the same checkpoints) are trained once."""
+    jobs = {name: _variant_jobs(spec, dataset, splits, profile, device) for name, spec in variants.items()}
+    unique = list({job.path: job for js in jobs.values() for job in js}.values())
+    loaded = dict(zip((job.path for job in unique), train_all(unique, executor)))
+    return {name: [loaded[job.path] for job in js] for name, js in jobs.items()}
+
+
+def same_variant(spec: Variant, variants: dict[str, Variant], dataset: Any, splits: Sequence[Split],
+                 profile: Profile) -> str | None:
+    """The name of the first of ``variants`` that is the same network as ``spec`` (the same checkpoints), else
+    ``None``."""
+    paths = [job.path for job in _variant_jobs(spec, dataset, splits, profile, "auto")]
+    return next((name for name, other in variants.items()
+                 if [job.path for job in _variant_jobs(other, dataset, splits, profile, "auto")] == paths), None)
+
+
+def pretrained_networks(model: str, pool: Any, dataset: Any, splits: Sequence[Split], profile: Profile, *,
+                        model_kwargs: dict | None = None, estimator_params: dict | None = None,
+                        device: str = "auto", executor: Any = None) -> tuple[list[Any], list[Any]]:
+    """``(pretrained, fine-tuned)``, one network each per split: ``model`` pretrained on the species of ``pool``
+    (:func:`pretrain_jobs`), then fine-tuned on each split of ``dataset`` from those weights (:func:`finetune_jobs`);
+    each stage one parallel batch, stored networks loaded."""
+    pretrain = pretrain_jobs(model, pool, dataset, splits, profile, model_kwargs=model_kwargs, device=device)
+    pretrained = train_all(pretrain, executor)
+    finetune = finetune_jobs(model, dataset, splits, pretrain, profile, model_kwargs=model_kwargs,
+                             estimator_params=estimator_params, device=device)
+    return pretrained, train_all(finetune, executor)
 
 
 

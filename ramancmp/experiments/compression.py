@@ -19,7 +19,7 @@ import torch
 
 from ramancmp.compression.channel_conversion import conversion_variants
 from ramancmp.compression.feature_extraction import SHRINKAGE_LDA, PrefixLDA, feature_pipeline, pipeline_complexity
-from ramancmp.config import DRSN, PAPER_DRSN, STUDENT, TEACHER, TIMING_THREADS, get_profile
+from ramancmp.config import DRSN, PAPER_DRSN, STUDENT, TEACHER, TIMING_THREADS, Profile
 from ramancmp.data.splits import repeated_splits, split_groups
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.evaluation import EvaluationResult, evaluate
@@ -35,19 +35,18 @@ __all__ = ["PAPER_DRSN_LABEL", "PAPER_FOLDED_LABEL", "bench_compression", "chann
            "splits_of"]
 
 
-def splits_of(dataset: Any, profile: Any, seed: int, split_kind: str = "sample") -> list[Any]:
+def splits_of(dataset: Any, profile: Profile, seed: int, split_kind: str = "sample") -> list[Any]:
     """The repeated splits every experiment of a profile uses (the same as :func:`evaluate`'s)."""
-    prof = get_profile(profile)
     return repeated_splits(np.asarray(dataset.y), split_groups(dataset, split_kind), kind=split_kind,
-                           repeats=prof.repeats, seed=seed)
+                           repeats=profile.repeats, seed=seed)
 
 
-def _jobs(model: str, dataset: Any, splits: list[Any], profile: Any, model_kwargs: dict | None,
+def _jobs(model: str, dataset: Any, splits: list[Any], profile: Profile, model_kwargs: dict | None,
           device: str) -> list[TrainJob]:
     return [make_job(model, dataset, s, profile, model_kwargs=model_kwargs, device=device) for s in splits]
 
 
-def pretrained_splits(model: str, dataset: Any, profile: Any, seed: int, split_kind: str = "sample",
+def pretrained_splits(model: str, dataset: Any, profile: Profile, seed: int, split_kind: str = "sample",
                       model_kwargs: dict | None = None, device: str = "auto",
                       executor: Executor | str | None = None) -> list[Any]:
     """``model`` trained (or loaded) on each repeated split's training part, in split order."""
@@ -65,7 +64,7 @@ def _inputs(dataset: Any, result: EvaluationResult) -> np.ndarray:
     return np.asarray(dataset.X, dtype=np.float32)[np.asarray(result.last_split.test)]
 
 
-def distillation_experiment(dataset: Any, profile: Any = None, seed: int = 0, split_kind: str = "sample",
+def distillation_experiment(dataset: Any, profile: Profile, seed: int = 0, split_kind: str = "sample",
                             grid: list[tuple[float, float]] | None = None, progress: bool = False,
                             device: str = "auto", executor: Executor | str | None = None) -> dict[str, Any]:
     """Teacher (:data:`ramancmp.config.TEACHER`), the student (:data:`~ramancmp.config.STUDENT`) trained alone, and the
@@ -76,17 +75,16 @@ def distillation_experiment(dataset: Any, profile: Any = None, seed: int = 0, sp
     never on the test parts. ``out["rows"]``: teacher, student alone and every distilled student as
     :class:`Row`, timed together by the book's protocol (:func:`ramancmp.experiments.speed.time_rows`).
     """
-    prof = get_profile(profile)
-    grid = [tuple(g) for g in (grid or prof.distillation_grid)]
+    grid = [tuple(g) for g in (grid or profile.distillation_grid)]
     teacher, teacher_kwargs, student, student_kwargs = TEACHER, {}, STUDENT, {}
-    splits = splits_of(dataset, prof, seed, split_kind)
-    teacher_jobs = _jobs(teacher, dataset, splits, prof, teacher_kwargs, device)
+    splits = splits_of(dataset, profile, seed, split_kind)
+    teacher_jobs = _jobs(teacher, dataset, splits, profile, teacher_kwargs, device)
     train_all(teacher_jobs, executor, progress=progress)
-    student_jobs = {cfg: [make_job(student, dataset, s, prof, model_kwargs=student_kwargs, device=device,
+    student_jobs = {cfg: [make_job(student, dataset, s, profile, model_kwargs=student_kwargs, device=device,
                                    teacher=tj, distillation=cfg) for s, tj in zip(splits, teacher_jobs)]
                     for cfg in grid}
     trained = train_all([j for jobs in student_jobs.values() for j in jobs], executor, progress=progress)
-    common = dict(split_kind=split_kind, seed=seed, profile=prof, progress=progress, device=device,
+    common = dict(split_kind=split_kind, seed=seed, profile=profile, progress=progress, device=device,
                   measure_speed=False)
     out: dict[str, Any] = {"teacher": evaluate(teacher, dataset, model_kwargs=teacher_kwargs, **common),
                            "student_alone": evaluate(student, dataset, model_kwargs=student_kwargs, **common),
@@ -106,7 +104,7 @@ def distillation_experiment(dataset: Any, profile: Any = None, seed: int = 0, sp
              val_acc=g["val_acc"], chosen=g["config"] == out["chosen"])
     targets = {r.model: res.estimator for r, res in zip(rows, [out["teacher"], out["student_alone"]]
                                                          + [g["result"] for g in out["grid"]])}
-    out["timing"] = time_rows(rows, targets, baselines=[teacher_row.model, rows[1].model], profile=prof,
+    out["timing"] = time_rows(rows, targets, baselines=[teacher_row.model, rows[1].model], profile=profile,
                               inputs=_inputs(dataset, out["teacher"]), seed=seed)
     out["rows"] = rows
     return out
@@ -124,7 +122,7 @@ PAPER_DRSN_LABEL = "DRSN (paper, full resolution)"
 PAPER_FOLDED_LABEL = "paper DRSN fold k=4"
 
 
-def channel_conversion_experiment(dataset: Any, profile: Any = None, seed: int = 0, split_kind: str = "sample",
+def channel_conversion_experiment(dataset: Any, profile: Profile, seed: int = 0, split_kind: str = "sample",
                                   progress: bool = False, device: str = "auto",
                                   executor: Executor | str | None = None) -> dict[str, Any]:
     """Channel conversion judged against two baselines: the book's DRSN-CW (shared with chapters 5 and 8, with every
@@ -135,17 +133,16 @@ def channel_conversion_experiment(dataset: Any, profile: Any = None, seed: int =
     (:func:`ramancmp.experiments.speed.time_rows`: batch 1 and 256, eager and ONNX Runtime, speed-ups over both
     baselines with intervals). ``out["rows"]``: the rows, baselines first.
     """
-    prof = get_profile(profile)
     drsn, drsn_kwargs, paper, paper_kwargs = DRSN, {}, PAPER_DRSN, {}
     folded_kwargs = {"k": 4}
-    variants = conversion_variants(prof.conversion_variants)
-    splits = splits_of(dataset, prof, seed, split_kind)
-    train_all([j for v in variants for j in _jobs(v.model, dataset, splits, prof, v.kwargs, device)]
-              + _jobs(drsn, dataset, splits, prof, drsn_kwargs, device)
-              + _jobs(paper, dataset, splits, prof, paper_kwargs, device)
-              + _jobs("drsn_paper_folded", dataset, splits, prof, folded_kwargs, device), executor,
+    variants = conversion_variants(profile.conversion_variants)
+    splits = splits_of(dataset, profile, seed, split_kind)
+    train_all([j for v in variants for j in _jobs(v.model, dataset, splits, profile, v.kwargs, device)]
+              + _jobs(drsn, dataset, splits, profile, drsn_kwargs, device)
+              + _jobs(paper, dataset, splits, profile, paper_kwargs, device)
+              + _jobs("drsn_paper_folded", dataset, splits, profile, folded_kwargs, device), executor,
               progress=progress)
-    common = dict(split_kind=split_kind, seed=seed, profile=prof, progress=progress, device=device,
+    common = dict(split_kind=split_kind, seed=seed, profile=profile, progress=progress, device=device,
                   measure_speed=False)
     out: dict[str, Any] = {"baseline": evaluate(drsn, dataset, model_kwargs=drsn_kwargs, **common), "variants": []}
     for v in variants:
@@ -167,7 +164,7 @@ def channel_conversion_experiment(dataset: Any, profile: Any = None, seed: int =
     results = [out["baseline"]] + [v["result"] for v in out["variants"]] + [out["paper_baseline"],
                                                                             out["paper_folded"]]
     out["timing"] = time_rows(rows, {r.model: res.estimator for r, res in zip(rows, results)},
-                              baselines=[base.model, pbase.model], profile=prof,
+                              baselines=[base.model, pbase.model], profile=profile,
                               inputs=_inputs(dataset, out["baseline"]), seed=seed)
     out["rows"] = rows
     return out
@@ -196,7 +193,7 @@ class _PrecomputedHead:
             return self.head(self.features[:len(X)])
 
 
-def feature_extraction_experiment(dataset: Any, profile: Any = None, seed: int = 0, split_kind: str = "sample",
+def feature_extraction_experiment(dataset: Any, profile: Profile, seed: int = 0, split_kind: str = "sample",
                                   depths: list[int] | None = None, bins: int = 8, progress: bool = False,
                                   device: str = "auto", executor: Executor | str | None = None) -> dict[str, Any]:
     """The DRSN and DRSN-prefix features + LDA at every depth (0 = stem only ... num_stages = all), two readings
@@ -210,12 +207,11 @@ def feature_extraction_experiment(dataset: Any, profile: Any = None, seed: int =
     cost: ``fit_time_s`` of a feature row is the pipeline's fit (features of the training part + LDA), of the DRSN
     row its training. ``out["rows"]``: DRSN-CW first.
     """
-    prof = get_profile(profile)
     drsn, drsn_kwargs = DRSN, {}
-    drsns = pretrained_splits(drsn, dataset, prof, seed, split_kind, model_kwargs=drsn_kwargs, device=device,
+    drsns = pretrained_splits(drsn, dataset, profile, seed, split_kind, model_kwargs=drsn_kwargs, device=device,
                               executor=executor)
-    splits = splits_of(dataset, prof, seed, split_kind)
-    common = dict(split_kind=split_kind, seed=seed, profile=prof, progress=progress, measure_speed=False)
+    splits = splits_of(dataset, profile, seed, split_kind)
+    common = dict(split_kind=split_kind, seed=seed, profile=profile, progress=progress, measure_speed=False)
     out: dict[str, Any] = {"baseline": evaluate(drsn, dataset, model_kwargs=drsn_kwargs, device=device, **common),
                            "depths": [], "bins": int(bins)}
     n_stages = drsns[0].model_.num_stages
@@ -252,7 +248,7 @@ def feature_extraction_experiment(dataset: Any, profile: Any = None, seed: int =
                   extra={"role": "classifier alone", "depth": d["depth"], "reading": "classifier alone"})
         rows.append(row.compare_to(base))
         targets[name] = _PrecomputedHead(PrefixLDA(pipe).head, pipe.named_steps["features"].transform(X_test))
-    out["timing"] = time_rows(rows, targets, baselines=[base.model], profile=prof, inputs=X_test, seed=seed)
+    out["timing"] = time_rows(rows, targets, baselines=[base.model], profile=profile, inputs=X_test, seed=seed)
     out["rows"] = rows
     return out
 
@@ -267,24 +263,23 @@ def compression_rows(dist: dict[str, Any] | None, conv: dict[str, Any] | None, f
     return rows
 
 
-def bench_compression(task: str = "rruff-groups-10", profile: Any = None, seed: int = 0,
+def bench_compression(task: str = "rruff-groups-10", *, profile: Profile, seed: int = 0,
                       split_kind: str = "sample", save: bool = True, dataset: Any = None,
                       progress: bool = False, distillation_grid: list | None = None,
                       executor: Executor | str | None = None) -> dict[str, Any]:
     """All three methods beside their baselines in one run; writes ``results/bench_compression.json``."""
-    prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
-    kw = dict(profile=prof, seed=seed, split_kind=split_kind, progress=progress, executor=executor)
+    kw = dict(profile=profile, seed=seed, split_kind=split_kind, progress=progress, executor=executor)
     dist = distillation_experiment(ds, grid=distillation_grid, **kw)
     conv = channel_conversion_experiment(ds, **kw)
     feat = feature_extraction_experiment(ds, **kw)
     gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
-    table = {"what": "compression", "task": ds.task, "profile": prof.name, "seed": seed, "split_kind": split_kind,
-             "repeats": prof.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
+    table = {"what": "compression", "task": ds.task, "profile": profile.name, "seed": seed, "split_kind": split_kind,
+             "repeats": profile.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
              "threads": TIMING_THREADS, "gemm": gemm, "distillation_chosen": dist["chosen"],
              "rows": compression_rows(dist, conv, feat, gemm["gflops"])}
     if save:
         path = save_result("bench_compression", table, data_sha256=ds.source_sha256, task=ds.task,
-                           split_kind=split_kind, seed=seed, profile=prof.name, preprocess=ds.preprocess.to_dict())
+                           split_kind=split_kind, seed=seed, profile=profile.name, preprocess=ds.preprocess.to_dict())
         table["saved_to"] = str(path)
     return table

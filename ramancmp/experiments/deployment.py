@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx, quantize_onnx
 from ramancmp.compression.pruning import prune_channels
 from ramancmp.compression.quantization import quantize_int8
-from ramancmp.config import NETWORKS, TIMING_THREADS, get_profile
+from ramancmp.config import NETWORKS, TIMING_THREADS, Profile
 from ramancmp.data.splits import make_split
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.executor import Executor
@@ -345,7 +345,7 @@ def deployment_rows(rows: Sequence[Any], peak_gflops: float | None = None) -> li
     return out
 
 
-def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: int = 0, *,
+def bench_deployment(task: str = "rruff-groups-10", *, profile: Profile, seed: int = 0,
                      models: Sequence[str] | None = None, threads: int | None = TIMING_THREADS, dataset: Any = None,
                      save: bool = True, device: str = "auto", progress: bool = False,
                      executor: Executor | str | None = None) -> dict[str, Any]:
@@ -356,17 +356,16 @@ def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: i
     with this seed); pruned fine-tunes are kept beside them. Calibration size, pruning ratios, fine-tune epochs and
     the ONNX exporter are the profile's. Writes ``results/bench_deployment.json``.
     """
-    prof = get_profile(profile)
     ds = dataset if dataset is not None else load_task(task)
     models = tuple(models) if models is not None else NETWORKS
     split = make_split(ds.y, ds.groups, kind="sample", seed=seed)
     X_tr, y_tr, X_val, y_val = train_part(ds, split)
     X, y = np.asarray(ds.X, dtype=np.float32), np.asarray(ds.y)
-    tune = TrainConfig(max_epochs=prof.fine_tune_epochs, patience=prof.fine_tune_patience, lr=1e-3,
-                       batch_size=prof.batch_size, device="cpu", seed=seed)
+    tune = TrainConfig(max_epochs=profile.fine_tune_epochs, patience=profile.fine_tune_patience, lr=1e-3,
+                       batch_size=profile.batch_size, device="cpu", seed=seed)
     nets = {}
     for key in models:
-        nets[key] = get_or_train(key, ds, split, prof, device=device)
+        nets[key] = get_or_train(key, ds, split, profile, device=device)
     # the pruned networks' fine-tunes are independent units of work: all of them in parallel first, then measure
     jobs = []
     for clf in nets.values():
@@ -375,24 +374,24 @@ def bench_deployment(task: str = "rruff-groups-10", profile: Any = None, seed: i
         length = int(getattr(net, "in_length", X_tr.shape[1])) * int(getattr(net, "in_channels", 1))
         jobs += [FineTuneJob(net, float(r), length, X_tr, encode_labels(classes, y_tr), X_val, encode_labels(classes, y_val),
                              tune, _pruned_path(cache, base, net, r, X_tr, y_tr, tune))
-                 for r in prof.prune_ratios if cache is not None]
+                 for r in profile.prune_ratios if cache is not None]
     pending = [j for j in jobs if not j.path.exists()]
     if pending:
         shared_executor(executor).map(_fine_tune, pending, desc="fine-tuning", progress=progress)
     rows = []
     for key, clf in nets.items():
-        rows += deployment_variants(clf, X_tr[:prof.calibration_size], X[split.test], y[split.test], X_train=X_tr,
-                                    y_train=y_tr, X_val=X_val, y_val=y_val, ratios=prof.prune_ratios,
-                                    fine_tune=tune, threads=threads, latency_runs=prof.timing_rounds,
-                                    timing_min_ms=prof.timing_min_ms, timing_max_s=prof.timing_max_s,
-                                    idle_wait_s=prof.idle_wait_s, onnx_dynamo=prof.onnx_dynamo,
+        rows += deployment_variants(clf, X_tr[:profile.calibration_size], X[split.test], y[split.test], X_train=X_tr,
+                                    y_train=y_tr, X_val=X_val, y_val=y_val, ratios=profile.prune_ratios,
+                                    fine_tune=tune, threads=threads, latency_runs=profile.timing_rounds,
+                                    timing_min_ms=profile.timing_min_ms, timing_max_s=profile.timing_max_s,
+                                    idle_wait_s=profile.idle_wait_s, onnx_dynamo=profile.onnx_dynamo,
                                     progress=progress, cache_dir=_cache_dir(clf))
-    table = {"what": "deployment", "task": getattr(ds, "task", task), "profile": prof.name, "seed": seed,
+    table = {"what": "deployment", "task": getattr(ds, "task", task), "profile": profile.name, "seed": seed,
              "split_kind": "sample", "split_sizes": split.sizes(), "threads": threads or torch.get_num_threads(),
              "fine_tune": tune.to_dict(), "rows": rows}
     if save:
         path = save_result("bench_deployment", table, data_sha256=getattr(ds, "source_sha256", None),
-                           task=table["task"], split_kind="sample", seed=seed, profile=prof.name)
+                           task=table["task"], split_kind="sample", seed=seed, profile=profile.name)
         table["saved_to"] = str(path)
     return table
 

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from sklearn.neighbors import NearestNeighbors
 
-from ramancmp.config import TIMING_THREADS, Profile, checkpoints_dir, get_profile, results_dir
+from ramancmp.config import TIMING_THREADS, Profile, checkpoints_dir, results_dir
 from ramancmp.data.splits import repeated_splits, split_groups
 from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
@@ -50,9 +50,8 @@ from ramancmp.metrics import (
     count_params,
     format_mean_sd,
     measure_fit_time,
-    measure_latency,
-    measure_throughput,
 )
+from ramancmp.metrics.timing import compare_speed
 
 __all__ = ["EvaluationResult", "evaluate", "sibling_leakage", "species_accuracy", "train_networks"]
 
@@ -138,15 +137,25 @@ class EvaluationResult:
         return self.estimator.save(path, extra=extra)
 
 
-def _speed(estimator: Any, in_length: int, profile: Profile, threads: int | None) -> dict[str, Any]:
-    """Batch-1 latency and batch-256 throughput of a fitted estimator, on the CPU."""
+def _speed(estimator: Any, inputs: np.ndarray, profile: Profile, threads: int | None, seed: int) -> dict[str, Any]:
+    """Batch-1 latency and batch-256 throughput of a fitted estimator on the CPU, by the book's timing protocol
+    (:func:`ramancmp.metrics.timing.compare_speed`: the exclusive phase, the profile's rounds, minimum sample time
+    and budget) on the test spectra ``inputs``; times per spectrum, medians over rounds with 95 % intervals."""
     module = as_torch_module(estimator)
     target = module.cpu() if module is not None else estimator
+    cmp = compare_speed({"model": target}, length=inputs.shape[1], batches=(1, 256), rounds=profile.timing_rounds,
+                        min_sample_ms=profile.timing_min_ms, threads=threads, inputs=inputs, seed=seed,
+                        max_s=profile.timing_max_s)
+    b1, b256 = cmp.cell("model", 1), cmp.cell("model", 256)
+    samples = np.asarray(b1["samples_ms"])
+    common = {"rounds": cmp.rounds, "threads": cmp.threads, "device": "cpu"}
     return {
-        "latency_b1": measure_latency(target, (1, 1, in_length), runs=profile.latency_runs,
-                                      warmup=max(1, profile.latency_runs // 10), threads=threads),
-        "throughput_b256": measure_throughput(target, batch=256, runs=profile.throughput_runs, warmup=1,
-                                              length=in_length, threads=threads),
+        "latency_b1": {"median_ms": b1["median_ms"], "lo_ms": b1["lo_ms"], "hi_ms": b1["hi_ms"],
+                       "p10_ms": float(np.percentile(samples, 10)), "p90_ms": float(np.percentile(samples, 90)),
+                       "batch": 1, **common},
+        "throughput_b256": {"spectra_per_s": 1e3 / b256["median_ms"], "median_ms_per_batch": 256 * b256["median_ms"],
+                            "lo_ms": b256["lo_ms"], "hi_ms": b256["hi_ms"], "batch": 256, **common},
+        "protocol": cmp.info,
     }
 
 
@@ -164,7 +173,7 @@ def _complexity(estimator: Any, in_length: int) -> dict[str, Any]:
     return out
 
 
-def train_networks(models: list[tuple[str, dict | None]], dataset: Any, *, profile: str | Profile | None = None,
+def train_networks(models: list[tuple[str, dict | None]], dataset: Any, *, profile: Profile,
                    seed: int = 0, split_kinds: tuple[str, ...] = ("sample",), device: str = "auto",
                    executor: Executor | str | None = None, progress: bool = False) -> int:
     """Train every network of ``models`` (``(registry name, kwargs)``) on every repeated split of ``split_kinds`` --
@@ -173,19 +182,18 @@ def train_networks(models: list[tuple[str, dict | None]], dataset: Any, *, profi
     What :func:`evaluate` would train split kind by split kind; afterwards it only loads. Networks already stored
     are not trained again. Returns how many networks were trained now.
     """
-    prof = get_profile(profile)
     y = np.asarray(dataset.y)
-    jobs = [make_job(name, dataset, split, prof, model_kwargs=kwargs, device=device)
+    jobs = [make_job(name, dataset, split, profile, model_kwargs=kwargs, device=device)
             for name, kwargs in models if is_torch_model(name)
             for kind in split_kinds
-            for split in repeated_splits(y, split_groups(dataset, kind), kind=kind, repeats=prof.repeats, seed=seed)]
+            for split in repeated_splits(y, split_groups(dataset, kind), kind=kind, repeats=profile.repeats, seed=seed)]
     pending = sum(not job.is_stored() for job in jobs)
     train_all(jobs, executor, progress=progress)
     return pending
 
 
 def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, split_kind: str = "sample",
-             repeats: int | None = None, seed: int = 0, profile: str | Profile = "quick",
+             repeats: int | None = None, seed: int = 0, profile: Profile,
              model_kwargs: dict | None = None, measure_speed: bool = True, progress: bool = True,
              device: str = "auto", threads: int | None = TIMING_THREADS,
              reuse_checkpoints: bool = True, executor: Executor | str | None = None,
@@ -202,10 +210,11 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
             ``classical_repeats`` for the cheap classical models named by registry name). Repeat ``r`` is the same
             split for every model, so the first ``repeats`` values of a classical model pair with a network's.
         seed: split ``r`` uses ``seed + r``, and so does the network trained on it.
-        profile: ``"quick"`` / ``"full"`` or a :class:`ramancmp.config.Profile` (epochs, patience, batch, timing runs).
+        profile: the run's :class:`ramancmp.config.Profile` (epochs, patience, batch, timing runs).
         model_kwargs: passed to the model builder.
-        measure_speed: time batch-1 latency and batch-256 throughput of the last model.
-        device: where networks train (``"auto"``: CUDA if available); speed is always measured on the CPU.
+        measure_speed: time batch-1 latency and batch-256 throughput of the last model by the book's timing
+            protocol (:func:`ramancmp.metrics.timing.compare_speed`, on its test spectra, after training).
+        device: where networks train (``"auto"``: the CPU); speed is always measured on the CPU.
         threads: CPU threads for the speed measurement (default :data:`ramancmp.config.TIMING_THREADS`; ``None``:
             torch's setting; see
             :func:`ramancmp.metrics.timing.num_threads` for why a shared machine wants 1).
@@ -221,10 +230,9 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
             dataset first and the training and validation parts are unchanged, so the result pairs split by split
             with the evaluation without it, and stored networks are loaded, not trained again.
     """
-    prof = get_profile(profile)
     if repeats is None:  # classical models are cheap: more repeats (networks: the profile's)
         classical = isinstance(model_name_or_factory, str) and not is_torch_model(model_name_or_factory)
-        repeats = prof.classical_repeats if classical else prof.repeats
+        repeats = profile.classical_repeats if classical else profile.repeats
     repeats = int(repeats)
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
@@ -250,13 +258,13 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
     estimator = split = name = None
     stored = None
     if reuse_checkpoints and isinstance(model_name_or_factory, str) and is_torch_model(model_name_or_factory):
-        jobs = [make_job(model_name_or_factory, dataset, s, prof, model_kwargs=model_kwargs, device=device)
+        jobs = [make_job(model_name_or_factory, dataset, s, profile, model_kwargs=model_kwargs, device=device)
                 for s in splits]
         stored = iter(train_all(jobs, executor, progress=progress))
     bar = tqdm(splits, desc=str(getattr(model_name_or_factory, "__name__", model_name_or_factory)), unit="split",
                disable=not progress, leave=False)
     for r, split in enumerate(bar):
-        name, estimator = build_estimator(model_name_or_factory, len(class_names), in_length, profile=prof,
+        name, estimator = build_estimator(model_name_or_factory, len(class_names), in_length, profile=profile,
                                           seed=seed + r, model_kwargs=model_kwargs, device=device)
         if stored is not None:
             estimator = next(stored)
@@ -290,9 +298,10 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
     preprocess = getattr(dataset, "preprocess", None)
     return EvaluationResult(
         model=name, task=str(getattr(dataset, "task", "unknown")), split_kind=split_kind, repeats=repeats, seed=seed,
-        profile=prof.name, class_names=class_names, metrics=summary, per_repeat=per_repeat,
+        profile=profile.name, class_names=class_names, metrics=summary, per_repeat=per_repeat,
         confusion_matrix=confusion, complexity=_complexity(estimator, in_length),
-        speed=_speed(estimator, in_length, prof, threads) if measure_speed else None, histories=histories,
+        speed=_speed(estimator, X[split.test], profile, threads, seed) if measure_speed else None,
+        histories=histories,
         model_kwargs=dict(model_kwargs or {}), data_sha256=getattr(dataset, "source_sha256", None),
         preprocess=preprocess.to_dict() if hasattr(preprocess, "to_dict") else dict(preprocess or {}),
         estimator=estimator, last_split=split)

@@ -71,6 +71,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ramancmp.config import SCHEDULER_ENV, env_setting
 from ramancmp.metrics.timing import num_threads
 
 __all__ = [
@@ -82,8 +83,6 @@ __all__ = [
     "get_executor",
     "resolve_scheduler",
 ]
-
-SCHEDULER_ENV = "RAMANCMP_SCHEDULER"
 
 _DEFAULT_SCHEDULER = "local"
 _LOCAL_N = re.compile(r"^local:(\d+)$")
@@ -102,7 +101,7 @@ def resolve_scheduler(scheduler: str | None = None) -> str:
     """
     source = "scheduler"
     if scheduler is None:
-        env = os.environ.get(SCHEDULER_ENV, "").strip()
+        env = env_setting(SCHEDULER_ENV)
         if env:
             scheduler, source = env, f"${SCHEDULER_ENV}"
         else:

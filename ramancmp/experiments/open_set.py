@@ -30,15 +30,18 @@ import torch
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
+from ramancmp.config import Profile
 from ramancmp.data.splits import Split, species_halves
 from ramancmp.experiments.executor import Executor, get_executor
+from ramancmp.experiments.store import make_job, train_all
 from ramancmp.experiments.tables import Row, stat
 from ramancmp.metrics.statistics import Stat
 from ramancmp.metrics import as_torch_module
 from ramancmp.models import LibrarySearch, OpenSetClassifier
 
-__all__ = ["OpenSetItem", "TopKItem", "embed", "embedding_top_k", "leave_one_group_out_items", "network_top_k",
-           "open_set_items", "run_units", "summarize", "top_k_items", "top_k_rows"]
+__all__ = ["OpenSetItem", "TopKItem", "all_species_top_k", "embed", "embedding_top_k", "leave_one_group_out",
+           "leave_one_group_out_items", "library_open_set", "network_open_set", "network_top_k", "open_set_items",
+           "run_units", "stored_networks", "summarize", "top_k_items", "top_k_rows"]
 
 UNKNOWN_REJECTION = 0.95
 
@@ -216,6 +219,47 @@ def run_units(items: list[Any], executor: Executor | str | None = None, progress
         return executor.map(fn, items, desc="open set", progress=progress)
     with get_executor(executor) as ex:
         return ex.map(fn, items, desc="open set", progress=progress)
+
+
+def stored_networks(model: str, dataset: Any, splits: list[Split], profile: Profile, *,
+                    model_kwargs: dict | None = None, executor: Executor | str | None = None) -> tuple[list[Any], int]:
+    """``(networks, trained now)``: the model store's ``model`` for every split (one parallel batch for those not
+    stored yet, :func:`~ramancmp.experiments.store.train_all`) and how many had to be trained."""
+    jobs = [make_job(model, dataset, split, profile, model_kwargs=model_kwargs) for split in splits]
+    pending = sum(not job.is_stored() for job in jobs)
+    return train_all(jobs, executor), pending
+
+
+def library_open_set(dataset: Any, unknown: Any, splits: list[Split], executor: Executor | str | None = None
+                     ) -> list[dict]:
+    """The library search with "not in library": the open-set protocol on every split (one unit each)."""
+    return run_units(open_set_items(dataset, unknown, splits), executor)
+
+
+def network_open_set(model: str, dataset: Any, unknown: Any, splits: list[Split], profile: Profile, *,
+                     model_kwargs: dict | None = None, executor: Executor | str | None = None
+                     ) -> tuple[list[dict], int]:
+    """``(rows, trained now)``: the stored network ``model`` of every split, frozen inside the same open-set rule."""
+    nets, trained = stored_networks(model, dataset, splits, profile, model_kwargs=model_kwargs)
+    return run_units(open_set_items(dataset, unknown, splits, estimator=nets, model=model), executor), trained
+
+
+def leave_one_group_out(dataset: Any, unknown: Any, split: Split, executor: Executor | str | None = None
+                        ) -> list[dict]:
+    """The library search with one group held out at a time (one unit per group) on ``split``."""
+    return run_units(leave_one_group_out_items(dataset, unknown, split), executor)
+
+
+def all_species_top_k(dataset: Any, splits: list[Split], model: str, profile: Profile, *,
+                      model_kwargs: dict | None = None, embedding_model: str | None = None,
+                      executor: Executor | str | None = None) -> tuple[list[dict], int]:
+    """``(rows, trained now)`` of the all-species task: the library search's top-k per split, the stored network
+    ``model``'s own top-k and the library search in its embedding (named ``embedding_model``)."""
+    rows = run_units(top_k_items(dataset, splits), executor)
+    nets, trained = stored_networks(model, dataset, splits, profile, model_kwargs=model_kwargs)
+    rows += network_top_k(nets, dataset, splits, model=model)
+    rows += embedding_top_k(nets, dataset, splits, model=embedding_model or f"library search in the {model} embedding")
+    return rows, trained
 
 
 def summarize(rows: list[dict], keys: tuple[str, ...], by: tuple[str, ...] = ("model",)) -> list[dict]:

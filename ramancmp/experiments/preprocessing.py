@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ramancmp.config import Profile, get_profile
+from ramancmp.config import Profile
 from ramancmp.data.preprocess import PreprocessConfig, correct_baseline, make_grid, remove_spikes, smooth
 from ramancmp.data.splits import repeated_splits
 from ramancmp.data.tasks import load_variants
@@ -225,30 +225,28 @@ def range_coverage(dataset: Any, ranges: list[tuple[float, float]], tolerance: f
     return frame
 
 
-def short_profile(profile: Profile | str | None = None) -> Profile:
+def short_profile(profile: Profile) -> Profile:
     """The profile with the short training budget of the preprocessing comparison (``preprocess_epochs``)."""
-    prof = get_profile(profile)
-    epochs = prof.preprocess_epochs
-    return replace(prof, max_epochs=epochs, patience=min(prof.patience, epochs), epochs_by_model=())
+    epochs = profile.preprocess_epochs
+    return replace(profile, max_epochs=epochs, patience=min(profile.patience, epochs), epochs_by_model=())
 
 
-def measure_choices(base: Any, choices: dict[str, PreprocessConfig], *, profile: Profile | str | None = None,
+def measure_choices(base: Any, choices: dict[str, PreprocessConfig], *, profile: Profile,
                     seed: int = 0, networks: bool = True) -> list[Row]:
     """One :class:`Row` per (choice, model): the library search on the profile's ``classical_repeats`` by-sample
     splits and (``networks``) the book's CNN with the short budget on its ``repeats`` splits -- the same splits and the
     same spectra (:func:`~ramancmp.data.tasks.load_variants`) for every choice. ``row.model`` is the choice's label,
     ``row.extra["model"]`` the model, ``row.extra["preprocess"]`` the settings."""
-    prof = get_profile(profile)
     datasets = load_variants(base, choices)
     rows = []
     if networks:
-        short = short_profile(prof)
+        short = short_profile(profile)
         jobs = [make_job(CNN_MODEL, ds, split, short)
                 for ds in datasets.values()
-                for split in repeated_splits(ds.y, ds.groups, kind="sample", repeats=prof.repeats, seed=seed)]
+                for split in repeated_splits(ds.y, ds.groups, kind="sample", repeats=profile.repeats, seed=seed)]
         train_all(jobs)  # every choice's networks in one batch, on every core
     for label, ds in datasets.items():
-        models = [(LIBRARY_MODEL, prof)] + ([(CNN_MODEL, short)] if networks else [])
+        models = [(LIBRARY_MODEL, profile)] + ([(CNN_MODEL, short)] if networks else [])
         for model, p in models:
             result = evaluate(model, ds, seed=seed, profile=p, measure_speed=False, progress=False)
             rows.append(Row.from_evaluation(result, group="preprocessing", name=label, model=model,
@@ -281,16 +279,15 @@ def choices_table(rows: list[Row], default: str) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------- band marks
 # Used when data/bands.csv (the primer's table of characteristic bands) is absent: one well-known band per group.
 # ------------------------------------------------------------------------------------------ what the CNN looks at
-def cnn_attribution(dataset: Any, *, profile: Profile | str | None = None, seed: int = 0, window: int = 24,
+def cnn_attribution(dataset: Any, *, profile: Profile, seed: int = 0, window: int = 24,
                     stride: int = 12, per_class: int | None = 8) -> dict[str, Any]:
     """Per-class occlusion (:func:`ramancmp.metrics.attribution.class_occlusion`) of the book's CNN -- the network of
     chapter 3 from the model store (first by-sample split of ``seed``; trained now if not stored) -- on that split's
     TEST spectra (at most ``per_class`` of each class, drawn with ``seed``; ``None``: all), with the class means of the
     same spectra: ``{"grid", "means", "attribution", "n_test", "split_seed"}``. The cost is one forward pass per
     spectrum and window position."""
-    prof = get_profile(profile)
     split = repeated_splits(dataset.y, dataset.groups, kind="sample", repeats=1, seed=seed)[0]
-    from_store = get_or_train(CNN_MODEL, dataset, split, prof)
+    from_store = get_or_train(CNN_MODEL, dataset, split, profile)
     test = np.asarray(split.test)
     if per_class is not None:
         rng = np.random.default_rng(seed)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx
-from ramancmp.config import TIMING_THREADS, get_profile
+from ramancmp.config import TIMING_THREADS, Profile
 from ramancmp.experiments.tables import Row, Timing, cell_key
 from ramancmp.metrics import as_torch_module
 from ramancmp.models.layers import FoldSpectrum
@@ -41,7 +41,7 @@ __all__ = ["PROTOCOL_NOTE", "cell_key", "describe_speedup", "speed_frame", "spee
 RUNTIMES = ("torch", "onnxruntime")
 
 
-def _thread_settings(profile: Any) -> list[tuple[str, int]]:
+def _thread_settings(profile: Profile) -> list[tuple[str, int]]:
     settings = [("1", int(TIMING_THREADS))]
     cores = os.cpu_count() or 1
     if profile.timing_all_cores and cores > TIMING_THREADS:
@@ -49,7 +49,7 @@ def _thread_settings(profile: Any) -> list[tuple[str, int]]:
     return settings
 
 
-def time_rows(rows: list[Row], targets: dict[str, Any], *, baselines: list[str] | None = None, profile: Any = None,
+def time_rows(rows: list[Row], targets: dict[str, Any], *, baselines: list[str] | None = None, profile: Profile,
               inputs: np.ndarray | None = None, onnx: bool = True, length: int | None = None,
               seed: int = 0) -> dict[str, Any]:
     """Time ``targets`` (row name -> fitted network or predictor) together and fill the rows of those names.
@@ -64,7 +64,6 @@ def time_rows(rows: list[Row], targets: dict[str, Any], *, baselines: list[str] 
         inputs: real spectra to feed (tiled to the batch size), e.g. the test part of a split.
     Returns the comparisons' summaries (``{"1": ..., "all": ...}``) with the phase's load check, for saving.
     """
-    prof = get_profile(profile)
     if not targets:
         raise ValueError("time_rows: no targets to time")
     by_name = {r.model: r for r in rows}
@@ -89,14 +88,14 @@ def time_rows(rows: list[Row], targets: dict[str, Any], *, baselines: list[str] 
                     exported = _export(m.cpu().eval(), Path(tmp) / f"m{len(paths)}", length)
                     if exported is not None:
                         paths[n] = exported
-        for label, n_threads in _thread_settings(prof):
+        for label, n_threads in _thread_settings(profile):
             timed: dict[str, Any] = {}
             for n, t in targets.items():
                 timed[f"{n}|torch"] = modules[n].cpu().eval() if modules[n] is not None else t
                 if n in paths:
                     timed[f"{n}|onnxruntime"] = _onnx_runner(paths[n], n_threads)
             cmp = compare_speed(timed, length=length, batches=(1, 256), threads=n_threads,
-                                inputs=inputs, seed=seed, **prof.timing)
+                                inputs=inputs, seed=seed, **profile.timing)
             summaries[label] = cmp.summary()
             for n in targets:
                 row = by_name[n]

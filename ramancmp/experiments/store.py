@@ -33,7 +33,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ramancmp.compression.distillation import DistilledClassifier
-from ramancmp.config import Profile, checkpoints_dir, get_profile
+from ramancmp.config import Profile, checkpoints_dir
 from ramancmp.experiments.executor import Executor, get_executor, resolve_scheduler
 from ramancmp.fileio import fingerprint, read_json
 from ramancmp.metrics import num_threads
@@ -159,17 +159,16 @@ def _load(path: Path, train_fp: str) -> TorchClassifier:
     return clf
 
 
-def make_job(model: str, dataset: Any, split: Any, profile: Any = None, *, model_kwargs: dict | None = None,
+def make_job(model: str, dataset: Any, split: Any, profile: Profile, *, model_kwargs: dict | None = None,
              device: str = "auto", directory: Path | None = None, teacher: TrainJob | None = None,
              distillation: tuple[float, float] | None = None) -> TrainJob:
     """The :class:`TrainJob` for ``model`` on ``split`` of ``dataset`` (a distilled student when ``teacher`` and
     ``distillation=(T, alpha)`` are given)."""
-    prof = get_profile(profile)
     model_kwargs = dict(model_kwargs) if model_kwargs else None  # {} and None are the same network
     X_tr, y_tr, X_val, y_val = train_part(dataset, split)
     fp = fingerprint(X_tr, y_tr)
     n_classes, in_length = len(dataset.class_names), X_tr.shape[1]
-    _, est = build_estimator(model, n_classes, in_length, profile=prof, seed=int(split.seed),
+    _, est = build_estimator(model, n_classes, in_length, profile=profile, seed=int(split.seed),
                              model_kwargs=model_kwargs, device=device)
     if not isinstance(est, TorchClassifier):
         raise ValueError(f"the model store is for networks; {model!r} is {type(est).__name__}")
@@ -189,7 +188,7 @@ def make_job(model: str, dataset: Any, split: Any, profile: Any = None, *, model
                          if k not in ("device", "verbose", "teacher")}}
     if teacher is not None:
         key["teacher"] = teacher.key
-    directory = directory if directory is not None else checkpoints_dir(prof.name)
+    directory = directory if directory is not None else checkpoints_dir(profile.name)
     path = checkpoint_path(model, key["task"] or "unknown", split, model_kwargs, directory, variant)
     return TrainJob(path=path, key=key, estimator=est, X_train=X_tr, y_train=y_tr, X_val=X_val, y_val=y_val,
                     class_names=list(dataset.class_names), teacher_path=teacher.path if teacher else None)
@@ -223,7 +222,7 @@ def shared_executor(scheduler: str | None = None) -> Executor:
     return _EXECUTORS[resolved]
 
 
-def get_or_train(model: str, dataset: Any, split: Any, profile: Any = None, *, model_kwargs: dict | None = None,
+def get_or_train(model: str, dataset: Any, split: Any, profile: Profile, *, model_kwargs: dict | None = None,
                  device: str = "auto", directory: Path | None = None, retrain: bool = False) -> TorchClassifier:
     """A :class:`~ramancmp.training.TorchClassifier` for ``model`` trained on ``split.train`` of ``dataset``.
 

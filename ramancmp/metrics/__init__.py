@@ -27,8 +27,6 @@ from ramancmp.metrics.statistics import (
 from ramancmp.metrics.timing import (
     gemm_peak_gflops,
     measure_fit_time,
-    measure_latency,
-    measure_throughput,
     num_threads,
     threads,
 )
@@ -36,4 +34,4 @@ from ramancmp.metrics.timing import (
 __all__ = ["SCALAR_METRICS", "WITHIN_NOISE", "aggregate", "as_torch_module", "classification_metrics",
     "corrected_interval", "count_flops", "count_params", "flop_counter_flops", "format_interval", "format_mean_sd",
     "paired_bootstrap", "paired_difference", "unpaired_difference", "within_noise", "specificity_floor",
-    "gemm_peak_gflops", "layer_table", "measure_fit_time", "measure_latency", "measure_throughput", "num_threads", "sklearn_complexity", "threads"]
+    "gemm_peak_gflops", "layer_table", "measure_fit_time", "num_threads", "sklearn_complexity", "threads"]

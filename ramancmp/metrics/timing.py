@@ -6,10 +6,11 @@ float32 matrix multiply on the same threads -- says how much of the hardware a m
 (``achieved FLOP/s / peak``). Small 1-D networks are dominated by per-layer overhead, not arithmetic, so their
 FLOPs alone do not predict their speed; this is one of the lessons of the book.
 
-Conventions: ``time.perf_counter`` wall-clock time; warm-up calls first (allocations, lazy initialisation); the
-median and the 10th/90th percentiles of the timed calls (robust to a noisy shared machine); torch models run in
-``eval()`` mode under ``torch.inference_mode()``; on CUDA the device is synchronised around every call. The number
-of intra-op threads (``torch.get_num_threads()``) is recorded with every measurement because it changes everything.
+Every model is timed by ONE protocol, :func:`compare_speed` (see :data:`PROTOCOL_NOTE`): ``time.perf_counter``
+wall-clock time on the CPU, warm-up calls first (allocations, lazy initialisation), interleaved rounds, medians over
+rounds with 95 % bootstrap intervals (robust to a noisy shared machine); torch models run in ``eval()`` mode under
+``torch.inference_mode()``. The number of intra-op threads (``torch.get_num_threads()``) is recorded with every
+measurement because it changes everything.
 
 Anything that predicts works: a ``torch.nn.Module`` (input ``(N, 1, L)`` float32 tensors), a scikit-learn
 estimator or pipeline (input ``(N, L)`` float32 arrays, timed through ``predict``), or a plain callable on numpy
@@ -41,8 +42,6 @@ __all__ = [
     "gemm_peak_gflops",
     "machine_busy",
     "measure_fit_time",
-    "measure_latency",
-    "measure_throughput",
     "num_threads",
     "threads",
 ]
@@ -80,115 +79,21 @@ def num_threads(n: int | None) -> Iterator[None]:
 _threads = threads  # the parameter ``threads`` shadows the function inside the measuring functions
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _prepare(model: Any, input_shape: tuple[int, ...], device: str | torch.device,
-             predict_fn: Callable | None, seed: int) -> tuple[Callable[[], Any], torch.device]:
-    """A zero-argument callable that runs one prediction on a fixed random input, and the device it runs on."""
-    device = torch.device(device)
-    if predict_fn is None and isinstance(model, torch.nn.Module):
-        module = model.to(device).eval()
-        x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(seed)).to(device)
-
-        def run() -> Any:
-            with torch.inference_mode():
-                return module(x)
-        return run, device
-
-    fn = predict_fn
-    if fn is None:
-        if hasattr(model, "predict"):
-            fn = model.predict
-        elif callable(model):
-            fn = model
-        else:
-            raise ValueError(f"cannot time {type(model).__name__}: pass a torch module, an estimator with "
-                             "predict(), a callable, or predict_fn=")
-    if device.type != "cpu":
-        raise ValueError(f"numpy predictors run on the CPU only, got device={device}")
-    n = input_shape[0]
-    x_np = np.random.default_rng(seed).standard_normal((n, int(np.prod(input_shape[1:])))).astype(np.float32)
-    return (lambda: fn(x_np)), device
-
-
-def _timed_calls(run: Callable[[], Any], device: torch.device, runs: int, warmup: int) -> np.ndarray:
+def _timed_calls(run: Callable[[], Any], runs: int, warmup: int) -> np.ndarray:
     if runs < 1 or warmup < 0:
         raise ValueError(f"need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
     for _ in range(warmup):
         run()
-    _sync(device)
     seconds = np.empty(runs)
     for i in range(runs):
         start = time.perf_counter()
         run()
-        _sync(device)
         seconds[i] = time.perf_counter() - start
     return seconds
 
 
-def _single(model: Any, batch: int, length: int, runs: int, warmup: int, device: str | torch.device,
-            predict_fn: Callable | None, seed: int, threads: int | None) -> tuple[np.ndarray, int, str]:
-    """Per-call seconds of ``runs`` timed calls: the protocol (:func:`compare_speed`, one target, one call per
-    sample, denormals flushed) on the CPU; plain synchronised calls on another device."""
-    if runs < 1 or warmup < 0:
-        raise ValueError(f"need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
-    if torch.device(device).type == "cpu":
-        target = predict_fn if predict_fn is not None else model
-        if not isinstance(target, torch.nn.Module) and not hasattr(target, "predict") and not callable(target):
-            raise ValueError(f"cannot time {type(model).__name__}: pass a torch module, an estimator with "
-                             "predict(), a callable, or predict_fn=")
-        cmp = compare_speed({"model": target}, length=length, batches=(batch,), rounds=runs, min_sample_ms=0.0,
-                            warmup=warmup, threads=threads, seed=seed, exclusive=False)
-        ms = np.asarray(cmp.cell("model", batch).samples_ms) * batch
-        return ms / 1e3, cmp.threads, "cpu"
-    run, dev = _prepare(model, (batch, 1, length), device, predict_fn, seed)
-    with num_threads(threads):
-        seconds = _timed_calls(run, dev, runs, warmup)
-        used = _threads()
-    return seconds, used, str(dev)
-
-
-def measure_latency(model: Any, input_shape: tuple[int, ...] = (1, 1, 1024), runs: int = 200, warmup: int = 20,
-                    device: str | torch.device = "cpu", predict_fn: Callable | None = None,
-                    seed: int = 0, threads: int | None = None) -> dict[str, Any]:
-    """Time single predictions; returns milliseconds ``{"median_ms", "p10_ms", "p90_ms", "mean_ms", "lo_ms",
-    "hi_ms", ...}`` (``lo_ms``/``hi_ms``: 95 % bootstrap interval of the median).
-
-    One model alone; to compare models use :func:`compare_speed` (interleaved rounds, intervals for ratios).
-    ``input_shape`` is the torch shape ``(N, 1, L)``; numpy predictors get ``(N, L)``. ``threads`` runs the
-    measurement with that many threads (see :func:`num_threads`; default: as configured).
-    """
-    shape = tuple(input_shape)
-    seconds, used, dev = _single(model, int(shape[0]), int(np.prod(shape[1:])), runs, warmup, device, predict_fn,
-                                 seed, threads)
-    ms = seconds * 1e3
-    lo, hi = _median_ci(ms, 1000, seed)
-    return {
-        "median_ms": float(np.median(ms)), "p10_ms": float(np.percentile(ms, 10)),
-        "p90_ms": float(np.percentile(ms, 90)), "mean_ms": float(np.mean(ms)), "lo_ms": lo, "hi_ms": hi,
-        "batch": int(shape[0]), "runs": int(runs), "warmup": int(warmup), "threads": used, "device": dev,
-    }
-
-
-def measure_throughput(model: Any, batch: int = 256, runs: int = 10, warmup: int = 2, length: int = 1024,
-                       device: str | torch.device = "cpu", predict_fn: Callable | None = None,
-                       seed: int = 0, threads: int | None = None) -> dict[str, Any]:
-    """Spectra per second at a fixed batch size (median over ``runs`` timed batches)."""
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
-    seconds, used, dev = _single(model, int(batch), int(length), runs, warmup, device, predict_fn, seed, threads)
-    per_s = batch / seconds
-    return {
-        "spectra_per_s": float(np.median(per_s)), "median_ms_per_batch": float(np.median(seconds) * 1e3),
-        "batch": int(batch), "runs": int(runs), "warmup": int(warmup), "threads": used, "device": dev,
-    }
-
-
-def gemm_peak_gflops(n: int = 2048, runs: int = 5, warmup: int = 1, device: str | torch.device = "cpu",
-                     dtype: torch.dtype = torch.float32, threads: int | None = None) -> dict[str, Any]:
+def gemm_peak_gflops(n: int = 2048, runs: int = 5, warmup: int = 1, dtype: torch.dtype = torch.float32,
+                     threads: int | None = None) -> dict[str, Any]:
     """The practical arithmetic peak: GFLOP/s of an ``n x n`` float32 matrix multiply (``2 n^3`` FLOPs per call).
 
     Returns ``{"gflops"`` (median), ``"best_gflops"``, ``"n"``, ``"runs"``, ``"threads"``, ``"device"}``. A model's
@@ -196,16 +101,15 @@ def gemm_peak_gflops(n: int = 2048, runs: int = 5, warmup: int = 1, device: str 
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    device = torch.device(device)
     gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen, dtype=dtype).to(device)
-    b = torch.randn(n, n, generator=gen, dtype=dtype).to(device)
+    a = torch.randn(n, n, generator=gen, dtype=dtype)
+    b = torch.randn(n, n, generator=gen, dtype=dtype)
     with torch.inference_mode(), num_threads(threads):
-        seconds = _timed_calls(lambda: torch.mm(a, b), device, runs, warmup)
+        seconds = _timed_calls(lambda: torch.mm(a, b), runs, warmup)
         used = _threads()
     gflops = 2.0 * n ** 3 / seconds / 1e9
     return {"gflops": float(np.median(gflops)), "best_gflops": float(np.max(gflops)), "n": int(n), "runs": int(runs),
-            "dtype": str(dtype).replace("torch.", ""), "threads": used, "device": str(device)}
+            "dtype": str(dtype).replace("torch.", ""), "threads": used, "device": "cpu"}
 
 
 def measure_fit_time(fit: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:

@@ -18,15 +18,15 @@ from ramancmp.models.layers import fold_spectrum
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; anything else is passed to :class:`torch.device`."""
+    """``"auto"`` -> the CPU (the book pins a CPU-only torch); anything else is passed to :class:`torch.device`."""
     if isinstance(device, torch.device):
         return device
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cpu")
     try:
         return torch.device(device)
     except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
+        raise ValueError(f"unknown device {device!r}; use 'auto' or 'cpu'") from exc
 
 
 class SpectrumClassifier(nn.Module):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -29,7 +28,7 @@ from ramancmp.training.augment import RealisticAugment
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA); with ``deterministic``, ask torch for deterministic kernels.
+    """Seed Python, NumPy and torch; with ``deterministic``, ask torch for deterministic kernels.
 
     ``torch.use_deterministic_algorithms(True, warn_only=True)`` makes torch pick deterministic implementations and
     only *warn* where none exists, so a run never fails because of it. Thread counts are left alone.
@@ -38,10 +37,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed for deterministic cuBLAS
         torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
 
 
 @dataclass
