@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's RRUFF file builders: one definition of a RRUFF file
 
-from conftest import make_rruff_name, make_rruff_text  # noqa: E402
-
 from ramancmp.data.rruff import MAX_FILE_BYTES  # noqa: E402
+
+from conftest import make_rruff_name, make_rruff_text  # noqa: E402
 
 GOOD = make_rruff_text()
 NAME = make_rruff_name()

@@ -41,8 +41,6 @@ seed = None  # None: the book runner's seed, else 0
 data_dir = None  # None: the project's data cache (data/raw or $RAMANCMP_DATA_DIR)
 
 # %%
-import numpy as np
-import pandas as pd
 
 from ramancmp import book as rc
 

@@ -142,8 +142,8 @@ folds = [r for r in rows if r.extra.get("role") == "variant" and "fold" in r.mod
 fold_b256 = {r.model: rc.describe_speedup(rc.speedup_of(r, base.model, "1/torch/256")) for r in folds}
 paper_fold = next(r for r in rows if r.extra.get("role") == "paper variant")
 rc.md("\n".join([
-    f"* **Folding** divides the work after the stem by about $k$: per spectrum at batch 256 (eager PyTorch) "
-    + "; ".join(f"{k}: {v}" for k, v in fold_b256.items()) + f". At batch 1 on the book's DRSN, where a small "
+    "* **Folding** divides the work after the stem by about $k$: per spectrum at batch 256 (eager PyTorch) "
+    + "; ".join(f"{k}: {v}" for k, v in fold_b256.items()) + ". At batch 1 on the book's DRSN, where a small "
     "network's time is dominated by per-layer overhead, the same folds are "
     + "; ".join(f"{r.model}: {_said(r.model)}" for r in folds) + ".",
     f"* **Channel-shared thresholds** (DRSN-CS) at batch 1: {_said('DRSN-CS')}; **narrower channels** "

@@ -262,7 +262,7 @@ class RunContext:
     def from_env(cls, profile: str | Profile | None = None, seed: int | None = None, *,
                  data_dir: str | Path | None = None, results_dir: str | Path | None = None,
                  checkpoints_dir: str | Path | None = None, scheduler: str | None = None,
-                 static_figures: bool | None = None, environ: Mapping[str, str] | None = None) -> "RunContext":
+                 static_figures: bool | None = None, environ: Mapping[str, str] | None = None) -> RunContext:
         """The run's context: each setting from its explicit argument if given, else from its ``RAMANCMP_*``
         environment variable (:data:`RUN_ENV`), else the default (the quick profile, seed 0, the profile's folders).
 
@@ -296,7 +296,7 @@ class RunContext:
         """The run's results folder: :attr:`results_root`, or its ``seed<k>/`` for a seed other than the book's."""
         return self.results_root if self.seed == DEFAULT_SEED else self.results_root / f"seed{self.seed}"
 
-    def replace(self, **changes) -> "RunContext":
+    def replace(self, **changes) -> RunContext:
         """A copy with some settings changed (``profile`` as a :class:`Profile`)."""
         return replace(self, **changes)
 

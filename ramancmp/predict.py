@@ -59,11 +59,16 @@ from sklearn.frozen import FrozenEstimator
 from ramancmp.config import CHECKPOINT_DIR_ENV, DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir, data_dir, env_setting
 from ramancmp.data import list_tasks, load_task, make_split, species_halves
 from ramancmp.data.instruments import Reading, read_inputs
-from ramancmp.data.preprocess import (PreprocessConfig, correct_baseline, coverage_mask, coverage_problem,
-                                      preprocess_spectrum)
+from ramancmp.data.preprocess import (
+    PreprocessConfig,
+    correct_baseline,
+    coverage_mask,
+    coverage_problem,
+    preprocess_spectrum,
+)
 from ramancmp.data.rruff import Spectrum
 from ramancmp.models import LibrarySearch, OpenSetClassifier, list_models
-from ramancmp.training import TorchClassifier, load_checkpoint
+from ramancmp.training import TorchClassifier
 
 __all__ = ["LIBRARY", "NOT_IN_LIBRARY", "Predictor", "default_model", "format_predictions", "load_predictor",
            "predict_paths", "resolve_checkpoint", "write_csv"]
@@ -168,7 +173,7 @@ class Predictor:
     @classmethod
     def from_arrays(cls, X: np.ndarray, y: np.ndarray, class_names: list[str], meta: Any, train: np.ndarray,
                     val: np.ndarray, X_unknown: np.ndarray, preprocess: PreprocessConfig,
-                    task: str = "custom") -> "Predictor":
+                    task: str = "custom") -> Predictor:
         """A library-search predictor from preprocessed arrays (the task's, or a test's): ``meta`` has columns
         ``mineral``, ``rruff_id`` and ``laser_nm``; ``train``/``val`` index the calibration split."""
         self = cls.__new__(cls)

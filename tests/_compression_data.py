@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import conftest
 from ramancmp.models import create_model
+
+import conftest
 
 LENGTH = 256
 CLASSES = 4

@@ -80,7 +80,7 @@ def pid(item: object) -> int:
     return os.getpid()
 
 
-def _only_in(pid: int) -> "OnlyHere":
+def _only_in(pid: int) -> OnlyHere:
     import os
 
     if os.getpid() != pid:

@@ -7,17 +7,31 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_dataset, synthetic_spectra
 from sklearn.neighbors import KNeighborsClassifier
 
 from ramancmp.config import PROFILES
 from ramancmp.data.splits import make_split
 from ramancmp.experiments.beyond import finetune_jobs, pretrain_jobs, pretraining_set, same_variant, variant_jobs
 from ramancmp.experiments.store import run_job
-from ramancmp.models import (HybridClassifier, SoftVoteClassifier, SpectrumInputs, choose_hybrid_threshold,
-                             create_model, hybrid_predict, soft_vote)
-from ramancmp.training import (FineTunedClassifier, RealisticAugment, TorchClassifier, TrainConfig, seed_everything,
-                               transfer_weights)
+from ramancmp.models import (
+    HybridClassifier,
+    SoftVoteClassifier,
+    SpectrumInputs,
+    choose_hybrid_threshold,
+    create_model,
+    hybrid_predict,
+    soft_vote,
+)
+from ramancmp.training import (
+    FineTunedClassifier,
+    RealisticAugment,
+    TorchClassifier,
+    TrainConfig,
+    seed_everything,
+    transfer_weights,
+)
+
+from conftest import synthetic_dataset, synthetic_spectra
 
 SMALL_CNN = {"channels": (8, 16), "kernel_sizes": (5, 5), "head_bins": 4}
 

@@ -7,8 +7,17 @@ import torch
 
 from ramancmp.compression import BOOK_VARIANT, conversion_variants
 from ramancmp.config import PROFILES
-from ramancmp.models import DRSN, DRSNConfig, FoldedDRSN, FoldSpectrum, channel_converted_drsn, create_model, fold_spectrum
+from ramancmp.models import (
+    DRSN,
+    DRSNConfig,
+    FoldedDRSN,
+    FoldSpectrum,
+    channel_converted_drsn,
+    create_model,
+    fold_spectrum,
+)
 from ramancmp.models import unfold_spectrum as unfold
+
 
 def fold(x, k, mode="interleaved"):
     return fold_spectrum(x, k, mode)

@@ -6,11 +6,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_rruff_name, make_rruff_text, write_rruff_zip
 
 from ramancmp.config import PROFILES
-from ramancmp.data.curation import (COLUMNS, CURATION_CSV, FLAGS, HAND_CHECKED, check_curation, curation_table,
-                                    flag_header, flagged_samples, read_curation, write_curation)
+from ramancmp.data.curation import (
+    COLUMNS,
+    CURATION_CSV,
+    FLAGS,
+    HAND_CHECKED,
+    check_curation,
+    curation_table,
+    flag_header,
+    flagged_samples,
+    read_curation,
+    write_curation,
+)
+
+from conftest import make_rruff_name, make_rruff_text, write_rruff_zip
 
 MINERALS = {"calcite", "quartz", "orthoclase", "stellerite"}
 

@@ -8,13 +8,19 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from _compression_data import network, synthetic_spectra
-from ramancmp.experiments.deployment import (DeploymentVariant, FineTuneJob, _fine_tune, deployment_frame,
-                                              deployment_rows, deployment_variants)
+
+from ramancmp.experiments.deployment import (
+    DeploymentVariant,
+    FineTuneJob,
+    _fine_tune,
+    deployment_frame,
+    deployment_rows,
+    deployment_variants,
+)
+from ramancmp.experiments.executor import LocalExecutor
 from ramancmp.fileio import jsonable
 from ramancmp.metrics.statistics import Speedup
-from ramancmp.experiments.executor import LocalExecutor
 from ramancmp.training import TrainConfig
 
 TUNE = TrainConfig(max_epochs=2, patience=1, lr=1e-3, batch_size=16, device="cpu", seed=0)

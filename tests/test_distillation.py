@@ -10,13 +10,19 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import clone
 
-from conftest import synthetic_spectra
+from ramancmp.compression import (
+    DistillationConfig,
+    DistillationLoss,
+    DistilledClassifier,
+    distillation_loss,
+    soft_targets,
+)
 from ramancmp.config import PROFILES
-from ramancmp.compression import (DistillationConfig, DistillationLoss, DistilledClassifier,
-                                  distillation_loss, soft_targets)
 from ramancmp.fileio import fingerprint
 from ramancmp.models import create_model
 from ramancmp.training import TorchClassifier
+
+from conftest import synthetic_spectra
 
 
 def _direct_kl(zs: torch.Tensor, zt: torch.Tensor, t: float) -> float:

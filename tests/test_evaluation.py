@@ -8,9 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from conftest import synthetic_dataset
 from ramancmp.config import PROFILES
 from ramancmp.experiments.evaluation import EvaluationResult, evaluate
+
+from conftest import synthetic_dataset
 
 TINY = PROFILES["tiny"]
 LENGTH = 128
@@ -144,8 +145,8 @@ def test_sibling_leakage_counts_shared_samples_only_in_random_splits(dataset):
 
 
 def test_bench_cli_prints_json_with_numpy_values(monkeypatch, capsys):
-    from ramancmp.experiments import bench
     from ramancmp.cli import main
+    from ramancmp.experiments import bench
 
     monkeypatch.setattr(bench, "run", lambda what, **kw: {"what": what, "rows": [], "gemm": {"gflops": np.float32(50)},
                                                           "values": np.arange(2)})
@@ -188,6 +189,7 @@ def test_species_split_through_evaluate_tests_only_new_species():
     """split_kind="species" goes through the same API: every test spectrum is of a species absent from training, so
     the known-species part is empty; a task whose classes are its species is refused with a clear error."""
     import pandas as pd
+
     from conftest import synthetic_dataset
 
     ds = synthetic_dataset(n_classes=3, samples_per_class=10, spectra_per_sample=2, length=64, seed=0)

@@ -15,7 +15,6 @@ import cloudpickle
 import pytest
 import torch
 
-import _executor_units as units
 from ramancmp.experiments.executor import (
     SCHEDULER_ENV,
     DaskExecutor,
@@ -25,6 +24,8 @@ from ramancmp.experiments.executor import (
     get_executor,
     resolve_scheduler,
 )
+
+import _executor_units as units
 
 cloudpickle.register_pickle_by_value(units)
 

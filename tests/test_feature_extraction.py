@@ -10,11 +10,12 @@ from sklearn.base import clone
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.pipeline import Pipeline
 
-from conftest import synthetic_spectra
-from ramancmp.fileio import fingerprint
 from ramancmp.compression import DRSNFeatureExtractor, DRSNPrefix, feature_pipeline, pipeline_complexity
+from ramancmp.fileio import fingerprint
 from ramancmp.models import create_model
 from ramancmp.training import save_checkpoint
+
+from conftest import synthetic_spectra
 
 L = 64
 

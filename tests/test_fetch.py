@@ -9,12 +9,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import make_rruff_name, make_rruff_text, write_rruff_zip
 
 from ramancmp import config
 from ramancmp.cli import main
 from ramancmp.data.fetch import FetchError, archive_path, fetch, file_sha256, record_path
 from ramancmp.data.rruff import load_archive
+
+from conftest import make_rruff_name, make_rruff_text, write_rruff_zip
 
 
 @pytest.fixture()

@@ -30,19 +30,20 @@ import re
 import signal
 import subprocess
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
-from conftest import make_rruff_name, make_rruff_text, make_spectrum_arrays, write_rruff_zip
 
-from ramancmp import config
 from ramancmp.cli import main
 from ramancmp.data.fetch import archive_path, record_path
 from ramancmp.data.preprocess import PreprocessConfig
 from ramancmp.data.rruff import MAX_FILE_BYTES, MAX_ROWS, load_archive, read_spectrum
+
+from conftest import make_rruff_name, make_rruff_text, make_spectrum_arrays, write_rruff_zip
 
 TIMEOUT_S = 30  # generous for a busy 2-core machine; every case takes well under a second when it works
 REPO = Path(__file__).resolve().parents[1]

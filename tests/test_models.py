@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import synthetic_spectra
 import torch
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils.estimator_checks import (check_get_params_invariance, check_no_attributes_set_in_init,
-                                            check_parameters_default_constructible, check_set_params)
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
 
-from ramancmp.models import (DRSN, EfficientNet1D, SoftThreshold, StochasticDepth, create_model,
-                             fold_spectrum, list_models, model_kind, resolve_device)
+from ramancmp.models import (
+    DRSN,
+    EfficientNet1D,
+    SoftThreshold,
+    StochasticDepth,
+    create_model,
+    fold_spectrum,
+    list_models,
+    model_kind,
+    resolve_device,
+)
 from ramancmp.models import make_divisible as _make_divisible
 from ramancmp.models.efficientnet import B0_SETTING, MBConv
 from ramancmp.training import TorchClassifier
+
+from conftest import synthetic_spectra
 
 TORCH_MODELS = ["cnn", "efficientnet_b0", "efficientnet_lite", "efficientnet_small", "drsn_cw", "drsn_cs"]
 

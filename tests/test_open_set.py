@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import synthetic_spectra
 from scipy.special import log_softmax
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -12,6 +11,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from ramancmp.data import species_halves
 from ramancmp.models import LibrarySearch, OpenSetClassifier, fit_temperature, open_set_metrics
+
+from conftest import synthetic_spectra
 
 
 @pytest.fixture(scope="module")
@@ -140,10 +141,11 @@ def test_species_halves_never_split_a_species():
 # ------------------------------------------------------------------------------ the book's protocol (chapter 11)
 def test_open_set_protocol_units_on_synthetic_tasks():
     import pandas as pd
-    from conftest import synthetic_dataset
 
     from ramancmp.data import repeated_splits
     from ramancmp.experiments import open_set as protocol
+
+    from conftest import synthetic_dataset
 
     ds = synthetic_dataset(n_classes=3, samples_per_class=6, spectra_per_sample=3, length=128, seed=0)
     other = synthetic_dataset(n_classes=6, samples_per_class=2, spectra_per_sample=2, length=128, seed=1)
@@ -176,11 +178,12 @@ def test_library_search_in_a_network_embedding():
     """embedding_top_k searches the penultimate-layer features of the network trained on each split; with an identity
     embedding it is exactly the library search on the spectra, and top_k_rows pairs the models by split seed."""
     import torch
-    from conftest import synthetic_dataset
 
     from ramancmp.data.splits import repeated_splits
     from ramancmp.experiments import open_set as osp
     from ramancmp.experiments.tables import difference_text
+
+    from conftest import synthetic_dataset
 
     class Identity(torch.nn.Module):  # a "network" whose embedding is the spectrum itself
         def __init__(self):

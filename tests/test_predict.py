@@ -10,8 +10,8 @@ import pytest
 
 from ramancmp.cli import main
 from ramancmp.data.preprocess import PreprocessConfig
-from ramancmp.training import TorchClassifier
 from ramancmp.predict import format_predictions, predict_paths, resolve_checkpoint
+from ramancmp.training import TorchClassifier
 
 CONFIG = PreprocessConfig(grid_start=150.0, grid_stop=1200.0, n_points=128)
 CLASSES = ["Calcite", "Quartz", "Gypsum"]

@@ -3,16 +3,23 @@ occlusion, the same-spectra variants of a task, the raw/processed pairs, and the
 
 import numpy as np
 import pytest
+from test_tasks import write_spectrum
 
-from conftest import make_spectrum_arrays
-from ramancmp.data.preprocess import (PreprocessConfig, correct_baseline, coverage_mask, preprocess_spectrum,
-                                      remove_spikes, squash)
+from ramancmp.data.preprocess import (
+    PreprocessConfig,
+    correct_baseline,
+    coverage_mask,
+    preprocess_spectrum,
+    remove_spikes,
+    squash,
+)
 from ramancmp.data.tasks import load_task, load_variants, raw_pairs, variant_name
 from ramancmp.experiments import preprocessing as P
 from ramancmp.experiments.claims import pick_preprocessing
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics.attribution import class_occlusion, occlusion
-from test_tasks import write_spectrum
+
+from conftest import make_spectrum_arrays
 
 
 # ------------------------------------------------------------------------------------------------ settings

@@ -8,7 +8,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import make_rruff_name, make_rruff_text, make_spectrum_arrays, write_rruff_zip
 
 from ramancmp.data.rruff import (
     MIN_POINTS,
@@ -18,6 +17,8 @@ from ramancmp.data.rruff import (
     parse_spectrum,
     read_spectrum,
 )
+
+from conftest import make_rruff_name, make_rruff_text, make_spectrum_arrays, write_rruff_zip
 
 NAME = make_rruff_name()  # AgarditeY__R050016__Raman__532__0__unoriented__Raman_Data_Processed__1.txt
 GOOD_ROWS = [f"{150 + 2 * k:.1f}, {10.0 + k:.1f}" for k in range(20)]

@@ -12,8 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from ramancmp.config import (CHECKPOINT_DIR_ENV, PROFILES, PROJECT_ROOT, RESULTS_DIR_ENV, RUN_ENV, RunContext,
-                             env_setting)
+from ramancmp.config import (
+    CHECKPOINT_DIR_ENV,
+    PROFILES,
+    PROJECT_ROOT,
+    RESULTS_DIR_ENV,
+    RUN_ENV,
+    RunContext,
+    env_setting,
+)
 
 PACKAGE = PROJECT_ROOT / "ramancmp"
 # Where a run starts: the only modules that may read the environment or resolve a profile by name.

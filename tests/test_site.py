@@ -13,7 +13,7 @@ import http.server
 import os
 import threading
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlparse
+from urllib.parse import unquote, urlparse
 
 import pytest
 

@@ -11,8 +11,17 @@ import pytest
 
 from ramancmp.experiments.results import load_rows
 from ramancmp.experiments.tables import Row, Timing, interval, paired, to_text
-from ramancmp.metrics.statistics import (Interval, Ratio, Speedup, Stat, TimingCell, corrected_interval,
-                                         paired_bootstrap, paired_difference, unpaired_difference)
+from ramancmp.metrics.statistics import (
+    Interval,
+    Ratio,
+    Speedup,
+    Stat,
+    TimingCell,
+    corrected_interval,
+    paired_bootstrap,
+    paired_difference,
+    unpaired_difference,
+)
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

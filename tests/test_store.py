@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import synthetic_dataset
 from ramancmp.config import PROFILES
 from ramancmp.data.splits import repeated_splits
 from ramancmp.experiments import store
 from ramancmp.experiments.evaluation import evaluate
 from ramancmp.experiments.executor import DaskExecutor, LocalExecutor, SerialExecutor
+
+from conftest import synthetic_dataset
 
 TINY = PROFILES["tiny"]
 SMALL = {"channels": (4, 8), "kernel_sizes": (5, 5), "head_bins": 2}

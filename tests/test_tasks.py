@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SHARED_RRUFF_ZIP
 from ramancmp.data.preprocess import PreprocessConfig
 from ramancmp.data.splits import make_split
 from ramancmp.data.summary import format_summary, summarize
 from ramancmp.data.tasks import GROUPS_CSV, list_tasks, load_catalog, load_task, mineral_groups
+
+from conftest import SHARED_RRUFF_ZIP
 
 PINNED_SHA256 = "dacbe9ba38d5dbfe5ef497fef899a479184a6758ac27d7bb6247d43975d4a37e"
 GROUPS = ["amphibole", "apatite", "carbonate", "feldspar", "garnet", "mica", "olivine", "pyroxene", "tourmaline",

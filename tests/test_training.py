@@ -7,12 +7,23 @@ import random
 
 import numpy as np
 import pytest
-from conftest import synthetic_spectra
 import torch
 
 from ramancmp.models import create_model
-from ramancmp.training import (Augment, TorchClassifier, History, TrainConfig, evaluate, load_checkpoint, predict_logits,
-                               save_checkpoint, seed_everything, train_model)
+from ramancmp.training import (
+    Augment,
+    History,
+    TorchClassifier,
+    TrainConfig,
+    evaluate,
+    load_checkpoint,
+    predict_logits,
+    save_checkpoint,
+    seed_everything,
+    train_model,
+)
+
+from conftest import synthetic_spectra
 
 SMALL_CNN = {"channels": (8, 16, 16), "kernel_sizes": (5, 5, 5)}
 

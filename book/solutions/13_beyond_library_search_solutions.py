@@ -42,7 +42,7 @@ rc.tables.to_frame(rows, columns=("model", "accuracy (%)", "validation (%)", "kn
 
 # %%
 drop = {r.model: rows[0].mean("accuracy_new_species") - r.mean("accuracy_new_species") for r in rows[1:]}
-rc.md(f"On this split, switching off a distortion changes new-species accuracy by "
+rc.md("On this split, switching off a distortion changes new-species accuracy by "
       + ", ".join(f"{-v:+.1f} points ({k})" for k, v in drop.items())
       + ". One split and one seed per variant: differences of a few points are within the noise of a single "
         "training run; a conclusion needs the profile's repeats and the paired intervals of the chapter.")

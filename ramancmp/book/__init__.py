@@ -29,8 +29,12 @@ from ramancmp.data.summary import format_summary
 from ramancmp.data.tasks import GROUPS_CSV, load_task, mineral_groups
 from ramancmp.experiments import claims, open_set, tables
 from ramancmp.experiments.bench import bench_all
-from ramancmp.experiments.compression import (channel_conversion_experiment, compression_rows,
-                                              distillation_experiment, feature_extraction_experiment)
+from ramancmp.experiments.compression import (
+                                              channel_conversion_experiment,
+                                              compression_rows,
+                                              distillation_experiment,
+                                              feature_extraction_experiment,
+)
 from ramancmp.experiments.curation import curated_difference_text, curated_text, evaluate_curated, flagged_in_task
 from ramancmp.experiments.deployment import bench_deployment, deployment_frame, deployment_rows
 from ramancmp.experiments.evaluation import evaluate, sibling_leakage, train_networks
@@ -58,25 +62,32 @@ __all__ = ["BOOK_MODELS", "Chapter", "PROTOCOL_NOTE", "compare_speed", "describe
 # package's own source as Markdown, rc.show_settings(model, profile=...) every hyper-parameter in effect; the objects
 # below are what the chapters show (and what their exercises and solutions use).
 from ramancmp.book.teaching import show_settings, show_source  # noqa: E402
-from ramancmp.compression import (DistilledClassifier, OnnxClassifier, distillation_loss,  # noqa: E402
-                                  export_onnx)
-from ramancmp.data.preprocess import PreprocessConfig  # noqa: E402
-from ramancmp.models import RSBU, FoldedDRSN, Shrinkage, SoftThreshold, fold_spectrum  # noqa: E402
-from ramancmp.models.efficientnet import B0_SETTING, MBConv, SqueezeExcitation  # noqa: E402
-from ramancmp.training.loop import TrainConfig, train_model  # noqa: E402
+from ramancmp.compression import DistilledClassifier, OnnxClassifier, distillation_loss, export_onnx  # noqa: E402
 
 # --- The Raman primer and the data snapshot (issue 12, parts 1 and 6): the groups' characteristic bands
 # (data/bands.csv) and which archive a run uses (the book's 2019 snapshot or another one, by content fingerprint).
 from ramancmp.data.bands import load_bands  # noqa: E402
 from ramancmp.data.fetch import content_fingerprint, describe_archive, file_sha256  # noqa: E402
+from ramancmp.data.preprocess import PreprocessConfig  # noqa: E402
 from ramancmp.data.tasks import load_catalog  # noqa: E402
 
 # --- Chapter 13 (beyond the library search): realistic augmentation, derivative / square-root inputs, pretraining
 # and fine-tuning, hybrids of a network and the library search, soft-vote ensembles.
 from ramancmp.experiments import beyond  # noqa: E402
 from ramancmp.experiments.store import PretrainedClassifier  # noqa: E402
-from ramancmp.models import HybridClassifier, SoftVoteClassifier, choose_hybrid_threshold  # noqa: E402
+from ramancmp.models import (  # noqa: E402  # noqa: E402
+                                              RSBU,
+                                              FoldedDRSN,
+                                              HybridClassifier,
+                                              Shrinkage,
+                                              SoftThreshold,
+                                              SoftVoteClassifier,
+                                              choose_hybrid_threshold,
+                                              fold_spectrum,
+)
+from ramancmp.models.efficientnet import B0_SETTING, MBConv, SqueezeExcitation  # noqa: E402
 from ramancmp.training import RealisticAugment  # noqa: E402
+from ramancmp.training.loop import TrainConfig, train_model  # noqa: E402
 
 __all__ += ["HybridClassifier", "PretrainedClassifier", "RealisticAugment", "SoftVoteClassifier", "beyond",
             "choose_hybrid_threshold"]

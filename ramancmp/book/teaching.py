@@ -13,9 +13,10 @@ from __future__ import annotations
 import inspect
 import pydoc
 import textwrap
+from collections.abc import Iterable
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 

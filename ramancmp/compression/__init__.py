@@ -6,12 +6,27 @@ book's profiles, tasks or results files. The experiments that measure them besid
 :mod:`ramancmp.experiments.compression` and :mod:`ramancmp.experiments.deployment`.
 """
 
-from ramancmp.compression.channel_conversion import (BOOK_VARIANT, CONVERSION_VARIANTS, ConversionVariant,
-                                                     conversion_variants)
-from ramancmp.compression.distillation import (DistillationConfig, DistillationLoss, DistilledClassifier,
-                                               distillation_loss, soft_targets)
-from ramancmp.compression.feature_extraction import (SHRINKAGE_LDA, DRSNFeatureExtractor, DRSNPrefix, PrefixLDA, feature_pipeline,
-                                                     pipeline_complexity)
+from ramancmp.compression.channel_conversion import (
+                                                     BOOK_VARIANT,
+                                                     CONVERSION_VARIANTS,
+                                                     ConversionVariant,
+                                                     conversion_variants,
+)
+from ramancmp.compression.distillation import (
+                                                     DistillationConfig,
+                                                     DistillationLoss,
+                                                     DistilledClassifier,
+                                                     distillation_loss,
+                                                     soft_targets,
+)
+from ramancmp.compression.feature_extraction import (
+                                                     SHRINKAGE_LDA,
+                                                     DRSNFeatureExtractor,
+                                                     DRSNPrefix,
+                                                     PrefixLDA,
+                                                     feature_pipeline,
+                                                     pipeline_complexity,
+)
 from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx, quantize_onnx
 from ramancmp.compression.pruning import classifier_head, conv_channels, prune_channels
 from ramancmp.compression.quantization import QuantizationReport, QuantizedClassifier, is_quantized, quantize_int8

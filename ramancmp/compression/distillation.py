@@ -125,7 +125,7 @@ class DistilledClassifier(TorchClassifier):
         self.alpha = alpha
         self.teacher_kwargs = teacher_kwargs
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, groups: Any = None) -> "DistilledClassifier":
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, groups: Any = None) -> DistilledClassifier:
         X_arr, y_arr = np.asarray(X, dtype=np.float32), np.asarray(y)
         if isinstance(self.teacher, str) or not hasattr(self.teacher, "model_"):  # train the teacher here
             if isinstance(self.teacher, str):

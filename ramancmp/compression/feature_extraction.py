@@ -147,7 +147,7 @@ class DRSNFeatureExtractor(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.bins = bins
 
-    def fit(self, X: Any, y: Any = None) -> "DRSNFeatureExtractor":
+    def fit(self, X: Any, y: Any = None) -> DRSNFeatureExtractor:
         X = validate_data(self, X, dtype=np.float32)
         drsn = _resolve_drsn(self.model_or_checkpoint)
         if X.shape[1] != drsn.in_length * drsn.in_channels:

@@ -43,7 +43,6 @@ import torch
 from torch import nn
 
 from ramancmp.metrics import as_torch_module
-
 from ramancmp.models.base import SpectrumClassifier
 
 __all__ = ["BACKENDS", "QuantizationReport", "QuantizedClassifier", "is_quantized", "quantize_int8"]

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -314,7 +314,7 @@ def fetch(source: str | None = None, dest_dir: Path | None = None, force: bool =
     write_json_atomic(record_path(dest), {
         "file": dest.name,
         "source": source if local is None else str(local.resolve()),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "size": size,
         "sha256": sha,
         "content_sha256": content,

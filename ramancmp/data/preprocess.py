@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,7 @@ class PreprocessConfig:
         return {k: v for k, v in asdict(self).items() if k not in _LATER_DEFAULTS or v != _LATER_DEFAULTS[k]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PreprocessConfig":
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -197,7 +198,9 @@ def resample(spectrum_or_arrays: Any, grid: np.ndarray = DEFAULT_GRID) -> np.nda
 
 def smooth(X: np.ndarray, window: int = 11, polyorder: int = 3) -> np.ndarray:
     """Savitzky-Golay smoothing along the last axis (the grid must be uniform, as :func:`make_grid`'s is)."""
-    from scipy.signal import savgol_filter  # imported here: scipy.signal takes seconds to import, most runs never smooth
+    from scipy.signal import (
+        savgol_filter,  # imported here: scipy.signal takes seconds to import, most runs never smooth
+    )
 
     X = np.asarray(X, dtype=np.float64)
     _check_savgol(window, polyorder, X.shape[-1])

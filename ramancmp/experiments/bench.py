@@ -23,8 +23,13 @@ from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, DRSN, NETWORKS, TIMING_TH
 from ramancmp.config import results_dir as default_results_dir
 from ramancmp.data.splits import classes_hold_species
 from ramancmp.data.tasks import load_task
-from ramancmp.experiments.compression import (bench_compression, channel_conversion_experiment, compression_rows,
-                                              distillation_experiment, feature_extraction_experiment)
+from ramancmp.experiments.compression import (
+    bench_compression,
+    channel_conversion_experiment,
+    compression_rows,
+    distillation_experiment,
+    feature_extraction_experiment,
+)
 from ramancmp.experiments.curation import evaluate_curated, flagged_mask
 from ramancmp.experiments.deployment import bench_deployment, deployment_rows
 from ramancmp.experiments.evaluation import evaluate, train_networks

@@ -32,8 +32,14 @@ from sklearn.model_selection import StratifiedGroupKFold
 from ramancmp.config import Profile, checkpoints_dir
 from ramancmp.data.splits import Split
 from ramancmp.experiments.evaluation import evaluate
-from ramancmp.experiments.store import (PretrainedClassifier, TrainJob, checkpoint_path, make_job, sequence_factory,
-                                        train_all)
+from ramancmp.experiments.store import (
+    PretrainedClassifier,
+    TrainJob,
+    checkpoint_path,
+    make_job,
+    sequence_factory,
+    train_all,
+)
 from ramancmp.experiments.tables import Row
 from ramancmp.training import FineTunedClassifier, RealisticAugment, checkpoint_paths
 

@@ -72,7 +72,7 @@ class ClaimReading:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Any) -> "ClaimReading":
+    def from_dict(cls, d: Any) -> ClaimReading:
         if isinstance(d, cls):
             return d
         names = {f.name for f in fields(cls)}

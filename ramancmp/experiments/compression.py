@@ -25,8 +25,8 @@ from ramancmp.data.tasks import load_task
 from ramancmp.experiments.evaluation import EvaluationResult, evaluate
 from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
-from ramancmp.experiments.store import (PretrainedClassifier, TrainJob, make_job, sequence_factory, train_all)
 from ramancmp.experiments.speed import time_rows
+from ramancmp.experiments.store import PretrainedClassifier, TrainJob, make_job, sequence_factory, train_all
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics import gemm_peak_gflops
 

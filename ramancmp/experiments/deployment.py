@@ -41,9 +41,9 @@ from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
 from ramancmp.experiments.store import get_or_train, shared_executor, train_part
 from ramancmp.experiments.tables import Row
-from ramancmp.metrics.statistics import Speedup, Stat
 from ramancmp.fileio import atomic_path, fingerprint
 from ramancmp.metrics import as_torch_module, count_flops, count_params
+from ramancmp.metrics.statistics import Speedup, Stat
 from ramancmp.metrics.timing import compare_speed, num_threads
 from ramancmp.models import encode_labels
 from ramancmp.training import TrainConfig, train_model
@@ -93,7 +93,7 @@ class DeploymentVariant:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DeploymentVariant":
+    def from_dict(cls, d: dict[str, Any]) -> DeploymentVariant:
         if isinstance(d, cls):
             return d
         names = {f.name for f in fields(cls)} - {"extra"}

@@ -31,17 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
-
 from sklearn.neighbors import NearestNeighbors
+from tqdm.auto import tqdm
 
 from ramancmp.config import TIMING_THREADS, Profile, checkpoints_dir, results_dir
 from ramancmp.data.splits import repeated_splits, split_groups
 from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
 from ramancmp.experiments.store import PretrainedClassifier, build_estimator, make_job, train_all
-from ramancmp.models import is_torch_model
-from ramancmp.metrics.statistics import Stat
 from ramancmp.metrics import (
     aggregate,
     as_torch_module,
@@ -51,7 +48,9 @@ from ramancmp.metrics import (
     format_mean_sd,
     measure_fit_time,
 )
+from ramancmp.metrics.statistics import Stat
 from ramancmp.metrics.timing import compare_speed
+from ramancmp.models import is_torch_model
 
 __all__ = ["EvaluationResult", "evaluate", "sibling_leakage", "species_accuracy", "train_networks"]
 

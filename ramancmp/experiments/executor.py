@@ -255,7 +255,7 @@ class Executor:
     def close(self) -> None:
         """Release what this executor holds (nothing for serial and local)."""
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self) -> Executor:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -35,8 +35,8 @@ from ramancmp.data.splits import Split, species_halves
 from ramancmp.experiments.executor import Executor, get_executor
 from ramancmp.experiments.store import make_job, train_all
 from ramancmp.experiments.tables import Row, stat
-from ramancmp.metrics.statistics import Stat
 from ramancmp.metrics import as_torch_module
+from ramancmp.metrics.statistics import Stat
 from ramancmp.models import LibrarySearch, OpenSetClassifier
 
 __all__ = ["OpenSetItem", "TopKItem", "all_species_top_k", "embed", "embedding_top_k", "leave_one_group_out",

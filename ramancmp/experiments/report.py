@@ -10,8 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ramancmp.config import PROJECT_ROOT, results_dir
-from ramancmp.experiments.claims import (ACCURACY_TOLERANCE, SPEEDUP_TOLERANCE, ClaimReading, beyond_text,
-                                         decision_margin, judge_claims, rejudge)
+from ramancmp.experiments.claims import (
+    ACCURACY_TOLERANCE,
+    SPEEDUP_TOLERANCE,
+    ClaimReading,
+    beyond_text,
+    decision_margin,
+    judge_claims,
+    rejudge,
+)
 from ramancmp.experiments.tables import Row, species_text, specificity_text, to_markdown
 from ramancmp.fileio import atomic_path, read_json
 

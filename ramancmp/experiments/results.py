@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
 
 from ramancmp.config import PROJECT_ROOT, results_dir
 from ramancmp.data.fetch import archive_content_fingerprint
@@ -54,7 +53,7 @@ def provenance(**fields: Any) -> dict[str, Any]:
         "versions": package_versions(),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count()},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

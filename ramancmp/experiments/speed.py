@@ -32,9 +32,9 @@ from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx
 from ramancmp.config import TIMING_THREADS, Profile
 from ramancmp.experiments.tables import Row, Timing, cell_key
 from ramancmp.metrics import as_torch_module
-from ramancmp.models.layers import FoldSpectrum
 from ramancmp.metrics.statistics import Speedup
 from ramancmp.metrics.timing import PROTOCOL_NOTE, compare_speed
+from ramancmp.models.layers import FoldSpectrum
 
 __all__ = ["PROTOCOL_NOTE", "cell_key", "describe_speedup", "speed_frame", "speedup_of", "time_rows"]
 

@@ -249,7 +249,7 @@ class PretrainedClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, classifier: Any = None):
         self.classifier = classifier
 
-    def fit(self, X: Any, y: Any, **fit_params: Any) -> "PretrainedClassifier":
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> PretrainedClassifier:
         expected = getattr(self.classifier, "train_fingerprint_", None)
         got = fingerprint(np.asarray(X, dtype=np.float32), np.asarray(y))
         if expected is None or expected != got:

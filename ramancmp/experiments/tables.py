@@ -26,8 +26,17 @@ import numpy as np
 import pandas as pd
 
 from ramancmp.metrics.classification import specificity_floor
-from ramancmp.metrics.statistics import (WITHIN_NOISE, Interval, Speedup, Stat, TimingCell, corrected_interval,
-                                         format_interval, paired_difference, unpaired_difference)
+from ramancmp.metrics.statistics import (
+    WITHIN_NOISE,
+    Interval,
+    Speedup,
+    Stat,
+    TimingCell,
+    corrected_interval,
+    format_interval,
+    paired_difference,
+    unpaired_difference,
+)
 
 __all__ = ["WITHIN_NOISE", "Interval", "Row", "Speedup", "Stat", "Timing", "TimingCell", "accuracy_text", "difference_text", "end_to_end", "interval", "paired", "species_text",
            "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text", "speedup"]
@@ -87,7 +96,7 @@ class Timing:
                 "rounds": dict(self.rounds)}
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Timing | None":
+    def from_dict(cls, d: Any) -> Timing | None:
         """From :meth:`to_dict`'s layout; also the older one of cells nested ``[threads][runtime][batch]``."""
         if d is None or isinstance(d, cls):
             return d
@@ -163,7 +172,7 @@ class Row:
     # -------------------------------------------------------------------------------------------- builders
     @classmethod
     def from_evaluation(cls, result: Any, *, group: str = "model", peak_gflops: float | None = None,
-                        name: str | None = None, **extra: Any) -> "Row":
+                        name: str | None = None, **extra: Any) -> Row:
         """A row from an :class:`~ramancmp.experiments.evaluation.EvaluationResult` (per-split values kept)."""
         per = result.per_repeat
         flops = result.complexity.get("flops")
@@ -186,7 +195,7 @@ class Row:
         if peak_gflops and self.mflops is not None and self.throughput_b256 is not None:
             self.pct_gemm_peak = 100.0 * self.mflops * 1e6 * self.throughput_b256 / 1e9 / peak_gflops
 
-    def compare_to(self, baseline: "Row") -> "Row":
+    def compare_to(self, baseline: Row) -> Row:
         """Fill ``baseline``, ``speedup_pct`` and ``accuracy_delta_points`` against ``baseline`` (same run)."""
         self.baseline = baseline.model
         if self.latency_b1_ms is not None and baseline.latency_b1_ms:
@@ -197,7 +206,7 @@ class Row:
         return self
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Row":
+    def from_dict(cls, d: dict[str, Any]) -> Row:
         """A row from :meth:`to_dict`'s JSON (statistics as dicts; unknown keys go to ``extra``)."""
         names = {f.name for f in fields(cls)}
         known = {k: v for k, v in d.items() if k in names}

@@ -86,7 +86,7 @@ class Stat(_Record):
         object.__setattr__(self, "values", _floats(self.values))
 
     @classmethod
-    def of(cls, values: Any) -> "Stat | None":
+    def of(cls, values: Any) -> Stat | None:
         """The statistic of per-split ``values`` (non-finite ones dropped); ``None`` when none is left."""
         if values is None:
             return None
@@ -96,7 +96,7 @@ class Stat(_Record):
         return cls(float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else None, tuple(vals))
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Stat | None":
+    def from_dict(cls, d: Any) -> Stat | None:
         """From ``{"mean", "sd", "values"}``; also a bare number (one value) or a list of per-split values."""
         if d is None or isinstance(d, cls):
             return d
@@ -140,7 +140,7 @@ class Interval(_Record):
     def has_interval(self) -> bool:
         return self.lo is not None and self.hi is not None
 
-    def clipped(self, lo: float, hi: float) -> "Interval":
+    def clipped(self, lo: float, hi: float) -> Interval:
         """The interval with its ends kept within ``[lo, hi]`` (fractions cannot leave [0, 1])."""
         if self.lo is None:
             return self
@@ -153,7 +153,7 @@ class Interval(_Record):
         return out
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Interval | None":
+    def from_dict(cls, d: Any) -> Interval | None:
         if d is None or isinstance(d, cls):
             return d
         d = dict(d)
@@ -206,7 +206,7 @@ class TimingCell(_Record):
     def ci_ms(self) -> list[float | None]:
         return [self.lo_ms, self.hi_ms]
 
-    def without_samples(self, keep_reps: bool = False) -> "TimingCell":
+    def without_samples(self, keep_reps: bool = False) -> TimingCell:
         """The cell without every round's sample (what rows and summaries keep); ``reps`` with ``keep_reps``."""
         return TimingCell(self.median_ms, self.lo_ms, self.hi_ms, reps=self.reps if keep_reps else None)
 

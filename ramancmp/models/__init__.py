@@ -23,16 +23,28 @@ network as a scikit-learn classifier.
 from ramancmp.models import classical, cnn, drsn, efficientnet, folded, inputs  # noqa: F401  (register the builders)
 from ramancmp.models.base import SpectrumClassifier, resolve_device
 from ramancmp.models.cnn import CNN1D, CNNConfig
+from ramancmp.models.combine import (
+                                     HybridClassifier,
+                                     SoftVoteClassifier,
+                                     choose_hybrid_threshold,
+                                     hybrid_predict,
+                                     soft_vote,
+)
 from ramancmp.models.drsn import DRSN, RSBU, DRSNConfig, Shrinkage, SoftThreshold
 from ramancmp.models.efficientnet import EfficientNet1D, MBConvConfig
 from ramancmp.models.folded import FoldedDRSN, channel_converted_drsn
-from ramancmp.models.labels import encode_labels
-from ramancmp.models.combine import (HybridClassifier, SoftVoteClassifier, choose_hybrid_threshold,
-                                     hybrid_predict, soft_vote)
 from ramancmp.models.inputs import MultiInput, SpectrumInputs
+from ramancmp.models.labels import encode_labels
+from ramancmp.models.layers import (
+                                     FOLD_MODES,
+                                     ConvBNAct,
+                                     FoldSpectrum,
+                                     StochasticDepth,
+                                     fold_spectrum,
+                                     make_divisible,
+                                     unfold_spectrum,
+)
 from ramancmp.models.open_set import LibrarySearch, OpenSetClassifier, fit_temperature, open_set_metrics
-from ramancmp.models.layers import (FOLD_MODES, ConvBNAct, FoldSpectrum, StochasticDepth, fold_spectrum,
-                                    make_divisible, unfold_spectrum)
 from ramancmp.models.registry import create_model, is_torch_model, list_models, model_kind, register_model
 
 __all__ = ["encode_labels", "HybridClassifier", "MultiInput", "SoftVoteClassifier", "SpectrumInputs", "choose_hybrid_threshold",

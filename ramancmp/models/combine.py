@@ -94,7 +94,7 @@ class HybridClassifier(ClassifierMixin, BaseEstimator):
         self.network = network
         self.threshold = threshold
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> "HybridClassifier":
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> HybridClassifier:
         if self.network is None:
             raise ValueError("HybridClassifier needs a network")
         _fit(self.network, X, y, X_val, y_val)
@@ -149,7 +149,7 @@ class SoftVoteClassifier(ClassifierMixin, BaseEstimator):
         self.members = members
         self.select = select
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> "SoftVoteClassifier":
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> SoftVoteClassifier:
         if len(self.members) < 1:
             raise ValueError("SoftVoteClassifier needs at least one member")
         if len(self.members) > 8:

@@ -34,7 +34,7 @@ class MBConvConfig:
     out_channels: int
     num_layers: int
 
-    def scaled(self, width_mult: float, depth_mult: float) -> "MBConvConfig":
+    def scaled(self, width_mult: float, depth_mult: float) -> MBConvConfig:
         cfg = copy.copy(self)
         cfg.input_channels = make_divisible(self.input_channels * width_mult)
         cfg.out_channels = make_divisible(self.out_channels * width_mult)

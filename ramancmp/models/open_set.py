@@ -85,7 +85,7 @@ class LibrarySearch(ClassifierMixin, BaseEstimator):
     def __init__(self, batch_size: int = 1024):
         self.batch_size = batch_size
 
-    def fit(self, X: Any, y: Any) -> "LibrarySearch":
+    def fit(self, X: Any, y: Any) -> LibrarySearch:
         if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         X, y = validate_data(self, X, y, dtype=np.float64)
@@ -215,7 +215,7 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
         return softmax(logits / temperature, axis=1).max(axis=1)
 
     # ------------------------------------------------------------------------------------------------- API
-    def fit(self, X: Any, y: Any, *, X_val: Any, y_val: Any, X_unknown: Any) -> "OpenSetClassifier":
+    def fit(self, X: Any, y: Any, *, X_val: Any, y_val: Any, X_unknown: Any) -> OpenSetClassifier:
         """Fit the estimator on ``(X, y)``, the temperature on ``(X_val, y_val)`` (spectra of the same classes, not
         in ``X``) and the threshold on ``X_unknown`` (spectra of minerals outside the classes)."""
         self._check_params()
@@ -269,7 +269,7 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
         labels[self._scores(logits, self.temperature_) <= self.threshold_] = self.unknown_label
         return labels
 
-    def refit_library(self, X: Any, y: Any) -> "OpenSetClassifier":
+    def refit_library(self, X: Any, y: Any) -> OpenSetClassifier:
         """Refit only the wrapped estimator on ``(X, y)`` -- e.g. a library search on every reference spectrum,
         after temperature and threshold were chosen with a smaller library -- keeping ``temperature_`` and
         ``threshold_``. The classes must stay the same. (A larger library brings unknowns' nearest spectra closer,

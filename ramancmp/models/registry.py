@@ -7,7 +7,8 @@ rebuild them; scikit-learn builders return unfitted estimators (they learn the c
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 _KINDS: dict[str, str] = {}

@@ -10,12 +10,11 @@
 Nothing here knows about the book's profiles, tasks or results files (that is :mod:`ramancmp.experiments`).
 """
 
-from ramancmp.training.checkpoint import CHECKPOINT_FORMAT, checkpoint_paths, load_checkpoint, save_checkpoint
 from ramancmp.training.augment import RealisticAugment
+from ramancmp.training.checkpoint import CHECKPOINT_FORMAT, checkpoint_paths, load_checkpoint, save_checkpoint
 from ramancmp.training.classifier import TorchClassifier
 from ramancmp.training.finetune import FineTunedClassifier, transfer_weights
-from ramancmp.training.loop import (Augment, History, TrainConfig, evaluate, predict_logits, seed_everything,
-                                    train_model)
+from ramancmp.training.loop import Augment, History, TrainConfig, evaluate, predict_logits, seed_everything, train_model
 
 __all__ = ["Augment", "CHECKPOINT_FORMAT", "FineTunedClassifier", "History", "RealisticAugment", "TorchClassifier",
            "TrainConfig", "checkpoint_paths",

@@ -91,7 +91,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         except ValueError:  # a class too small to stratify
             return train_test_split(all_idx, test_size=frac, random_state=self.seed)
 
-    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, groups: Any = None) -> "TorchClassifier":
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, groups: Any = None) -> TorchClassifier:
         if not is_torch_model(self.model):
             raise ValueError(f"{self.model!r} is a scikit-learn model; use ramancmp.models.create_model for it")
         X, y = validate_data(self, X, y, dtype=np.float32)
@@ -158,7 +158,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return save_checkpoint(path, self.model_, info)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "TorchClassifier":
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> TorchClassifier:
         """A fitted classifier from :meth:`save`'s files (weights loaded with ``weights_only=True``)."""
         model, info = load_checkpoint(path, device=device)
         if "classes" not in info:

@@ -14,8 +14,9 @@ import copy
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
