@@ -72,6 +72,8 @@ __all__ = [
     "MAX_MEMBERS",
     "MAX_ROWS",
     "MAX_ROW_CHARS",
+    "MAX_HEADER_CHARS",
+    "MAX_HEADER_LINES",
     "MAX_TOTAL_BYTES",
     "MIN_POINTS",
     "ArchiveContents",
@@ -100,6 +102,19 @@ MAX_ROW_CHARS = 200
 #: so these bound what loading one source can cost; a source over either is refused whole, before anything is read.
 MAX_MEMBERS = 100_000
 MAX_TOTAL_BYTES = 2 * 2**30
+#: The most header lines (``##KEY=value`` and wrapped continuation lines) and header characters one file may have:
+#: RRUFF's headers have at most 11 lines and 770 characters. Beyond either the file is refused, so a file of millions
+#: of continuation lines costs milliseconds, not minutes.
+MAX_HEADER_LINES = 1_000
+MAX_HEADER_CHARS = 4 * 2**20
+#: What a :class:`Spectrum` keeps of its header (the metadata fields are read from it in full first): each value at
+#: most :data:`MAX_KEPT_VALUE_CHARS` characters, at most :data:`MAX_KEPT_HEADER_CHARS` in all (the fields the package
+#: uses first), so 100,000 spectra with huge headers cannot hold gigabytes of header text.
+MAX_KEPT_VALUE_CHARS = 4_096
+MAX_KEPT_HEADER_CHARS = 16_384
+#: Header fields the package reads (metadata, curation); kept first.
+USED_HEADER_KEYS = ("NAMES", "RRUFFID", "LOCALITY", "ORIENTATION", "FILETYPE", "RAMAN WAVELENGTH", "LASER WAVELENGTH",
+                    "WAVELENGTH", "STATUS", "DESCRIPTION")
 
 _SAMPLE_ID = re.compile(r"^([A-Z]\d{6})")  # R050016_a -> R050016, R040063-4 -> R040063, X050012.3 -> X050012
 _PROCESSING = re.compile(r"^raman_data_(\w+)$", re.IGNORECASE)
@@ -278,23 +293,35 @@ def _parse_rows(block: str, first_line: int, source: str) -> tuple[np.ndarray, n
 
 
 def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
-    """Header dict, the data block (up to ``##END=`` or the end) and the 1-based line number where it starts."""
+    """Header dict, the data block (up to ``##END=`` or the end) and the 1-based line number where it starts.
+
+    Linear in the header's size: a wrapped value's parts are collected in a list and joined once, and the header is
+    refused beyond :data:`MAX_HEADER_LINES` lines or :data:`MAX_HEADER_CHARS` characters (before it is joined)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")  # CRLF, LF and CR, mixed
-    header: dict[str, str] = {}
+    parts: dict[str, list[str]] = {}
     pos, n = 0, len(text)
     ended = False
     last_key = None  # the header line just above (a continuation line extends its value)
     wrapped = None  # (line, text) of the first continuation line, for the error when no data rows follow
+    n_lines = n_chars = 0
     while pos < n:  # header lines: '##KEY=value' (and blank lines) until the first data row
         eol = text.find("\n", pos)
         eol = n if eol < 0 else eol
         s = text[pos:eol].strip()
+        if s:
+            n_lines += 1
+            n_chars += len(s)
+            if n_lines > MAX_HEADER_LINES or n_chars > MAX_HEADER_CHARS:
+                line = text.count("\n", 0, pos) + 1
+                raise SpectrumParseError(source, f"header too long at line {line:,}: more than {MAX_HEADER_LINES:,} "
+                                                 f"header lines or {MAX_HEADER_CHARS:,} characters (RRUFF headers have "
+                                                 "about 10 lines); not a RRUFF spectrum file")
         if s and not s.startswith("##"):
             if last_key is None or _ROW_START.match(s):
                 break  # the first data row
             # today's rruff.info wraps long header values: the rest follows on lines without '##'
-            header[last_key] = f"{header[last_key]} {s}".strip()
+            parts[last_key].append(s)
             if wrapped is None:
                 wrapped = (text.count("\n", 0, pos) + 1, s)
             pos = eol + 1
@@ -305,11 +332,12 @@ def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
             if key == "END":
                 ended = True
                 break
-            header[key] = value.strip()
+            parts[key] = [value.strip()]
             last_key = key
-        else:
-            last_key = None  # a blank line ends a header value
+        # a blank line does not end the header: today's rruff.info files put more header lines (and wrapped
+        # values) after the blank line that precedes the data rows
         pos = eol + 1
+    header = _kept_header(parts)
     if not header and pos >= n:
         raise SpectrumParseError(source, "empty file")
     first_line = text.count("\n", 0, pos) + 1
@@ -332,6 +360,20 @@ def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
                                              "(no data rows follow)")
         raise SpectrumParseError(source, "no data rows (header only)")
     return header, block, first_line
+
+
+def _kept_header(parts: dict[str, list[str]]) -> dict[str, str]:
+    """The header as ``{KEY: value}``: wrapped parts joined once, values and total size capped (see
+    :data:`MAX_KEPT_HEADER_CHARS`); the fields in :data:`USED_HEADER_KEYS` come first, then the others in file order."""
+    order = [k for k in USED_HEADER_KEYS if k in parts] + [k for k in parts if k not in USED_HEADER_KEYS]
+    header, budget = {}, MAX_KEPT_HEADER_CHARS
+    for key in order:
+        value = " ".join(p for p in parts[key] if p).strip()[:min(MAX_KEPT_VALUE_CHARS, budget)]
+        if budget <= 0:
+            break
+        header[key[:200]] = value
+        budget -= len(value) + 1
+    return header
 
 
 def _number(value: str | None) -> float | None:

@@ -1,0 +1,68 @@
+"""Hostile inputs (issue 23): inputs built to cost time or memory, spoof the terminal, or leave state behind.
+
+Every input is generated here, in a temporary folder (no spectra, zips or weights are committed). Each test asserts
+the class of outcome -- a clear error naming the file, a reported skip, or a correct answer -- never a hang or a
+traceback. The quadratic-parsing cases use inputs large enough that an O(n^2) parser would take minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import make_rruff_name, make_rruff_text, write_rruff_zip
+
+from ramancmp.data.rruff import (MAX_HEADER_LINES, MAX_KEPT_HEADER_CHARS, MAX_KEPT_VALUE_CHARS, SpectrumParseError,
+                                 load_archive, parse_spectrum)
+
+NAME = make_rruff_name()
+
+
+# ------------------------------------------------------------------------------------------- bounded header cost
+def test_four_megabytes_of_continuation_lines_are_refused_at_once():
+    """4 MB of wrapped header lines: an O(n^2) join took about 2 minutes; the line cap refuses it immediately."""
+    text = "##NAMES=Calcite\n##DESCRIPTION=start\n" + "continued header text, 40 chars long....\n" * 100_000
+    with pytest.raises(SpectrumParseError, match=r"header too long .*not a RRUFF spectrum file") as err:
+        parse_spectrum(text, NAME)
+    assert NAME in str(err.value)
+
+
+def test_one_huge_continuation_line_is_joined_linearly_and_kept_short():
+    """A few long continuation lines (under the line cap) are joined once; the kept value is capped."""
+    rows = [f"{150 + 2 * k:.1f}, {10.0 + k:.1f}" for k in range(20)]
+    text = make_rruff_text(rows=rows).replace("##DESCRIPTION=Synthetic test spectrum",
+                                              "##DESCRIPTION=start\n" + ("y" * 400_000 + "\n") * 8)
+    s = parse_spectrum(text, NAME)
+    assert len(s) == 20 and s.header["DESCRIPTION"].startswith("start y")
+    assert len(s.header["DESCRIPTION"]) == MAX_KEPT_VALUE_CHARS
+
+
+def test_many_header_keys_are_refused_and_kept_headers_are_bounded():
+    rows = [f"{150 + 2 * k:.1f}, {10.0 + k:.1f}" for k in range(20)]
+    many = "".join(f"##KEY{k}=v\n" for k in range(MAX_HEADER_LINES + 5))
+    with pytest.raises(SpectrumParseError, match="header too long"):
+        parse_spectrum(many + "\n".join(rows), NAME)
+    some = "".join(f"##KEY{k}={'v' * 200}\n" for k in range(MAX_HEADER_LINES // 2))
+    s = parse_spectrum("##NAMES=Calcite\n" + some + "\n".join(rows), NAME)
+    assert s.mineral == "Calcite" and "NAMES" in s.header
+    assert sum(len(v) for v in s.header.values()) <= MAX_KEPT_HEADER_CHARS
+
+
+def test_header_lines_after_the_blank_line_are_read():
+    """Today's rruff.info: a continuation line and more ## lines may follow the blank line before the data."""
+    text = make_rruff_text(layout="modern").replace(
+        "\n\n", "\n\nwrapped part of the file type\n##DIFFRACTION SAMPLE DESCRIPTION=Powder\n##CELL PARAMETERS=a=1\n", 1)
+    s = parse_spectrum(text, NAME)
+    assert s.header["CELL PARAMETERS"] == "a=1" and len(s) == 200
+
+
+def test_a_small_zip_of_continuation_members_is_skipped_quickly(tmp_path):
+    body = "##NAMES=X\n##DESCRIPTION=a\n" + "more text\n" * 400_000
+    path = write_rruff_zip(tmp_path / "bomb.zip", {f"m{k}__R0500{k:02d}__Raman__532__0__unoriented__"
+                                                   f"Raman_Data_Processed__1.txt": body for k in range(4)})
+    contents = load_archive(path)
+    assert len(contents) == 0 and len(contents.skipped) == 4
+    assert all("header too long" in s.reason for s in contents.skipped)
