@@ -66,3 +66,91 @@ def test_a_small_zip_of_continuation_members_is_skipped_quickly(tmp_path):
     contents = load_archive(path)
     assert len(contents) == 0 and len(contents.skipped) == 4
     assert all("header too long" in s.reason for s in contents.skipped)
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    import torch
+
+    from ramancmp.models import create_model
+    from ramancmp.training import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("cnn", 3, 128)
+    return save_checkpoint(tmp_path / "cnn", model, extra={"class_names": ["a", "b", "c"],
+                                                           "preprocess": {"n_points": 128}})
+
+
+def test_nan_weights_are_refused_with_a_clear_error(tiny_checkpoint):
+    import torch
+
+    from ramancmp.training import load_checkpoint
+
+    state = torch.load(tiny_checkpoint, weights_only=True)
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = torch.full_like(state[first], float("nan"))
+    torch.save(state, tiny_checkpoint)
+    with pytest.raises(ValueError, match=r"cnn\.pt hold NaN or infinite values.*retrain"):
+        load_checkpoint(tiny_checkpoint)
+
+
+@pytest.mark.parametrize("edit, pattern", [
+    (lambda info: info["model"].update(in_length=200_000_000), r"model\.in_length is 200000000"),
+    (lambda info: info["model"].update(num_classes=50_000_000), r"model\.num_classes is 50000000"),
+    (lambda info: info["preprocess"].update(n_points=200_000_000), r"preprocess\.n_points"),
+])
+def test_unbounded_sidecar_values_are_refused_before_allocating(tiny_checkpoint, edit, pattern):
+    from ramancmp.training import load_checkpoint
+
+    side = tiny_checkpoint.with_suffix(".json")
+    info = json.loads(side.read_text())
+    edit(info)
+    side.write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=pattern):
+        load_checkpoint(tiny_checkpoint)
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ('{"format": NaN}', r"holds NaN is not a number"),
+    ("[" * 200_000 + "]" * 200_000, r"nested too deeply|not valid JSON"),
+])
+def test_sidecar_with_nan_or_deep_nesting_is_refused(tiny_checkpoint, text, pattern):
+    from ramancmp.training import load_checkpoint
+
+    tiny_checkpoint.with_suffix(".json").write_text(text)
+    with pytest.raises(ValueError, match=pattern):
+        load_checkpoint(tiny_checkpoint)
+
+
+def test_sidecar_with_a_utf8_bom_is_read(tiny_checkpoint):
+    from ramancmp.training import load_checkpoint
+
+    side = tiny_checkpoint.with_suffix(".json")
+    side.write_bytes(b"\xef\xbb\xbf" + side.read_bytes())
+    _, info = load_checkpoint(tiny_checkpoint)
+    assert info["class_names"] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("which", [".pt", ".json"])
+def test_a_fifo_as_checkpoint_file_is_refused_not_waited_on(tiny_checkpoint, which):
+    import os
+
+    from ramancmp.training import load_checkpoint
+
+    target = tiny_checkpoint.with_suffix(which)
+    target.unlink()
+    os.mkfifo(target)
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_checkpoint(tiny_checkpoint)
+
+
+# ------------------------------------------------------------------------------------------- terminal spoofing
+@pytest.mark.parametrize("hostile", ["name\x1b[2K\x1b]0;title\x07.txt", "gra\u202etenr.txt", "a.txt\n  -> garnet "
+                                     "(score 0.9999)", "tab\there\rback", "c1\x9bcsi"])
+def test_printable_escapes_control_bidi_and_newlines(hostile):
+    from ramancmp.fileio import printable
+
+    shown = printable(hostile)
+    assert shown.isprintable() and "\n" not in shown and "\x1b" not in shown and "\u202e" not in shown
+    assert printable("Agardite-(Y) México.txt") == "Agardite-(Y) México.txt"  # ordinary text unchanged
