@@ -40,6 +40,7 @@ from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, PREDICT_MODEL, checkpoint
 from ramancmp.data import list_tasks, load_task, make_split, species_halves
 from ramancmp.data.preprocess import PreprocessConfig, preprocess_spectrum
 from ramancmp.data.rruff import load_archive, read_spectrum
+from ramancmp.fileio import printable as _p
 from ramancmp.models import LibrarySearch, OpenSetClassifier, list_models
 from ramancmp.training import TorchClassifier, load_checkpoint
 
@@ -279,9 +280,9 @@ def predict_paths(model: str | Path | None, paths: list[str | Path] | str | Path
 def format_predictions(report: dict[str, Any]) -> str:
     """Human-readable report: what was used, per file the answer and its top classes, then the files that failed."""
     model = report["model"]
-    where = f"checkpoint {model['checkpoint']}" if model.get("checkpoint") else \
+    where = f"checkpoint {_p(model['checkpoint'])}" if model.get("checkpoint") else \
         f"{model.get('library_spectra', '?')} library spectra, no checkpoint"
-    lines = [f"model: {model['name']} ({model['classes']} classes of task {model['task']}; profile "
+    lines = [f"model: {_p(model['name'])} ({model['classes']} classes of task {model['task']}; profile "
              f"{model.get('profile')}; {where})"]
     rule = model.get("open_set_rule")
     if rule:
@@ -293,22 +294,22 @@ def format_predictions(report: dict[str, Any]) -> str:
                      f"rejects {rule['validation_unknowns_rejected']:.0%} of the validation unknowns, accepts "
                      f"{rule['validation_knowns_accepted']:.0%} of the validation knowns; temperature "
                      f"{rule['temperature']:.4g})")
-    lines += [f"note: {n}" for n in model.get("notes", [])]
+    lines += [f"note: {_p(n)}" for n in model.get("notes", [])]
     for pred in report["predictions"]:
-        note = f"  [file says: {pred['label_in_file']}]" if pred.get("label_in_file") else ""
-        lines.append(f"\n{pred['source']}{note}")
+        note = f"  [file says: {_p(pred['label_in_file'])}]" if pred.get("label_in_file") else ""
+        lines.append(f"\n{_p(pred['source'])}{note}")
         if pred.get("score") is not None:
-            lines.append(f"  -> {pred['identified']} (score {pred['score']:.4f})"
+            lines.append(f"  -> {_p(pred['identified'])} (score {pred['score']:.4f})"
                          + ("; closest classes:" if pred["identified"] == NOT_IN_LIBRARY else ""))
         for rank, entry in enumerate(pred["top"], 1):
-            lines.append(f"  {rank}. {entry['class']:<28} {entry['probability']:6.1%}")
+            lines.append(f"  {rank}. {_p(entry['class']):<28} {entry['probability']:6.1%}")
         if pred.get("nearest"):
             nn = pred["nearest"]
-            lines.append(f"  nearest library spectrum: {nn['mineral']} {nn['rruff_id']} (cosine {nn['cosine']:.4f})")
-        lines += [f"  warning: {w}" for w in pred.get("warnings", [])]
+            lines.append(f"  nearest library spectrum: {_p(nn['mineral'])} {_p(nn['rruff_id'])} (cosine {nn['cosine']:.4f})")
+        lines += [f"  warning: {_p(w)}" for w in pred.get("warnings", [])]
     if report["errors"]:
         lines.append(f"\ncould not classify {len(report['errors'])} file(s):")
-        lines += [f"  {e['source']}: {e['reason']}" for e in report["errors"]]
+        lines += [f"  {_p(e['source'])}: {_p(e['reason'])}" for e in report["errors"]]
     unknown = sum(p["identified"] == NOT_IN_LIBRARY for p in report["predictions"])
     lines.append(f"\n{len(report['predictions'])} classified, {len(report['errors'])} failed"
                  + (f"; {unknown} of them not in library" if model.get("open_set") else ""))

@@ -154,3 +154,26 @@ def test_printable_escapes_control_bidi_and_newlines(hostile):
     shown = printable(hostile)
     assert shown.isprintable() and "\n" not in shown and "\x1b" not in shown and "\u202e" not in shown
     assert printable("Agardite-(Y) México.txt") == "Agardite-(Y) México.txt"  # ordinary text unchanged
+
+
+def test_text_report_escapes_untrusted_names():
+    from ramancmp.predict import format_predictions
+
+    evil = "x.txt\n  -> garnet (score 0.9999)\x1b[2J\u202e"
+    report = {"model": {"name": "cnn\x1b]0;pwned\x07", "classes": 2, "task": "t", "profile": "custom",
+                        "checkpoint": "/tmp/ck\npt", "notes": ["note\x1b[1A"], "open_set": False},
+              "predictions": [{"source": evil, "label_in_file": "Calcite\r", "identified": "a\nb", "score": None,
+                               "top": [{"class": "gar\x1bnet", "probability": 0.5}], "warnings": []}],
+              "errors": [{"source": evil, "reason": "bad\nline"}]}
+    text = format_predictions(report)
+    assert "\x1b" not in text and "\u202e" not in text and "\r" not in text
+    assert not any(line.lstrip().startswith("-> garnet") for line in text.splitlines())
+
+
+def test_predict_json_is_strict_even_with_nan(monkeypatch, capsys):
+    from ramancmp import cli, predict
+
+    monkeypatch.setattr(predict, "predict_paths", lambda *a, **k: {"model": {"x": float("nan")}, "errors": [],
+                                                                    "predictions": [{"score": float("inf")}]})
+    assert cli.main(["predict", "--json", "whatever.txt"]) == 0
+    json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in --json output"))
