@@ -177,3 +177,25 @@ def test_predict_json_is_strict_even_with_nan(monkeypatch, capsys):
                                                                     "predictions": [{"score": float("inf")}]})
     assert cli.main(["predict", "--json", "whatever.txt"]) == 0
     json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in --json output"))
+
+
+# ------------------------------------------------------------------------------------------- report compare
+@pytest.mark.parametrize("content, pattern", [
+    ("[]", r"holds list .*not a results object"),
+    ('{"metrics": {"claims": [{"key": "k", "verdict": "reached", "ours": NaN}]}}', r"holds NaN"),
+    ('{"metrics": {"claims": [{"key": "k", "verdict": "reached", "ours": "91.2"}]}}', r"'ours' is '91.2', not a number"),
+    ('{"metrics": {"claims": [{"key": "k", "verdict": 3}]}}', r"must be text"),
+    ('{"metrics": {"claims": {"key": "k"}}}', r"'claims' is dict, not a list"),
+    ("[" * 100_000 + "]" * 100_000, r"nested too deeply|not valid JSON"),
+])
+def test_report_compare_refuses_malformed_results(tmp_path, capsys, content, pattern):
+    from ramancmp import cli
+
+    good = {"metrics": {"claims": [{"key": "k", "verdict": "reached", "ours": 1.0}]}, "provenance": {}}
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "01.json").write_text(json.dumps(good))
+    (tmp_path / "b" / "02_bad.json").write_text(content)
+    assert cli.main(["report", "compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "02_bad.json" in err and __import__("re").search(pattern, err), err
