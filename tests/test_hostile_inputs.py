@@ -245,3 +245,44 @@ def test_a_killed_chapter_leaves_its_marker_and_is_rerun(tmp_path, monkeypatch, 
     monkeypatch.setattr(runner, "run_chapter", completes)
     assert runner.run_book("quick", output=tmp_path / "build") == 0 and ran == ["05_x"]
     assert runner.chapter_finished("05_x", "quick", 0) and not (results / ".05_x.running").exists()
+
+
+# ------------------------------------------------------------------------------------------- archives and caches
+def _zip_of(path, n=3, seed=0):
+    return write_rruff_zip(path, {make_rruff_name(f"M{k}", f"R05001{k}", index=k): make_rruff_text(f"M{k}",
+                                  f"R05001{k}", seed=seed + k) for k in range(n)})
+
+
+def test_an_archive_replaced_after_fetch_is_flagged_where_it_is_read(tmp_path, monkeypatch):
+    from ramancmp.data.fetch import archive_path, fetch
+    from ramancmp.data.rruff import ReplacedArchiveWarning
+
+    monkeypatch.setenv("RAMANCMP_DATA_DIR", str(tmp_path / "cache"))
+    fetch(str(_zip_of(tmp_path / "a.zip")))
+    load_archive(archive_path())  # the verified one: no warning (pytest would show it)
+    _zip_of(archive_path(), n=4, seed=7)  # replaced by hand with another archive
+    with pytest.warns(ReplacedArchiveWarning, match=r"not the archive `data fetch` verified.*--force"):
+        load_archive(archive_path())
+
+
+def test_layout_check_does_not_inflate_a_huge_member(tmp_path):
+    """A member declaring more than a spectrum file may hold is never read by fetch's layout check."""
+    from ramancmp.data.fetch import FetchError, _check_rruff_layout
+    from ramancmp.data.rruff import MAX_FILE_BYTES
+
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a__R1__Raman__532__0__unoriented__Raman_Data_Processed__1.txt", b"0" * (MAX_FILE_BYTES + 10))
+    with pytest.raises(FetchError, match=r"more than a spectrum file"):
+        _check_rruff_layout(path, str(path))
+
+
+def test_a_truncated_task_cache_is_rebuilt_not_a_traceback(tmp_path):
+    from ramancmp.data import tasks
+
+    stem = tmp_path / "cache" / "x"
+    stem.parent.mkdir()
+    tasks._save(stem, "k", {"X": np.zeros((3, 4))}, {})
+    npz = stem.with_suffix(".npz")
+    npz.write_bytes(npz.read_bytes()[:40])
+    assert tasks._load(stem, "k") is None

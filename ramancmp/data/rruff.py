@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -132,6 +133,10 @@ class SpectrumParseError(ValueError):
         self.source = source
         self.reason = reason
         super().__init__(f"{source}: {reason}")
+
+
+class ReplacedArchiveWarning(UserWarning):
+    """The data cache's archive is not the one ``data fetch`` verified (replaced afterwards)."""
 
 
 class ArchiveError(ValueError):
@@ -566,7 +571,13 @@ def _load_zip(path: Path, progress: bool, select: Callable[[str], bool] | None =
             spectra, skipped = _parse_all(items, zf.read, lambda info: info.file_size, progress, path.name)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # CRC mismatch, damaged deflate stream, cut short
         raise ArchiveError(f"{path}: corrupt zip archive ({exc}){_refetch_hint(path)}") from exc
-    return ArchiveContents(spectra, skipped, str(path), file_sha256(path))
+    sha = file_sha256(path)
+    from ramancmp.data.fetch import replaced_archive_warning  # fetch imports this module
+
+    replaced = replaced_archive_warning(path, sha)
+    if replaced:
+        warnings.warn(replaced, ReplacedArchiveWarning, stacklevel=3)
+    return ArchiveContents(spectra, skipped, str(path), sha)
 
 
 def _file_size(path: Path) -> int:
