@@ -26,7 +26,10 @@ archive it becomes a :class:`Skipped` entry, never a silently wrong spectrum):
   endings may be mixed; blank lines are ignored anywhere.
 * A header value may wrap (today's rruff.info files do this for long ``##ORIENTATION=`` or description texts): a
   non-blank line that follows a header line directly, has no ``##`` and does not start with a number continues that
-  value (joined with a space). The first line that starts with a number begins the data rows.
+  value (joined with a space). The first line that starts with a number begins the data rows. Header lines may
+  also follow the blank line that ends today's headers. At most :data:`MAX_HEADER_LINES` header lines and
+  :data:`MAX_HEADER_CHARS` characters of header are read (parsing stays linear); a :class:`Spectrum` keeps at most
+  :data:`MAX_KEPT_HEADER_CHARS` of its header (:data:`USED_HEADER_KEYS` first).
 * Data rows are exactly two numbers, separated by a comma and/or whitespace. A third column, a non-numeric value,
   NaN or infinity is an error naming the line.
 * Everything after the first ``##END=`` line is ignored (RRUFF files end with blank lines; a trailing row there is not
