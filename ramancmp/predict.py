@@ -305,7 +305,8 @@ def format_predictions(report: dict[str, Any]) -> str:
             lines.append(f"  {rank}. {_p(entry['class']):<28} {entry['probability']:6.1%}")
         if pred.get("nearest"):
             nn = pred["nearest"]
-            lines.append(f"  nearest library spectrum: {_p(nn['mineral'])} {_p(nn['rruff_id'])} (cosine {nn['cosine']:.4f})")
+            lines.append(f"  nearest library spectrum: {_p(nn['mineral'])} {_p(nn['rruff_id'])} "
+                         f"(cosine {nn['cosine']:.4f})")
         lines += [f"  warning: {_p(w)}" for w in pred.get("warnings", [])]
     if report["errors"]:
         lines.append(f"\ncould not classify {len(report['errors'])} file(s):")

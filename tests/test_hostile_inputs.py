@@ -8,7 +8,6 @@ traceback. The quadratic-parsing cases use inputs large enough that an O(n^2) pa
 from __future__ import annotations
 
 import json
-import math
 import zipfile
 
 import numpy as np
@@ -54,7 +53,8 @@ def test_many_header_keys_are_refused_and_kept_headers_are_bounded():
 def test_header_lines_after_the_blank_line_are_read():
     """Today's rruff.info: a continuation line and more ## lines may follow the blank line before the data."""
     text = make_rruff_text(layout="modern").replace(
-        "\n\n", "\n\nwrapped part of the file type\n##DIFFRACTION SAMPLE DESCRIPTION=Powder\n##CELL PARAMETERS=a=1\n", 1)
+        "\n\n", "\n\nwrapped part of the file type\n##DIFFRACTION SAMPLE DESCRIPTION=Powder\n"
+        "##CELL PARAMETERS=a=1\n", 1)
     s = parse_spectrum(text, NAME)
     assert s.header["CELL PARAMETERS"] == "a=1" and len(s) == 200
 
@@ -183,7 +183,8 @@ def test_predict_json_is_strict_even_with_nan(monkeypatch, capsys):
 @pytest.mark.parametrize("content, pattern", [
     ("[]", r"holds list .*not a results object"),
     ('{"metrics": {"claims": [{"key": "k", "verdict": "reached", "ours": NaN}]}}', r"holds NaN"),
-    ('{"metrics": {"claims": [{"key": "k", "verdict": "reached", "ours": "91.2"}]}}', r"'ours' is '91.2', not a number"),
+    ('{"metrics": {"claims": [{"key": "k", "verdict": "reached", "ours": "91.2"}]}}',
+     r"'ours' is '91.2', not a number"),
     ('{"metrics": {"claims": [{"key": "k", "verdict": 3}]}}', r"must be text"),
     ('{"metrics": {"claims": {"key": "k"}}}', r"'claims' is dict, not a list"),
     ("[" * 100_000 + "]" * 100_000, r"nested too deeply|not valid JSON"),

@@ -139,7 +139,8 @@ def _check_rruff_layout(path: Path, source: str, sample: int = 100) -> None:
         for name in names:
             size = zf.getinfo(name).file_size
             if size > MAX_FILE_BYTES:  # checked before inflating: a 1.5 GiB member is never read into memory
-                first_problem = first_problem or f"{name}: {size:,} bytes, more than a spectrum file ({MAX_FILE_BYTES:,})"
+                first_problem = first_problem or (f"{name}: {size:,} bytes, more than a spectrum file "
+                                                  f"({MAX_FILE_BYTES:,})")
                 continue
             try:
                 with zf.open(name) as fh:
