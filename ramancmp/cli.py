@@ -99,6 +99,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from ramancmp.fileio import jsonable
     from ramancmp.predict import format_predictions, predict_paths, write_csv
 
     model = args.model
@@ -109,7 +110,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                            y_column=args.y_column, plot_dir=args.plot)
     if args.csv is not None:
         print(f"wrote {write_csv(report, args.csv)}", file=sys.stderr)
-    print(json.dumps(report, indent=2, allow_nan=False) if args.json else format_predictions(report))
+    print(json.dumps(jsonable(report), indent=2, allow_nan=False) if args.json else format_predictions(report))
     return 0 if report["predictions"] else 1
 
 
@@ -240,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError) as exc:  # bad input, a missing or unwritable path: the message names it
-        print(f"error: {exc}", file=sys.stderr)
+        from ramancmp.fileio import printable
+
+        print(f"error: {printable(exc)}", file=sys.stderr)  # names in messages may come from untrusted files
         return 2
     except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback; finished chapters and their timings are kept
         print("interrupted", file=sys.stderr)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "file_sha256", "fingerprint", "jsonable", "read_json", "write_json_atomic"]
+__all__ = ["atomic_path", "file_sha256", "fingerprint", "jsonable", "printable", "read_json", "write_json_atomic"]
 
 
 @contextmanager
@@ -75,14 +75,56 @@ def write_json_atomic(path: str | Path, payload: Any) -> Path:
     return path
 
 
-def read_json(path: str | Path, what: str = "file") -> Any:
-    """The JSON in ``path``; a ``ValueError`` naming the file (and what it is) when it is not valid JSON."""
+#: The largest JSON file :func:`read_json` reads (results, side-cars and records are kilobytes).
+MAX_JSON_BYTES = 64 * 2**20
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_json(path: str | Path, what: str = "file", allow_nan: bool = True) -> Any:
+    """The JSON in ``path``; a ``ValueError`` naming the file (and what it is) when it is not valid JSON, not a
+    regular file (a FIFO would block), larger than :data:`MAX_JSON_BYTES`, nested too deeply, or -- with
+    ``allow_nan=False`` -- holds ``NaN``/``Infinity``. A UTF-8 byte-order mark is accepted."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{what} {path} is not a regular file (a folder, device, FIFO or socket); give a JSON file")
+    if path.is_file() and path.stat().st_size > MAX_JSON_BYTES:
+        raise ValueError(f"{what} {path} is {path.stat().st_size:,} bytes, more than {MAX_JSON_BYTES:,}; not a file "
+                         "of this project")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")
+        return json.loads(text) if allow_nan else json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{what} {path} is not valid JSON ({exc.msg} at line {exc.lineno}); delete or regenerate "
                          "it") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what} {path} is not UTF-8 text ({exc.reason}); delete or regenerate it") from None
+    except RecursionError:
+        raise ValueError(f"{what} {path} is nested too deeply to be a file of this project; delete or regenerate "
+                         "it") from None
+    except ValueError as exc:  # a NaN or Infinity refused by _no_constant
+        raise ValueError(f"{what} {path} holds {exc}; delete or regenerate it") from None
+
+
+_BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def printable(text: Any) -> str:
+    """``text`` safe to print on a terminal: control characters (ESC sequences, CR, newlines, tabs, DEL, C1) and
+    bidirectional overrides written as ``\\xNN`` / ``\\uNNNN`` escapes, so an untrusted file name, zip member
+    name, header value or class name cannot erase a line, retitle the window, reorder text or print a fake line."""
+    out = []
+    for ch in str(text):
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif ch in _BIDI or ch in "\u2028\u2029":
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def fingerprint(*arrays: Any) -> str:

@@ -67,6 +67,7 @@ from ramancmp.data.preprocess import (
     preprocess_spectrum,
 )
 from ramancmp.data.rruff import Spectrum
+from ramancmp.fileio import printable as _p
 from ramancmp.models import LibrarySearch, OpenSetClassifier, list_models
 from ramancmp.training import TorchClassifier
 
@@ -696,29 +697,17 @@ def write_csv(report: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-_UNSAFE = None
-
-
-def _safe(value: Any) -> str:
-    """A string from a file (names, headers, reasons) made safe for a terminal: control characters (ESC, newlines,
-    carriage returns) and bidirectional overrides are shown as escapes instead of acting."""
-    import re
-
-    global _UNSAFE
-    if _UNSAFE is None:
-        _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-    return _UNSAFE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), str(value))
 
 
 def format_predictions(report: dict[str, Any]) -> str:
     """Human-readable report: what was used, per file the answer, its top classes and library matches, then the
     files that failed."""
     model = report["model"]
-    where = f"checkpoint {model['checkpoint']}" if model.get("checkpoint") else \
+    where = f"checkpoint {_p(model['checkpoint'])}" if model.get("checkpoint") else \
         f"{model.get('library_spectra', '?')} library spectra, no checkpoint"
     if model.get("user_references"):
         where += f", {model['user_references']} of your reference spectra added"
-    lines = [f"model: {_safe(model['name'])} ({model['classes']} classes of task {model['task']}; profile "
+    lines = [f"model: {_p(model['name'])} ({model['classes']} classes of task {model['task']}; profile "
              f"{model.get('profile')}; {where})"]
     rule = model.get("open_set_rule")
     if rule:
@@ -733,35 +722,35 @@ def format_predictions(report: dict[str, Any]) -> str:
                      f"{rule['temperature']:.4g}{shift})")
         if rule.get("meaning"):
             lines.append(f"what it means: {rule['meaning']}")
-    lines += [f"note: {_safe(n)}" for n in model.get("notes", [])]
+    lines += [f"note: {_p(n)}" for n in model.get("notes", [])]
     for pred in report["predictions"]:
-        note = f"  [file says: {_safe(pred['label_in_file'])}]" if pred.get("label_in_file") else ""
-        lines.append(f"\n{_safe(pred['source'])}{note}")
+        note = f"  [file says: {_p(pred['label_in_file'])}]" if pred.get("label_in_file") else ""
+        lines.append(f"\n{_p(pred['source'])}{note}")
         if pred.get("reader"):
-            lines.append(f"  read as: {_safe(pred['reader'])}")
+            lines.append(f"  read as: {_p(pred['reader'])}")
         if pred.get("score") is not None:
-            lines.append(f"  -> {pred['identified']} (score {pred['score']:.4f})"
+            lines.append(f"  -> {_p(pred['identified'])} (score {pred['score']:.4f})"
                          + ("; closest classes:" if pred["identified"] == NOT_IN_LIBRARY else ""))
         for rank, entry in enumerate(pred["top"], 1):
-            lines.append(f"  {rank}. {_safe(entry['class']):<28} {entry['probability']:6.1%}")
+            lines.append(f"  {rank}. {_p(entry['class']):<28} {entry['probability']:6.1%}")
         if pred.get("matches"):
             lines.append("  top library matches (species, RRUFF ID, class, laser, similarity, shift):")
             for rank, m in enumerate(pred["matches"], 1):
                 laser = f"{m['laser_nm']:g} nm" if m.get("laser_nm") else "laser ?"
-                ident = _safe(m["rruff_id"] or m["source"])
-                lines.append(f"    {rank}. {_safe(m['mineral']):<24} {ident:<12} {_safe(m['class']):<14} {laser:<8} "
+                ident = _p(m["rruff_id"] or m["source"])
+                lines.append(f"    {rank}. {_p(m['mineral']):<24} {ident:<12} {_p(m['class']):<14} {laser:<8} "
                              f"{m['similarity']:.4f}  {m['shift_cm1']:+g} cm^-1")
         if pred.get("nearest"):
             nn = pred["nearest"]
-            lines.append(f"  nearest library spectrum: {_safe(nn['mineral'])} {_safe(nn['rruff_id'])} (cosine "
+            lines.append(f"  nearest library spectrum: {_p(nn['mineral'])} {_p(nn['rruff_id'])} (cosine "
                          f"{nn['cosine']:.4f}, "
                          f"shift {nn.get('shift_cm1', 0):+g} cm^-1)")
         if pred.get("plot"):
-            lines.append(f"  plot: {_safe(pred['plot'])}")
-        lines += [f"  warning: {_safe(w)}" for w in pred.get("warnings", [])]
+            lines.append(f"  plot: {_p(pred['plot'])}")
+        lines += [f"  warning: {_p(w)}" for w in pred.get("warnings", [])]
     if report["errors"]:
         lines.append(f"\ncould not classify {len(report['errors'])} file(s):")
-        lines += [f"  {_safe(e['source'])}: {_safe(e['reason'])}" for e in report["errors"]]
+        lines += [f"  {_p(e['source'])}: {_p(e['reason'])}" for e in report["errors"]]
     unknown = sum(p["identified"] == NOT_IN_LIBRARY for p in report["predictions"])
     lines.append(f"\n{len(report['predictions'])} classified, {len(report['errors'])} failed"
                  + (f"; {unknown} of them not in library" if model.get("open_set") else ""))

@@ -16,8 +16,11 @@ Results and checkpoints are kept per profile, so a quick (CI) run never overwrit
 the book and README show: the full profile uses ``results/`` and ``checkpoints/``; the quick profile uses
 ``build/quick/results`` and ``build/quick/checkpoints`` (ignored by git, like ``checkpoints/``).
 
-Resume: a chapter counts as finished when its ``results/<chapter>.json`` exists with the same profile and seed;
-such chapters are skipped unless ``force=True``, so an interrupted run continues from the first unfinished chapter.
+Resume: a chapter counts as finished when its ``results/<chapter>.json`` exists with the same profile and seed and
+no ``results/.<chapter>.running`` marker is beside it; such chapters are skipped unless ``force=True``, so an
+interrupted run continues from the first unfinished chapter. The marker is written before a chapter starts and
+removed as the very last step of its run, so a chapter stopped half-way (Ctrl-C, SIGTERM, even SIGKILL or a power
+cut after its first ``save``) never counts as finished; results it wrote before it was stopped are removed.
 With ``update_book=True`` the executed notebooks replace ``book/*.ipynb`` (how the committed outputs are made).
 """
 
@@ -103,11 +106,18 @@ def _kernel_environment(ctx: RunContext):
                 os.environ[key] = value
 
 
+def _running_marker(results: Path, chapter: str) -> Path:
+    """``results/.<chapter>.running``: present from the start of a chapter's run until its very end."""
+    return results / f".{chapter}.running"
+
+
 def chapter_finished(chapter: str, profile: str, seed: int, results_dir: Path | None = None) -> bool:
-    """True when ``results/<chapter>.json`` exists (in ``results_dir``, default the profile's) and was produced with
-    this profile and seed."""
+    """True when ``results/<chapter>.json`` exists (in ``results_dir``, default the profile's), was produced with
+    this profile and seed, and no run of the chapter was interrupted since (no ``.<chapter>.running`` marker)."""
     folder = Path(results_dir) if results_dir is not None else profile_dirs(profile, seed)["results"]
     path = folder / f"{chapter}.json"
+    if _running_marker(folder, chapter).exists():
+        return False
     try:
         prov = json.loads(path.read_text(encoding="utf-8"))["provenance"]
     except (OSError, ValueError, KeyError):
@@ -221,8 +231,18 @@ def _run_chapters(selected: list[str], ctx: RunContext, force: bool, update_book
             continue
         print(f"[book] {chapter}: running (profile {profile}, seed {seed}) ...", flush=True)
         start = time.perf_counter()
+        marker = _running_marker(results, chapter)
+        write_json_atomic(marker, {"pid": os.getpid(), "started": time.time()})
+        began = time.time()
         try:
             executed = run_chapter(chapter, ctx=ctx, output=out, book_dir=book_dir)
+        except (KeyboardInterrupt, SystemExit):
+            half = results / f"{chapter}.json"
+            if half.exists() and half.stat().st_mtime >= began - 1:  # written by this run before it was stopped
+                half.unlink()
+            print(f"[book] {chapter}: interrupted; it does not count as finished (rerun to resume from it)",
+                  file=sys.stderr, flush=True)
+            raise
         except RuntimeError as exc:
             print(f"[book] FAILED: {exc}", file=sys.stderr)
             stale = results / f"{chapter}.json"
@@ -236,6 +256,7 @@ def _run_chapters(selected: list[str], ctx: RunContext, force: bool, update_book
         print(f"[book] {chapter}: done in {timings[chapter]:.1f} s -> {executed}", flush=True)
         if update_book:
             shutil.copyfile(executed, book_dir / f"{chapter}.ipynb")
+        marker.unlink(missing_ok=True)  # the very last step: only now does the chapter count as finished
     print(f"[book] {len(selected)} chapter(s) ready in profile {profile!r}; results in {results}")
     return 0
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ramancmp import config
-from ramancmp.data.rruff import SpectrumParseError, parse_spectrum, wanted_member
+from ramancmp.data.rruff import MAX_FILE_BYTES, SpectrumParseError, parse_spectrum, wanted_member
 from ramancmp.fileio import atomic_path, file_sha256, write_json_atomic
 
 __all__ = ["FetchError", "archive_content_fingerprint", "archive_path", "content_fingerprint", "describe_archive",
@@ -137,8 +137,15 @@ def _check_rruff_layout(path: Path, source: str, sample: int = 100) -> None:
         names = sorted(n for n in zf.namelist() if n.lower().endswith(".txt"))[:sample]
         ok, first_problem = 0, None
         for name in names:
+            size = zf.getinfo(name).file_size
+            if size > MAX_FILE_BYTES:  # checked before inflating: a 1.5 GiB member is never read into memory
+                first_problem = first_problem or (f"{name}: {size:,} bytes, more than a spectrum file "
+                                                  f"({MAX_FILE_BYTES:,})")
+                continue
             try:
-                parse_spectrum(zf.read(name), name)
+                with zf.open(name) as fh:
+                    data = fh.read(MAX_FILE_BYTES + 1)
+                parse_spectrum(data, name)
                 ok += 1
             except (SpectrumParseError, NotImplementedError, RuntimeError) as exc:
                 first_problem = first_problem or f"{name}: {getattr(exc, 'reason', exc)}"
@@ -184,6 +191,22 @@ def content_fingerprint(source: Path) -> str:
     for base, member_sha in sorted(pairs):
         digest.update(f"{base}\0{member_sha}\n".encode())
     return digest.hexdigest()
+
+
+def replaced_archive_warning(path: Path, sha256: str) -> str | None:
+    """A warning when ``path`` is the data cache's archive and its sha256 is not the one its fetch record holds
+    (the archive was replaced by another after ``data fetch``); None otherwise (also when there is no record)."""
+    try:
+        if Path(path).resolve() != archive_path().resolve():
+            return None
+        record = json.loads(record_path(archive_path()).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("sha256") in (None, sha256):
+        return None
+    return (f"{path} is not the archive `data fetch` verified (sha256 {sha256[:12]}..., its record says "
+            f"{str(record.get('sha256'))[:12]}...): it was replaced afterwards, and counts and results will differ "
+            "from the book's; run `python -m ramancmp data fetch --force` to fetch and verify it again")
 
 
 def snapshot_of(sha256: str | None = None, content_sha256: str | None = None) -> str | None:

@@ -26,7 +26,10 @@ archive it becomes a :class:`Skipped` entry, never a silently wrong spectrum):
   endings may be mixed; blank lines are ignored anywhere.
 * A header value may wrap (today's rruff.info files do this for long ``##ORIENTATION=`` or description texts): a
   non-blank line that follows a header line directly, has no ``##`` and does not start with a number continues that
-  value (joined with a space). The first line that starts with a number begins the data rows.
+  value (joined with a space). The first line that starts with a number begins the data rows. Header lines may
+  also follow the blank line that ends today's headers. At most :data:`MAX_HEADER_LINES` header lines and
+  :data:`MAX_HEADER_CHARS` characters of header are read (parsing stays linear); a :class:`Spectrum` keeps at most
+  :data:`MAX_KEPT_HEADER_CHARS` of its header (:data:`USED_HEADER_KEYS` first).
 * Data rows are exactly two numbers, separated by a comma and/or whitespace. A third column, a non-numeric value,
   NaN or infinity is an error naming the line.
 * Everything after the first ``##END=`` line is ignored (RRUFF files end with blank lines; a trailing row there is not
@@ -54,6 +57,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -72,6 +76,8 @@ __all__ = [
     "MAX_MEMBERS",
     "MAX_ROWS",
     "MAX_ROW_CHARS",
+    "MAX_HEADER_CHARS",
+    "MAX_HEADER_LINES",
     "MAX_TOTAL_BYTES",
     "MIN_POINTS",
     "ArchiveContents",
@@ -100,6 +106,19 @@ MAX_ROW_CHARS = 200
 #: so these bound what loading one source can cost; a source over either is refused whole, before anything is read.
 MAX_MEMBERS = 100_000
 MAX_TOTAL_BYTES = 2 * 2**30
+#: The most header lines (``##KEY=value`` and wrapped continuation lines) and header characters one file may have:
+#: RRUFF's headers have at most 11 lines and 770 characters. Beyond either the file is refused, so a file of millions
+#: of continuation lines costs milliseconds, not minutes.
+MAX_HEADER_LINES = 1_000
+MAX_HEADER_CHARS = 4 * 2**20
+#: What a :class:`Spectrum` keeps of its header (the metadata fields are read from it in full first): each value at
+#: most :data:`MAX_KEPT_VALUE_CHARS` characters, at most :data:`MAX_KEPT_HEADER_CHARS` in all (the fields the package
+#: uses first), so 100,000 spectra with huge headers cannot hold gigabytes of header text.
+MAX_KEPT_VALUE_CHARS = 4_096
+MAX_KEPT_HEADER_CHARS = 16_384
+#: Header fields the package reads (metadata, curation); kept first.
+USED_HEADER_KEYS = ("NAMES", "RRUFFID", "LOCALITY", "ORIENTATION", "FILETYPE", "RAMAN WAVELENGTH", "LASER WAVELENGTH",
+                    "WAVELENGTH", "STATUS", "DESCRIPTION")
 
 _SAMPLE_ID = re.compile(r"^([A-Z]\d{6})")  # R050016_a -> R050016, R040063-4 -> R040063, X050012.3 -> X050012
 _PROCESSING = re.compile(r"^raman_data_(\w+)$", re.IGNORECASE)
@@ -117,6 +136,10 @@ class SpectrumParseError(ValueError):
         self.source = source
         self.reason = reason
         super().__init__(f"{source}: {reason}")
+
+
+class ReplacedArchiveWarning(UserWarning):
+    """The data cache's archive is not the one ``data fetch`` verified (replaced afterwards)."""
 
 
 class ArchiveError(ValueError):
@@ -278,23 +301,35 @@ def _parse_rows(block: str, first_line: int, source: str) -> tuple[np.ndarray, n
 
 
 def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
-    """Header dict, the data block (up to ``##END=`` or the end) and the 1-based line number where it starts."""
+    """Header dict, the data block (up to ``##END=`` or the end) and the 1-based line number where it starts.
+
+    Linear in the header's size: a wrapped value's parts are collected in a list and joined once, and the header is
+    refused beyond :data:`MAX_HEADER_LINES` lines or :data:`MAX_HEADER_CHARS` characters (before it is joined)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")  # CRLF, LF and CR, mixed
-    header: dict[str, str] = {}
+    parts: dict[str, list[str]] = {}
     pos, n = 0, len(text)
     ended = False
     last_key = None  # the header line just above (a continuation line extends its value)
     wrapped = None  # (line, text) of the first continuation line, for the error when no data rows follow
+    n_lines = n_chars = 0
     while pos < n:  # header lines: '##KEY=value' (and blank lines) until the first data row
         eol = text.find("\n", pos)
         eol = n if eol < 0 else eol
         s = text[pos:eol].strip()
+        if s:
+            n_lines += 1
+            n_chars += len(s)
+            if n_lines > MAX_HEADER_LINES or n_chars > MAX_HEADER_CHARS:
+                line = text.count("\n", 0, pos) + 1
+                raise SpectrumParseError(source, f"header too long at line {line:,}: more than {MAX_HEADER_LINES:,} "
+                                                 f"header lines or {MAX_HEADER_CHARS:,} characters (RRUFF headers have "
+                                                 "about 10 lines); not a RRUFF spectrum file")
         if s and not s.startswith("##"):
             if last_key is None or _ROW_START.match(s):
                 break  # the first data row
             # today's rruff.info wraps long header values: the rest follows on lines without '##'
-            header[last_key] = f"{header[last_key]} {s}".strip()
+            parts[last_key].append(s)
             if wrapped is None:
                 wrapped = (text.count("\n", 0, pos) + 1, s)
             pos = eol + 1
@@ -305,11 +340,12 @@ def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
             if key == "END":
                 ended = True
                 break
-            header[key] = value.strip()
+            parts[key] = [value.strip()]
             last_key = key
-        else:
-            last_key = None  # a blank line ends a header value
+        # a blank line does not end the header: today's rruff.info files put more header lines (and wrapped
+        # values) after the blank line that precedes the data rows
         pos = eol + 1
+    header = _kept_header(parts)
     if not header and pos >= n:
         raise SpectrumParseError(source, "empty file")
     first_line = text.count("\n", 0, pos) + 1
@@ -332,6 +368,20 @@ def _split_text(text: str, source: str) -> tuple[dict[str, str], str, int]:
                                              "(no data rows follow)")
         raise SpectrumParseError(source, "no data rows (header only)")
     return header, block, first_line
+
+
+def _kept_header(parts: dict[str, list[str]]) -> dict[str, str]:
+    """The header as ``{KEY: value}``: wrapped parts joined once, values and total size capped (see
+    :data:`MAX_KEPT_HEADER_CHARS`); the fields in :data:`USED_HEADER_KEYS` come first, then the others in file order."""
+    order = [k for k in USED_HEADER_KEYS if k in parts] + [k for k in parts if k not in USED_HEADER_KEYS]
+    header, budget = {}, MAX_KEPT_HEADER_CHARS
+    for key in order:
+        value = " ".join(p for p in parts[key] if p).strip()[:min(MAX_KEPT_VALUE_CHARS, budget)]
+        if budget <= 0:
+            break
+        header[key[:200]] = value
+        budget -= len(value) + 1
+    return header
 
 
 def _number(value: str | None) -> float | None:
@@ -524,7 +574,13 @@ def _load_zip(path: Path, progress: bool, select: Callable[[str], bool] | None =
             spectra, skipped = _parse_all(items, zf.read, lambda info: info.file_size, progress, path.name)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # CRC mismatch, damaged deflate stream, cut short
         raise ArchiveError(f"{path}: corrupt zip archive ({exc}){_refetch_hint(path)}") from exc
-    return ArchiveContents(spectra, skipped, str(path), file_sha256(path))
+    sha = file_sha256(path)
+    from ramancmp.data.fetch import replaced_archive_warning  # fetch imports this module
+
+    replaced = replaced_archive_warning(path, sha)
+    if replaced:
+        warnings.warn(replaced, ReplacedArchiveWarning, stacklevel=3)
+    return ArchiveContents(spectra, skipped, str(path), sha)
 
 
 def _file_size(path: Path) -> int:

@@ -37,6 +37,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ import ramancmp
 from ramancmp import config as _config
 from ramancmp.data.fetch import archive_path, file_sha256
 from ramancmp.data.preprocess import PreprocessConfig, preprocess_many
-from ramancmp.data.rruff import load_archive
+from ramancmp.data.rruff import MAX_FILE_BYTES, load_archive
 from ramancmp.fileio import atomic_path
 
 __all__ = ["CACHE_VERSION", "GROUPS_CSV", "TASKS", "SpectraDataset", "list_tasks", "load_task", "load_catalog", "load_variants", "raw_pairs", "variant_name",
@@ -129,7 +130,9 @@ def source_fingerprint(path: Path) -> str:
         digest = hashlib.sha256()
         for p in sorted(q for q in path.rglob("*") if q.is_file() and q.suffix.lower() == ".txt"):
             digest.update(p.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(p.read_bytes()).digest())
+            st = p.stat()  # a file too large to be a spectrum is skipped unread by the parser: named, not hashed
+            digest.update(bytes.fromhex(file_sha256(p)) if st.st_size <= MAX_FILE_BYTES
+                          else f"{st.st_size}:{st.st_mtime_ns}".encode())
         return digest.hexdigest()
     index_path = _cache_dir() / "fingerprints.json"
     index = _read_json(index_path)
@@ -183,7 +186,7 @@ def _load(stem: Path, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] 
     try:
         with np.load(stem.with_suffix(".npz"), allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # a truncated cache file: rebuilt, not a traceback
         return None
     if str(arrays.pop("token", "")) != info.get("token"):
         return None

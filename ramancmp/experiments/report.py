@@ -124,17 +124,39 @@ def run_claims(directory: Path) -> dict[tuple[str, str], dict]:
         raise FileNotFoundError(f"{folder} is not a results folder")
     found: dict[tuple[str, str], dict] = {}
     for path in sorted(folder.glob("*.json")):
-        metrics = (read_json(path, "results file") or {}).get("metrics")
-        for claim in (metrics or {}).get("claims") or [] if isinstance(metrics, dict) else []:
+        payload = read_json(path, "results file", allow_nan=False)
+        if not isinstance(payload, dict):
+            raise ValueError(f"{path}: holds {type(payload).__name__} {str(payload)[:40]!r}, not a results object "
+                             "({'metrics': ..., 'provenance': ...}); remove it from the folder or rerun its chapter")
+        metrics = payload.get("metrics")
+        claims = metrics.get("claims") if isinstance(metrics, dict) else None
+        if claims is not None and not isinstance(claims, list):
+            raise ValueError(f"{path}: 'claims' is {type(claims).__name__}, not a list; not a results file of this "
+                             "book")
+        for claim in claims or []:
             if not isinstance(claim, dict) or "key" not in claim or "verdict" not in claim:
                 raise ValueError(f"{path}: a claim entry without 'key' and 'verdict' ({claim!r:.80}); not a results "
                                  "file of this book")
+            _check_claim(claim, path)
             # runs before claims had readings judged each claim once, as stated
             found[(claim["key"], claim.get("reading", "as stated"))] = {**claim, "file": path.name}
     if not found:
         raise FileNotFoundError(f"{folder} holds no judged claims; run the book first: "
                                 "python -m ramancmp book run --profile full")
     return found
+
+
+def _check_claim(claim: dict, path: Path) -> None:
+    """A claim reading's fields have the types the judging code uses (a hand-edited file says so, not a traceback)."""
+    if not isinstance(claim["key"], str) or not isinstance(claim["verdict"], str) or \
+            not isinstance(claim.get("reading", ""), str):
+        raise ValueError(f"{path}: claim {claim['key']!r:.40}: 'key', 'reading' and 'verdict' must be text; not a "
+                         "results file of this book")
+    for field in ("ours", "lo", "hi", "paper"):
+        value = claim.get(field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"{path}: claim {claim['key']!r:.40}: {field!r} is {value!r:.40}, not a number; not a "
+                             "results file of this book")
 
 
 def compare_runs(before: Path, after: Path, as_stored: bool = False) -> tuple[list[dict], int]:
