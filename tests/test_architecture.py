@@ -26,7 +26,7 @@ ALLOWED = {
     "compression": {"models", "training", "metrics", "fileio"},
     "plots": set(),
     "experiments": {"config", "fileio", "data", "models", "metrics", "training", "compression"},
-    "predict": {"config", "data", "models", "training"},
+    "predict": {"config", "fileio", "data", "models", "training"},
     "book": {"config", "fileio", "data", "models", "metrics", "training", "compression", "experiments", "plots",
              "navigation"},
     "cli": {"config", "data", "experiments", "book", "predict", "fileio", "navigation"},

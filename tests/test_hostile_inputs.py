@@ -207,8 +207,8 @@ def _fake_book(tmp_path, monkeypatch):
     from ramancmp.book import runner
 
     results = tmp_path / "results"
-    monkeypatch.setattr(runner, "profile_dirs", lambda profile, seed=0: {"results": results,
-                                                                         "checkpoints": tmp_path / "ckpt"})
+    monkeypatch.setenv("RAMANCMP_RESULTS_DIR", str(results))
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
     monkeypatch.setattr(runner, "select_chapters", lambda chapters, book_dir=None: ["05_x"])
     return runner, results
 
@@ -217,17 +217,17 @@ def _fake_book(tmp_path, monkeypatch):
 def test_a_chapter_interrupted_after_its_first_save_does_not_count_as_finished(tmp_path, monkeypatch, capsys, stop):
     runner, results = _fake_book(tmp_path, monkeypatch)
 
-    def first_save_then_stop(chapter, *, profile, seed, output, book_dir):
+    def first_save_then_stop(chapter, *, ctx, output, book_dir):
         results.mkdir(parents=True, exist_ok=True)
-        (results / f"{chapter}.json").write_text(json.dumps({"metrics": {}, "provenance": {"profile": profile,
-                                                                                           "seed": seed}}))
+        (results / f"{chapter}.json").write_text(json.dumps({"metrics": {}, "provenance": {
+            "profile": ctx.profile.name, "seed": ctx.seed}}))
         raise stop
 
     monkeypatch.setattr(runner, "run_chapter", first_save_then_stop)
     with pytest.raises(stop):
         runner.run_book("quick", output=tmp_path / "build")
     assert "05_x: interrupted; it does not count as finished" in capsys.readouterr().err
-    assert not runner.chapter_finished("05_x", "quick", 0) and not (results / "05_x.json").exists()
+    assert not runner.chapter_finished("05_x", "quick", 0, results) and not (results / "05_x.json").exists()
 
 
 def test_a_killed_chapter_leaves_its_marker_and_is_rerun(tmp_path, monkeypatch, capsys):
@@ -236,16 +236,16 @@ def test_a_killed_chapter_leaves_its_marker_and_is_rerun(tmp_path, monkeypatch, 
     results.mkdir()
     (results / "05_x.json").write_text(json.dumps({"metrics": {}, "provenance": {"profile": "quick", "seed": 0}}))
     (results / ".05_x.running").write_text("{}")
-    assert not runner.chapter_finished("05_x", "quick", 0)
+    assert not runner.chapter_finished("05_x", "quick", 0, results)
     ran = []
 
-    def completes(chapter, *, profile, seed, output, book_dir):
+    def completes(chapter, *, ctx, output, book_dir):
         ran.append(chapter)
         return output / f"{chapter}.ipynb"
 
     monkeypatch.setattr(runner, "run_chapter", completes)
     assert runner.run_book("quick", output=tmp_path / "build") == 0 and ran == ["05_x"]
-    assert runner.chapter_finished("05_x", "quick", 0) and not (results / ".05_x.running").exists()
+    assert runner.chapter_finished("05_x", "quick", 0, results) and not (results / ".05_x.running").exists()
 
 
 # ------------------------------------------------------------------------------------------- archives and caches

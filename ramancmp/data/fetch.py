@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ramancmp import config
+from ramancmp.data.cache import archive_path, record_path, replaced_archive_warning
 from ramancmp.data.rruff import MAX_FILE_BYTES, SpectrumParseError, parse_spectrum, wanted_member
 from ramancmp.fileio import atomic_path, file_sha256, write_json_atomic
 
@@ -42,16 +43,6 @@ _TIMEOUT_S = 60.0
 
 class FetchError(ValueError):
     """A download or copy that failed; names the source and the reason. (A ValueError, so the CLI reports it.)"""
-
-
-def archive_path(dest_dir: Path | None = None) -> Path:
-    """Where the cached archive lives: ``<dest_dir or data cache>/excellent_unoriented.zip`` (may not exist yet)."""
-    return Path(dest_dir or config.data_dir()).expanduser() / config.RRUFF_ZIP_NAME
-
-
-def record_path(archive: Path) -> Path:
-    """The provenance record beside an archive: ``excellent_unoriented.json``."""
-    return Path(archive).with_suffix(".json")
 
 
 def _is_url(source: str) -> bool:
@@ -191,22 +182,6 @@ def content_fingerprint(source: Path) -> str:
     for base, member_sha in sorted(pairs):
         digest.update(f"{base}\0{member_sha}\n".encode())
     return digest.hexdigest()
-
-
-def replaced_archive_warning(path: Path, sha256: str) -> str | None:
-    """A warning when ``path`` is the data cache's archive and its sha256 is not the one its fetch record holds
-    (the archive was replaced by another after ``data fetch``); None otherwise (also when there is no record)."""
-    try:
-        if Path(path).resolve() != archive_path().resolve():
-            return None
-        record = json.loads(record_path(archive_path()).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("sha256") in (None, sha256):
-        return None
-    return (f"{path} is not the archive `data fetch` verified (sha256 {sha256[:12]}..., its record says "
-            f"{str(record.get('sha256'))[:12]}...): it was replaced afterwards, and counts and results will differ "
-            "from the book's; run `python -m ramancmp data fetch --force` to fetch and verify it again")
 
 
 def snapshot_of(sha256: str | None = None, content_sha256: str | None = None) -> str | None:

@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 
 from ramancmp import config
+from ramancmp.data.cache import replaced_archive_warning
 from ramancmp.fileio import file_sha256
 
 __all__ = [
@@ -575,8 +576,6 @@ def _load_zip(path: Path, progress: bool, select: Callable[[str], bool] | None =
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # CRC mismatch, damaged deflate stream, cut short
         raise ArchiveError(f"{path}: corrupt zip archive ({exc}){_refetch_hint(path)}") from exc
     sha = file_sha256(path)
-    from ramancmp.data.fetch import replaced_archive_warning  # fetch imports this module
-
     replaced = replaced_archive_warning(path, sha)
     if replaced:
         warnings.warn(replaced, ReplacedArchiveWarning, stacklevel=3)
