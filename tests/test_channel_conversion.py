@@ -17,11 +17,11 @@ from ramancmp.models import (
     fold_spectrum,
 )
 from ramancmp.models import unfold_spectrum as unfold
+from ramancmp.training import load_checkpoint, save_checkpoint
 
 
 def fold(x, k, mode="interleaved"):
     return fold_spectrum(x, k, mode)
-from ramancmp.training import load_checkpoint, save_checkpoint
 
 
 def test_interleaved_fold_puts_neighbouring_points_in_neighbouring_channels():

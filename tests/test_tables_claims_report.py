@@ -265,11 +265,11 @@ def test_compare_runs_flags_every_reading_whose_verdict_changed(tmp_path):
         return {"key": key, "reading": reading, "ours": ours, "lo": ours - 1, "hi": ours + 1, "verdict": verdict}
 
     first, second = tmp_path / "first", tmp_path / "second"
-    for folder, speedup in ((first, 61.0), (second, 55.0)):
+    for folder, value in ((first, 61.0), (second, 55.0)):
         folder.mkdir()
         (folder / "10_comparison.json").write_text(json.dumps({"name": "10_comparison", "metrics": {"claims": [
             claim("distillation_loss", "as stated", -0.1, "reproduced"),
-            claim("channel_conversion_speedup", "batch 256", speedup, "beaten" if speedup > 60 else "not reached")]}}))
+            claim("channel_conversion_speedup", "batch 256", value, "beaten" if value > 60 else "not reached")]}}))
     rows, changed = report.compare_runs(first, first)
     assert changed == 0 and all(r["same"] for r in rows)
     text, changed = report.compare_runs_markdown(first, second)

@@ -379,7 +379,7 @@ def bench_deployment(task: str = "rruff-groups-10", *, profile: Profile, seed: i
     if pending:
         shared_executor(executor).map(_fine_tune, pending, desc="fine-tuning", progress=progress)
     rows = []
-    for key, clf in nets.items():
+    for clf in nets.values():
         rows += deployment_variants(clf, X_tr[:profile.calibration_size], X[split.test], y[split.test], X_train=X_tr,
                                     y_train=y_tr, X_val=X_val, y_val=y_val, ratios=profile.prune_ratios,
                                     fine_tune=tune, threads=threads, latency_runs=profile.timing_rounds,
