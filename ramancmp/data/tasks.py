@@ -367,7 +367,8 @@ def load_task(name: str = "rruff-groups-10", source: str | Path | None = None,
     """Load a task (see the module docstring) from ``source`` (default: the data cache's archive).
 
     ``preprocess`` is a :class:`PreprocessConfig` (or its ``to_dict()``, as stored in checkpoints); default settings
-    if None. ``processing`` picks ``"Processed"`` (default), ``"RAW"`` or ``"all"`` spectra. ``cache=False`` neither reads nor
+    if None. ``processing`` picks ``"Processed"`` (default), ``"RAW"`` or ``"all"`` spectra. ``cache=False`` neither
+    reads nor
     writes cache files. Raises FileNotFoundError if there is no archive, ValueError for an unknown task or option.
     """
     _check_task(name)
@@ -470,7 +471,8 @@ def _variant(base: SpectraDataset, label: str, config: PreprocessConfig, X: np.n
 
 def raw_pairs(source: str | Path | None = None) -> list[tuple[Any, Any]]:
     """Every RAW spectrum of ``source`` (default: the data cache's archive) with the Processed spectrum of the same
-    RRUFF ID and laser (else of the same RRUFF ID at another laser; ``None`` if the archive has none): RRUFF's own baseline correction is the reference a
+    RRUFF ID and laser (else of the same RRUFF ID at another laser; ``None`` if the archive has none): RRUFF's own
+    baseline correction is the reference a
     baseline method applied to the RAW file can be compared with. The 2019 snapshot holds 10 RAW files."""
     contents = load_archive(resolve_source(source), select=lambda s: "raw" in _member(s).lower())
     raws = [s for s in contents.spectra if s.processing == "RAW"]

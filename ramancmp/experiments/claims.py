@@ -206,7 +206,8 @@ def verdict_with_interval(claim: Claim, ours: float, lo: float | None = None, hi
 
 
 def beyond_text(entry: ClaimReading | dict) -> str:
-    """An entry's :func:`beyond_paper` value with its interval, signed ("+10.59 [+7.56, +12.18]"); "–" if not measured."""
+    """An entry's :func:`beyond_paper` value with its interval, signed ("+10.59 [+7.56, +12.18]"); "–" if not
+    measured."""
     e = ClaimReading.from_dict(entry)
     if e.beyond is None:
         return "–"
