@@ -51,7 +51,8 @@ from ramancmp.data.preprocess import PreprocessConfig, preprocess_many
 from ramancmp.data.rruff import load_archive
 from ramancmp.fileio import atomic_path
 
-__all__ = ["CACHE_VERSION", "GROUPS_CSV", "TASKS", "SpectraDataset", "list_tasks", "load_task", "load_catalog", "load_variants", "raw_pairs", "variant_name",
+__all__ = ["CACHE_VERSION", "GROUPS_CSV", "TASKS", "SpectraDataset", "list_tasks", "load_task", "load_catalog",
+           "load_variants", "raw_pairs", "variant_name",
            "mineral_groups", "resolve_source"]
 
 CACHE_VERSION = 2

@@ -39,8 +39,10 @@ from ramancmp.metrics.statistics import (
     unpaired_difference,
 )
 
-__all__ = ["WITHIN_NOISE", "Interval", "Row", "Speedup", "Stat", "Timing", "TimingCell", "accuracy_text", "difference_text", "end_to_end", "interval", "paired", "species_text",
-           "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text", "speedup"]
+__all__ = ["WITHIN_NOISE", "Interval", "Row", "Speedup", "Stat", "Timing", "TimingCell", "accuracy_text",
+           "difference_text", "end_to_end", "interval", "paired", "species_text",
+           "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text",
+           "speedup"]
 
 STATS = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
          "accuracy_known_species", "accuracy_new_species", "new_species_fraction", "fit_time_s", "accuracy_random",
