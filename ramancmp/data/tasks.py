@@ -93,7 +93,8 @@ def resolve_source(source: str | Path | None = None) -> Path:
         if source is not None:  # the user's own path: a download would not put anything there
             raise FileNotFoundError(f"no RRUFF archive at {path}: no such file or folder")
         raise FileNotFoundError(f"no RRUFF archive at {path} (the data cache is $RAMANCMP_DATA_DIR or data/raw); "
-                                "download it with `python -m ramancmp data fetch` or pass source= a RRUFF zip or folder")
+                                "download it with `python -m ramancmp data fetch` "
+                                "or pass source= a RRUFF zip or folder")
     if not path.is_dir() and not path.is_file():  # a FIFO or a device: hashing it would block or never end
         raise ValueError(f"{path}: not a regular file or folder (a device, FIFO or socket); give a RRUFF zip or folder")
     return path
@@ -375,7 +376,8 @@ def load_task(name: str = "rruff-groups-10", source: str | Path | None = None,
     _check_task(name)
     if processing not in PROCESSINGS:
         raise ValueError(f"unknown processing {processing!r}; choose one of {list(PROCESSINGS)}")
-    config = PreprocessConfig.from_dict(preprocess) if isinstance(preprocess, dict) else preprocess or PreprocessConfig()
+    config = (PreprocessConfig.from_dict(preprocess) if isinstance(preprocess, dict)
+              else preprocess or PreprocessConfig())
     if not isinstance(config, PreprocessConfig):
         raise ValueError(f"preprocess must be a PreprocessConfig or its dict, got {type(config).__name__}")
     path = resolve_source(source)
