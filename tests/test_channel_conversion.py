@@ -116,4 +116,5 @@ def test_variants_build_and_include_the_book_variant():
         assert BOOK_VARIANT in variants
         for v in variants:
             assert create_model(v.model, 10, 1024, **v.kwargs).eval()(torch.randn(1, 1024)).shape == (1, 10)
-    assert len(conversion_variants(PROFILES["full"].conversion_variants)) > len(conversion_variants(PROFILES["quick"].conversion_variants))
+    assert (len(conversion_variants(PROFILES["full"].conversion_variants))
+            > len(conversion_variants(PROFILES["quick"].conversion_variants)))

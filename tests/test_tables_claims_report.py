@@ -120,7 +120,8 @@ def test_judge_claims_computes_every_claim_once_from_the_rows():
     assert dist["verdict"] == "reached"  # -2.0 vs -2.07 within 0.5
     assert dist["beyond"] == pytest.approx(0.07)  # a smaller loss than the paper's: beyond it
     conv = judged["channel_conversion_speedup"]
-    assert conv["at"] == "fast, 0.5 points less" and conv["ours"] == pytest.approx(70.0) and conv["verdict"] == "reached"
+    assert (conv["at"] == "fast, 0.5 points less" and conv["ours"] == pytest.approx(70.0)
+            and conv["verdict"] == "reached")
     assert judged["feature_lda_accuracy"]["ours"] == pytest.approx(92.0)
     gain = judged["distillation_gain"]  # distilled - the CNN alone: +3 points, not the paper's +20
     assert gain["ours"] == pytest.approx(3.0) and gain["verdict"] == "not reached"
