@@ -89,7 +89,6 @@ def case_member_at_limit(d: Path) -> Path:
     """One member just under the size limit, all of it data rows: the most a single accepted member can cost."""
     p = d / "member-at-limit.zip"
     header = GOOD.split("150.0000")[0].encode()
-    n = 0
     with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as zf:
         info = zipfile.ZipInfo(make_rruff_name(index=3))
         info.compress_type = zipfile.ZIP_DEFLATED

@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="data_command", required=True)
     p = data.add_parser("fetch", help="download (or copy) the RRUFF excellent_unoriented archive into the data cache")
     p.add_argument("--from", dest="source", default=None, help="local zip or URL (default: rruff.info)")
-    p.add_argument("--dest", type=Path, default=None, help="data cache folder (default: $RAMANCMP_DATA_DIR or data/raw)")
+    p.add_argument("--dest", type=Path, default=None,
+                   help="data cache folder (default: $RAMANCMP_DATA_DIR or data/raw)")
     p.add_argument("--force", action="store_true", help="fetch again even if a verified copy is present")
     p.set_defaults(func=_cmd_data_fetch)
     p = data.add_parser("summary", help="spectra, classes, samples, lasers and skipped files of a task")

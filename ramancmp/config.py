@@ -197,7 +197,8 @@ PROFILES: dict[str, Profile] = {
     # cores) the end lands among them: between two runs of the book one speed-up's upper end moved by 16 points while
     # its median moved by 1. With 41 rounds the end is near the 27th of 41, clear of such a tail.
     "full": Profile("full", repeats=5, classical_repeats=10, max_epochs=30, patience=10, batch_size=64,
-                    latency_runs=200, throughput_runs=10, distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
+                    latency_runs=200, throughput_runs=10,
+                    distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
                     conversion_variants=None, calibration_size=256, prune_ratios=(0.25, 0.5, 0.75),
                     fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True, timing_rounds=41, timing_min_ms=10.0,
                     timing_max_s=75.0, timing_all_cores=True, preprocess_epochs=12,

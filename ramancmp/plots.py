@@ -518,7 +518,8 @@ def attribution_figure(grid: np.ndarray, means: np.ndarray, attribution: np.ndar
     return fig
 
 
-def baseline_figure(grid: np.ndarray, curves: dict[str, np.ndarray], *, title: str = "Baseline correction") -> go.Figure:
+def baseline_figure(grid: np.ndarray, curves: dict[str, np.ndarray], *,
+                    title: str = "Baseline correction") -> go.Figure:
     """Several curves on one wavenumber axis (``{label: intensity}``), e.g. a RAW spectrum, RRUFF's Processed one and
     each method's correction, each scaled to [0, 1] so their shapes compare."""
     fig = go.Figure()

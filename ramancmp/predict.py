@@ -130,7 +130,8 @@ def resolve_checkpoint(model: str | Path, task: str = DEFAULT_TASK) -> Path:
                          f"or the library search (--model {LIBRARY}); choose one of "
                          f"{', '.join([LIBRARY, *list_models('torch')])}")
     raise FileNotFoundError(
-        f"no trained {model!r} checkpoint for task {task!r}; looked for {', '.join(str(c) + '.pt' for c in candidates)}. "
+        f"no trained {model!r} checkpoint for task {task!r}; "
+        f"looked for {', '.join(str(c) + '.pt' for c in candidates)}. "
         "Train it with the book (python -m ramancmp book run), or in Python: "
         f"evaluate({str(model)!r}, load_task({task!r}), profile=PROFILES['quick']).save_checkpoint()")
 
@@ -487,7 +488,8 @@ def _prepare(reading: Reading, config: PreprocessConfig, baseline: str, for_libr
     at_top = np.flatnonzero(inten >= top - 1e-9 * max(abs(top), 1.0))
     if top > 0 and at_top.size >= SATURATION_RUN and np.any(np.convolve(np.diff(at_top) == 1, np.ones(
             SATURATION_RUN - 1), "valid") == SATURATION_RUN - 1):
-        notes.append(f"possibly saturated: {at_top.size} points at the maximum intensity {measured_top:g} (a flat-topped "
+        notes.append(f"possibly saturated: {at_top.size} points at the maximum intensity {measured_top:g} "
+                     "(a flat-topped "
                      "band); the band's shape and relative height are lost -- measure again with a shorter exposure")
     problem = coverage_problem(wn, cfg, inten)  # gaps, mostly negative: judged on the spectrum as measured
     if problem:

@@ -17,7 +17,8 @@ import pytest
 
 # the shared mirror beside the checkout (as CI lays it out: ../shared), or wherever $RAMANCMP_SHARED_ZIP says
 SHARED_RRUFF_ZIP = Path(os.environ.get("RAMANCMP_SHARED_ZIP")
-                        or Path(__file__).resolve().parents[2] / "shared" / "data" / "rruff" / "excellent_unoriented.zip")
+                        or Path(__file__).resolve().parents[2] / "shared" / "data" / "rruff"
+                        / "excellent_unoriented.zip")
 
 
 def make_spectrum_arrays(n: int = 200, start: float = 150.0, stop: float = 1300.0, peaks=(465.0, 1085.0),

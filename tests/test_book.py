@@ -39,8 +39,10 @@ def test_committed_notebooks_hold_the_cells_of_their_text_forms():
         assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])], (
             f"book/{chapter}.ipynb holds papermill's injected parameters cell: rerun it (book run --update-book)")
         nb_cells = [c.source.strip() for c in nb.cells]
-        assert nb_cells == text_cells, f"book/{chapter}.ipynb is out of date: rerun the chapter (book run --update-book)"
-        assert nb.metadata.get("ramancmp", {}).get("profile") == "full", f"{chapter}.ipynb was not run in the full profile"
+        assert nb_cells == text_cells, (f"book/{chapter}.ipynb is out of date: "
+                                        "rerun the chapter (book run --update-book)")
+        assert nb.metadata.get("ramancmp", {}).get("profile") == "full", (f"{chapter}.ipynb was not run "
+                                                                          "in the full profile")
 
 
 def test_parameters_cell_runs_the_quick_profile_unless_the_runner_says_otherwise(monkeypatch):
@@ -160,12 +162,14 @@ def test_runner_names_failing_chapter_and_cell_and_resumes(tmp_path, monkeypatch
     timings = json.loads((tmp_path / "results" / "book_timings.json").read_text())["chapters"]
     assert set(timings) == {"00_ok"}  # recorded as each chapter finishes
     # A forced rerun that fails must not leave the earlier run's results behind (the chapter would look finished).
-    (chapters / "00_ok.py").write_text((chapters / "00_ok.py").read_text() + "\n# %%\nraise RuntimeError('now broken')\n")
+    (chapters / "00_ok.py").write_text((chapters / "00_ok.py").read_text()
+                                       + "\n# %%\nraise RuntimeError('now broken')\n")
     assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters, force=True) == 1
     assert "removed" in capsys.readouterr().err and not (tmp_path / "results" / "00_ok.json").exists()
     assert not book.chapter_finished("00_ok", "quick", 0)
     # Another seed never overwrites the book's seed: its results go beside them, in seed<k>/.
-    (chapters / "00_ok.py").write_text((chapters / "00_ok.py").read_text().replace("raise RuntimeError('now broken')", ""))
+    (chapters / "00_ok.py").write_text((chapters / "00_ok.py").read_text()
+                                       .replace("raise RuntimeError('now broken')", ""))
     (chapters / "01_broken.py").unlink(missing_ok=True)
     assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters) == 0
     assert book.run_book("quick", output=tmp_path / "build", book_dir=chapters, seed=1) == 0

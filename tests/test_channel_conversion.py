@@ -17,11 +17,11 @@ from ramancmp.models import (
     fold_spectrum,
 )
 from ramancmp.models import unfold_spectrum as unfold
+from ramancmp.training import load_checkpoint, save_checkpoint
 
 
 def fold(x, k, mode="interleaved"):
     return fold_spectrum(x, k, mode)
-from ramancmp.training import load_checkpoint, save_checkpoint
 
 
 def test_interleaved_fold_puts_neighbouring_points_in_neighbouring_channels():
@@ -116,4 +116,5 @@ def test_variants_build_and_include_the_book_variant():
         assert BOOK_VARIANT in variants
         for v in variants:
             assert create_model(v.model, 10, 1024, **v.kwargs).eval()(torch.randn(1, 1024)).shape == (1, 10)
-    assert len(conversion_variants(PROFILES["full"].conversion_variants)) > len(conversion_variants(PROFILES["quick"].conversion_variants))
+    assert (len(conversion_variants(PROFILES["full"].conversion_variants))
+            > len(conversion_variants(PROFILES["quick"].conversion_variants)))

@@ -167,7 +167,8 @@ def test_evaluate_curated_pairs_with_the_full_evaluation():
     with pytest.raises(ValueError, match="one value per spectrum"):
         from ramancmp.experiments.evaluation import evaluate
 
-        evaluate("knn_cosine", ds, repeats=1, drop_from_test=mask[:-1], profile=quick, measure_speed=False, progress=False)
+        evaluate("knn_cosine", ds, repeats=1, drop_from_test=mask[:-1], profile=quick, measure_speed=False,
+                 progress=False)
 
 
 def test_hand_checked_reasons_hold_on_the_archive(rruff_zip):

@@ -36,8 +36,8 @@ def data():
 def _variants(net, data, **kw):
     X, y, Xt, yt = data
     return deployment_variants(net, X[:32], Xt, yt, X_train=X, y_train=y, X_val=Xt[:8], y_val=yt[:8], ratios=(0.5,),
-                               fine_tune=TUNE, onnx=False, latency_runs=3, throughput_runs=1, threads=1, idle_wait_s=0.0,
-                               **kw)
+                               fine_tune=TUNE, onnx=False, latency_runs=3, throughput_runs=1, threads=1,
+                               idle_wait_s=0.0, **kw)
 
 
 def test_variants_rows_and_their_table_form(data):

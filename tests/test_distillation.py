@@ -131,8 +131,8 @@ def test_teacher_trained_on_other_data_is_refused():
                               max_epochs=1, batch_size=8, patience=None, validation_fraction=0, schedule="constant",
                               device="cpu").fit(X, y)
     teacher.train_fingerprint_ = fingerprint(X, y)
-    student = DistilledClassifier(teacher=teacher, max_epochs=1, batch_size=8, validation_fraction=0, schedule="constant",
-                                  device="cpu")
+    student = DistilledClassifier(teacher=teacher, max_epochs=1, batch_size=8, validation_fraction=0,
+                                  schedule="constant", device="cpu")
     with pytest.raises(ValueError, match="other data"):
         student.fit(X[:-3], y[:-3])
 

@@ -230,7 +230,8 @@ def test_local_in_process_when_nothing_to_share():
 
 def test_dask_warns_about_threaded_workers():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
         with pytest.warns(UserWarning, match="--nthreads 1"):
             DaskExecutor(client)

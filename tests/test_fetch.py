@@ -232,7 +232,8 @@ def test_summary_works_without_a_writable_cache(tmp_path, monkeypatch, capsys):
 
 
 def test_a_zip_that_is_not_rruff_is_refused_and_nothing_is_recorded(tmp_path, capsys):
-    zpath = write_rruff_zip(tmp_path / "notes.zip", {f"note{k}.txt": f"shopping list {k}\nmilk\nbread\n" for k in range(3)})
+    zpath = write_rruff_zip(tmp_path / "notes.zip",
+                            {f"note{k}.txt": f"shopping list {k}\nmilk\nbread\n" for k in range(3)})
     dest = tmp_path / "cache"
     assert main(["data", "fetch", "--from", str(zpath), "--dest", str(dest)]) == 2
     err = capsys.readouterr().err

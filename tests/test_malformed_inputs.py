@@ -741,7 +741,8 @@ def _(ctx):
     return command("data", "curation", "--check", "--source", folder, "--path", path, names=path)
 
 
-@case("cli-curation-table-disagrees", "skip", r"R050016 Agardite-\(Y\) mixture: in bad.csv but not produced by the archive")
+@case("cli-curation-table-disagrees", "skip",
+      r"R050016 Agardite-\(Y\) mixture: in bad.csv but not produced by the archive")
 def _(ctx):
     folder = ctx.tmp / "src"
     write(ctx, make_rruff_text(), f"src/{NAME}")  # its headers flag nothing

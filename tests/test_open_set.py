@@ -19,7 +19,7 @@ from conftest import synthetic_spectra
 def data():
     """Six classes of synthetic spectra: 0-3 are known (train / val / test parts), 4-5 are the unknowns."""
     X, y = synthetic_spectra(n_per_class=30, n_classes=6, length=128, seed=0)
-    known, unknown = y < 4, y >= 4
+    known = y < 4
     idx = np.flatnonzero(known)
     train, val, test = idx[idx % 3 == 0], idx[idx % 3 == 1], idx[idx % 3 == 2]
     return dict(X=X, y=y, train=train, val=val, test=test, unk_val=np.flatnonzero(y == 4),

@@ -95,7 +95,8 @@ def test_benchmarks_measure_known_artefacts():
     rmse = base[("relative RMSE", "mean")]
     assert rmse[("arPLS", 2.0)] < rmse[("no correction", 2.0)]
     spikes = P.spike_benchmark(X, n=4)
-    assert spikes[("relative RMSE after removal", "mean")].iloc[0] < spikes[("relative RMSE with spikes", "mean")].iloc[0]
+    assert (spikes[("relative RMSE after removal", "mean")].iloc[0]
+            < spikes[("relative RMSE with spikes", "mean")].iloc[0])
     smooth = P.smoothing_benchmark(X, n=4, windows=(11,))
     assert smooth.loc["11", ("relative RMSE", "mean")] < smooth.loc["none", ("relative RMSE", "mean")]
 

@@ -64,7 +64,8 @@ def hand_typed_measurements(lines: list[str]) -> list[str]:
             number = re.match(r"\d[\d,]*(?:\.\d+)?", m.group(0)).group(0).replace(",", "")
             if number in settings and re.search(r"points?|pts", m.group(0)):
                 continue  # "1024 points": the input length, a setting
-            if m.group(0).endswith("%") and re.match(r"\s*(?:[\w-]+\s+){0,3}?(?:intervals?|confidence|CI)\b", line[m.end():]):
+            if m.group(0).endswith("%") and re.match(r"\s*(?:[\w-]+\s+){0,3}?(?:intervals?|confidence|CI)\b",
+                                                     line[m.end():]):
                 continue  # "95 % interval": the confidence level, a setting
             found.append(f"{m.group(0)!r} in: {line.strip()}")
     return found

@@ -23,7 +23,8 @@ CHAPTERS = book.list_chapters()
 
 def _exercises(chapter: str) -> int:
     """The number of exercises of a chapter: the numbered items of its Exercises section."""
-    text = (BOOK / f"{chapter}.py").read_text(encoding="utf-8").split("## Exercises", 1)[1].split("<!-- nav:start", 1)[0]
+    text = ((BOOK / f"{chapter}.py").read_text(encoding="utf-8")
+            .split("## Exercises", 1)[1].split("<!-- nav:start", 1)[0])
     return len(re.findall(r"^# (\d+)\. ", text, flags=re.M))
 
 

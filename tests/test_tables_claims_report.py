@@ -120,7 +120,8 @@ def test_judge_claims_computes_every_claim_once_from_the_rows():
     assert dist["verdict"] == "reached"  # -2.0 vs -2.07 within 0.5
     assert dist["beyond"] == pytest.approx(0.07)  # a smaller loss than the paper's: beyond it
     conv = judged["channel_conversion_speedup"]
-    assert conv["at"] == "fast, 0.5 points less" and conv["ours"] == pytest.approx(70.0) and conv["verdict"] == "reached"
+    assert (conv["at"] == "fast, 0.5 points less" and conv["ours"] == pytest.approx(70.0)
+            and conv["verdict"] == "reached")
     assert judged["feature_lda_accuracy"]["ours"] == pytest.approx(92.0)
     gain = judged["distillation_gain"]  # distilled - the CNN alone: +3 points, not the paper's +20
     assert gain["ours"] == pytest.approx(3.0) and gain["verdict"] == "not reached"
@@ -265,11 +266,11 @@ def test_compare_runs_flags_every_reading_whose_verdict_changed(tmp_path):
         return {"key": key, "reading": reading, "ours": ours, "lo": ours - 1, "hi": ours + 1, "verdict": verdict}
 
     first, second = tmp_path / "first", tmp_path / "second"
-    for folder, speedup in ((first, 61.0), (second, 55.0)):
+    for folder, value in ((first, 61.0), (second, 55.0)):
         folder.mkdir()
         (folder / "10_comparison.json").write_text(json.dumps({"name": "10_comparison", "metrics": {"claims": [
             claim("distillation_loss", "as stated", -0.1, "reproduced"),
-            claim("channel_conversion_speedup", "batch 256", speedup, "beaten" if speedup > 60 else "not reached")]}}))
+            claim("channel_conversion_speedup", "batch 256", value, "beaten" if value > 60 else "not reached")]}}))
     rows, changed = report.compare_runs(first, first)
     assert changed == 0 and all(r["same"] for r in rows)
     text, changed = report.compare_runs_markdown(first, second)

@@ -37,8 +37,8 @@ KEYWORDS = {
     "feldspar": r"^(albite|anorthite|anorthoclase|oligoclase|andesine|labradorite|bytownite|orthoclase|microcline|"
                 r"sanidine|celsian|hyalophane|rubicline|buddingtonite|reedmergnerite|plagioclase)$",
     "olivine": r"^(forsterite|fayalite|tephroite|liebenbergite|monticellite|kirschsteinite|glaucochroite|olivine)$",
-    "tourmaline": r"tourmaline|^schorl$|dravite|elbaite|(^|-)uvite$|liddicoatite|foitite|buergerite|rossmanite|^olenite$|"
-                  r"feruvite|povondraite",
+    "tourmaline": r"tourmaline|^schorl$|dravite|elbaite|(^|-)uvite$|liddicoatite|foitite|buergerite|rossmanite|"
+                  r"^olenite$|feruvite|povondraite",
     "apatite": r"apatite$|pyromorphite|mimetite|vanadinite|hedyphane|ellestadite|belovite|britholite|^svabite$|"
                r"turneaureite|johnbaumite|alforsite|mattheddleite",
     "zeolite": r"^(analcime|natrolite|mesolite|scolecite|stilbite|stellerite|heulandite|clinoptilolite|chabazite|"

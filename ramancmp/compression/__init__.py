@@ -31,7 +31,8 @@ from ramancmp.compression.onnx_export import OnnxClassifier, export_onnx, quanti
 from ramancmp.compression.pruning import classifier_head, conv_channels, prune_channels
 from ramancmp.compression.quantization import QuantizationReport, QuantizedClassifier, is_quantized, quantize_int8
 
-__all__ = ["BOOK_VARIANT", "CONVERSION_VARIANTS", "SHRINKAGE_LDA", "ConversionVariant", "DRSNFeatureExtractor", "DRSNPrefix", "PrefixLDA",
+__all__ = ["BOOK_VARIANT", "CONVERSION_VARIANTS", "SHRINKAGE_LDA", "ConversionVariant", "DRSNFeatureExtractor",
+           "DRSNPrefix", "PrefixLDA",
            "DistillationConfig", "DistillationLoss", "DistilledClassifier", "OnnxClassifier", "QuantizationReport",
            "QuantizedClassifier", "classifier_head", "conv_channels", "conversion_variants", "distillation_loss",
            "export_onnx", "feature_pipeline", "is_quantized", "pipeline_complexity", "prune_channels",

@@ -4,7 +4,8 @@ RamanCMP reports that "channel conversion" cuts the DRSN's inference time by 60 
 compare three plausible readings, alone and combined:
 
 (a) **Folding the spectrum into channels** (space-to-depth): a ``1 x L`` spectrum becomes ``k x L/k``, so every
-    layer of the trunk runs on a ``k``-times shorter sequence. Two layouts (:class:`~ramancmp.models.layers.FoldSpectrum`):
+    layer of the trunk runs on a ``k``-times shorter sequence. Two layouts
+    (:class:`~ramancmp.models.layers.FoldSpectrum`):
 
     * ``"interleaved"`` (default): channel ``c`` holds points ``c, c+k, c+2k, ...`` -- each channel is the whole
       spectrum downsampled by ``k`` with a phase offset, and at every position the ``k`` channels hold ``k``

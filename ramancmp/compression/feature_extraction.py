@@ -183,7 +183,8 @@ SHRINKAGE_LDA = {"solver": "lsqr", "shrinkage": "auto"}
 
 
 def feature_pipeline(model_or_checkpoint: Any, depth: int | None = None, bins: int = 1, **lda_kwargs: Any):
-    """``Pipeline([("features", DRSNFeatureExtractor(..., bins=bins)), ("lda", LinearDiscriminantAnalysis(**lda_kwargs))])``."""
+    """``Pipeline([("features", DRSNFeatureExtractor(..., bins=bins)), ("lda",
+    LinearDiscriminantAnalysis(**lda_kwargs))])``."""
     return Pipeline([("features", DRSNFeatureExtractor(model_or_checkpoint, depth, bins=bins)),
                      ("lda", LinearDiscriminantAnalysis(**lda_kwargs))])
 

@@ -11,7 +11,8 @@ together, so the result is an ordinary, smaller ``nn.Module`` with fewer paramet
 Channels are ranked by the L2 norm of their weights (``MagnitudeImportance``, summed over the coupled group), and the
 same ``ratio`` of channels is removed from every prunable layer. The classifier head keeps its outputs (one per
 class). Pruning costs accuracy; a short fine-tune with the book's training loop
-(:func:`ramancmp.training.train_model`) recovers most of it -- see :func:`ramancmp.experiments.deployment.deployment_variants`.
+(:func:`ramancmp.training.train_model`) recovers most of it -- see
+:func:`ramancmp.experiments.deployment.deployment_variants`.
 
 Checked for the book's networks: the plain CNN, EfficientNet-1D (depthwise convs, SE) and the DRSN (CW and CS
 thresholds, conv shortcuts). A pruned network no longer matches its builder's configuration, so it has no

@@ -199,7 +199,8 @@ def _report(graph: nn.Module, example: torch.Tensor, backend: str, n_calib: int,
     ops = Counter()
     for node in graph.graph.nodes:
         if node.op in ("call_function", "call_method"):
-            ops[node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))] += 1
+            ops[node.target if isinstance(node.target, str)
+                else getattr(node.target, "__name__", str(node.target))] += 1
     n_q = ops.pop("quantize_per_tensor", 0) + ops.pop("quantize_per_channel", 0)
     n_dq = ops.pop("dequantize", 0)
     return QuantizationReport(backend=backend, calibration_spectra=n_calib, quantized_modules=dict(quantized),
@@ -240,7 +241,8 @@ def quantize_int8(model: nn.Module, calibration_X: Any, backend: str = "x86", *,
     torch.backends.quantized.engine = backend
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        prepared = prepare_fx(_Traceable(float_copy).eval(), _qconfig_mapping(backend, float_copy, keep_float), (X[:1],))
+        prepared = prepare_fx(_Traceable(float_copy).eval(), _qconfig_mapping(backend, float_copy, keep_float),
+                              (X[:1],))
         with torch.inference_mode(), _quiet_determinism():
             for i in range(0, len(X), batch_size):
                 prepared(X[i:i + batch_size])

@@ -74,7 +74,8 @@ def flag_header(header: dict[str, str], species: str, minerals: set[str]) -> lis
     description = header.get("DESCRIPTION", "").strip()
     if UNCONFIRMED_PATTERN.search(status):
         out.append(("unconfirmed", "RRUFF has not confirmed the identification", "STATUS", status))
-    reasons = [f"the description mentions {m.group(0).strip().lower()!r}" for m in MIXTURE_PATTERN.finditer(description)]
+    reasons = [f"the description mentions {m.group(0).strip().lower()!r}"
+               for m in MIXTURE_PATTERN.finditer(description)]
     own = species.strip().lower()
     substrates = sorted({m.group(1).lower() for m in _ON.finditer(description)} & (minerals - {own}))
     reasons += [f"grown on another mineral ({s}), which may be in the laser spot" for s in substrates]

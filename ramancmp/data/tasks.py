@@ -52,7 +52,8 @@ from ramancmp.data.preprocess import PreprocessConfig, preprocess_many
 from ramancmp.data.rruff import MAX_FILE_BYTES, load_archive
 from ramancmp.fileio import atomic_path
 
-__all__ = ["CACHE_VERSION", "GROUPS_CSV", "TASKS", "SpectraDataset", "list_tasks", "load_task", "load_catalog", "load_variants", "raw_pairs", "variant_name",
+__all__ = ["CACHE_VERSION", "GROUPS_CSV", "TASKS", "SpectraDataset", "list_tasks", "load_task", "load_catalog",
+           "load_variants", "raw_pairs", "variant_name",
            "mineral_groups", "resolve_source"]
 
 CACHE_VERSION = 2
@@ -93,7 +94,8 @@ def resolve_source(source: str | Path | None = None) -> Path:
         if source is not None:  # the user's own path: a download would not put anything there
             raise FileNotFoundError(f"no RRUFF archive at {path}: no such file or folder")
         raise FileNotFoundError(f"no RRUFF archive at {path} (the data cache is $RAMANCMP_DATA_DIR or data/raw); "
-                                "download it with `python -m ramancmp data fetch` or pass source= a RRUFF zip or folder")
+                                "download it with `python -m ramancmp data fetch` "
+                                "or pass source= a RRUFF zip or folder")
     if not path.is_dir() and not path.is_file():  # a FIFO or a device: hashing it would block or never end
         raise ValueError(f"{path}: not a regular file or folder (a device, FIFO or socket); give a RRUFF zip or folder")
     return path
@@ -370,13 +372,15 @@ def load_task(name: str = "rruff-groups-10", source: str | Path | None = None,
     """Load a task (see the module docstring) from ``source`` (default: the data cache's archive).
 
     ``preprocess`` is a :class:`PreprocessConfig` (or its ``to_dict()``, as stored in checkpoints); default settings
-    if None. ``processing`` picks ``"Processed"`` (default), ``"RAW"`` or ``"all"`` spectra. ``cache=False`` neither reads nor
+    if None. ``processing`` picks ``"Processed"`` (default), ``"RAW"`` or ``"all"`` spectra. ``cache=False`` neither
+    reads nor
     writes cache files. Raises FileNotFoundError if there is no archive, ValueError for an unknown task or option.
     """
     _check_task(name)
     if processing not in PROCESSINGS:
         raise ValueError(f"unknown processing {processing!r}; choose one of {list(PROCESSINGS)}")
-    config = PreprocessConfig.from_dict(preprocess) if isinstance(preprocess, dict) else preprocess or PreprocessConfig()
+    config = (PreprocessConfig.from_dict(preprocess) if isinstance(preprocess, dict)
+              else preprocess or PreprocessConfig())
     if not isinstance(config, PreprocessConfig):
         raise ValueError(f"preprocess must be a PreprocessConfig or its dict, got {type(config).__name__}")
     path = resolve_source(source)
@@ -473,7 +477,8 @@ def _variant(base: SpectraDataset, label: str, config: PreprocessConfig, X: np.n
 
 def raw_pairs(source: str | Path | None = None) -> list[tuple[Any, Any]]:
     """Every RAW spectrum of ``source`` (default: the data cache's archive) with the Processed spectrum of the same
-    RRUFF ID and laser (else of the same RRUFF ID at another laser; ``None`` if the archive has none): RRUFF's own baseline correction is the reference a
+    RRUFF ID and laser (else of the same RRUFF ID at another laser; ``None`` if the archive has none): RRUFF's own
+    baseline correction is the reference a
     baseline method applied to the RAW file can be compared with. The 2019 snapshot holds 10 RAW files."""
     contents = load_archive(resolve_source(source), select=lambda s: "raw" in _member(s).lower())
     raws = [s for s in contents.spectra if s.processing == "RAW"]

@@ -69,7 +69,8 @@ def model_rows(ds: Any, profile: Profile, seed: int, *, models: Sequence[str] | 
     when the task holds flagged spectra; :mod:`ramancmp.experiments.curation`).
 
     All rows are timed together by the book's protocol (:func:`ramancmp.experiments.speed.time_rows`) after
-    everything is trained, with the book's DRSN (:data:`ramancmp.config.DRSN`) as the baseline of the speed-ups. ``duplicate`` (a
+    everything is trained, with the book's DRSN (:data:`ramancmp.config.DRSN`) as the baseline of the speed-ups.
+    ``duplicate`` (a
     model of ``BOOK_MODELS``) times that model a second time in the same run, as its own row ``"<name> (timed again)"``
     placed last: the check that one model timed twice agrees within its interval.
     """

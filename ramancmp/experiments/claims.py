@@ -19,8 +19,10 @@ from ramancmp.experiments.tables import Row, paired, speedup, stat
 from ramancmp.metrics.statistics import Speedup, Stat
 
 __all__ = ["ACCURACY_TOLERANCE", "CLAIMS", "CLOSEST", "CONSISTENT", "NOT_REACHED", "PAPER", "PICK_TOLERANCE_POINTS",
-           "REACHED", "SPEEDUP_TOLERANCE", "Claim", "ClaimReading", "beyond_paper", "beyond_text", "decision_margin", "claim", "claims_table", "judge_claims", "pick_best",
-           "pick_fastest_within", "pick_preprocessing", "rechoose_per_split", "rejudge", "to_frame", "tolerance_for", "verdict",
+           "REACHED", "SPEEDUP_TOLERANCE", "Claim", "ClaimReading", "beyond_paper", "beyond_text", "decision_margin",
+           "claim", "claims_table", "judge_claims", "pick_best",
+           "pick_fastest_within", "pick_preprocessing", "rechoose_per_split", "rejudge", "to_frame", "tolerance_for",
+           "verdict",
            "verdict_with_interval"]
 
 
@@ -206,7 +208,8 @@ def verdict_with_interval(claim: Claim, ours: float, lo: float | None = None, hi
 
 
 def beyond_text(entry: ClaimReading | dict) -> str:
-    """An entry's :func:`beyond_paper` value with its interval, signed ("+10.59 [+7.56, +12.18]"); "–" if not measured."""
+    """An entry's :func:`beyond_paper` value with its interval, signed ("+10.59 [+7.56, +12.18]"); "–" if not
+    measured."""
     e = ClaimReading.from_dict(entry)
     if e.beyond is None:
         return "–"

@@ -19,7 +19,8 @@ from ramancmp.experiments.evaluation import evaluate
 from ramancmp.experiments.tables import Row, accuracy_text, stat
 from ramancmp.metrics.statistics import WITHIN_NOISE, Interval, format_interval, paired_difference
 
-__all__ = ["curated_difference", "curated_difference_text", "curated_text", "evaluate_curated", "flagged_mask", "flagged_in_task"]
+__all__ = ["curated_difference", "curated_difference_text", "curated_text", "evaluate_curated", "flagged_mask",
+           "flagged_in_task"]
 
 
 def _pairs(dataset: Any) -> list[tuple[str, str]]:

@@ -372,14 +372,14 @@ def bench_deployment(task: str = "rruff-groups-10", *, profile: Profile, seed: i
         net, classes, cache = clf.model_.cpu().eval(), np.asarray(clf.classes_), _cache_dir(clf)
         base = getattr(net, "default_cfg", {}).get("name", type(net).__name__)
         length = int(getattr(net, "in_length", X_tr.shape[1])) * int(getattr(net, "in_channels", 1))
-        jobs += [FineTuneJob(net, float(r), length, X_tr, encode_labels(classes, y_tr), X_val, encode_labels(classes, y_val),
-                             tune, _pruned_path(cache, base, net, r, X_tr, y_tr, tune))
+        jobs += [FineTuneJob(net, float(r), length, X_tr, encode_labels(classes, y_tr), X_val,
+                             encode_labels(classes, y_val), tune, _pruned_path(cache, base, net, r, X_tr, y_tr, tune))
                  for r in profile.prune_ratios if cache is not None]
     pending = [j for j in jobs if not j.path.exists()]
     if pending:
         shared_executor(executor).map(_fine_tune, pending, desc="fine-tuning", progress=progress)
     rows = []
-    for key, clf in nets.items():
+    for clf in nets.values():
         rows += deployment_variants(clf, X_tr[:profile.calibration_size], X[split.test], y[split.test], X_train=X_tr,
                                     y_train=y_tr, X_val=X_val, y_val=y_val, ratios=profile.prune_ratios,
                                     fine_tune=tune, threads=threads, latency_runs=profile.timing_rounds,

@@ -122,7 +122,8 @@ class EvaluationResult:
         """Checkpoint the last fitted network for ``python -m ramancmp predict``; returns the ``.pt`` path.
 
         Default location: ``<checkpoints>/<task>/<model>`` (``.pt`` + ``.json``) in the profile's checkpoint folder
-        (:func:`ramancmp.config.checkpoints_dir`), where :mod:`ramancmp.predict` looks for a model given by name. The JSON side-car carries the class name of every network output, the
+        (:func:`ramancmp.config.checkpoints_dir`), where :mod:`ramancmp.predict` looks for a model given by name. The
+        JSON side-car carries the class name of every network output, the
         preprocessing config (so prediction preprocesses exactly as training did), the task, and the metrics.
         """
         if as_torch_module(self.estimator) is None or not hasattr(self.estimator, "save"):

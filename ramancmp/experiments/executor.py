@@ -183,7 +183,8 @@ def _dumps(obj: Any, what: str) -> bytes:
     try:
         return cloudpickle.dumps(obj)
     except Exception as exc:
-        raise TypeError(f"cannot send {what} to the workers (it must be picklable): {type(exc).__name__}: {exc}") from exc
+        raise TypeError(f"cannot send {what} to the workers (it must be picklable): "
+                        f"{type(exc).__name__}: {exc}") from exc
 
 
 _short = reprlib.Repr()
@@ -331,7 +332,8 @@ class LocalExecutor(Executor):
             with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
                 parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered" if unordered else "generator",
                                            batch_size=1, pre_dispatch="all", max_nbytes=None)
-                gen = parallel(joblib.delayed(_call_in_worker)(fn_bytes, i, payload) for i, payload in enumerate(payloads))
+                gen = parallel(joblib.delayed(_call_in_worker)(fn_bytes, i, payload)
+                               for i, payload in enumerate(payloads))
                 for i, out in gen:
                     if isinstance(out, _UnitFailure):
                         raise _unit_error(fn, items[i], out.exc, desc, out.tb) from out.exc
@@ -374,7 +376,8 @@ class DaskExecutor(Executor):
             self.client = Client(address_or_client, set_as_default=False)
             self._owns_client = True
         else:
-            raise ValueError(f"DaskExecutor needs a scheduler address or a distributed.Client, got {address_or_client!r}")
+            raise ValueError("DaskExecutor needs a scheduler address or a distributed.Client, "
+                             f"got {address_or_client!r}")
         nthreads = self.client.nthreads()
         self.n_workers = max(1, sum(nthreads.values()))
         many = {w: n for w, n in nthreads.items() if n > 1}

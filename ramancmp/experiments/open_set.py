@@ -106,7 +106,7 @@ def leave_one_group_out_items(dataset: Any, unknown: Any, split: Split, estimato
     uv, _ = species_halves(unknown.meta["mineral"].to_numpy(), seed=split.seed)
     items = []
     for c, name in enumerate(dataset.class_names):
-        keep = lambda idx: idx[dataset.y[idx] != c]  # noqa: E731
+        keep = lambda idx, c=c: idx[dataset.y[idx] != c]  # noqa: E731
         tr, va, te = keep(split.train), keep(split.val), keep(split.test)
         items.append(OpenSetItem(model, estimator, dataset.X[tr], dataset.y[tr], dataset.X[va], dataset.y[va],
                                  unknown.X[uv], dataset.X[te], dataset.y[te], dataset.X[dataset.y == c], split.seed,

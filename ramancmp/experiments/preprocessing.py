@@ -136,7 +136,8 @@ def spike_benchmark(X: np.ndarray, *, n: int = 40, spikes: int = 3, noise: float
     """Cosmic-ray removal on known spikes: ``n`` spectra with Gaussian noise and ``spikes`` one- or two-point spikes
     (0.3-1.5 times the spectrum's range) each; :func:`~ramancmp.data.preprocess.remove_spikes` is scored by the share of
     spectra whose spikes were all found, the points it replaced (spike points and their ``width`` neighbours) against
-    the spike points, and the relative RMSE to the spike-free spectrum before and after -- and, on the same spectra WITHOUT spikes, by how many points it changes (harm done)."""
+    the spike points, and the relative RMSE to the spike-free spectrum before and after -- and, on the same spectra
+    WITHOUT spikes, by how many points it changes (harm done)."""
     rng = np.random.default_rng(seed)
     records = []
     for true in _truth(X, n, rng):

@@ -4,12 +4,14 @@
 (a torch network, or any predictor), times them all in ONE :func:`~ramancmp.metrics.timing.compare_speed` run per
 thread setting -- interleaved rounds, batch 1 and batch 256 per spectrum, eager PyTorch and ONNX Runtime (networks
 are exported once with the TorchScript exporter: seconds instead of tens of seconds per network, and ONNX Runtime
-optimises both exporters' graphs to the same kernels; chapter 9 checks the logits), 1 thread and, when the profile asks, all cores -- and writes into
+optimises both exporters' graphs to the same kernels; chapter 9 checks the logits), 1 thread and, when the profile asks,
+all cores -- and writes into
 every row its cells with 95 % intervals and its speed-ups over the baselines named, each with a paired bootstrap
 interval over the same rounds. Ratios are only ever computed between rows of the same run.
 
 Cells are read by ``row.cell(threads, runtime, batch)`` and ``row.speedup_over(baseline, threads, runtime,
-batch)`` (:class:`~ramancmp.experiments.tables.Timing`; in JSON keyed ``f"{threads}/{runtime}/{batch}"``) with ``threads`` "1" or "all", ``runtime`` "torch" or
+batch)`` (:class:`~ramancmp.experiments.tables.Timing`; in JSON keyed ``f"{threads}/{runtime}/{batch}"``) with
+``threads`` "1" or "all", ``runtime`` "torch" or
 "onnxruntime". ``row.latency_b1_ms`` / ``latency_b1_ci`` / ``throughput_b256`` / ``speedup_pct`` / ``speedup_ci``
 are the 1-thread eager-PyTorch values, so every table keeps its familiar columns.
 """
@@ -205,7 +207,8 @@ def speed_frame(rows: list[Row], baseline: str | None = None) -> pd.DataFrame:
 
 
 def describe_speedup(s: Speedup | None, unit: str = "%") -> str:
-    """A :class:`~ramancmp.metrics.statistics.Speedup` in words that cannot contradict its interval: "19.6 % faster [15.2,
+    """A :class:`~ramancmp.metrics.statistics.Speedup` in words that cannot contradict its interval: "19.6 % faster
+    [15.2,
     23.1]", "4.5 % slower [2.0, 7.1]", or "no faster or slower within noise (-1.2 % [-3.0, 0.8])"."""
     if s is None:
         return "not timed"

@@ -3,7 +3,8 @@
 One :class:`Row` per model or variant, whatever produced it (a model evaluated over repeated splits, a compression
 variant beside its baseline, a deployment variant on one split). Accuracy-like statistics are
 :class:`~ramancmp.metrics.statistics.Stat` (``mean``, ``sd``, ``values``: fractions, with the **per-split values**
-kept, and the split ``seeds``), so rows measured on the same splits can be compared pair-wise (:func:`paired`: the corrected resampled t-test of
+kept, and the split ``seeds``), so rows measured on the same splits can be compared pair-wise (:func:`paired`: the
+corrected resampled t-test of
 Nadeau & Bengio); ``sd`` is ``None`` where only one split was measured. Every table shows the 95 % interval of the
 accuracy (:func:`interval`) and of each difference to a baseline, marked "within noise" where it covers 0. Balanced
 accuracy is scikit-learn's, which equals macro sensitivity, so the tables show it once. Intervals are
@@ -38,8 +39,10 @@ from ramancmp.metrics.statistics import (
     unpaired_difference,
 )
 
-__all__ = ["WITHIN_NOISE", "Interval", "Row", "Speedup", "Stat", "Timing", "TimingCell", "accuracy_text", "difference_text", "end_to_end", "interval", "paired", "species_text",
-           "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text", "speedup"]
+__all__ = ["WITHIN_NOISE", "Interval", "Row", "Speedup", "Stat", "Timing", "TimingCell", "accuracy_text",
+           "difference_text", "end_to_end", "interval", "paired", "species_text",
+           "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text",
+           "speedup"]
 
 STATS = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
          "accuracy_known_species", "accuracy_new_species", "new_species_fraction", "fit_time_s", "accuracy_random",

@@ -183,7 +183,8 @@ def exclusive_phase(busy_threshold: float = 0.25, check: bool = True,
     """The timing phase: worker processes shut down, denormals flushed, the machine's load checked and recorded.
 
     Yields a dict (``{"busy": machine_busy(), "warning": str | None, "waited_s": float, "checks": int,
-    "flush_denormal": bool}``) to store beside the timings. The phase waits up to ``max_wait_s`` seconds for other processes to go below
+    "flush_denormal": bool}``) to store beside the timings. The phase waits up to ``max_wait_s`` seconds for other
+    processes to go below
     ``busy_threshold`` CPUs (shut-down workers wind down); if they do not, a loud :class:`RuntimeWarning` names the
     busiest ones and says the timings are not trustworthy (they are still measured and recorded, with the warning).
     """
@@ -259,7 +260,8 @@ class SpeedComparison:
     """The interleaved timings of one run: per-spectrum milliseconds per (target, batch) and every round's sample.
 
     ``cells[name][batch]`` = a :class:`~ramancmp.metrics.statistics.TimingCell` (``median_ms, lo_ms, hi_ms,
-    samples_ms, reps``: per spectrum, 95 % bootstrap interval of the median over rounds). :meth:`ratio` and :meth:`speedup` compare two targets of *this* run with a
+    samples_ms, reps``: per spectrum, 95 % bootstrap interval of the median over rounds). :meth:`ratio` and
+    :meth:`speedup` compare two targets of *this* run with a
     paired bootstrap over the same rounds.
     """
 

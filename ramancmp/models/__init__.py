@@ -47,7 +47,8 @@ from ramancmp.models.layers import (
 from ramancmp.models.open_set import LibrarySearch, OpenSetClassifier, fit_temperature, open_set_metrics
 from ramancmp.models.registry import create_model, is_torch_model, list_models, model_kind, register_model
 
-__all__ = ["encode_labels", "HybridClassifier", "MultiInput", "SoftVoteClassifier", "SpectrumInputs", "choose_hybrid_threshold",
+__all__ = ["encode_labels", "HybridClassifier", "MultiInput", "SoftVoteClassifier", "SpectrumInputs",
+           "choose_hybrid_threshold",
            "hybrid_predict", "soft_vote", "CNN1D", "CNNConfig", "ConvBNAct", "DRSN", "DRSNConfig", "EfficientNet1D",
            "FOLD_MODES", "FoldSpectrum",
            "FoldedDRSN", "LibrarySearch", "MBConvConfig", "OpenSetClassifier", "RSBU", "Shrinkage", "SoftThreshold",

@@ -228,7 +228,8 @@ BOOK_DRSN_KWARGS: dict = {"widths": (32, 64, 128), "units": (1, 1, 1), "strides"
 
 @register_model()
 def drsn_cw(num_classes: int, in_length: int = 1024, **kwargs) -> DRSN:
-    """DRSN with channel-wise thresholds (DRSN-CW): stride-8 stem, stages 32/64/128 of 1 RSBU, each halving the length."""
+    """DRSN with channel-wise thresholds (DRSN-CW): stride-8 stem, stages 32/64/128 of 1 RSBU, each halving the
+    length."""
     return DRSN(num_classes, in_length, DRSNConfig(**_with_shrinkage({**BOOK_DRSN_KWARGS, **kwargs}, "cw")))
 
 

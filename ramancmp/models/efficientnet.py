@@ -181,5 +181,6 @@ BOOK_EFFICIENTNET_KWARGS: dict = {"width_mult": 0.5, "depth_mult": 0.5, "dropout
                                   "stem_kernel": 9, "stem_stride": 8, "head_bins": 1}
 
 
-__all__ = ["B0_SETTING", "BOOK_EFFICIENTNET_KWARGS", "EfficientNet1D", "MBConv", "MBConvConfig", "SqueezeExcitation", "StochasticDepth",
+__all__ = ["B0_SETTING", "BOOK_EFFICIENTNET_KWARGS", "EfficientNet1D", "MBConv", "MBConvConfig", "SqueezeExcitation",
+           "StochasticDepth",
            "efficientnet_b0", "efficientnet_lite", "efficientnet_small"]
