@@ -12,10 +12,17 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import make_rruff_name, make_rruff_text, write_rruff_zip
 
-from ramancmp.data.rruff import (MAX_HEADER_LINES, MAX_KEPT_HEADER_CHARS, MAX_KEPT_VALUE_CHARS, SpectrumParseError,
-                                 load_archive, parse_spectrum)
+from ramancmp.data.rruff import (
+    MAX_HEADER_LINES,
+    MAX_KEPT_HEADER_CHARS,
+    MAX_KEPT_VALUE_CHARS,
+    SpectrumParseError,
+    load_archive,
+    parse_spectrum,
+)
+
+from conftest import make_rruff_name, make_rruff_text, write_rruff_zip
 
 NAME = make_rruff_name()
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ramancmp import config
-from ramancmp.data.cache import archive_path, record_path, replaced_archive_warning
+from ramancmp.data.cache import archive_path, record_path
 from ramancmp.data.rruff import MAX_FILE_BYTES, SpectrumParseError, parse_spectrum, wanted_member
 from ramancmp.fileio import atomic_path, file_sha256, write_json_atomic
 

@@ -48,8 +48,9 @@ Archives are read member by member without extracting. An archive or folder with
 ``.txt`` files, or more than :data:`MAX_TOTAL_BYTES` in them, is refused whole before anything is read. In a folder,
 links to folders are not followed (no loops) and a ``.txt`` entry that is not a regular file (a FIFO, a device, a
 broken link) or cannot be read is listed as skipped, never opened or waited on. Only ``.txt`` members count
-(folders, other files and macOS ``__MACOSX/`` / ``._*`` forks are ignored). A zip with a member name that escapes its folder (``../x.txt``, an absolute
-or drive path) is refused whole with :class:`ArchiveError`, as is a missing path, a file that is not a zip, and a
+(folders, other files and macOS ``__MACOSX/`` / ``._*`` forks are ignored). A zip with a member name that escapes
+its folder (``../x.txt``, an absolute or drive path) is refused whole with :class:`ArchiveError`, as is a missing
+path, a file that is not a zip, and a
 truncated or corrupt one (CRC mismatch): those mean the download is not the archive it claims to be.
 """
 

@@ -36,8 +36,8 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Callable
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
