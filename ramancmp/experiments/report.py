@@ -19,7 +19,7 @@ from ramancmp.experiments.claims import (
     judge_claims,
     rejudge,
 )
-from ramancmp.experiments.tables import Row, species_text, specificity_text, to_markdown
+from ramancmp.experiments.tables import COLUMN_GROUPS, Row, species_text, specificity_text, to_markdown
 from ramancmp.fileio import atomic_path, read_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -54,8 +54,8 @@ def readme_section(directory: Path | None = None) -> str:
         f"(`{(prov.get('machine') or {}).get('processor')}`), float32 GEMM peak {gemm.get('gflops', float('nan')):.1f}"
         " GFLOP/s. int8 rows can exceed 100 % of that peak: their FLOPs are counted as the float model's.",
         "",
-        to_markdown(rows),
-        "",
+        *[line for title, columns in COLUMN_GROUPS.items()
+          for line in (f"**{title.capitalize()}**", "", to_markdown(rows, columns), "")],
         "**Known and new species** (models):",
         "",
         species_text(models),

@@ -441,6 +441,20 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
 )
 
 
+#: The columns of :data:`COLUMNS` in three tables of at most 9 columns each (a screen shows about 7): accuracy
+#: with its interval and its difference to the baseline; the accuracy by kind of test spectrum and class; size and
+#: speed. Every column of COLUMNS is in exactly one of them.
+COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
+    "accuracy": ("model", "group", "accuracy (%)", "95 % CI (%)", "Δ accuracy (points, 95 % CI)", "validation (%)",
+                 "random split (%)"),
+    "by kind of spectrum": ("model", "known species (%)", "new species (%)", "without flagged (%)",
+                            "species held out (%)", "balanced acc. = sensitivity (%)", "macro-F1 (%)",
+                            "specificity (%)"),
+    "size and speed": ("model", "params", "MFLOPs", "train s", "latency b1 (ms)", "speed-up (%)",
+                       "throughput b256 (/s)", "% GEMM peak"),
+}
+
+
 def _cells(rows: list[Row], columns: tuple[str, ...] | None) -> tuple[list[str], list[list[str]]]:
     cols = [c for c in COLUMNS if columns is None or c[0] in columns]
     cells = [[fmt(r) for _, fmt in cols] for r in rows]
