@@ -64,6 +64,8 @@ claims.style.hide(axis="index")
 # %%
 P, C = rc.claims.PAPER, rc.claims.claim
 prof = ch.profile
+
+# %% tags=["remove-input"]
 rc.md(f"""
 * **Data.** The paper ({P['journal']}) used {P['n_spectra']} RRUFF spectra of {P['n_classes']} "mineral categories"
   but does not publish the list. We use the RRUFF *excellent_unoriented* archive (the 2019 snapshot, pinned by its
@@ -160,6 +162,8 @@ ch.save({"environment": environment, "chapters": titles, "paper": rc.claims.PAPE
 
 # %%
 speedups = [C(key).value for key in ("channel_conversion_speedup", "feature_lda_speedup")]
+
+# %% tags=["remove-input"]
 rc.md(f"""
 * The paper claims that lightweight networks beat classical baselines by more than
   {C('deep_vs_classical_gap').value:g} {C('deep_vs_classical_gap').unit} on {P['n_classes']} mineral categories, and

@@ -113,7 +113,7 @@ archive = rc.describe_archive()  # an older record without the fingerprint is co
 pd.Series({k: archive.get(k) for k in ("file", "size", "sha256", "content_sha256", "n_txt_files", "snapshot", "date")},
           name="archive")
 
-# %%
+# %% tags=["remove-input"]
 rc.md(f"""
 **Which archive is this?** {archive["note"]}
 
@@ -139,6 +139,8 @@ lasers = files["laser_nm"].value_counts().sort_index()
 coverage = files.groupby("laser_nm")["wn_max"].median()
 reach_oh = files.groupby("laser_nm")["wn_max"].apply(lambda s: float((s >= 3200).mean()))
 skipped = f" (and {len(catalog.skipped):,} files the parser skipped)" if catalog.skipped else ""
+
+# %% tags=["remove-input"]
 rc.md(f"""
 This archive holds {len(files):,} readable spectrum files{skipped}:
 {kinds.get("Processed", 0):,} Processed and {kinds.get("RAW", 0):,} RAW. The book uses only Processed spectra (the
@@ -178,6 +180,8 @@ fig
 # %%
 ds = rc.load_task("rruff-groups-10")
 grid = ds.preprocess
+
+# %% tags=["remove-input"]
 rc.md(f"""
 The paper classifies {rc.claims.PAPER['n_spectra']} spectra of "{rc.claims.PAPER['n_classes']} mineral categories"
 without listing them ({rc.claims.PAPER['journal']}). Our analogue, `rruff-groups-10`, maps every species to one of
@@ -274,6 +278,8 @@ in_band = {g: bool(((bands["group"] == g) & (bands["low_cm1"] - 5 <= x) & (x <= 
 species = ds.meta.assign(group=[ds.class_names[i] for i in ds.y]).groupby("group")["mineral"].agg(
     lambda s: ", ".join(f"{m} ({n})" for m, n in s.value_counts().head(4).items()))
 outside = [g for g, ok in in_band.items() if not ok]
+
+# %% tags=["remove-input"]
 rc.md(f"""
 The strongest peak of the class mean falls inside one of the group's bands for
 {sum(in_band.values())} of the {len(in_band)} groups ({", ".join(f"{g} at {strongest[g]:.0f} cm⁻¹" for g, ok in
@@ -292,6 +298,8 @@ covers = ds.meta.assign(group=[ds.class_names[i] for i in ds.y])
 reach = [(r.group, f"{r.low_cm1:g}–{r.high_cm1:g}",
           float((covers.loc[covers["group"] == r.group, "wn_max"] >= r.high_cm1).mean())) for r in off_grid.itertuples()]
 rare = [f"{g} {band}" for g, band, v in reach if v < 0.05]
+
+# %% tags=["remove-input"]
 rc.md(f"""
 Of the {len(bands)} bands in the table, {len(off_grid)} lie off the book's grid ({ds.grid[0]:g}–{ds.grid[-1]:g} cm⁻¹),
 and the models never see them. Could a wider grid include them? Only for the spectra that reach that far:

@@ -64,6 +64,8 @@ rc.tables.to_frame(model_rows)
 
 # %%
 R = {r.model: r for r in model_rows}
+
+# %% tags=["remove-input"]
 rc.md(f"""
 Test accuracy with its 95 % interval (corrected resampled t, over {R['lda'].accuracy.n} by-sample
 splits): LDA {rc.tables.accuracy_text(R['lda'])}, PCA + LDA {rc.tables.accuracy_text(R['pca_lda'])}, the library
@@ -125,6 +127,8 @@ rc.plots.mean_sd_bar_figure(sweep, x="components", color="part",
 # %%
 best_k = max(val_mean, key=val_mean.get)  # the first of equal means, as before
 default_k = rc.create_model("pca_lda", num_classes=len(ds.class_names)).get_params().get("pca__n_components")
+
+# %% tags=["remove-input"]
 rc.md(f"On validation data alone the sweep would choose **{best_k}** components; the book's default is "
       f"{default_k}.")
 
@@ -156,6 +160,8 @@ for row in model_rows:
     row.accuracy_random = rc.Row.from_evaluation(random_split[row.model]).accuracy
     row.accuracy_species_split = rc.Row.from_evaluation(by_species[row.model]).accuracy
 lib = R["knn_cosine"]
+
+# %% tags=["remove-input"]
 rc.md(f"""
 Accuracy on by-sample splits, on their new-species test spectra, and on by-species splits (95 % intervals):
 
@@ -193,7 +199,7 @@ flag_counts = (flagged.groupby("flag").agg(samples=("rruff_id", "nunique"), task
                .reset_index())
 flag_counts
 
-# %%
+# %% tags=["remove-input"]
 rc.md("The hand-checked samples, with the reason and RRUFF's own description:\n\n" + "\n".join(
     f"* **{r.rruff_id} {r.species}** (labelled {r.group}): {r.reason.removeprefix('hand-checked: ')}. "
     f"Description: \u201c{r.source_text}\u201d" for r in flagged[flagged["flag"] == "likely_mislabelled"].itertuples()))
@@ -203,6 +209,8 @@ for row in model_rows:
     rc.evaluate_curated(row.model, ds, full=row, split_kind="sample", seed=ch.seed, profile=ch.profile,
                         progress=False)
 n_flagged_spectra = int(flagged.drop_duplicates("rruff_id")["task_spectra"].sum())
+
+# %% tags=["remove-input"]
 rc.md(f"""
 {flagged['rruff_id'].nunique()} samples of the task ({n_flagged_spectra} of its {len(ds.y)} spectra) carry at least
 one flag. The same by-sample splits, scored with every test spectrum and without the flagged ones (training parts
@@ -221,6 +229,8 @@ pd.DataFrame(rows).round(2)
 
 # %%
 best = rc.claims.pick_best(model_rows)
+
+# %% tags=["remove-input"]
 rc.md(f"""
 * On validation data the best baseline is the {best.model} ({rc.tables.accuracy_text(best)} on the test parts);
   PCA before LDA changes plain LDA's accuracy by {rc.tables.difference_text(R['pca_lda'], R['lda'])}.

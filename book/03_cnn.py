@@ -101,7 +101,7 @@ rc.tables.to_frame([row])
 # %%
 rc.plots.confusion_figure(by_sample.confusion_matrix, ds.class_names, title="CNN: confusion matrix (by-sample splits)")
 
-# %%
+# %% tags=["remove-input"]
 rc.md(f"""
 Accuracy on unseen samples {rc.tables.accuracy_text(row)} (95 % interval); by kind of test spectrum:
 
@@ -122,13 +122,15 @@ rc.tables.to_frame(compared)
 
 # %%
 base = {r.model: r for r in compared if r.model != row.model}
+
+# %% tags=["remove-input"]
 rc.md("Paired on the same splits (CNN minus baseline, 95 % interval):\n\n" + "\n".join(
     f"* vs {name}: {rc.tables.difference_text(row, other)}" for name, other in base.items()))
 
 # %% [markdown]
 # ## Summary
 
-# %%
+# %% tags=["remove-input"]
 rc.md(f"""
 * A LeNet-like 1D CNN with {row.params:,} parameters learns the ten groups from a few hundred spectra; its batch-1
   latency in this run is {row.latency_b1_ms:.3f} ms per spectrum on one CPU core (the book's timing protocol, as in

@@ -81,6 +81,8 @@ sizes
 
 # %%
 small, full = list(nets)[1], list(nets)[0]
+
+# %% tags=["remove-input"]
 rc.md(f"Full B0 has {sizes['params'].iloc[0]:,} parameters, the variant trained here {sizes['params'].iloc[1]:,}; "
       f"timed together at batch 1, the variant is {rc.describe_speedup(speed.speedup(small, full))} than B0.")
 
@@ -124,7 +126,7 @@ rc.tables.to_frame([row])
 rc.plots.confusion_figure(by_sample.confusion_matrix, ds.class_names,
                        title="1D-EfficientNet: confusion matrix (by-sample splits)")
 
-# %%
+# %% tags=["remove-input"]
 rc.md(f"""
 Accuracy on unseen samples {rc.tables.accuracy_text(row)} (95 % interval); by kind of test spectrum:
 
@@ -142,7 +144,7 @@ by_sample.save_checkpoint()  # the distillation teacher's architecture; `python 
 compared = rc.load_rows(["02_baselines", "03_cnn", "04_efficientnet"], directory=ch.results_dir)
 rc.tables.to_frame(compared)
 
-# %%
+# %% tags=["remove-input"]
 rc.md("Paired on the same splits (EfficientNet minus each earlier model, 95 % interval):\n\n" + "\n".join(
     f"* vs {other.model}: {rc.tables.difference_text(row, other)}" for other in compared if other.model != row.model))
 

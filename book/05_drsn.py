@@ -56,6 +56,8 @@ print(ch, "|", ds.task, len(ds.y), "spectra |", MODEL, MODEL_KWARGS)
 # %%
 net = rc.create_model(MODEL, num_classes=len(ds.class_names), in_length=L, **MODEL_KWARGS)
 cfg = net.config
+
+# %% tags=["remove-input"]
 rc.md(f"""
 A stem convolution (kernel {cfg.stem_kernel}, stride {cfg.stem_stride}: the spectrum's {L} points become
 {L // cfg.stem_stride}), stages of RSBUs (the first unit of a stage downsamples), BN → ReLU → average pooling to
@@ -115,7 +117,7 @@ row = rc.Row.from_evaluation(by_sample)
 row.accuracy_random = rc.Row.from_evaluation(random_split).accuracy
 rc.tables.to_frame([row])
 
-# %%
+# %% tags=["remove-input"]
 rc.md(f"""
 Accuracy on unseen samples {rc.tables.accuracy_text(row)} (95 % interval); by kind of test spectrum:
 
@@ -130,6 +132,8 @@ rc.plots.confusion_figure(by_sample.confusion_matrix, ds.class_names, title="1D-
 
 # %%
 gap_claim = rc.claims.claim("deep_vs_classical_gap")
+
+# %% tags=["remove-input"]
 rc.md(f"""
 "{gap_claim.statement}" (paper: more than {gap_claim.value:g} {gap_claim.unit}). We take the better of the two
 lightweight networks and the better of LDA and the CNN -- "better" chosen on *validation* accuracy -- and compute
@@ -208,7 +212,7 @@ for network, (name, options) in alternatives.items():
     nested[network] = {"candidates": candidates, "book": candidates[book_label], "rechosen": rechosen, "picks": picks}
 rc.tables.to_frame([r for n in nested.values() for r in (*n["candidates"].values(), n["rechosen"])])
 
-# %%
+# %% tags=["remove-input"]
 rc.md("\n".join(
     f"* **{network}**: the book's choice {rc.tables.accuracy_text(n['book'])}; re-chosen on each split's validation "
     f"part {rc.tables.accuracy_text(n['rechosen'])} (picks per split: {', '.join(n['picks'])}); re-chosen minus "
@@ -227,6 +231,8 @@ paper_epochs = [h["epochs"] for h in rc.evaluate(PAPER, ds, seed=ch.seed, profil
                                                   measure_speed=False, progress=False).histories]
 paper_cfg = rc.create_model(PAPER, num_classes=len(ds.class_names), in_length=L, **PAPER_KWARGS).config
 binned_better = book_head.mean("val_accuracy") > zhao.mean("val_accuracy")
+
+# %% tags=["remove-input"]
 rc.md(f"""
 **Why the paper-layout DRSN departs from Zhao's head.** With Zhao et al.'s global average pooling this narrow
 full-resolution network ({", ".join(map(str, paper_cfg.widths))} channels) reaches {zhao.mean("val_accuracy"):.1f} %

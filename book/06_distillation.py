@@ -45,6 +45,8 @@ from ramancmp import book as rc
 ch = rc.Chapter("06_distillation", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
 loss_claim = rc.claims.claim("distillation_loss")
+
+# %% tags=["remove-input"]
 rc.md(f"The paper's claim, quoted ({rc.claims.PAPER['journal']}): *{loss_claim.statement}* "
       f"({loss_claim.value:+g} {loss_claim.unit}).")
 
@@ -107,7 +109,7 @@ vs_teacher = rc.tables.paired(distilled_row, teacher_row)
 vs_alone = rc.tables.paired(distilled_row, alone_row)
 rc.claims.to_frame(judged)
 
-# %%
+# %% tags=["remove-input"]
 rc.md(f"""
 The distilled student ({distilled_row.model}, its (T, α) chosen on validation data), paired on the same splits with
 95 % intervals:

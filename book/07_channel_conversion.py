@@ -119,6 +119,8 @@ rc.claims.to_frame(judged, claim_column=False)
 
 # %%
 closest = next((c for c in judged if c.closest), None)
+
+# %% tags=["remove-input"]
 rc.md(f"**Closest to the paper's text:** {closest.reading} -- {closest.why_closest}. There the paper's "
       f"{closest.paper:g} % compares with our {closest.ours:.1f} % "
       f"(95 % interval {closest.lo:.1f} to {closest.hi:.1f} %): **{closest.verdict}**."
@@ -141,6 +143,8 @@ def _said(label: str, ref=base) -> str:
 folds = [r for r in rows if r.extra.get("role") == "variant" and "fold" in r.model]
 fold_b256 = {r.model: rc.describe_speedup(rc.speedup_of(r, base.model, "1/torch/256")) for r in folds}
 paper_fold = next(r for r in rows if r.extra.get("role") == "paper variant")
+
+# %% tags=["remove-input"]
 rc.md("\n".join([
     "* **Folding** divides the work after the stem by about $k$: per spectrum at batch 256 (eager PyTorch) "
     + "; ".join(f"{k}: {v}" for k, v in fold_b256.items()) + ". At batch 1 on the book's DRSN, where a small "

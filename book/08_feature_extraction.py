@@ -117,6 +117,8 @@ rc.claims.to_frame(judged)
 
 # %%
 closest = {c.key: c for c in judged if c.closest}
+
+# %% tags=["remove-input"]
 rc.md("\n".join(f"* **Closest to the paper's text ({c.claim}):** {c.reading} -- {c.why_closest}. "
                  f"Ours: {c.ours:.2f} (95 % interval {c.lo} to {c.hi}) vs the paper's {c.paper:g} "
                  f"{c.unit}: **{c.verdict}**." for c in closest.values()))
@@ -134,6 +136,8 @@ alone = [r for r in rows if r.extra.get("role") == "classifier alone"]
 train_reading = next((c for c in judged if c.reading.startswith("training")), None)
 best_acc = max(graphs, key=lambda r: r.mean())
 paper_acc = next(c.value for c in rc.claims.CLAIMS if c.key == "feature_lda_accuracy")
+
+# %% tags=["remove-input"]
 rc.md("\n".join([
     "* **Prefix + shrinkage LDA as one graph** (batch 1, eager PyTorch, against the full DRSN): "
     + "; ".join(f"depth {r.extra['depth']}: {rc.describe_speedup(rc.speedup_of(r, base.model))}, "

@@ -200,6 +200,8 @@ shrink = (base["size_kb"] / int8["size_kb"]).dropna()
 onnx = table[table["variant"] == "onnx"].set_index("model")
 say = lambda s: rc.describe_speedup(s) if isinstance(s, rc.tables.Speedup) else "not measured"
 pruned = table[table["variant"].str.startswith("pruned")]
+
+# %% tags=["remove-input"]
 rc.md("\n".join([
     f"* **int8** agrees with the float model on {100 * int8['agreement'].min():.1f}-"
     f"{100 * int8['agreement'].max():.1f} % of the test spectra and shrinks the stored weights "

@@ -68,6 +68,8 @@ models = [r for r in table["rows"] if r.group == "model"]
 by_name = {r.model: r for r in models}
 library = by_name.get("knn_cosine")
 best = rc.claims.pick_best(models)
+
+# %% tags=["remove-input"]
 rc.md("\n".join(
     [f"Best model on validation data: **{best.model}** ({rc.tables.accuracy_text(best)} on the test parts).", ""]
     + ([f"* {r.model} minus the library search: {rc.tables.difference_text(r, library)}"
@@ -100,6 +102,8 @@ of a group share (the bands of the group's structural unit) and ignoring what se
 substitution, other anions, water, intensities); chapter 2 explains this in more detail."""]
 lines += ["", "With and without the flagged spectra, paired on the same by-sample splits:", "",
           rc.curated_text(models)]
+
+# %% tags=["remove-input"]
 rc.md("\n".join(lines))
 
 # %% [markdown]
@@ -109,6 +113,8 @@ rc.md("\n".join(lines))
 claims = rc.claims.judge_claims(table["rows"])
 split_gaps = {r.model: rc.tables.split_gap_text(r) for r in models if r.accuracy_random}
 all_noise = all(text.endswith(rc.tables.WITHIN_NOISE) for text in split_gaps.values())
+
+# %% tags=["remove-input"]
 rc.md(f"""
 Each claim beside our number from the table above. A claim states a number to reach, so the verdict is one-sided:
 *{rc.claims.REACHED}* when even the worse end of our 95 % interval is at most {rc.claims.ACCURACY_TOLERANCE:g}

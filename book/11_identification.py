@@ -62,6 +62,7 @@ def pct(entry):
     return f"{100 * entry.mean:.2f} ± {100 * entry.sd:.2f}"
 
 
+# %% tags=["remove-input"]
 rc.md(f"The known spectra: {len(ds):,} spectra of {ds.n_classes} groups. The unknowns: {len(unknown):,} spectra of "
       f"{unknown.n_classes:,} species outside the groups. Every figure below is a mean ± sd over {len(splits)} "
       "by-sample splits.")
@@ -81,6 +82,8 @@ pd.DataFrame(ls_rows)[["split_seed", "score", "temperature", "threshold", *keys]
 
 # %%
 scores_used = sorted({r["score"] for r in ls_rows})
+
+# %% tags=["remove-input"]
 rc.md(f"With forced answers the library search is right on {pct(ls['closed_set_accuracy'])} % of the known test "
       f"spectra. Its open-set score (chosen on validation: {', '.join(scores_used)}) separates known from unknown "
       f"spectra with an AUROC of {pct(ls['auroc'])} %. At the threshold that rejects 95 % of the *validation* "
@@ -104,7 +107,7 @@ table = pd.DataFrame([{"model": s["model"], **{k: pct(s[k]) for k in keys}} for 
 print(f"{trained} networks trained now (the rest came from the model store)")
 table
 
-# %%
+# %% tags=["remove-input"]
 rc.md(f"The CNN separates known from unknown spectra with an AUROC of {pct(cnn['auroc'])} % (library search: "
       f"{pct(ls['auroc'])} %); at 95 % rejection of validation unknowns it names {pct(cnn['known_accuracy'])} % of "
       f"the known spectra correctly (library search: {pct(ls['known_accuracy'])} %). A softmax network has no notion "
@@ -126,6 +129,8 @@ logo.round(4)
 
 # %%
 worst = logo.sort_values("unknown_rejected").iloc[0]
+
+# %% tags=["remove-input"]
 rc.md(f"Held-out groups are rejected at a median rate of {100 * logo['unknown_rejected'].median():.1f} % (AUROC "
       f"median {100 * logo['auroc'].median():.1f} %). The worst is **{worst['held_out']}**: only "
       f"{100 * worst['unknown_rejected']:.1f} % of its {int(worst['n_unknown'])} spectra are rejected (AUROC "
@@ -158,6 +163,8 @@ pd.DataFrame([{"model": m, **{k: pct(s[k]) for k in topk_keys}} for m, s in topk
 
 # %%
 lib, net = topk["library search"], topk[net_name]
+
+# %% tags=["remove-input"]
 rc.md(f"{len(allsp):,} spectra of {allsp.n_classes} species. On unseen samples the library search names the species "
       f"of {pct(lib['top1'])} % of the test spectra (top-5: {pct(lib['top5'])} %); on the {pct(lib['seen_fraction'])} "
       f"% whose species is in the training part, {pct(lib['top1_seen'])} % (top-5: {pct(lib['top5_seen'])} %). The "
@@ -178,6 +185,8 @@ rc.md(f"{len(allsp):,} spectra of {allsp.n_classes} species. On unseen samples t
 # %%
 top1 = rc.open_set.top_k_rows(topk_rows, all_splits, "top1")
 top5 = rc.open_set.top_k_rows(topk_rows, all_splits, "top5")
+
+# %% tags=["remove-input"]
 rc.md(f"""
 Top-1 on the test spectra (95 % intervals over {len(all_splits)} by-sample splits): library search on the spectra
 {rc.tables.accuracy_text(top1['library search'])}, in the {net_name}'s embedding

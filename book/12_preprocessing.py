@@ -77,6 +77,8 @@ rc.plots.baseline_figure(example["grid"], {"RAW (as measured)": example["raw"], 
 # %%
 methods = list(P.BASELINE_SETTINGS)
 best_raw = raw_table[methods].mean().idxmax()
+
+# %% tags=["remove-input"]
 rc.md(f"""
 Of the {len(pairs)} RAW files, {len(raw_table)} have a Processed partner of the same sample (same RRUFF ID; the same
 laser where the archive has it). Mean correlation with
@@ -99,6 +101,8 @@ baseline_table
 # %%
 rmse = baseline_table[("relative RMSE", "mean")].unstack()
 best_synth = rmse.drop(index="no correction").mean(axis=1).idxmin()
+
+# %% tags=["remove-input"]
 rc.md(f"""
 Averaged over both baseline heights, the smallest relative RMSE is **{best_synth}**'s
 ({rmse.loc[best_synth].mean():.3f}, against {rmse.loc["no correction"].mean():.3f} without correction). Every method
@@ -124,6 +128,8 @@ spike_table
 
 # %%
 s = spike_table.iloc[0]
+
+# %% tags=["remove-input"]
 rc.md(f"""
 On synthetic spikes added to Processed spectra, all spikes of a spectrum were found in
 {100 * s[("spikes found", "mean")]:.0f} % of the spectra, replacing {s[("points replaced", "mean")]:.1f} points per
@@ -146,6 +152,8 @@ smoothing_table
 
 # %%
 sm = smoothing_table
+
+# %% tags=["remove-input"]
 rc.md(f"""
 Noisy spectra start at a relative RMSE of {sm.loc["none", ("relative RMSE", "mean")]:.3f}; the windows give
 {", ".join(f"{w} points {sm.loc[w, ('relative RMSE', 'mean')]:.3f}" for w in sm.index if w != "none")}. The
@@ -167,7 +175,7 @@ accuracy is measured next.
 coverage = P.range_coverage(ds, [(150, 1200), (100, 1300), (100, 1500), (150, 1800), (150, 4000)])
 coverage
 
-# %%
+# %% tags=["remove-input"]
 rc.md(f"""
 The task's Processed spectra end between {coverage.attrs["end_min"]:.0f} and {coverage.attrs["end_max"]:.0f} cm⁻¹
 (median {coverage.attrs["end_median"]:.0f} cm⁻¹) and start between {coverage.attrs["start_min"]:.0f} and
@@ -184,6 +192,8 @@ choices = P.preprocessing_choices(ds.preprocess)
 DEFAULT = next(iter(choices))  # the book's default (PreprocessConfig()), first
 rows = P.measure_choices(ds, choices, profile=ch.profile, seed=ch.seed)
 short = P.short_profile(ch.profile)
+
+# %% tags=["remove-input"]
 rc.md(f"""
 {len(choices)} choices; the library search on {ch.profile.classical_repeats} by-sample splits, the CNN of chapter 3
 on the first {ch.profile.repeats} of them with a short budget ({short.max_epochs} epochs, patience {short.patience};
@@ -202,6 +212,8 @@ pick = rc.claims.pick_preprocessing(rows, DEFAULT)
 sqrt_label = next(label for label, c in choices.items() if c.squash != ds.preprocess.squash)
 knn = {r.model: r for r in rows if r.extra["model"] == P.LIBRARY_MODEL}
 cnn = {r.model: r for r in rows if r.extra["model"] == P.CNN_MODEL}
+
+# %% tags=["remove-input"]
 rc.md(f"""
 **The pick, on validation accuracy only:** {pick.model}. **The book's default** ({DEFAULT}) **is
 {"this run's validation pick" if pick.model == DEFAULT else "NOT this run's validation pick"}.**
@@ -243,7 +255,7 @@ rc.plots.attribution_figure(att["grid"], att["means"], att["attribution"], ds.cl
 overlap = P.band_overlap(att, ds.class_names, bands)
 overlap
 
-# %%
+# %% tags=["remove-input"]
 rc.md(f"""
 Occlusion of {att["n_test"]} test spectra (split seed {att["split_seed"]}). For each class, the share of the most
 attributed tenth of the grid that lies in a marked band, against the share of the grid those bands cover (what
@@ -255,7 +267,7 @@ bands, the absence of bands, or the shape of the background RRUFF's processing l
 # %% [markdown]
 # ## Summary
 
-# %%
+# %% tags=["remove-input"]
 rc.md(f"""
 * Baseline correction, spike removal and smoothing were measured on spectra whose truth is known; on synthetic
   baselines **{best_synth}** came closest, on RRUFF's RAW files **{best_raw}**.

@@ -152,6 +152,8 @@ else:
     network_row(COMBO, "(a) + (b) chosen on validation",
                 rc.beyond.variant_networks({COMBO: combo_variant}, ds, splits, ch.profile)[COMBO])
 chosen_augmentation = "the realistic" if use_realistic else "the book's"
+
+# %% tags=["remove-input"]
 rc.md(f"Chosen on validation: **{chosen_augmentation} augmentation** (validation "
       f"{val('CNN + realistic augmentation'):.2f} % realistic, {val('CNN (book)'):.2f} % the book's) and the "
       f"**{' + '.join(best_inputs)}** input; the combined network is *{COMBO}*.")
@@ -172,6 +174,8 @@ pretrained, finetuned = rc.beyond.pretrained_networks(combo["model"], pool, ds, 
 FINETUNED = f"{COMBO}, pretrained on all species"
 network_row(FINETUNED, "(e) pretraining", finetuned)
 pre_sets = [rc.beyond.pretraining_set(pool, ds, split) for split in splits]
+
+# %% tags=["remove-input"]
 rc.md(f"Pretraining pool per split: {min(len(p) for p in pre_sets):,}-{max(len(p) for p in pre_sets):,} spectra of "
       f"up to {pool.n_classes} species (the samples of each split's validation and test parts, "
       f"{min(p.excluded_samples for p in pre_sets)}-{max(p.excluded_samples for p in pre_sets)} of them, left out); "
@@ -198,6 +202,7 @@ def shares(made):
     return ", ".join(f"{100 * h.choice_['library_share']:.0f} %" for h in made)
 
 
+# %% tags=["remove-input"]
 rc.md("\n".join(f"* {base}: thresholds {', '.join(f'{h.threshold_:.4f}' for h in made)} (one per split); the library "
                 f"decides {shares(made)} of the validation spectra" for base, made in hybrids.items()))
 
@@ -220,6 +225,8 @@ add_row("soft vote, members chosen on validation", "(d) ensemble", lambda r: vot
 add_row("soft vote of every network + library search", "(d) ensemble",
         lambda r: rc.SoftVoteClassifier(members(r), select=False))
 member_names = network_names + [LIBRARY]
+
+# %% tags=["remove-input"]
 rc.md("Members chosen per split:\n\n" + "\n".join(
     f"* split {r}: {', '.join(member_names[i] for i in v.selected_)}" for r, v in enumerate(votes)))
 
@@ -264,6 +271,8 @@ rc.plots.mean_sd_bar_figure(
 
 # %%
 GOAL_ACCURACY, GOAL_NEW_SPECIES = 97.5, 90.0  # per cent: the project's targets, not measurements
+
+# %% tags=["remove-input"]
 rc.md(f"The goals: the best model at least {GOAL_ACCURACY} % accurate, at least {GOAL_NEW_SPECIES} % on new "
       "species, and at least one single network better than the library search with a paired interval that "
       "excludes 0.")
@@ -281,6 +290,8 @@ goals = {
         net_vs_library and net_vs_library.lo is not None and net_vs_library.lo > 0),
 }
 verdict = lambda ok: "**met**" if ok else "**not met**"  # noqa: E731
+
+# %% tags=["remove-input"]
 rc.md(f"""
 * Best model (by validation, {best.mean('val_accuracy'):.2f} %): *{BEST}*, test accuracy
   {rc.tables.accuracy_text(best)} -- goal ≥ {GOAL_ACCURACY} %: {verdict(goals['best model >= goal accuracy'])}.
@@ -316,6 +327,8 @@ for name, r in rows.items():
     if lever not in ("anchor", None):
         by_lever.setdefault(lever, []).append(f"{name} ({rc.tables.difference_text(r, rows['CNN (book)'])} vs the "
                                               "book's CNN)")
+
+# %% tags=["remove-input"]
 rc.md("* What each lever did, on the same splits:\n" + "\n".join(
     f"  * {lever}: " + "; ".join(items) for lever, items in by_lever.items()) + f"""
 * On known species the library search reaches {library.mean('accuracy_known_species'):.2f} % and the best single

@@ -287,3 +287,29 @@ def test_executed_notebooks_name_the_kernel_jupyterlab_runs():
     if spec.display_name == "Python 3 (ipykernel)":
         pytest.skip("the python3 kernel here is ipykernel's built-in one, not the one `make install` registers")
     assert book.KERNELSPEC["display_name"] == spec.display_name
+
+
+def test_generated_prose_is_shown_once_as_prose(tmp_path):
+    """A cell that only writes prose (``rc.md(...)``) hides its input: MyST-NB drops it by the ``remove-input`` tag
+    and JupyterLab collapses it (``jupyter.source_hidden``, which the runner and the committed notebooks carry)."""
+    import ast
+
+    import jupytext
+    import nbformat
+
+    def prose_only(source: str) -> bool:
+        body = ast.parse(source).body
+        value = body[0].value if len(body) == 1 and isinstance(body[0], (ast.Expr, ast.Assign)) else None
+        return (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "md"
+                and isinstance(value.func.value, ast.Name) and value.func.value.id == "rc")
+
+    for chapter in book.list_chapters():
+        cells = jupytext.read(BOOK / f"{chapter}.py").cells
+        committed = nbformat.read(BOOK / f"{chapter}.ipynb", as_version=4).cells
+        for cell, stored in zip(cells, committed, strict=True):
+            if cell.cell_type == "code" and prose_only(cell.source):
+                assert "remove-input" in cell.metadata.get("tags", []), f"{chapter}: {cell.source[:60]!r}"
+                assert stored.metadata.get("jupyter", {}).get("source_hidden"), f"{chapter}: {cell.source[:60]!r}"
+    _write_chapter(tmp_path, "00_x", 'x = 1\n\n# %% tags=["remove-input"]\nprint(x)')
+    nb = nbformat.read(book._to_notebook("00_x", tmp_path / "x.ipynb", tmp_path), as_version=4)
+    assert nb.cells[-1].metadata["jupyter"]["source_hidden"] and not nb.cells[-2].metadata.get("jupyter")

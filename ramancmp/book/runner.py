@@ -133,6 +133,9 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ramancmp)", "languag
 def _to_notebook(chapter: str, destination: Path, book_dir: Path) -> Path:
     nb = jupytext.read(book_dir / f"{chapter}.py")
     nb.metadata["kernelspec"] = KERNELSPEC
+    for cell in nb.cells:  # generated prose: MyST-NB drops its input by the tag, JupyterLab collapses it by this
+        if "remove-input" in cell.metadata.get("tags", []):
+            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
     jupytext.write(nb, destination, fmt="ipynb")
     return destination
 
