@@ -48,7 +48,6 @@ are not the task's, is used closed-set, with a note.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +67,7 @@ from ramancmp.data.preprocess import (
 )
 from ramancmp.data.rruff import Spectrum
 from ramancmp.fileio import printable as _p
+from ramancmp.fileio import write_json_atomic
 from ramancmp.models import LibrarySearch, OpenSetClassifier, list_models
 from ramancmp.training import TorchClassifier
 
@@ -360,19 +360,11 @@ def _read_rule(path: Path) -> dict[str, float] | None:
 
 
 def _write_rule(path: Path, rule: dict[str, float]) -> None:
-    import json
-    import tempfile
-
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(rule))
-        os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
+        write_json_atomic(path, rule)  # atomic: a reader sees the old file or the whole new one
     except OSError:  # a read-only data cache: the rule is recomputed next time
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        pass
 
 
 def _rule_meaning(info: dict[str, Any]) -> str:
