@@ -75,9 +75,9 @@ rc.md(f"The known spectra: {len(ds):,} spectra of {ds.n_classes} groups. The unk
 # other half of the unknown species.
 
 # %%
-ls_rows = rc.open_set.library_open_set(ds, unknown, splits)
+ls_rows = rc.identification.library_open_set(ds, unknown, splits)
 keys = ("auroc", "known_accuracy", "unknown_rejected", "known_accepted", "closed_set_accuracy")
-ls = rc.open_set.summarize(ls_rows, keys)[0]
+ls = rc.identification.summarize(ls_rows, keys)[0]
 pd.DataFrame(ls_rows)[["split_seed", "score", "temperature", "threshold", *keys]].round(4)
 
 # %%
@@ -101,8 +101,8 @@ rc.md(f"With forced answers the library search is right on {pct(ls['closed_set_a
 
 # %%
 net_name, net_kwargs = ("cnn", {})
-net_rows, trained = rc.open_set.network_open_set(net_name, ds, unknown, splits, ch.profile, model_kwargs=net_kwargs)
-cnn = rc.open_set.summarize(net_rows, keys)[0]
+net_rows, trained = rc.identification.network_open_set(net_name, ds, unknown, splits, ch.profile, model_kwargs=net_kwargs)
+cnn = rc.identification.summarize(net_rows, keys)[0]
 table = pd.DataFrame([{"model": s["model"], **{k: pct(s[k]) for k in keys}} for s in (ls, cnn)])
 print(f"{trained} networks trained now (the rest came from the model store)")
 table
@@ -123,7 +123,7 @@ rc.md(f"The CNN separates known from unknown spectra with an AUROC of {pct(cnn['
 # group.
 
 # %%
-logo_rows = rc.open_set.leave_one_group_out(ds, unknown, splits[0])
+logo_rows = rc.identification.leave_one_group_out(ds, unknown, splits[0])
 logo = pd.DataFrame(logo_rows)[["held_out", "n_unknown", "auroc", "unknown_rejected", "known_accuracy"]]
 logo.round(4)
 
@@ -154,10 +154,10 @@ rc.md(f"Held-out groups are rejected at a median rate of {100 * logo['unknown_re
 allsp = rc.load_task("rruff-all-species")
 all_splits = rc.repeated_splits(allsp.y, allsp.groups, kind="sample", repeats=ch.profile.repeats, seed=ch.seed)
 emb_name = f"library search in the {net_name} embedding"
-topk_rows, trained_all = rc.open_set.all_species_top_k(allsp, all_splits, net_name, ch.profile, model_kwargs=net_kwargs,
+topk_rows, trained_all = rc.identification.all_species_top_k(allsp, all_splits, net_name, ch.profile, model_kwargs=net_kwargs,
                                                        embedding_model=emb_name)
 topk_keys = ("top1", "top5", "top1_seen", "top5_seen", "seen_fraction")
-topk = {s["model"]: s for s in rc.open_set.summarize(topk_rows, topk_keys)}
+topk = {s["model"]: s for s in rc.identification.summarize(topk_rows, topk_keys)}
 print(f"{trained_all} networks trained now (the rest came from the model store)")
 pd.DataFrame([{"model": m, **{k: pct(s[k]) for k in topk_keys}} for m, s in topk.items()])
 
@@ -183,8 +183,8 @@ rc.md(f"{len(allsp):,} spectra of {allsp.n_classes} species. On unseen samples t
 # loss is the next step, not taken here). The two library searches and the CNN's own answer pair split by split.
 
 # %%
-top1 = rc.open_set.top_k_rows(topk_rows, all_splits, "top1")
-top5 = rc.open_set.top_k_rows(topk_rows, all_splits, "top5")
+top1 = rc.identification.top_k_rows(topk_rows, all_splits, "top1")
+top5 = rc.identification.top_k_rows(topk_rows, all_splits, "top5")
 
 # %% tags=["remove-input"]
 rc.md(f"""

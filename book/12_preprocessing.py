@@ -42,7 +42,7 @@ from ramancmp import book as rc
 
 ch = rc.Chapter("12_preprocessing", profile=profile, seed=seed, data_dir=data_dir)
 ds = rc.load_task("rruff-groups-10")
-P = rc.preprocessing
+P = rc.preprocessing_study
 print(ch, "|", ds.task, len(ds.y), "spectra")
 
 # %% [markdown]

@@ -79,7 +79,7 @@ def test_curation_table_from_a_synthetic_archive(tmp_path):
 def test_a_sample_filed_under_two_names_is_flagged_per_name(tmp_path):
     """RRUFF files some samples under two names with different statuses (R070722: Calderite not yet confirmed,
     Andradite confirmed): the flag belongs to the spectra of the unconfirmed name only."""
-    from ramancmp.experiments.curation import flagged_mask
+    from ramancmp.experiments.curated_evaluation import flagged_mask
 
     unconfirmed = {"STATUS": "The identification of this mineral is not yet confirmed."}
     files = {make_rruff_name("Calderite", "R000009", index=1): make_rruff_text("Calderite", "R000009",
@@ -138,7 +138,7 @@ def test_committed_table_agrees_with_the_archive(rruff_zip):
 
 
 def test_evaluate_curated_pairs_with_the_full_evaluation():
-    from ramancmp.experiments.curation import curated_difference, curated_text, evaluate_curated, flagged_mask
+    from ramancmp.experiments.curated_evaluation import curated_difference, curated_text, evaluate_curated, flagged_mask
 
     rng = np.random.default_rng(0)
     n_classes, per = 3, 12

@@ -143,7 +143,7 @@ def test_open_set_protocol_units_on_synthetic_tasks():
     import pandas as pd
 
     from ramancmp.data import repeated_splits
-    from ramancmp.experiments import open_set as protocol
+    from ramancmp.experiments import identification as protocol
 
     from conftest import synthetic_dataset
 
@@ -180,7 +180,7 @@ def test_library_search_in_a_network_embedding():
     import torch
 
     from ramancmp.data.splits import repeated_splits
-    from ramancmp.experiments import open_set as osp
+    from ramancmp.experiments import identification as osp
     from ramancmp.experiments.tables import difference_text
 
     from conftest import synthetic_dataset

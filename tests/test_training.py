@@ -15,8 +15,8 @@ from ramancmp.training import (
     History,
     TorchClassifier,
     TrainConfig,
-    evaluate,
     load_checkpoint,
+    loss_and_accuracy,
     predict_logits,
     save_checkpoint,
     seed_everything,
@@ -95,7 +95,7 @@ def test_training_learns_synthetic_classes(data):
     assert hist.best_val_acc >= 0.9  # chance is 0.25
     assert hist.train_loss[-1] < hist.train_loss[0]
     assert not model.training  # left in eval mode
-    loss, acc = evaluate(model, Xv, yv, device="cpu")
+    loss, acc = loss_and_accuracy(model, Xv, yv, device="cpu")
     assert acc == pytest.approx(hist.best_val_acc) and loss == pytest.approx(hist.best_val_loss, rel=1e-5)
     assert hist.num_threads == torch.get_num_threads() == 1 and hist.device == "cpu" and hist.train_time > 0
     json.dumps(hist.to_dict())  # a History is JSON-able as it is
@@ -127,7 +127,7 @@ def test_early_stopping_restores_the_best_epoch(data):
     assert hist.epochs - hist.best_epoch == 2
     best = hist.best_epoch - 1
     assert hist.val_acc[best] == max(hist.val_acc)
-    loss, acc = evaluate(model, Xv, yv, device="cpu")
+    loss, acc = loss_and_accuracy(model, Xv, yv, device="cpu")
     assert acc == pytest.approx(hist.val_acc[best]) and loss == pytest.approx(hist.val_loss[best], rel=1e-5)
 
 

@@ -22,7 +22,7 @@ prof = rc.RunContext.from_env(profile, seed).profile
 ds = rc.load_task("rruff-groups-10")
 unknown = rc.load_task("rruff-outside-groups")
 splits = rc.repeated_splits(ds.y, ds.groups, kind="sample", repeats=prof.repeats, seed=seed)
-items = rc.open_set.open_set_items(ds, unknown, splits)  # the chapter's units: each split's known and unknown parts
+items = rc.identification.open_set_items(ds, unknown, splits)  # the chapter's units: each split's known and unknown parts
 names = np.asarray(ds.class_names)
 
 
@@ -156,7 +156,7 @@ print(f"From nine in ten to ninety-nine in a hundred validation unknowns rejecte
 mineral = unknown.meta["mineral"].to_numpy()
 accepted = []
 for item in items:
-    _, test_half = rc.open_set.species_halves(mineral, seed=item.split_seed)  # the species the chapter tests on
+    _, test_half = rc.identification.species_halves(mineral, seed=item.split_seed)  # the species the chapter tests on
     assert len(test_half) == len(item.X_unknown_test)
     pred = fit(item).predict(item.X_unknown_test)
     ok = pred != -1
@@ -201,7 +201,7 @@ print(f"{len(hits)} of {len(accepted)} test unknown spectra accepted ({hits['spe
 
 # %%
 split = splits[0]
-logo = pd.DataFrame(rc.open_set.run_units(rc.open_set.leave_one_group_out_items(ds, unknown, split)))
+logo = pd.DataFrame(rc.identification.run_units(rc.identification.leave_one_group_out_items(ds, unknown, split)))
 first = accepted[accepted["split seed"] == split.seed]
 outside = 1 - first.groupby("species")["accepted"].mean()  # rejected share per outside species
 train = split.train

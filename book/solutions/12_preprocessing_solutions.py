@@ -16,7 +16,7 @@ from ramancmp import book as rc
 
 prof = rc.RunContext.from_env(profile, seed).profile
 ds = rc.load_task("rruff-groups-10")
-P = rc.preprocessing
+P = rc.preprocessing_study
 
 # %% [markdown]
 # ## Exercise 1 -- the stiffness of arPLS

@@ -9,7 +9,7 @@
 - models and training: :data:`BOOK_MODELS`, :func:`create_model`, :class:`TorchClassifier`, :func:`predict_logits`
 - measuring: :func:`evaluate`, :func:`sibling_leakage`, FLOPs, parameters, the timing protocol
   (:func:`compare_speed`), thread control
-- open-set identification and the all-species task: :mod:`open_set` (chapter 11: one experiment function per
+- open-set identification and the all-species task: :mod:`identification` (chapter 11: one experiment function per
   section), :class:`LibrarySearch`, :class:`OpenSetClassifier`
 - comparing: :mod:`tables` (the one row schema), :mod:`claims` (the paper's claims, judged), :func:`load_rows`
 - the compression experiments and methods, and :mod:`plots`
@@ -27,15 +27,20 @@ from ramancmp.data.preprocess import preprocess_spectrum
 from ramancmp.data.splits import make_split, repeated_splits
 from ramancmp.data.summary import format_summary
 from ramancmp.data.tasks import GROUPS_CSV, load_task, mineral_groups
-from ramancmp.experiments import claims, open_set, tables
+from ramancmp.experiments import claims, identification, tables
 from ramancmp.experiments.bench import bench_all
-from ramancmp.experiments.compression import (
+from ramancmp.experiments.compression_study import (
                                               channel_conversion_experiment,
                                               compression_rows,
                                               distillation_experiment,
                                               feature_extraction_experiment,
 )
-from ramancmp.experiments.curation import curated_difference_text, curated_text, evaluate_curated, flagged_in_task
+from ramancmp.experiments.curated_evaluation import (
+                                              curated_difference_text,
+                                              curated_text,
+                                              evaluate_curated,
+                                              flagged_in_task,
+)
 from ramancmp.experiments.deployment import bench_deployment, deployment_frame, deployment_rows
 from ramancmp.experiments.evaluation import evaluate, sibling_leakage, train_networks
 from ramancmp.experiments.results import load_rows
@@ -53,7 +58,7 @@ __all__ = ["BOOK_MODELS", "Chapter", "PROTOCOL_NOTE", "compare_speed", "describe
            "channel_conversion_experiment", "claims", "compression_rows", "count_flops", "count_params", "create_model",
            "deployment_frame", "deployment_rows", "distillation_experiment", "evaluate",
            "feature_extraction_experiment",
-           "feature_pipeline", "format_summary", "get_or_train", "LibrarySearch", "OpenSetClassifier", "open_set",
+           "feature_pipeline", "format_summary", "get_or_train", "LibrarySearch", "OpenSetClassifier", "identification",
            "RunContext", "layer_table", "load_rows", "load_task", "make_split", "md", "mineral_groups", "GROUPS_CSV",
            "num_threads", "plots", "predict_logits", "preprocess_spectrum", "prune_channels", "quantize_int8",
            "read_spectrum", "repeated_splits", "sibling_leakage", "soft_targets", "tables", "train_networks",
@@ -101,7 +106,7 @@ __all__ += ["content_fingerprint", "describe_archive", "file_sha256", "load_band
 # --- Preprocessing, measured, and what the models look at (issue 12, parts 2-3; chapter 12)
 from ramancmp.data.preprocess import correct_baseline, coverage_mask, remove_spikes  # noqa: E402
 from ramancmp.data.tasks import raw_pairs  # noqa: E402
-from ramancmp.experiments import preprocessing  # noqa: E402
+from ramancmp.experiments import preprocessing_study  # noqa: E402
 from ramancmp.metrics.attribution import occlusion  # noqa: E402
 
-__all__ += ["correct_baseline", "coverage_mask", "occlusion", "preprocessing", "raw_pairs", "remove_spikes"]
+__all__ += ["correct_baseline", "coverage_mask", "occlusion", "preprocessing_study", "raw_pairs", "remove_spikes"]

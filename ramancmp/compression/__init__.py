@@ -3,7 +3,7 @@ structured pruning and ONNX export.
 
 Each method is a module of its own and works on any trained network or estimator; none of them knows about the
 book's profiles, tasks or results files. The experiments that measure them beside their baselines are in
-:mod:`ramancmp.experiments.compression` and :mod:`ramancmp.experiments.deployment`.
+:mod:`ramancmp.experiments.compression_study` and :mod:`ramancmp.experiments.deployment`.
 """
 
 from ramancmp.compression.channel_conversion import (

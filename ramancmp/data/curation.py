@@ -4,7 +4,7 @@
 rules; ``data/curation.csv`` is that table, committed so that a reader can see (and argue with) every flag, and
 ``python -m ramancmp data curation --check`` (and ``tests/test_curation.py``) checks that it still agrees with the
 archive. Nothing is dropped from a task by this table: the book reports results *with and without* the flagged
-spectra (:func:`ramancmp.experiments.curation.evaluate_curated`).
+spectra (:func:`ramancmp.experiments.curated_evaluation.evaluate_curated`).
 
 Flags (one row per sample and flag; a sample can carry several):
 

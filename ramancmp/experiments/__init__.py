@@ -5,7 +5,7 @@ compared and judged. The methods themselves (:mod:`ramancmp.models`, :mod:`raman
 - :mod:`~ramancmp.experiments.executor` -- one interface for the parallel work: serial, local processes, Dask
 - :mod:`~ramancmp.experiments.store` -- the trained-model store (train once, reuse everywhere)
 - :mod:`~ramancmp.experiments.evaluation` -- one harness: model x task x split kind x repeats
-- :mod:`~ramancmp.experiments.compression` -- distillation, channel conversion, features + LDA beside baselines
+- :mod:`~ramancmp.experiments.compression_study` -- distillation, channel conversion, features + LDA beside baselines
 - :mod:`~ramancmp.experiments.deployment` -- int8, pruning, ONNX Runtime variants of one trained network
 - :mod:`~ramancmp.experiments.bench` -- every model and variant side by side, in one run
 - :mod:`~ramancmp.experiments.tables` -- THE row schema and its renderers

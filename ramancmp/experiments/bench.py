@@ -23,14 +23,14 @@ from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, DRSN, NETWORKS, TIMING_TH
 from ramancmp.config import results_dir as default_results_dir
 from ramancmp.data.splits import classes_hold_species
 from ramancmp.data.tasks import load_task
-from ramancmp.experiments.compression import (
+from ramancmp.experiments.compression_study import (
     bench_compression,
     channel_conversion_experiment,
     compression_rows,
     distillation_experiment,
     feature_extraction_experiment,
 )
-from ramancmp.experiments.curation import evaluate_curated, flagged_mask
+from ramancmp.experiments.curated_evaluation import evaluate_curated, flagged_mask
 from ramancmp.experiments.deployment import bench_deployment, deployment_rows
 from ramancmp.experiments.evaluation import evaluate, train_networks
 from ramancmp.experiments.executor import Executor
@@ -66,7 +66,7 @@ def model_rows(ds: Any, profile: Profile, seed: int, *, models: Sequence[str] | 
     Beside them, for the same models as the random split: ``accuracy_species_split``, the accuracy on by-species
     splits (every test species absent from training; only on a task whose classes hold several species), and
     ``accuracy_curated``, the by-sample accuracy without the spectra ``data/curation.csv`` flags (same splits; only
-    when the task holds flagged spectra; :mod:`ramancmp.experiments.curation`).
+    when the task holds flagged spectra; :mod:`ramancmp.experiments.curated_evaluation`).
 
     All rows are timed together by the book's protocol (:func:`ramancmp.experiments.speed.time_rows`) after
     everything is trained, with the book's DRSN (:data:`ramancmp.config.DRSN`) as the baseline of the speed-ups.

@@ -226,9 +226,9 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         executor: where the networks train (:func:`ramancmp.experiments.executor.get_executor`; ``None``: the
             default, ``$RAMANCMP_SCHEDULER`` or local processes). Nothing is timed while it trains.
         drop_from_test: a boolean mask over the dataset's spectra: those left out of every *test* part (e.g. the
-            curation table's flagged samples, :mod:`ramancmp.experiments.curation`). The splits are made on the whole
-            dataset first and the training and validation parts are unchanged, so the result pairs split by split
-            with the evaluation without it, and stored networks are loaded, not trained again.
+            curation table's flagged samples, :mod:`ramancmp.experiments.curated_evaluation`). The splits are made on
+            the whole dataset first and the training and validation parts are unchanged, so the result pairs split by
+            split with the evaluation without it, and stored networks are loaded, not trained again.
     """
     if repeats is None:  # classical models are cheap: more repeats (networks: the profile's)
         classical = isinstance(model_name_or_factory, str) and not is_torch_model(model_name_or_factory)

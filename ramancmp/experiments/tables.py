@@ -136,7 +136,7 @@ class Row:
     new_species_fraction: Stat | None = None  # share of test spectra of new species
     fit_time_s: Stat | None = None
     accuracy_random: Stat | None = None  # the same model on random (leaky) splits
-    # the same splits' test parts without the spectra data/curation.csv flags (ramancmp.experiments.curation)
+    # the same splits' test parts without the spectra data/curation.csv flags (ramancmp.experiments.curated_evaluation)
     accuracy_curated: Stat | None = None
     accuracy_species_split: Stat | None = None  # the same model on by-species splits (all species new)
     seeds: list[int] | None = None  # the split seed of each per-split value (pairs rows on the same splits)

@@ -14,9 +14,17 @@ from ramancmp.training.augment import RealisticAugment
 from ramancmp.training.checkpoint import CHECKPOINT_FORMAT, checkpoint_paths, load_checkpoint, save_checkpoint
 from ramancmp.training.classifier import TorchClassifier
 from ramancmp.training.finetune import FineTunedClassifier, transfer_weights
-from ramancmp.training.loop import Augment, History, TrainConfig, evaluate, predict_logits, seed_everything, train_model
+from ramancmp.training.loop import (
+           Augment,
+           History,
+           TrainConfig,
+           loss_and_accuracy,
+           predict_logits,
+           seed_everything,
+           train_model,
+)
 
 __all__ = ["Augment", "CHECKPOINT_FORMAT", "FineTunedClassifier", "History", "RealisticAugment", "TorchClassifier",
            "TrainConfig", "checkpoint_paths",
-           "evaluate", "load_checkpoint", "predict_logits", "save_checkpoint", "seed_everything", "train_model",
-           "transfer_weights"]
+           "load_checkpoint", "loss_and_accuracy", "predict_logits", "save_checkpoint", "seed_everything",
+           "train_model", "transfer_weights"]

@@ -186,7 +186,7 @@ def predict_logits(model: nn.Module, X: Any, batch_size: int = 256, device: str 
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, X: Any, y: Any, batch_size: int = 256,
+def loss_and_accuracy(model: nn.Module, X: Any, y: Any, batch_size: int = 256,
              device: str | torch.device = "auto") -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of ``model`` on ``(X, y)`` in eval mode."""
     logits = torch.from_numpy(predict_logits(model, X, batch_size, device))
@@ -288,7 +288,7 @@ def train_model(model: nn.Module, X_train: Any, y_train: Any, X_val: Any = None,
         history.train_acc.append(correct / seen)
         postfix = {"loss": f"{total_loss / seen:.3f}", "acc": f"{correct / seen:.3f}"}
         if has_val:
-            v_loss, v_acc = evaluate(model, Xv, yv, config.eval_batch_size, device)
+            v_loss, v_acc = loss_and_accuracy(model, Xv, yv, config.eval_batch_size, device)
             history.val_loss.append(v_loss)
             history.val_acc.append(v_acc)
             postfix |= {"val_loss": f"{v_loss:.3f}", "val_acc": f"{v_acc:.3f}"}

@@ -14,7 +14,7 @@ from ramancmp.data.preprocess import (
     squash,
 )
 from ramancmp.data.tasks import load_task, load_variants, raw_pairs, variant_name
-from ramancmp.experiments import preprocessing as P
+from ramancmp.experiments import preprocessing_study as P
 from ramancmp.experiments.claims import pick_preprocessing
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics.attribution import class_occlusion, occlusion
