@@ -160,7 +160,7 @@ rc.md("Paired on the same splits (EfficientNet minus each earlier model, 95 % in
 #
 # ## Exercises
 #
-# 1. Train full B0 for two epochs (`rc.TorchClassifier(model="efficientnet_b0", max_epochs=2)` fitted on
+# 1. Train full B0 for two epochs (`rc.TorchClassifier(model="efficientnet_b0", train_config=rc.TrainConfig(max_epochs=2))` fitted on
 #    `rc.train_part(ds, split)` of a split from `rc.make_split`) and compare its epoch time (`history_.epoch_time`)
 #    with the variant's. Where does the time go? (`layer_table` gives FLOPs per stage; time a stage against the whole
 #    network with `rc.compare_speed`.)

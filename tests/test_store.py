@@ -111,3 +111,22 @@ def test_a_corrupt_checkpoint_side_car_is_retrained_not_trusted(dataset, tmp_pat
     clf = store.train_all([job], "serial")[0]
     assert job.is_stored() and isinstance(clf.model_, torch.nn.Module)
     assert np.isfinite(clf.predict_proba(dataset.X[:2])).all()
+
+
+def test_the_profile_makes_the_training_run_and_the_key_lists_what_it_always_listed(dataset, tmp_path):
+    """One place makes a profile a TrainConfig; the key of a network trained with the same settings is the one it
+    had when the settings were TorchClassifier's own parameters (a newly reachable knob enters only when changed)."""
+    full = PROFILES["full"]
+    assert store.train_config(full, "drsn_paper").max_epochs == full.epochs_for("drsn_paper") != full.max_epochs
+    config = store.train_config(TINY, "cnn", seed=4, device="cpu")
+    assert (config.max_epochs, config.patience, config.batch_size, config.seed) == (
+        TINY.max_epochs, TINY.patience, TINY.batch_size, 4)
+    split = repeated_splits(dataset.y, dataset.groups, "sample", repeats=1, seed=0)[0]
+    job = store.make_job("cnn", dataset, split, TINY, model_kwargs=SMALL, directory=tmp_path)
+    assert set(job.key["estimator"]) == {"model", "model_kwargs", "validation_fraction", "max_epochs", "batch_size",
+                                         "lr", "weight_decay", "schedule", "label_smoothing", "patience", "augment",
+                                         "seed"}
+    assert job.estimator.train_config == store.train_config(TINY, "cnn", seed=split.seed)
+    clipped = store.estimator_key(job.estimator.set_params(train_config__grad_clip=1.0))
+    assert clipped == {**job.key["estimator"], "grad_clip": 1.0}
+    assert "device" not in store.estimator_key(job.estimator.set_params(train_config__device="cpu"))

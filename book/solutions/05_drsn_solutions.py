@@ -58,8 +58,7 @@ X_tr, y_tr, X_val, y_val = rc.train_part(ds, split)
 net = rc.create_model(MODEL, num_classes=len(ds.class_names), in_length=L, **MODEL_KWARGS)
 for unit in (m for m in net.modules() if isinstance(m, rc.RSBU)):
     unit.shrinkage = ReLUInstead(unit.shrinkage.fc[0].in_features)
-config = rc.TrainConfig(max_epochs=prof.max_epochs, patience=prof.patience, batch_size=prof.batch_size,
-                        device="cpu", seed=int(split.seed))
+config = rc.train_config(prof, MODEL, seed=int(split.seed), device="cpu")
 with rc.num_threads(1):
     history = rc.train_model(net, X_tr, y_tr, X_val, y_val, config, progress=False)
 relu_acc = 100 * np.mean(rc.predict_logits(net, ds.X[split.test], device="cpu").argmax(1) == ds.y[split.test])

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,27 +38,62 @@ from ramancmp.experiments.executor import Executor, get_executor, resolve_schedu
 from ramancmp.fileio import fingerprint, read_json
 from ramancmp.metrics import num_threads
 from ramancmp.models import create_model, is_torch_model
-from ramancmp.training import TorchClassifier
+from ramancmp.training import TorchClassifier, TrainConfig
 
 __all__ = ["PretrainedClassifier", "TrainJob", "architecture_signature", "build_estimator", "checkpoint_path",
-           "get_or_train", "make_job", "run_job", "sequence_factory", "train_all", "train_part"]
+           "estimator_key", "get_or_train", "make_job", "run_job", "sequence_factory", "train_all", "train_config",
+           "train_part"]
+
+
+def train_config(profile: Profile, model: str, *, seed: int = 0, device: str = "auto") -> TrainConfig:
+    """The :class:`~ramancmp.training.TrainConfig` with which the book trains registry network ``model`` under
+    ``profile``: the profile's epochs for that model (:meth:`Profile.epochs_for`), patience and batch size, seed
+    ``seed`` (the split's); every other knob at :class:`TrainConfig`'s default. The ONE place a profile becomes a
+    training run."""
+    return TrainConfig(max_epochs=profile.epochs_for(model), patience=profile.patience,
+                       batch_size=profile.batch_size, seed=int(seed), device=device)
 
 
 def build_estimator(model: str | Callable[..., Any], num_classes: int, in_length: int, *, profile: Profile,
                     seed: int = 0, model_kwargs: dict | None = None, device: str = "auto") -> tuple[str, Any]:
     """``(name, unfitted estimator)`` for a registry name or a factory ``factory(num_classes, in_length)``.
 
-    Networks become a :class:`~ramancmp.training.TorchClassifier` with the profile's ``max_epochs``, ``patience``
-    and ``batch_size`` and ``seed``; classical models come from :func:`ramancmp.models.create_model` as they are.
+    Networks become a :class:`~ramancmp.training.TorchClassifier` trained with :func:`train_config` (the profile's
+    epochs, patience and batch size; ``seed``); classical models come from :func:`ramancmp.models.create_model` as
+    they are.
     """
     if callable(model) and not isinstance(model, str):
         name = getattr(model, "__name__", type(model).__name__)
         return name, model(num_classes, in_length, **(model_kwargs or {}))
     if is_torch_model(model):
-        return model, TorchClassifier(model=model, model_kwargs=model_kwargs, max_epochs=profile.epochs_for(model),
-                                      patience=profile.patience, batch_size=profile.batch_size, seed=seed,
-                                      device=device)
+        return model, TorchClassifier(model=model, model_kwargs=model_kwargs,
+                                      train_config=train_config(profile, model, seed=seed, device=device))
     return model, create_model(model, num_classes, in_length, **(model_kwargs or {}))
+
+
+#: The training settings a checkpoint's key has always listed (before :class:`TrainConfig` was the estimators' one
+#: parameter, these were :class:`TorchClassifier`'s own); every other setting enters the key only when it differs
+#: from its default -- so a network trained with the same settings keeps the same key, and one trained with a knob
+#: changed gets another.
+_KEYED_SETTINGS = ("max_epochs", "batch_size", "lr", "weight_decay", "schedule", "label_smoothing", "patience",
+                   "augment", "seed")
+#: Never part of the key: where a network trains and how loudly (the weights do not depend on them), the teacher
+#: object (its own key is in ``key["teacher"]``) and the pretrained file (its key is in ``key["pretrained"]``).
+_UNKEYED = ("device", "verbose", "teacher", "init_checkpoint")
+
+
+def estimator_key(estimator: TorchClassifier) -> dict[str, Any]:
+    """The part of a checkpoint's key that the estimator decides: its own parameters (model, kwargs, validation
+    fraction, distillation's T and alpha, ...) and its training run's settings, flat (see :data:`_KEYED_SETTINGS`)."""
+    params = estimator.get_params(deep=False)
+    params.pop("train_config", None)
+    out = {k: v for k, v in params.items() if k not in _UNKEYED}
+    config, default = estimator.resolved_config(), TrainConfig()
+    for f in fields(TrainConfig):
+        value = getattr(config, f.name)
+        if f.name not in _UNKEYED and (f.name in _KEYED_SETTINGS or value != getattr(default, f.name)):
+            out[f.name] = value
+    return out
 
 
 def architecture_signature(model: str, num_classes: int, in_length: int, model_kwargs: dict | None = None) -> str:
@@ -177,15 +212,15 @@ def make_job(model: str, dataset: Any, split: Any, profile: Profile, *, model_kw
         if distillation is None:
             raise ValueError("a distilled student needs distillation=(temperature, alpha)")
         t, a = (float(v) for v in distillation)
-        params = {k: v for k, v in est.get_params().items() if k != "model"}
-        est = DistilledClassifier(teacher=None, model=model, temperature=t, alpha=a, **params)
+        est = DistilledClassifier(teacher=None, model=model, temperature=t, alpha=a, model_kwargs=est.model_kwargs,
+                                  train_config=est.train_config, validation_fraction=est.validation_fraction,
+                                  verbose=est.verbose)
         variant = f"distilled-{_digest(teacher.key)}-T{t:g}-a{a:g}"
     key = {"model": model, "model_kwargs": dict(model_kwargs or {}),
            "architecture": architecture_signature(model, n_classes, in_length, model_kwargs),
            "task": str(getattr(dataset, "task", "")), "split_kind": split.kind, "split_seed": int(split.seed),
            "train_fingerprint": fp, "data_sha256": getattr(dataset, "source_sha256", None),
-           "estimator": {k: v for k, v in est.get_params().items()
-                         if k not in ("device", "verbose", "teacher")}}
+           "estimator": estimator_key(est)}
     if teacher is not None:
         key["teacher"] = teacher.key
     directory = directory if directory is not None else checkpoints_dir(profile.name)
