@@ -147,14 +147,14 @@ def _speed(estimator: Any, inputs: np.ndarray, profile: Profile, threads: int | 
                         min_sample_ms=profile.timing_min_ms, threads=threads, inputs=inputs, seed=seed,
                         max_s=profile.timing_max_s)
     b1, b256 = cmp.cell("model", 1), cmp.cell("model", 256)
-    samples = np.asarray(b1["samples_ms"])
+    samples = np.asarray(b1.samples_ms)
     common = {"rounds": cmp.rounds, "threads": cmp.threads, "device": "cpu"}
     return {
-        "latency_b1": {"median_ms": b1["median_ms"], "lo_ms": b1["lo_ms"], "hi_ms": b1["hi_ms"],
+        "latency_b1": {"median_ms": b1.median_ms, "lo_ms": b1.lo_ms, "hi_ms": b1.hi_ms,
                        "p10_ms": float(np.percentile(samples, 10)), "p90_ms": float(np.percentile(samples, 90)),
                        "batch": 1, **common},
-        "throughput_b256": {"spectra_per_s": 1e3 / b256["median_ms"], "median_ms_per_batch": 256 * b256["median_ms"],
-                            "lo_ms": b256["lo_ms"], "hi_ms": b256["hi_ms"], "batch": 256, **common},
+        "throughput_b256": {"spectra_per_s": 1e3 / b256.median_ms, "median_ms_per_batch": 256 * b256.median_ms,
+                            "lo_ms": b256.lo_ms, "hi_ms": b256.hi_ms, "batch": 256, **common},
         "protocol": cmp.info,
     }
 
