@@ -183,7 +183,7 @@ PRIMARY: dict[str, Primary] = {
     "deep_vs_classical_gap": Primary((AS_STATED,), (
         "the claim's own comparison: the better of 1D-EfficientNet and 1D-DRSN against the better of LDA and the "
         "CNN, each picked on validation; the four pairs (each network against LDA and against the CNN) are shown "
-        "beside it, because the claim holds only if every pair does")),
+        "beside it, because the claim is true only if every pair is")),
     "distillation_loss": Primary(("distilled - teacher, test accuracy",), (
         "the (T, alpha) chosen on validation data minus the teacher, both classifying spectra: the paper's "
         "comparison")),

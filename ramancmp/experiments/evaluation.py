@@ -175,9 +175,10 @@ def _complexity(estimator: Any, in_length: int) -> dict[str, Any]:
 
 def train_networks(models: list[tuple[str, dict | None]], dataset: Any, *, profile: Profile,
                    seed: int = 0, split_kinds: tuple[str, ...] = ("sample",), device: str = "auto",
-                   executor: Executor | str | None = None, progress: bool = False) -> int:
-    """Train every network of ``models`` (``(registry name, kwargs)``) on every repeated split of ``split_kinds`` --
-    in ONE batch through ``executor``, so no worker idles while another still has work -- and store them.
+                   executor: Executor | str | None = None, progress: bool = False, repeats: int | None = None) -> int:
+    """Train every network of ``models`` (``(registry name, kwargs)``) on every repeated split of ``split_kinds``
+    (``repeats`` of them, default the profile's ``repeats``) -- in ONE batch through ``executor``, so no worker idles
+    while another still has work -- and store them.
 
     What :func:`evaluate` would train split kind by split kind; afterwards it only loads. Networks already stored
     are not trained again. Returns how many networks were trained now.
@@ -186,7 +187,8 @@ def train_networks(models: list[tuple[str, dict | None]], dataset: Any, *, profi
     jobs = [make_job(name, dataset, split, profile, model_kwargs=kwargs, device=device)
             for name, kwargs in models if is_torch_model(name)
             for kind in split_kinds
-            for split in repeated_splits(y, split_groups(dataset, kind), kind=kind, repeats=profile.repeats, seed=seed)]
+            for split in repeated_splits(y, split_groups(dataset, kind), kind=kind,
+                                         repeats=profile.repeats if repeats is None else int(repeats), seed=seed)]
     pending = sum(not job.is_stored() for job in jobs)
     train_all(jobs, executor, progress=progress)
     return pending

@@ -173,7 +173,7 @@ class Interval(_Record):
     ``df`` and ``p`` (two-sided, "the mean is 0") come with the t intervals; a paired difference also carries its
     sign test over the splits (``wins``, ``ties``, ``losses``, ``sign_p``: :func:`sign_test`). JSON: ``{"mean",
     "lo", "hi", "se", "df", "p", "n", "confidence"}`` (+ ``"wins", "ties", "losses", "sign_p"``), plus
-    ``"within_noise"`` and ``"call"`` for a difference."""
+    ``"within_noise"`` for a difference (:attr:`call` follows from the fields)."""
 
     mean: float
     lo: float | None = None
@@ -237,7 +237,6 @@ class Interval(_Record):
         out = super().to_dict()
         if self.difference:
             out["within_noise"] = self.within_noise
-            out["call"] = self.call
         return out
 
     @classmethod
