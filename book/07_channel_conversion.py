@@ -118,14 +118,13 @@ judged = rc.claims.judge_claims(rows, keys=["channel_conversion_speedup"])  # th
 rc.claims.to_frame(judged, claim_column=False)
 
 # %%
-closest = next((c for c in judged if c.closest), None)
+primary = next((c for c in judged if c.primary), None)
 
 # %% tags=["remove-input"]
-rc.md(f"**Closest to the paper's text:** {closest.reading} -- {closest.why_closest}. There the paper's "
-      f"{closest.paper:g} % compares with our {closest.ours:.1f} % "
-      f"(95 % interval {closest.lo:.1f} to {closest.hi:.1f} %): **{closest.verdict}**."
-      if closest else "The full-resolution DRSN was not measured in this run, so no reading is closest to the "
-                      "paper's text.")
+rc.md(f"**Primary reading** (★, fixed before the results: end to end): {primary.reading} -- {primary.reason}. "
+      f"There the paper's {primary.paper_text} compares with our {primary.ours:.1f} % "
+      f"(95 % interval {primary.interval_text}): **{primary.verdict}**."
+      if primary else "No speed-up of a converted DRSN was measured in this run.")
 
 # %%
 ch.save({"rows": rows, "claims": judged, "timing": exp["timing"]}, task=ds.task, split="sample",

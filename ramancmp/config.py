@@ -150,6 +150,14 @@ class Profile:
     # (chapter 5's nested selection, ...): None trains them all. A pipeline check needs one alternative to exercise
     # the code path; the full profile trains every one the chapter lists.
     max_alternatives: int | None = None
+    # By-sample splits of EVERY model of the main comparison (chapter 10's table, the README's): networks included,
+    # so the classical and the network rows pair on the same splits and no row's interval rests on fewer. None: each
+    # model's own default (classical_repeats for the classical models, repeats for the networks). The other
+    # evaluations of networks (chapters 3-9 and 11-13: distillation grid, conversion variants, feature depths, nested
+    # selection, preprocessing choices) keep `repeats`: they train many networks per split. Splits are the same for
+    # every count (split r uses seed + r), so the first `repeats` of these are the other chapters' splits and their
+    # stored networks are loaded, not trained again.
+    comparison_repeats: int | None = None
 
     @property
     def timing(self) -> dict:
@@ -202,7 +210,7 @@ PROFILES: dict[str, Profile] = {
                     conversion_variants=None, calibration_size=256, prune_ratios=(0.25, 0.5, 0.75),
                     fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True, timing_rounds=41, timing_min_ms=10.0,
                     timing_max_s=75.0, timing_all_cores=True, preprocess_epochs=12,
-                    epochs_by_model=(("drsn_paper", 100), ("drsn_paper_folded", 100))),
+                    epochs_by_model=(("drsn_paper", 100), ("drsn_paper_folded", 100)), comparison_repeats=10),
 }
 
 

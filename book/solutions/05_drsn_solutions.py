@@ -30,9 +30,9 @@ MODEL, MODEL_KWARGS = ("drsn_cw", {})
 # %%
 res = {name: rc.evaluate(name, ds, seed=seed, profile=prof, progress=False, model_kwargs=kw or None)
        for name, kw in ((MODEL, MODEL_KWARGS), ("drsn_cs", {}))}
-table = pd.DataFrame({name: {"accuracy %": 100 * r.metrics["accuracy"].mean,
-                             "sd": 100 * r.metrics["accuracy"].sd, "params": r.complexity["params"],
-                             "latency b1 (ms)": r.speed["latency_b1"]["median_ms"]} for name, r in res.items()}).T
+rows = {name: rc.tables.Row.from_evaluation(r) for name, r in res.items()}
+table = pd.DataFrame({name: {"accuracy %": r.mean(), "sd": r.sd(), "params": r.params,
+                             "latency b1 (ms)": r.latency_b1_ms} for name, r in rows.items()}).T
 table.round(3)
 
 # %%
