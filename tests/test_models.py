@@ -260,7 +260,8 @@ def test_drsn_folded_input_and_pad_shortcut():
 
 # ------------------------------------------------------------------------------------------------ classical
 @pytest.mark.parametrize("name,kwargs", [("lda", {}), ("lda", {"shrinkage": "auto"}), ("pca_lda", {"n_components": 10}),
-                                         ("knn_cosine", {})])
+                                         ("knn_cosine", {}), ("knn_cosine_sklearn", {}), ("lda_sklearn", {}),
+                                         ("pca_lda_sklearn", {"n_components": 10})])
 def test_classical_models_learn_synthetic_classes(name, kwargs):
     X, y = synthetic_spectra(20, 3, seed=0)
     Xt, yt = synthetic_spectra(10, 3, seed=1)
@@ -269,10 +270,12 @@ def test_classical_models_learn_synthetic_classes(name, kwargs):
 
 
 def test_lda_is_plain_by_default_and_knn_is_cosine_1nn():
-    lda = create_model("lda", 10)
+    lda = create_model("lda", 10).estimator  # the scikit-learn LDA it is fitted by
     assert lda.solver == "svd" and lda.shrinkage is None
+    reference = create_model("knn_cosine_sklearn", 10)  # the library search's cross-check
+    assert reference.n_neighbors == 1 and reference.metric == "cosine" and reference.algorithm == "brute"
     knn = create_model("knn_cosine", 10)
-    assert knn.n_neighbors == 1 and knn.metric == "cosine" and knn.algorithm == "brute"
+    assert type(knn).__name__ == "LibrarySearch" and not knn.include_validation
     X, y = synthetic_spectra(5, 3)
     knn.fit(X, y)
     np.testing.assert_array_equal(knn.predict(3.7 * X), y)  # cosine: intensity scale does not matter
