@@ -25,7 +25,7 @@
 # %% [markdown]
 # **Learning goals.** After this chapter you can
 #
-# * write down soft thresholding and find it in the package's RSBU
+# * write down soft thresholding and an RSBU in a dozen lines, and check it against the package's unit
 # * explain how a DRSN learns its thresholds from each input, and the difference between CW and CS
 # * test the paper's first claim against LDA, the CNN and the library search
 #
@@ -71,9 +71,52 @@ zero unless told how; the package's counting rules are documented in `ramancmp.m
 print(f"{rc.count_params(net)['total']:,} parameters, {rc.count_flops(net, (1, 1, L))['flops'] / 1e6:.2f} MFLOPs")
 rc.layer_table(net, (1, 1, L), depth=1)
 
+# %% [markdown]
+# ## One RSBU, written out
+#
+# ![A residual shrinkage building unit: BN, ReLU, convolution twice, a threshold sub-network that learns τ from the
+# branch's own magnitudes, soft thresholding, and the shortcut](figures/rsbu.svg)
+#
+# The whole unit in a dozen lines: the residual branch, the sub-network that turns each channel's mean magnitude s
+# into a fraction α, the soft thresholding with τ = α·s, and the shortcut (a strided 1×1 convolution when the unit
+# downsamples or widens).
+
+# %% tags=["from-scratch"]
+import torch
+from torch import nn
+
+
+class RSBUBlock(nn.Module):
+    def __init__(self, c_in, c_out, kernel=3, stride=1):
+        super().__init__()
+        self.residual = nn.Sequential(
+            nn.BatchNorm1d(c_in), nn.ReLU(), nn.Conv1d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
+            nn.BatchNorm1d(c_out), nn.ReLU(), nn.Conv1d(c_out, c_out, kernel, 1, kernel // 2, bias=False))
+        self.alpha = nn.Sequential(nn.Linear(c_out, c_out), nn.BatchNorm1d(c_out), nn.ReLU(),
+                                   nn.Linear(c_out, c_out), nn.Sigmoid())  # one alpha in (0, 1) per channel (CW)
+        self.shortcut = (nn.Identity() if stride == 1 and c_in == c_out else
+                         nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm1d(c_out)))
+
+    def forward(self, x):
+        r = self.residual(x)
+        s = r.abs().mean(dim=2)  # mean magnitude of each channel of each spectrum, (N, C)
+        tau = (self.alpha(s) * s).unsqueeze(-1)  # the learnt threshold, a fraction of the channel's own magnitude
+        return torch.sign(r) * torch.relu(r.abs() - tau) + self.shortcut(x)  # soft thresholding, then the shortcut
+
+
+# %% [markdown]
+# The package's unit, `rc.RSBU`, is the same unit: same tensors in the same order, and with its weights copied into
+# ours the same output. The network of this chapter stacks such units (widths and kernel from its configuration).
+
 # %%
-# Soft thresholding, the shrinkage sub-network that learns tau, and the RSBU that uses both: the package's own code.
-rc.show_source(rc.SoftThreshold, rc.Shrinkage, rc.RSBU)
+c_in, c_out = cfg.widths[0], cfg.widths[1]
+ours, theirs = RSBUBlock(c_in, c_out, cfg.kernel_size, stride=2), rc.RSBU(c_in, c_out, cfg.kernel_size, stride=2)
+ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))
+x = torch.randn(4, c_in, 64, generator=torch.Generator().manual_seed(ch.seed))
+with torch.no_grad():
+    print(f"RSBU {c_in} -> {c_out} channels, kernel {cfg.kernel_size}: "
+          f"{sum(p.numel() for p in ours.parameters()):,} parameters; same output as rc.RSBU:",
+          torch.allclose(ours.eval()(x), theirs.eval()(x), atol=1e-5))
 
 # %% [markdown]
 # ## Training

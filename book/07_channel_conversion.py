@@ -55,6 +55,8 @@ ch
 # %% [markdown]
 # ## A spectrum folded into channels
 #
+# ![Folding a short spectrum into channels: contiguous windows, or interleaved points](figures/fold.svg)
+#
 # One spectrum folded into 4 interleaved channels: each channel is the spectrum sampled every 4th point, shifted by
 # one point from the previous channel, so the four curves are nearly the same shape -- no band is cut apart.
 

@@ -86,12 +86,11 @@ from ramancmp.models import (  # noqa: E402  # noqa: E402
                                               FoldedDRSN,
                                               HybridClassifier,
                                               Shrinkage,
-                                              SoftThreshold,
                                               SoftVoteClassifier,
                                               choose_hybrid_threshold,
                                               fold_spectrum,
 )
-from ramancmp.models.efficientnet import B0_SETTING, MBConv, SqueezeExcitation  # noqa: E402
+from ramancmp.models.efficientnet import B0_SETTING, MBConv  # noqa: E402
 from ramancmp.training import RealisticAugment  # noqa: E402
 from ramancmp.training.loop import TrainConfig, train_model  # noqa: E402
 
@@ -99,7 +98,7 @@ __all__ += ["HybridClassifier", "PretrainedClassifier", "RealisticAugment", "Sof
             "choose_hybrid_threshold"]
 
 __all__ += ["B0_SETTING", "DistilledClassifier", "FoldedDRSN", "MBConv", "OnnxClassifier", "PreprocessConfig", "RSBU",
-            "Shrinkage", "SoftThreshold", "SqueezeExcitation", "TrainConfig", "distillation_loss", "export_onnx",
+            "Shrinkage", "TrainConfig", "distillation_loss", "export_onnx",
             "fold_spectrum", "show_settings", "show_source", "train_model"]
 __all__ += ["content_fingerprint", "describe_archive", "file_sha256", "load_bands", "load_catalog"]
 
