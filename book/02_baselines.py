@@ -291,14 +291,17 @@ rc.md(f"""
 # %% [markdown]
 # ## Exercises
 #
-# 1. Evaluate LDA with Ledoit–Wolf shrinkage, `rc.evaluate("lda", ds, profile=ch.profile, model_kwargs={"shrinkage":
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Evaluate LDA with Ledoit–Wolf shrinkage, `rc.evaluate("lda", ds, profile=ch.profile, model_kwargs={"shrinkage":
 #    "auto"})`. How much of the gap to PCA + LDA does regularisation close?
-# 2. Replace cosine with Euclidean distance in the library search: `evaluate` also takes a factory,
+# 2. ★★ Replace cosine with Euclidean distance in the library search: `evaluate` also takes a factory,
 #    `lambda n_classes, length: rc.create_model("knn_cosine", n_classes, length).set_params(metric="euclidean")`.
 #    Why does min-max normalisation make the two behave differently?
-# 3. Choose the number of PCA components on the validation part only (hint: `rc.make_split`) and
+# 3. ★★ Choose the number of PCA components on the validation part only (hint: `rc.make_split`) and
 #    compare with the sweep above.
-# 4. Which pairs of groups does the library search confuse? Look at their class means in chapter 1: why?
+# 4. ★ Which pairs of groups does the library search confuse? Look at their class means in chapter 1: why?
 #
 # <!-- nav:start -->
 #

@@ -90,25 +90,31 @@ print(f"same tensor shapes: {same_shapes}; same scores: {same_scores}")
 # %% [markdown]
 # ## Training it once, in the open
 #
-# One by-sample split (the harness's first), AdamW at the package's default learning rate and weight decay, a constant
-# learning rate, no augmentation, a few epochs: the loop every deep-learning course starts with. The book's harness
-# does more (below), but nothing different in kind.
+# One by-sample split (the harness's first), AdamW at the package's default learning rate and weight decay with the
+# harness's one-cycle schedule (warm up, then anneal to almost zero), no augmentation, no early stopping, ten epochs:
+# the loop every deep-learning course starts with. The book's harness does more (below), but nothing different in
+# kind. The schedule matters more than it seems: batch normalisation scores a test spectrum with *running* averages of
+# the training batches' statistics, and those only describe the network once its weights stop moving fast -- with a
+# constant learning rate and two epochs, the same loop scores the validation part near chance.
 
 # %%
 split = rc.make_split(ds.y, ds.groups, kind="sample", seed=ch.seed)
 train_idx = torch.as_tensor(split.train)
-defaults = rc.TrainConfig()
+defaults, epochs = rc.TrainConfig(), 10  # the same short look in every profile; the harness trains up to max_epochs
 torch.manual_seed(ch.seed)
 optimizer = torch.optim.AdamW(cnn_scratch.parameters(), lr=defaults.lr, weight_decay=defaults.weight_decay)
-for epoch in range(min(10, ch.profile.max_epochs)):  # a short look; the harness trains up to max_epochs
+steps_per_epoch = -(-len(train_idx) // ch.profile.batch_size)
+schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=defaults.lr, total_steps=epochs * steps_per_epoch)
+for epoch in range(epochs):
     cnn_scratch.train()
     for batch in train_idx[torch.randperm(len(train_idx))].split(ch.profile.batch_size):
-        if len(batch) < 2:  # batch normalisation needs two spectra
+        if len(batch) < 2:  # batch normalisation needs two spectra per batch
             continue
         loss = nn.functional.cross_entropy(cnn_scratch(X_all[batch]), y_all[batch])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
     cnn_scratch.eval()
     with torch.no_grad():
         val_accuracy = (cnn_scratch(X_all[split.val]).argmax(1) == y_all[split.val]).float().mean().item()
@@ -214,16 +220,19 @@ rc.md(f"""
 # %% [markdown]
 # ## Exercises
 #
-# 1. Replace the 8-bin adaptive pooling of the head by global average pooling
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Replace the 8-bin adaptive pooling of the head by global average pooling
 #    (`rc.evaluate("cnn", ds, profile=ch.profile, model_kwargs={"head_bins": 1})`) and retrain. What happens, and
 #    why?
-# 2. Turn augmentation off: `evaluate` also takes a factory, e.g. `lambda n_classes, length:
+# 2. ★★ Turn augmentation off: `evaluate` also takes a factory, e.g. `lambda n_classes, length:
 #    rc.TorchClassifier(model="cnn", augment=False, max_epochs=ch.profile.max_epochs, patience=ch.profile.patience,
 #    batch_size=ch.profile.batch_size)`; train the same factory with `augment=True` beside it. How large is the
 #    effect of augmentation on unseen samples?
-# 3. Predict the class of one of your own spectra with `python -m ramancmp predict --model cnn FILE` (it uses the
+# 3. ★★ Predict the class of one of your own spectra with `python -m ramancmp predict --model cnn FILE` (it uses the
 #    CNN this chapter saved).
-# 4. In the training loop shown above, where are the best epoch's weights kept, and when are they restored? What
+# 4. ★ In the training loop shown above, where are the best epoch's weights kept, and when are they restored? What
 #    would change if early stopping monitored the validation loss (`rc.TrainConfig(monitor="val_loss")`)?
 #
 # <!-- nav:start -->

@@ -210,14 +210,17 @@ rc.md("Paired on the same splits (EfficientNet minus each earlier model, 95 % in
 #
 # ## Exercises
 #
-# 1. Train full B0 for two epochs (`rc.TorchClassifier(model="efficientnet_b0", max_epochs=2)` fitted on
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Train full B0 for two epochs (`rc.TorchClassifier(model="efficientnet_b0", max_epochs=2)` fitted on
 #    `rc.train_part(ds, split)` of a split from `rc.make_split`) and compare its epoch time (`history_.epoch_time`)
 #    with the variant's. Where does the time go? (`layer_table` gives FLOPs per stage; time a stage against the whole
 #    network with `rc.compare_speed`.)
-# 2. Switch stochastic depth off (`rc.evaluate(MODEL, ds, profile=ch.profile,
+# 2. ★★ Switch stochastic depth off (`rc.evaluate(MODEL, ds, profile=ch.profile,
 #    model_kwargs={"stochastic_depth_prob": 0.0})`) and measure the effect over repeated splits. Is the difference
 #    larger than the sd?
-# 3. Why is a depthwise convolution cheaper in FLOPs than an ordinary one, but not proportionally faster on a CPU?
+# 3. ★ Why is a depthwise convolution cheaper in FLOPs than an ordinary one, but not proportionally faster on a CPU?
 #
 # <!-- nav:start -->
 #

@@ -311,13 +311,16 @@ ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 #
 # ## Exercises
 #
-# 1. Train DRSN-CS (`rc.evaluate("drsn_cs", ds, profile=ch.profile)`) and compare accuracy and latency with
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Train DRSN-CS (`rc.evaluate("drsn_cs", ds, profile=ch.profile)`) and compare accuracy and latency with
 #    DRSN-CW. Chapter 7 uses this as one reading of "channel conversion".
-# 2. Replace soft thresholding with a plain ReLU (keep everything else): subclass `rc.Shrinkage` with a `forward`
+# 2. ★★ Replace soft thresholding with a plain ReLU (keep everything else): subclass `rc.Shrinkage` with a `forward`
 #    that returns `x.clamp(min=0)`, put an instance in place of every RSBU's `shrinkage` in a fresh
 #    `rc.create_model(MODEL, ...)`, and train it with `rc.train_model` on `rc.train_part(ds, split)`. Does the
 #    shrinkage matter on these processed (already baseline-corrected) spectra?
-# 3. Add Gaussian noise of increasing strength to the *test* spectra only and plot accuracy against noise for the
+# 3. ★★ Add Gaussian noise of increasing strength to the *test* spectra only and plot accuracy against noise for the
 #    CNN and the DRSN (the networks of a split: `rc.get_or_train(name, ds, split, ch.profile)`). Which degrades
 #    more gracefully?
 #
