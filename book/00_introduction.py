@@ -175,10 +175,13 @@ rc.md(f"""
 # %% [markdown]
 # ## Exercises
 #
-# 1. Read the paper's abstract. Which of its claims depend on the hardware, and which do not?
-# 2. Why might a random split of spectra overstate accuracy when one mineral sample has several spectra?
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★ Read the paper's abstract. Which of its claims depend on the hardware, and which do not?
+# 2. ★ Why might a random split of spectra overstate accuracy when one mineral sample has several spectra?
 #    Write down your guess; chapter 1 measures it.
-# 3. Run `python -m ramancmp data summary --task rruff-groups-10` and compare the counts with the paper's 723.
+# 3. ★★ Run `python -m ramancmp data summary --task rruff-groups-10` and compare the counts with the paper's 723.
 #
 # <!-- nav:start -->
 #

@@ -401,22 +401,25 @@ ch.save({"n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names), "n_sampl
 #
 # ## Exercises
 #
-# 1. Run `python -m ramancmp data summary --task rruff-species-10` and compare the class balance with the groups task.
-# 2. Change the grid to 100–1400 cm⁻¹
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Run `python -m ramancmp data summary --task rruff-species-10` and compare the class balance with the groups task.
+# 2. ★★ Change the grid to 100–1400 cm⁻¹
 #    (`rc.load_task("rruff-groups-10", preprocess=rc.PreprocessConfig(grid_start=100, grid_stop=1400))`) and count
 #    how many spectra are dropped. What does that trade?
-# 3. The gap between random and by-sample splits depends on how many spectra a sample has. Predict how it would change
+# 3. ★★ The gap between random and by-sample splits depends on how many spectra a sample has. Predict how it would change
 #    on `rruff-species-10` (`rc.load_task("rruff-species-10")`), then measure it with the library search as above.
 #    (`rruff-all-species` cannot be split at random with stratification: it has more classes than test spectra.)
-# 4. Which groups overlap most in the class-mean figure? Check your guess against the confusion matrices of chapter 2.
-# 5. The Raman shift does not depend on the laser. Check it on the archive: find samples measured with both a green
+# 4. ★ Which groups overlap most in the class-mean figure? Check your guess against the confusion matrices of chapter 2.
+# 5. ★★ The Raman shift does not depend on the laser. Check it on the archive: find samples measured with both a green
 #    (514/532 nm) and a near-infrared (780/785 nm) laser (`rc.load_catalog().meta`, columns `rruff_id`, `laser_nm`,
 #    `processing`), locate the strongest peak of each Processed spectrum (`rc.read_spectrum(source)`) and compare the
 #    two positions. How large are the differences, and what besides the laser could cause them?
-# 6. How far could the grid reach? For upper ends from 1200 to 2000 cm⁻¹, count how many spectra of the ten groups
+# 6. ★★ How far could the grid reach? For upper ends from 1200 to 2000 cm⁻¹, count how many spectra of the ten groups
 #    still cover 150 cm⁻¹ to that end (`wn_min`, `wn_max` in the catalog; the groups from `rc.mineral_groups()`).
 #    From which end on is the carbonate ν3 band (`rc.load_bands()`) on the grid, and how many spectra does that cost?
-# 7. The content fingerprint. Write a zip of a few of the archive's spectra, then the same files in another order and
+# 7. ★★ The content fingerprint. Write a zip of a few of the archive's spectra, then the same files in another order and
 #    without compression, and compare `rc.content_fingerprint` of the two with their sha256s
 #    (`rc.file_sha256`). Then change one intensity in one file: which digests change?
 #

@@ -27,8 +27,8 @@
 # %% [markdown]
 # **Learning goals.** After this chapter you can
 #
-# * explain the parts of an MBConv block (expansion, depthwise convolution, SE, projection, stochastic depth) from the
-#   package's source
+# * write an MBConv block (expansion, depthwise convolution, SE, projection, stochastic depth) in a dozen lines, and
+#   check it against the package's block
 # * scale a network's width and depth, and say why a model with few FLOPs can still be slow on a CPU
 # * compare full B0 with the scaled-down variant the book trains
 #
@@ -86,9 +86,59 @@ small, full = list(nets)[1], list(nets)[0]
 rc.md(f"Full B0 has {sizes['params'].iloc[0]:,} parameters, the variant trained here {sizes['params'].iloc[1]:,}; "
       f"timed together at batch 1, the variant is {rc.describe_speedup(speed.speedup(small, full))} than B0.")
 
+# %% [markdown]
+# ## One MBConv block, written out
+#
+# ![An MBConv block: 1×1 expansion, depthwise convolution, squeeze-and-excitation, 1×1 projection, and a shortcut
+# with stochastic depth](figures/mbconv.svg)
+#
+# Every entry of the stage table above is a stack of **MBConv** blocks (mobile inverted bottleneck): a 1×1
+# convolution widens the channels `expand` times, a depthwise convolution (one kernel per channel, `groups=wide`)
+# looks along the wavenumber axis, a squeeze-and-excitation gate weighs each channel by a number in (0, 1) computed
+# from the whole spectrum, and a 1×1 convolution narrows back. When input and output have the same shape the block
+# is residual, and during training **stochastic depth** skips the whole block for some spectra of a batch.
+
+# %% tags=["from-scratch"]
+import torch
+from torch import nn
+
+
+class MBConvBlock(nn.Module):
+    def __init__(self, c_in, c_out, kernel, stride, expand=6, drop=0.0):
+        super().__init__()
+        wide = int(c_in * expand)
+        self.expand = (nn.Sequential(nn.Conv1d(c_in, wide, 1, bias=False), nn.BatchNorm1d(wide), nn.SiLU())
+                       if wide != c_in else nn.Identity())
+        self.depthwise = nn.Sequential(nn.Conv1d(wide, wide, kernel, stride, kernel // 2, groups=wide, bias=False),
+                                       nn.BatchNorm1d(wide), nn.SiLU())
+        self.se = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Conv1d(wide, max(1, c_in // 4), 1), nn.SiLU(),
+                                nn.Conv1d(max(1, c_in // 4), wide, 1), nn.Sigmoid())
+        self.project = nn.Sequential(nn.Conv1d(wide, c_out, 1, bias=False), nn.BatchNorm1d(c_out))
+        self.residual, self.drop = stride == 1 and c_in == c_out, drop
+
+    def forward(self, x):
+        h = self.depthwise(self.expand(x))
+        h = self.project(h * self.se(h))  # the SE gate: one weight in (0, 1) per channel and spectrum
+        if not self.residual:
+            return h
+        if self.training and self.drop > 0:  # stochastic depth: drop the block for some spectra, rescale the rest
+            h = h * (torch.rand(len(x), 1, 1) >= self.drop) / (1 - self.drop)
+        return h + x
+
+
+# %% [markdown]
+# The package's block, `rc.MBConv`, built from the same stage entry, is the same block: same tensors in the same
+# order, and with its weights copied into ours the same output (in evaluation mode, where stochastic depth is off).
+
 # %%
-# The MBConv block and its squeeze-and-excitation gate, as the package defines them (one block per stage entry above).
-rc.show_source(rc.MBConv, rc.SqueezeExcitation)
+stage = rc.B0_SETTING[2]  # expand 6, kernel 5, stride 2, 24 -> 40 channels
+ours = MBConvBlock(stage.input_channels, stage.out_channels, stage.kernel, stage.stride, stage.expand_ratio)
+theirs = rc.MBConv(stage, stochastic_depth_prob=0.0)
+ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))
+x = torch.randn(4, stage.input_channels, 128, generator=torch.Generator().manual_seed(ch.seed))
+with torch.no_grad():
+    print(f"{sum(p.numel() for p in ours.parameters()):,} parameters; same output as rc.MBConv:",
+          torch.allclose(ours.eval()(x), theirs.eval()(x), atol=1e-5))
 
 # %%
 rc.layer_table(book_net, (1, 1, L), depth=2)
@@ -160,14 +210,17 @@ rc.md("Paired on the same splits (EfficientNet minus each earlier model, 95 % in
 #
 # ## Exercises
 #
-# 1. Train full B0 for two epochs (`rc.TorchClassifier(model="efficientnet_b0", train_config=rc.TrainConfig(max_epochs=2))` fitted on
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Train full B0 for two epochs (`rc.TorchClassifier(model="efficientnet_b0", train_config=rc.TrainConfig(max_epochs=2))` fitted on
 #    `rc.train_part(ds, split)` of a split from `rc.make_split`) and compare its epoch time (`history_.epoch_time`)
 #    with the variant's. Where does the time go? (`layer_table` gives FLOPs per stage; time a stage against the whole
 #    network with `rc.compare_speed`.)
-# 2. Switch stochastic depth off (`rc.evaluate(MODEL, ds, profile=ch.profile,
+# 2. ★★ Switch stochastic depth off (`rc.evaluate(MODEL, ds, profile=ch.profile,
 #    model_kwargs={"stochastic_depth_prob": 0.0})`) and measure the effect over repeated splits. Is the difference
 #    larger than the sd?
-# 3. Why is a depthwise convolution cheaper in FLOPs than an ordinary one, but not proportionally faster on a CPU?
+# 3. ★ Why is a depthwise convolution cheaper in FLOPs than an ordinary one, but not proportionally faster on a CPU?
 #
 # <!-- nav:start -->
 #

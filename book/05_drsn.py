@@ -25,7 +25,7 @@
 # %% [markdown]
 # **Learning goals.** After this chapter you can
 #
-# * write down soft thresholding and find it in the package's RSBU
+# * write down soft thresholding and an RSBU in a dozen lines, and check it against the package's unit
 # * explain how a DRSN learns its thresholds from each input, and the difference between CW and CS
 # * test the paper's first claim against LDA, the CNN and the library search
 #
@@ -71,9 +71,52 @@ zero unless told how; the package's counting rules are documented in `ramancmp.m
 print(f"{rc.count_params(net)['total']:,} parameters, {rc.count_flops(net, (1, 1, L))['flops'] / 1e6:.2f} MFLOPs")
 rc.layer_table(net, (1, 1, L), depth=1)
 
+# %% [markdown]
+# ## One RSBU, written out
+#
+# ![A residual shrinkage building unit: BN, ReLU, convolution twice, a threshold sub-network that learns τ from the
+# branch's own magnitudes, soft thresholding, and the shortcut](figures/rsbu.svg)
+#
+# The whole unit in a dozen lines: the residual branch, the sub-network that turns each channel's mean magnitude s
+# into a fraction α, the soft thresholding with τ = α·s, and the shortcut (a strided 1×1 convolution when the unit
+# downsamples or widens).
+
+# %% tags=["from-scratch"]
+import torch
+from torch import nn
+
+
+class RSBUBlock(nn.Module):
+    def __init__(self, c_in, c_out, kernel=3, stride=1):
+        super().__init__()
+        self.residual = nn.Sequential(
+            nn.BatchNorm1d(c_in), nn.ReLU(), nn.Conv1d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
+            nn.BatchNorm1d(c_out), nn.ReLU(), nn.Conv1d(c_out, c_out, kernel, 1, kernel // 2, bias=False))
+        self.alpha = nn.Sequential(nn.Linear(c_out, c_out), nn.BatchNorm1d(c_out), nn.ReLU(),
+                                   nn.Linear(c_out, c_out), nn.Sigmoid())  # one alpha in (0, 1) per channel (CW)
+        self.shortcut = (nn.Identity() if stride == 1 and c_in == c_out else
+                         nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm1d(c_out)))
+
+    def forward(self, x):
+        r = self.residual(x)
+        s = r.abs().mean(dim=2)  # mean magnitude of each channel of each spectrum, (N, C)
+        tau = (self.alpha(s) * s).unsqueeze(-1)  # the learnt threshold, a fraction of the channel's own magnitude
+        return torch.sign(r) * torch.relu(r.abs() - tau) + self.shortcut(x)  # soft thresholding, then the shortcut
+
+
+# %% [markdown]
+# The package's unit, `rc.RSBU`, is the same unit: same tensors in the same order, and with its weights copied into
+# ours the same output. The network of this chapter stacks such units (widths and kernel from its configuration).
+
 # %%
-# Soft thresholding, the shrinkage sub-network that learns tau, and the RSBU that uses both: the package's own code.
-rc.show_source(rc.SoftThreshold, rc.Shrinkage, rc.RSBU)
+c_in, c_out = cfg.widths[0], cfg.widths[1]
+ours, theirs = RSBUBlock(c_in, c_out, cfg.kernel_size, stride=2), rc.RSBU(c_in, c_out, cfg.kernel_size, stride=2)
+ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))
+x = torch.randn(4, c_in, 64, generator=torch.Generator().manual_seed(ch.seed))
+with torch.no_grad():
+    print(f"RSBU {c_in} -> {c_out} channels, kernel {cfg.kernel_size}: "
+          f"{sum(p.numel() for p in ours.parameters()):,} parameters; same output as rc.RSBU:",
+          torch.allclose(ours.eval()(x), theirs.eval()(x), atol=1e-5))
 
 # %% [markdown]
 # ## Training
@@ -276,13 +319,16 @@ ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 #
 # ## Exercises
 #
-# 1. Train DRSN-CS (`rc.evaluate("drsn_cs", ds, profile=ch.profile)`) and compare accuracy and latency with
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Train DRSN-CS (`rc.evaluate("drsn_cs", ds, profile=ch.profile)`) and compare accuracy and latency with
 #    DRSN-CW. Chapter 7 uses this as one reading of "channel conversion".
-# 2. Replace soft thresholding with a plain ReLU (keep everything else): subclass `rc.Shrinkage` with a `forward`
+# 2. ★★ Replace soft thresholding with a plain ReLU (keep everything else): subclass `rc.Shrinkage` with a `forward`
 #    that returns `x.clamp(min=0)`, put an instance in place of every RSBU's `shrinkage` in a fresh
 #    `rc.create_model(MODEL, ...)`, and train it with `rc.train_model` on `rc.train_part(ds, split)`. Does the
 #    shrinkage matter on these processed (already baseline-corrected) spectra?
-# 3. Add Gaussian noise of increasing strength to the *test* spectra only and plot accuracy against noise for the
+# 3. ★★ Add Gaussian noise of increasing strength to the *test* spectra only and plot accuracy against noise for the
 #    CNN and the DRSN (the networks of a split: `rc.get_or_train(name, ds, split, ch.profile)`). Which degrades
 #    more gracefully?
 #

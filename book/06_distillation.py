@@ -143,12 +143,18 @@ ch.save({"rows": rows, "chosen": exp["chosen"], "claims": judged,
 #
 # ## Exercises
 #
-# 1. Set $\alpha = 0$ (`rc.distillation_experiment(ds, profile=ch.profile, seed=ch.seed, grid=[(4.0, 0.0)])`):
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Set $\alpha = 0$ (`rc.distillation_experiment(ds, profile=ch.profile, seed=ch.seed, grid=[(4.0, 0.0)])`):
 #    the soft term vanishes. Does the student then match "cnn alone"? Why (not) exactly?
-# 2. Draw the teacher's soft targets for a *pyroxene* test spectrum (pick `i` among the test indices whose class is
+# 2. ★ Draw the teacher's soft targets for a *pyroxene* test spectrum (pick `i` among the test indices whose class is
 #    pyroxene and redraw the figure above). Which classes get the most probability mass at $T = 8$? Is that
 #    mineralogically sensible?
-# 3. Distil into a narrower CNN: `rc.DistilledClassifier(teacher=..., model="cnn",
+#
+# ### Projects
+#
+# 3. ★★★ Distil into a narrower CNN: `rc.DistilledClassifier(teacher=..., model="cnn",
 #    model_kwargs={"channels": (8, 16, 32, 32)}, temperature=..., alpha=...)` with each split's stored teacher
 #    (`rc.get_or_train`), evaluated through `rc.evaluate` with a factory. Where does accuracy start to drop?
 #

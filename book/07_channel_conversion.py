@@ -55,6 +55,8 @@ ch
 # %% [markdown]
 # ## A spectrum folded into channels
 #
+# ![Folding a short spectrum into channels: contiguous windows, or interleaved points](figures/fold.svg)
+#
 # One spectrum folded into 4 interleaved channels: each channel is the spectrum sampled every 4th point, shifted by
 # one point from the previous channel, so the four curves are nearly the same shape -- no band is cut apart.
 
@@ -161,11 +163,17 @@ rc.md("\n".join([
 # %% [markdown]
 # ## Exercises
 #
-# 1. Why can folding not reduce the number of layers executed? What *would* reduce per-layer overhead?
-# 2. Try `k=16` (`rc.evaluate("drsn_folded", ds, profile=ch.profile, model_kwargs={"k": 16})`). At what $k$ does
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★ Why can folding not reduce the number of layers executed? What *would* reduce per-layer overhead?
+# 2. ★★ Try `k=16` (`rc.evaluate("drsn_folded", ds, profile=ch.profile, model_kwargs={"k": 16})`). At what $k$ does
 #    the stem's receptive field stop covering a Raman band's width?
-# 3. Compare the contiguous and interleaved layouts' accuracies. Explain the difference with the figures above.
-# 4. Repeat the measurement against a full-resolution baseline, `model_kwargs={"stem_stride": 2, "stem_kernel": 7}`
+# 3. ★ Compare the contiguous and interleaved layouts' accuracies. Explain the difference with the figures above.
+#
+# ### Projects
+#
+# 4. ★★★ Repeat the measurement against a full-resolution baseline, `model_kwargs={"stem_stride": 2, "stem_kernel": 7}`
 #    for both the DRSN (`"drsn_cw"`) and the folded variants (`"drsn_folded"` with `k`). Latency does not depend on
 #    the weights: `rc.compare_speed` on untrained `rc.create_model(...)` networks answers the speed half without
 #    training. How close

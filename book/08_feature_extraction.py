@@ -158,11 +158,14 @@ rc.md("\n".join([
 # %% [markdown]
 # ## Exercises
 #
-# 1. Fit LDA on the full-depth features (`rc.feature_pipeline(drsn)` with a DRSN from `rc.get_or_train`) and
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Fit LDA on the full-depth features (`rc.feature_pipeline(drsn)` with a DRSN from `rc.get_or_train`) and
 #    compare its predictions with the DRSN's own head. Why do they differ, although both are linear?
-# 2. Replace LDA by a 1-nearest-neighbour search on the features (chapter 2's `rc.create_model("knn_cosine", ...)`
+# 2. ★★ Replace LDA by a 1-nearest-neighbour search on the features (chapter 2's `rc.create_model("knn_cosine", ...)`
 #    on `pipe.named_steps["features"].transform(X)`). Which depth suits it best?
-# 3. Why must the DRSN used as feature extractor be trained without the test part, although LDA is fitted anew?
+# 3. ★ Why must the DRSN used as feature extractor be trained without the test part, although LDA is fitted anew?
 #
 # <!-- nav:start -->
 #

@@ -224,14 +224,17 @@ rc.md("\n".join([
 # %% [markdown]
 # ## Exercises
 #
-# 1. Quantise the DRSN with its shrinkage units kept in float (`rc.quantize_int8(nets["drsn_cw"], X_calibration,
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Quantise the DRSN with its shrinkage units kept in float (`rc.quantize_int8(nets["drsn_cw"], X_calibration,
 #    keep_float=[rc.Shrinkage])`). How many int8 -> float boundaries remain (`.report.dequantize_ops`), and what
 #    happens to batch-1 latency?
-# 2. Prune half of the CNN's channels *without* fine-tuning (`rc.prune_channels` alone) and measure its accuracy.
+# 2. ★★ Prune half of the CNN's channels *without* fine-tuning (`rc.prune_channels` alone) and measure its accuracy.
 #    How much of the accuracy did fine-tuning recover?
-# 3. Time the ONNX model with 1, 2 and 4 threads (`rc.OnnxClassifier(rc.export_onnx(net, path), threads=n)`). At
+# 3. ★★ Time the ONNX model with 1, 2 and 4 threads (`rc.OnnxClassifier(rc.export_onnx(net, path), threads=n)`). At
 #    which batch size do extra threads start to pay off?
-# 4. Why must int8 calibration use training spectra, never test spectra?
+# 4. ★ Why must int8 calibration use training spectra, never test spectra?
 #
 # <!-- nav:start -->
 #

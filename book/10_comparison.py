@@ -166,11 +166,16 @@ ch.save({"rows": table["rows"], "claims": claims, "gemm": table["gemm"],
 #
 # ## Exercises
 #
-# 1. Rerun the book with another seed (`python -m ramancmp book run --profile full --seed 1 --force`). Which
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# ### Projects
+#
+# 1. ★★★ Rerun the book with another seed (`python -m ramancmp book run --profile full --seed 1 --force`). Which
 #    conclusions change? Which differences in the table are smaller than their sd?
-# 2. Run `python -m ramancmp bench all --profile full` on another machine (a laptop, a Raspberry Pi) and compare the
+# 2. ★★★ Run `python -m ramancmp bench all --profile full` on another machine (a laptop, a Raspberry Pi) and compare the
 #    latency ratios. Which speed-ups are properties of the method, which of the hardware?
-# 3. Repeat the comparison on `rruff-species-10` (`rc.load_task("rruff-species-10")`, then `rc.evaluate` each model
+# 3. ★★★ Repeat the comparison on `rruff-species-10` (`rc.load_task("rruff-species-10")`, then `rc.evaluate` each model
 #    of `rc.BOOK_MODELS`). Does the ranking hold?
 #
 # <!-- nav:start -->

@@ -218,15 +218,18 @@ ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 #
 # ## Exercises
 #
-# 1. Use the largest calibrated probability instead of the similarity for the library search
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Use the largest calibrated probability instead of the similarity for the library search
 #    (`rc.OpenSetClassifier(rc.LibrarySearch(), score="max_proba")`). Does it separate known from unknown spectra
 #    better or worse, and why? (Hint: what happens to the probability when two groups have similar spectra?)
-# 2. Choose the threshold that rejects nine in ten, and ninety-nine in a hundred, validation unknowns. Plot known
+# 2. ★★ Choose the threshold that rejects nine in ten, and ninety-nine in a hundred, validation unknowns. Plot known
 #    accuracy against unknown rejection: where would you put the threshold for a field instrument?
-# 3. Which outside minerals are accepted most often, and as which group? Are they chemically related to that group?
-# 4. Compare how often held-out groups and outside species are rejected. Which is harder to reject, why, and what
+# 3. ★ Which outside minerals are accepted most often, and as which group? Are they chemically related to that group?
+# 4. ★ Compare how often held-out groups and outside species are rejected. Which is harder to reject, why, and what
 #    does it mean for a library that misses a group?
-# 5. On the all-species task, how does top-1 accuracy depend on the number of training samples of the species?
+# 5. ★★ On the all-species task, how does top-1 accuracy depend on the number of training samples of the species?
 #
 # <!-- nav:start -->
 #

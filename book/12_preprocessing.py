@@ -284,13 +284,16 @@ rc.md(f"""
 # %% [markdown]
 # ## Exercises
 #
-# 1. On the synthetic benchmark, vary the stiffness of arPLS (`settings={"arPLS 1e4": ("arpls", {"lam": 1e4}), ...}`
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ On the synthetic benchmark, vary the stiffness of arPLS (`settings={"arPLS 1e4": ("arpls", {"lam": 1e4}), ...}`
 #    for `lam` 1e4 to 1e8 in `P.baseline_benchmark`). Which recovers best, and which spectra would you use to choose it
 #    for real measurements without fooling yourself?
-# 2. Combine two choices in one `rc.PreprocessConfig(squash="sqrt", smoothing=11)` and measure it with the library
+# 2. ★★ Combine two choices in one `rc.PreprocessConfig(squash="sqrt", smoothing=11)` and measure it with the library
 #    search against the default, paired (`P.measure_choices(ds, {...}, networks=False)`). Is the combination better
 #    than either alone?
-# 3. Recompute the occlusion maps with a narrow (`window=8`) and a wide (`window=64`) window
+# 3. ★★ Recompute the occlusion maps with a narrow (`window=8`) and a wide (`window=64`) window
 #    (`P.cnn_attribution(ds, window=..., stride=...)`). How does the picture change, and why?
 #
 # <!-- nav:start -->

@@ -342,15 +342,18 @@ rc.md("* What each lever did, on the same splits:\n" + "\n".join(
 # %% [markdown]
 # ## Exercises
 #
-# 1. Switch off one distortion of `rc.RealisticAugment` at a time and train the CNN with it: `rc.TorchClassifier`
+# Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
+# longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
+#
+# 1. ★★ Switch off one distortion of `rc.RealisticAugment` at a time and train the CNN with it: `rc.TorchClassifier`
 #    takes the transform itself, `train_config=rc.TrainConfig(augment=rc.RealisticAugment(mix=0))` (a factory in
 #    `rc.evaluate`, as in chapter 3's exercise 2). Which distortion matters most for new species?
-# 2. The hybrid's threshold: plot validation accuracy against the threshold for one split
+# 2. ★★ The hybrid's threshold: plot validation accuracy against the threshold for one split
 #    (`rc.choose_hybrid_threshold` tries them all). How flat is the curve near its maximum, and what does that say
 #    about how well the threshold is determined?
-# 3. Why does the library search win on known species? Compute, for the test spectra of known species, how often the
+# 3. ★★ Why does the library search win on known species? Compute, for the test spectra of known species, how often the
 #    nearest library spectrum is of the same *species*, and compare with the network's accuracy there.
-# 4. Pretraining without fine-tuning: use the pretrained network's features (`rc.beyond.features(net, X)`) with the
+# 4. ★★ Pretraining without fine-tuning: use the pretrained network's features (`rc.beyond.features(net, X)`) with the
 #    library search (cosine 1-NN on the features instead of the spectra). Is the learnt representation a better
 #    library?
 #

@@ -8,7 +8,7 @@ from ramancmp.models.drsn import SoftThreshold
 
 
 def test_show_source_renders_the_package_code_with_its_location():
-    src = rc.show_source(rc.SoftThreshold, "ramancmp.compression.distillation.distillation_loss")
+    src = rc.show_source(SoftThreshold, "ramancmp.compression.distillation.distillation_loss")
     md = src._repr_markdown_()
     assert "```python\nclass SoftThreshold(nn.Module):" in md
     assert "`ramancmp/models/drsn.py`, lines" in md

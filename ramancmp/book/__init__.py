@@ -86,12 +86,11 @@ from ramancmp.models import (  # noqa: E402  # noqa: E402
                                               FoldedDRSN,
                                               HybridClassifier,
                                               Shrinkage,
-                                              SoftThreshold,
                                               SoftVoteClassifier,
                                               choose_hybrid_threshold,
                                               fold_spectrum,
 )
-from ramancmp.models.efficientnet import B0_SETTING, MBConv, SqueezeExcitation  # noqa: E402
+from ramancmp.models.efficientnet import B0_SETTING, MBConv  # noqa: E402
 from ramancmp.training import RealisticAugment  # noqa: E402
 from ramancmp.training.loop import TrainConfig, train_model  # noqa: E402
 

@@ -41,6 +41,12 @@ _CHAPTER_LINK = re.compile(r"\[([^\]]*)\]\((\d\d_\w+)\.ipynb(?:#[^)]*)?\)")
 
 #: Pages of ``book/`` beside the chapters that the site includes (after the chapters in the navigation).
 EXTRA_PAGES = ("glossary.md", "references.md")
+# The site's footer ("By ..." and the copyright line of sphinx-book-theme): who made the book and whose paper it
+# re-creates (authors as in book/references.md, [RamanCMP2023]).
+PAPER_AUTHORS = "Z. Gong, C. Chen, C. Chen, C. Li, X. Tian, Z. Gong, X. Lv"
+AUTHOR = (f"the ramancmp contributors, re-creating {PAPER_AUTHORS}, RamanCMP, Analytica Chimica Acta 1278 (2023) "
+          "341758")
+COPYRIGHT = "the ramancmp contributors; RRUFF spectra: the RRUFF project (Lafuente et al. 2015)"
 
 
 def figure_count(notebook: Path) -> int:
@@ -113,6 +119,8 @@ For teachers and readers: the [glossary](glossary.md) defines every term and abb
 def _conf(title: str) -> str:
     return f'''# Written by ramancmp.book.site (do not edit: rebuilt by `make site`).
 project = {title!r}
+author = {AUTHOR!r}
+copyright = {COPYRIGHT!r}
 extensions = ["myst_nb", "sphinx-mathjax-offline"]
 nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath"]
@@ -147,6 +155,8 @@ def stage(notebooks: Path = BOOK_DIR, source: Path | None = None, book_dir: Path
     for page in EXTRA_PAGES:  # the glossary and the references, which the chapters link to
         if (Path(book_dir) / page).exists():
             shutil.copyfile(Path(book_dir) / page, source / page)
+    if (Path(book_dir) / "figures").is_dir():  # the architecture diagrams the chapters show (figures/*.svg)
+        shutil.copytree(Path(book_dir) / "figures", source / "figures")
     (source / "index.md").write_text(_index(chapters, book_dir), encoding="utf-8")
     (source / "conf.py").write_text(_conf("RamanCMP"), encoding="utf-8")
     return source
