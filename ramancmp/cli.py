@@ -99,6 +99,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import os
+
+    if "numpy" not in sys.modules:  # numpy's OpenBLAS reads this when it loads; an explicit setting is kept
+        # the library search's products are small (a few spectra against ~1,000 library spectra): one BLAS thread
+        # is as fast as two on an idle machine and many times faster on a busy one (torch has its own threads)
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from ramancmp.fileio import jsonable
     from ramancmp.predict import format_predictions, predict_paths, write_csv
 

@@ -275,7 +275,7 @@ def test_a_stored_network_gets_the_open_set_rule_and_names_its_checkpoint(tmp_pa
 
 
 # ------------------------------------------------- the library search on a synthetic library (no archive needed)
-from ramancmp.predict import NOT_IN_LIBRARY, Predictor  # noqa: E402
+from ramancmp.predict import NOT_IN_LIBRARY, Identifier  # noqa: E402
 
 LIB_WN = np.arange(100.0, 1300.0, 0.5)
 SPECIES = {"Calcite": ("carbonate", [1086.0, 282.0]), "Fakeite": ("sulfate", [1091.0, 287.0, 700.0]),
@@ -305,7 +305,7 @@ def library_predictor():
     unknown = [preprocess_spectrum((LIB_WN, lines(rng.uniform(200, 1150, 3), rng=rng) + 1.0), config)
                for _ in range(40)]
     idx = np.arange(len(X))
-    return Predictor.from_arrays(np.stack(X), np.array(y), classes, pd.DataFrame(meta), idx[idx % 4 != 3],
+    return Identifier.from_arrays(np.stack(X), np.array(y), classes, pd.DataFrame(meta), idx[idx % 4 != 3],
                                  idx[idx % 4 == 3], np.stack(unknown), config)
 
 
