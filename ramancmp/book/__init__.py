@@ -98,7 +98,7 @@ __all__ += ["HybridClassifier", "PretrainedClassifier", "RealisticAugment", "Sof
             "choose_hybrid_threshold"]
 
 __all__ += ["B0_SETTING", "DistilledClassifier", "FoldedDRSN", "MBConv", "OnnxClassifier", "PreprocessConfig", "RSBU",
-            "Shrinkage", "SoftThreshold", "SqueezeExcitation", "TrainConfig", "distillation_loss", "export_onnx",
+            "Shrinkage", "TrainConfig", "distillation_loss", "export_onnx",
             "fold_spectrum", "show_settings", "show_source", "train_config", "train_model"]
 __all__ += ["content_fingerprint", "describe_archive", "file_sha256", "load_bands", "load_catalog"]
 
