@@ -103,6 +103,7 @@ def time_rows(rows: list[Row], targets: dict[str, Any], *, baselines: list[str] 
                 row = by_name[n]
                 row.timing = row.timing or Timing()
                 row.timing.rounds[label] = cmp.rounds
+                row.timing.processes[label] = cmp.processes
                 for runtime in RUNTIMES:
                     key = f"{n}|{runtime}"
                     if key not in cmp.cells:
@@ -173,7 +174,18 @@ def _onnx_runner(paths: dict[int | None, Path], threads: int) -> Any:
     sessions = {b: OnnxClassifier(p, threads=threads) for b, p in paths.items()}
     if None in sessions:
         return sessions[None].predict_logits
-    return lambda X: sessions[len(X)].predict_logits(X)
+    return _SessionsByBatch(sessions)
+
+
+class _SessionsByBatch:
+    """ONNX Runtime sessions of static batch sizes as one callable (``predict_logits`` of the batch's session); a
+    module-level class, so the timing protocol can save it for its separate processes."""
+
+    def __init__(self, sessions: dict[int, OnnxClassifier]):
+        self.sessions = sessions
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return self.sessions[len(X)].predict_logits(X)
 
 
 def _fill_columns(row: Row) -> None:
