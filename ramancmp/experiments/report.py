@@ -19,7 +19,7 @@ from ramancmp.experiments.claims import (
     judge_claims,
     rejudge,
 )
-from ramancmp.experiments.tables import COLUMN_GROUPS, Row, species_text, specificity_text, to_markdown
+from ramancmp.experiments.tables import COLUMN_GROUPS, Row, Timing, species_text, specificity_text, to_markdown
 from ramancmp.fileio import atomic_path, read_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -219,8 +219,6 @@ def timing_cells(path: str | Path) -> dict[tuple[str, str, str], tuple[float, fl
 
     Rows are found wherever the file holds them (any object with ``"model"`` and a ``"timing"`` of cells), so
     chapter files and ``bench_all.json`` read alike."""
-    from ramancmp.experiments.tables import Timing
-
     payload = read_json(Path(path), "results file")
     found: dict[tuple[str, str, str], tuple[float, float, float]] = {}
 

@@ -34,6 +34,7 @@ import torch
 from scipy import stats
 
 from ramancmp.metrics.statistics import Ratio, Speedup, TimingCell
+from ramancmp.models.registry import _REGISTRY, create_model, is_torch_model
 
 __all__ = [
     "PROTOCOL_NOTE",
@@ -286,12 +287,11 @@ def across_processes(values: Any, confidence: float = 0.95) -> tuple[float, floa
     v = np.asarray(values, dtype=float).ravel()
     if v.size == 0 or not np.all(np.isfinite(v)) or np.any(v <= 0):
         raise ValueError(f"per-process values must be positive finite numbers, got {values!r}")
+    if np.ptp(v) == 0:  # one process, or all alike: no spread to build an interval from
+        return float(v[0]), float(v[0]), float(v[0])
     logs = np.log(v)
-    point = float(np.exp(logs.mean()))
-    if v.size < 2 or np.ptp(logs) == 0:
-        return point, point, point
     half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1)) * float(logs.std(ddof=1)) / np.sqrt(v.size)
-    return point, float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
+    return float(np.exp(logs.mean())), float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
 
 
 @dataclass
@@ -502,7 +502,7 @@ def _time_in_processes(targets: dict[str, Any], runs: dict[tuple[str, int], Call
             job = {"files": files, "reference": reference, "length": length, "batches": batches, "inputs": inputs,
                    "seed": seed, "rounds": share, "min_sample_ms": min_sample_ms, "warmup": warmup,
                    "threads": threads, "max_s": None if max_s is None else max_s / processes,
-                   "min_rounds": max(1, -(-3 // processes)), "order_seed": [seed, i]}
+                   "min_rounds": min(share, -(-3 // processes)), "order_seed": [seed, i]}
             start = time.perf_counter()
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
                 result = pool.submit(_timing_process, job).result()
@@ -600,8 +600,6 @@ def _builder_config(module: torch.nn.Module) -> dict[str, Any] | None:
     cfg = getattr(module, "default_cfg", None)
     if not isinstance(cfg, dict) or not {"name", "num_classes", "in_length", "kwargs"} <= set(cfg):
         return None
-    from ramancmp.models.registry import _REGISTRY, create_model, is_torch_model
-
     builder = _REGISTRY.get(cfg["name"])
     if builder is None or not is_torch_model(cfg["name"]) or builder.__module__ == "__main__":
         return None  # a fresh interpreter would not know it
@@ -617,8 +615,6 @@ def _builder_config(module: torch.nn.Module) -> dict[str, Any] | None:
 
 
 def _rebuild_module(cfg: dict[str, Any], state_path: str, training: bool) -> torch.nn.Module:
-    from ramancmp.models.registry import create_model
-
     module = create_model(cfg["name"], cfg["num_classes"], cfg["in_length"], **cfg["kwargs"])
     module.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
     return module.train(training)
