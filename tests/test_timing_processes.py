@@ -205,3 +205,12 @@ def test_time_rows_in_several_processes_fills_rows_with_intervals_over_processes
         assert all(len(r.timing.cells[k].process_ms) == 2 for k in r.timing.cells)
     s = rows[1].speedup_over("base", "1", "onnxruntime", 1)
     assert s.lo <= s.pct <= s.hi
+
+
+def test_chapters_label_their_own_timings_and_chapter_10_is_the_timing_of_record():
+    from ramancmp.book import Chapter
+
+    own = Chapter("07_channel_conversion", profile="tiny", seed=0).timing_label.data
+    record = Chapter("10_comparison", profile="tiny", seed=0).timing_label.data
+    assert own == "*This chapter's timing; the timing of record is chapter 10's.*"
+    assert "timing of record (chapter 10)" in record

@@ -5,9 +5,10 @@
 thread setting -- interleaved rounds, batch 1 and batch 256 per spectrum, eager PyTorch and ONNX Runtime (networks
 are exported once with the TorchScript exporter: seconds instead of tens of seconds per network, and ONNX Runtime
 optimises both exporters' graphs to the same kernels; chapter 9 checks the logits), 1 thread and, when the profile asks,
-all cores -- and writes into
-every row its cells with 95 % intervals and its speed-ups over the baselines named, each with a paired bootstrap
-interval over the same rounds. Ratios are only ever computed between rows of the same run.
+all cores, the rounds spread over the profile's ``timing_processes`` separate processes -- and writes into
+every row its cells with 95 % intervals and its speed-ups over the baselines named, each with a paired interval
+(over the processes' per-process ratios; over the rounds with one process). Ratios are only ever computed between
+rows of the same run; ``row.timing.processes`` records how many processes each thread setting used.
 
 Cells are read by ``row.cell(threads, runtime, batch)`` and ``row.speedup_over(baseline, threads, runtime,
 batch)`` (:class:`~ramancmp.experiments.tables.Timing`; in JSON keyed ``f"{threads}/{runtime}/{batch}"``) with

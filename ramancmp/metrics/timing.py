@@ -7,8 +7,11 @@ float32 matrix multiply on the same threads -- says how much of the hardware a m
 FLOPs alone do not predict their speed; this is one of the lessons of the book.
 
 Every model is timed by ONE protocol, :func:`compare_speed` (see :data:`PROTOCOL_NOTE`): ``time.perf_counter``
-wall-clock time on the CPU, warm-up calls first (allocations, lazy initialisation), interleaved rounds, medians over
-rounds with 95 % bootstrap intervals (robust to a noisy shared machine); torch models run in ``eval()`` mode under
+wall-clock time on the CPU, warm-up calls first (allocations, lazy initialisation), interleaved rounds spread over
+a profile's number of separate processes (``processes``: fresh interpreters, one after another, every target saved
+once and loaded anew in each), medians per process and 95 % intervals over the processes (:func:`across_processes`:
+an interval that a rerun in a new process would leave behind is not an interval of the quantity); with one process,
+medians over rounds with 95 % bootstrap intervals. Torch models run in ``eval()`` mode under
 ``torch.inference_mode()``. The number of intra-op threads (``torch.get_num_threads()``) is recorded with every
 measurement because it changes everything.
 
