@@ -79,6 +79,9 @@ sizes = pd.DataFrame([
     for name, m in nets.items()])
 sizes
 
+# %% tags=["remove-input"]
+ch.timing_label
+
 # %%
 small, full = list(nets)[1], list(nets)[0]
 

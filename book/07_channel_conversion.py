@@ -101,6 +101,9 @@ phase = exp["timing"]["1"]["info"]
 print("load check:", phase.get("busy"), "|", phase.get("warning") or "no other process was busy")
 rc.speed_frame(rows)
 
+# %% tags=["remove-input"]
+ch.timing_label
+
 # %% [markdown]
 # ## Accuracy vs latency vs FLOPs
 

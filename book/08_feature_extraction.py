@@ -77,6 +77,9 @@ phase = exp["timing"]["1"]["info"]
 print("load check:", phase.get("busy"), "|", phase.get("warning") or "no other process was busy")
 rc.speed_frame(rows)
 
+# %% tags=["remove-input"]
+ch.timing_label
+
 # %% [markdown]
 # The accuracy-latency plane of the pipelines timed from spectrum to class (the "LDA alone" readings, whose time leaves
 # the feature extraction out, are in the table above but not on this plot):

@@ -57,6 +57,9 @@ rc.tables.to_frame(table["rows"])
 rc.plots.pareto_figure(rc.tables.end_to_end(table["rows"]),
                        title="Every model and variant: accuracy vs batch-1 latency (marker area ~ parameters)")
 
+# %% tags=["remove-input"]
+ch.timing_label
+
 # %% [markdown]
 # ## Which differences are real
 #

@@ -132,6 +132,10 @@ class Profile:
     timing_min_ms: float = 20.0
     timing_max_s: float = 60.0
     timing_all_cores: bool = True
+    # Separate processes each comparison's rounds are spread over (the same total rounds and budget, split between
+    # them; one after another, a fresh interpreter each): the timing intervals are built over processes, so they hold
+    # what a rerun in a new process changes. 1: everything in the calling process (the pipeline checks).
+    timing_processes: int = 1
     # Training-epoch budget of networks slower to train than the book's (registry name -> max epochs; others use
     # max_epochs): the paper-faithful full-resolution DRSN trains ~10x slower per epoch than the book's DRSN. The
     # full profile gives it the book's max_epochs (with 12 epochs it reached only ~40 % validation accuracy).
@@ -164,7 +168,15 @@ class Profile:
         """The timing protocol's settings as keyword arguments of ``compare_speed``: ``compare_speed(targets,
         length=L, **profile.timing)``."""
         return {"rounds": self.timing_rounds, "min_sample_ms": self.timing_min_ms, "max_s": self.timing_max_s,
-                "idle_wait_s": self.idle_wait_s}
+                "idle_wait_s": self.idle_wait_s, "processes": self.timing_processes}
+
+    def timing_with(self, **changes: object) -> dict:
+        """:attr:`timing` with some settings changed, e.g. ``timing_with(processes=1)`` for a comparison whose
+        targets cannot be saved for separate processes (int8 FX networks: torch cannot pickle them)."""
+        unknown = set(changes) - set(self.timing)
+        if unknown:
+            raise ValueError(f"unknown timing settings {sorted(unknown)}; the settings are {sorted(self.timing)}")
+        return {**self.timing, **changes}
 
     def alternatives(self, options: dict) -> dict:
         """The first ``1 + max_alternatives`` entries of ``options`` (the book's choice first), or all of them."""
@@ -209,7 +221,7 @@ PROFILES: dict[str, Profile] = {
                     distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
                     conversion_variants=None, calibration_size=256, prune_ratios=(0.25, 0.5, 0.75),
                     fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True, timing_rounds=41, timing_min_ms=10.0,
-                    timing_max_s=75.0, timing_all_cores=True, preprocess_epochs=12,
+                    timing_max_s=75.0, timing_all_cores=True, timing_processes=3, preprocess_epochs=12,
                     epochs_by_model=(("drsn_paper", 100), ("drsn_paper_folded", 100)), comparison_repeats=10),
 }
 

@@ -145,7 +145,7 @@ def _speed(estimator: Any, inputs: np.ndarray, profile: Profile, threads: int | 
     target = module.cpu() if module is not None else estimator
     cmp = compare_speed({"model": target}, length=inputs.shape[1], batches=(1, 256), rounds=profile.timing_rounds,
                         min_sample_ms=profile.timing_min_ms, threads=threads, inputs=inputs, seed=seed,
-                        max_s=profile.timing_max_s)
+                        max_s=profile.timing_max_s, processes=profile.timing_processes)
     b1, b256 = cmp.cell("model", 1), cmp.cell("model", 256)
     samples = np.asarray(b1.samples_ms)
     common = {"rounds": cmp.rounds, "threads": cmp.threads, "device": "cpu"}

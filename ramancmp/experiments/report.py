@@ -20,7 +20,7 @@ from ramancmp.experiments.claims import (
     judge_claims,
     rejudge,
 )
-from ramancmp.experiments.tables import COLUMN_GROUPS, Row, species_text, specificity_text, to_markdown
+from ramancmp.experiments.tables import COLUMN_GROUPS, Row, Timing, species_text, specificity_text, to_markdown
 from ramancmp.fileio import atomic_path, read_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -214,3 +214,74 @@ def compare_runs_markdown(before: Path, after: Path, as_stored: bool = False) ->
                  "claim's unit. A margin below the movement marks a verdict a rerun may change.")
     lines.append(f"\n{len(rows) - changed} of {len(rows)} readings keep their verdict; {changed} changed.")
     return "\n".join(lines), changed
+
+
+# ------------------------------------------------------------------------------------------- timing agreement
+def timing_cells(path: str | Path) -> dict[tuple[str, str, str], tuple[float, float, float]]:
+    """Every timing cell and speed-up with an interval in one results file, keyed by ``(row, what, cell key)``:
+    ``what`` is ``"time"`` (ms per spectrum) or ``"speed-up vs <baseline>"`` (%); values ``(point, lo, hi)``.
+
+    Rows are found wherever the file holds them (any object with ``"model"`` and a ``"timing"`` of cells), so
+    chapter files and ``bench_all.json`` read alike."""
+    payload = read_json(Path(path), "results file")
+    found: dict[tuple[str, str, str], tuple[float, float, float]] = {}
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            timing = node.get("timing")
+            if isinstance(node.get("model"), str) and isinstance(timing, dict) and "cells" in timing:
+                t = Timing.from_dict(timing)
+                for key, c in t.cells.items():
+                    if c.lo_ms is not None and c.hi_ms is not None:
+                        found[(node["model"], "time", key)] = (c.median_ms, c.lo_ms, c.hi_ms)
+                for base, per in t.speedup.items():
+                    for key, s in per.items():
+                        if s.lo is not None and s.hi is not None:
+                            found[(node["model"], f"speed-up vs {base}", key)] = (s.pct, s.lo, s.hi)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(payload)
+    return found
+
+
+def timing_agreement(first: str | Path, second: str | Path) -> dict:
+    """How often two results files' shared timing cells agree: the 95 % intervals of the same row, quantity and
+    cell (``threads/runtime/batch``) overlap. The check of "the same comparison timed in two chapters of one run
+    agrees within its intervals" (issue 19: in >= 95 % of the shared cells).
+
+    Returns ``{"shared", "overlap", "fraction", "by_runtime": {runtime: (overlap, shared)}, "disjoint": [...]}``;
+    ``fraction`` is ``None`` when the files share no cell."""
+    a, b = timing_cells(first), timing_cells(second)
+    shared = sorted(a.keys() & b.keys())
+    disjoint, by_runtime = [], {}
+    for key in shared:
+        (pa, la, ha), (pb, lb, hb) = a[key], b[key]
+        agree = max(la, lb) <= min(ha, hb)
+        runtime = key[2].split("/")[1] if key[2].count("/") == 2 else "?"
+        n_agree, n = by_runtime.get(runtime, (0, 0))
+        by_runtime[runtime] = (n_agree + agree, n + 1)
+        if not agree:
+            disjoint.append({"row": key[0], "what": key[1], "cell": key[2], "first": (pa, la, ha),
+                             "second": (pb, lb, hb)})
+    overlap = len(shared) - len(disjoint)
+    return {"shared": len(shared), "overlap": overlap, "fraction": overlap / len(shared) if shared else None,
+            "by_runtime": by_runtime, "disjoint": disjoint}
+
+
+def timing_agreement_text(first: str | Path, second: str | Path) -> tuple[str, float | None]:
+    """:func:`timing_agreement` as text (a summary line, per runtime, then every disjoint cell) and its fraction."""
+    r = timing_agreement(first, second)
+    names = f"{Path(first).name} and {Path(second).name}"
+    if not r["shared"]:
+        return f"{names} share no timing cell with an interval.", None
+    lines = [f"{names}: {r['overlap']} of {r['shared']} shared timing cells ({100 * r['fraction']:.1f} %) have "
+             "overlapping 95 % intervals."]
+    lines += [f"  {rt}: {k} of {n}" for rt, (k, n) in sorted(r["by_runtime"].items())]
+    fmt = lambda v: f"{v[0]:.4g} [{v[1]:.4g}, {v[2]:.4g}]"
+    lines += [f"  disjoint: {d['row']} | {d['what']} | {d['cell']}: {fmt(d['first'])} vs {fmt(d['second'])}"
+              for d in r["disjoint"]]
+    return "\n".join(lines), r["fraction"]

@@ -67,12 +67,14 @@ def cell_key(threads: str = "1", runtime: str = "torch", batch: int = 1) -> str:
 class Timing:
     """A row's cells of the timing protocol (:func:`ramancmp.experiments.speed.time_rows`): ``cells[key]`` (a
     :class:`TimingCell` per spectrum) and ``speedup[baseline][key]`` (a :class:`Speedup` over row ``baseline``,
-    same run), ``key`` = :func:`cell_key` ``"{threads}/{runtime}/{batch}"``; ``rounds[threads]`` = rounds timed.
-    Read them with :meth:`cell` and :meth:`speedup_over`."""
+    same run), ``key`` = :func:`cell_key` ``"{threads}/{runtime}/{batch}"``; ``rounds[threads]`` = rounds timed
+    (in all), ``processes[threads]`` = the separate processes they were spread over. Read them with :meth:`cell`
+    and :meth:`speedup_over`."""
 
     cells: dict[str, TimingCell] = field(default_factory=dict)
     speedup: dict[str, dict[str, Speedup]] = field(default_factory=dict)
     rounds: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, int] = field(default_factory=dict)
 
     def cell(self, threads: str = "1", runtime: str = "torch", batch: int = 1) -> TimingCell | None:
         return self.cells.get(cell_key(threads, runtime, batch))
@@ -88,7 +90,7 @@ class Timing:
     def to_dict(self) -> dict[str, Any]:
         return {"cells": {k: c.to_dict() for k, c in self.cells.items()},
                 "speedup": {b: {k: s.to_dict() for k, s in per.items()} for b, per in self.speedup.items()},
-                "rounds": dict(self.rounds)}
+                "rounds": dict(self.rounds), **({"processes": dict(self.processes)} if self.processes else {})}
 
     @classmethod
     def from_dict(cls, d: Any) -> Timing | None:
@@ -103,7 +105,8 @@ class Timing:
                 cells.update({cell_key(k, rt, b): TimingCell.from_dict(c) for rt, per in v.items()
                               for b, c in per.items()})
         return cls(cells, {b: {k: Speedup.from_dict(s) for k, s in per.items()}
-                           for b, per in (d.get("speedup") or {}).items()}, dict(d.get("rounds") or {}))
+                           for b, per in (d.get("speedup") or {}).items()}, dict(d.get("rounds") or {}),
+                   dict(d.get("processes") or {}))
 
 
 def speedup(latency_ms: float, baseline_ms: float) -> float:

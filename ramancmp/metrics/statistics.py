@@ -250,8 +250,8 @@ class Interval(_Record):
 
 @dataclass(frozen=True)
 class Speedup(_Record):
-    """Per cent less time than a reference, ``pct``, with its 95 % paired bootstrap interval. JSON:
-    ``{"pct", "lo", "hi"}``."""
+    """Per cent less time than a reference, ``pct``, with its 95 % interval (``100 (1 - ratio)`` of a
+    :class:`Ratio`). JSON: ``{"pct", "lo", "hi"}``."""
 
     pct: float
     lo: float | None = None
@@ -260,7 +260,9 @@ class Speedup(_Record):
 
 @dataclass(frozen=True)
 class Ratio(_Record):
-    """A ratio of two times (of medians), with its 95 % paired bootstrap interval. JSON: ``{"ratio", "lo", "hi"}``."""
+    """A ratio of two times with its 95 % interval: of medians with a paired bootstrap over the rounds of one
+    process, or over several processes the geometric mean of the per-process ratios of medians with the interval
+    of :func:`ramancmp.metrics.timing.across_processes`. JSON: ``{"ratio", "lo", "hi"}``."""
 
     ratio: float
     lo: float | None = None
@@ -273,29 +275,36 @@ class Ratio(_Record):
 
 @dataclass(frozen=True)
 class TimingCell(_Record):
-    """One timing cell: the median milliseconds per spectrum with the 95 % bootstrap interval of the median;
-    ``samples_ms`` (every round's sample) and ``reps`` are kept by :class:`~ramancmp.metrics.timing.SpeedComparison`
-    only. JSON: ``{"median_ms", "lo_ms", "hi_ms"}`` (+ ``"samples_ms"``, ``"reps"``)."""
+    """One timing cell: milliseconds per spectrum with its 95 % interval. Timed in one process: the median over
+    rounds and the bootstrap interval of that median; timed in several: ``process_ms`` (each process's median) and
+    the geometric mean of those with the interval of :func:`ramancmp.metrics.timing.across_processes` (the field
+    keeps its name ``median_ms``). ``samples_ms`` (every round's sample) and ``reps`` are kept by
+    :class:`~ramancmp.metrics.timing.SpeedComparison` only. JSON: ``{"median_ms", "lo_ms", "hi_ms"}`` (+
+    ``"process_ms"``, ``"samples_ms"``, ``"reps"``)."""
 
     median_ms: float
     lo_ms: float | None = None
     hi_ms: float | None = None
     samples_ms: tuple[float, ...] | None = None
     reps: int | None = None
+    process_ms: tuple[float, ...] | None = None
 
-    _OPTIONAL = ("samples_ms", "reps")
+    _OPTIONAL = ("samples_ms", "reps", "process_ms")
 
     def __post_init__(self) -> None:
-        if self.samples_ms is not None:
-            object.__setattr__(self, "samples_ms", _floats(self.samples_ms))
+        for name in ("samples_ms", "process_ms"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _floats(getattr(self, name)))
 
     @property
     def ci_ms(self) -> list[float | None]:
         return [self.lo_ms, self.hi_ms]
 
     def without_samples(self, keep_reps: bool = False) -> TimingCell:
-        """The cell without every round's sample (what rows and summaries keep); ``reps`` with ``keep_reps``."""
-        return TimingCell(self.median_ms, self.lo_ms, self.hi_ms, reps=self.reps if keep_reps else None)
+        """The cell without every round's sample (what rows and summaries keep: the per-process medians stay);
+        ``reps`` with ``keep_reps``."""
+        return TimingCell(self.median_ms, self.lo_ms, self.hi_ms, reps=self.reps if keep_reps else None,
+                          process_ms=self.process_ms)
 
 
 
