@@ -293,6 +293,19 @@ def mean_sd_bar_figure(rows: Sequence[dict], *, x: str, y: str = "mean", error: 
     return fig
 
 
+def pareto_front(records: Sequence[Any], *, x: str = "latency_ms", y: str = "accuracy") -> list[dict]:
+    """The Pareto front of ``records`` (dicts or table rows with ``point()``; those without ``x`` left out): ordered
+    by ``x`` (latency), every point more accurate than all faster ones -- no other point is both faster and at least
+    as accurate. What :func:`pareto_figure` draws, and what generated prose names."""
+    records = [r.point() if hasattr(r, "point") else r for r in records]
+    front, best = [], -np.inf
+    for r in sorted((r for r in records if r.get(x) is not None and r.get(y) is not None), key=lambda r: r[x]):
+        if r[y] > best:
+            front.append(r)
+            best = r[y]
+    return front
+
+
 def pareto_figure(records: Sequence[dict], *, x: str = "latency_ms", y: str = "accuracy", size: str = "params",
                   label: str = "name", title: str = "Accuracy vs batch-1 latency (marker area ~ parameters)",
                   log_x: bool = True) -> go.Figure:
@@ -312,11 +325,7 @@ def pareto_figure(records: Sequence[dict], *, x: str = "latency_ms", y: str = "a
                                marker=dict(size=marker, opacity=0.75,
                                            color=[PALETTE[i % len(PALETTE)] for i in range(len(pts))]),
                                customdata=[r.get(size) for r in pts], hovertemplate=hover, showlegend=False))
-    front, best = [], -np.inf
-    for r in pts:
-        if r[y] > best:
-            front.append(r)
-            best = r[y]
+    front = pareto_front(pts, x=x, y=y)
     fig.add_trace(go.Scatter(x=[r[x] for r in front], y=[r[y] for r in front], mode="lines",
                              hovertext=[r[label] for r in front], customdata=[r.get(size) for r in front],
                              hovertemplate=hover, line=dict(dash="dash", color="grey"), name="Pareto front"))

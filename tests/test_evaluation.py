@@ -90,9 +90,17 @@ def test_bench_models_table(dataset, tmp_path, monkeypatch):
                         lambda n, runs, threads=None: {"gflops": 50.0, "best_gflops": 55.0, "n": n, "runs": runs,
                                                        "threads": 1})
     table = bench.bench_models(profile=TINY, models=("lda", "knn_cosine"), dataset=dataset, progress=False)
-    assert [r.model for r in table["rows"]] == ["lda", "knn_cosine"]
-    row = table["rows"][1]
-    assert row.params == row.mflops * 1e6 / 2  # kNN: the library is the model, one MAC per stored number
+    assert [r.model for r in table["rows"]] == ["lda", "knn_cosine", bench.LIBRARY_SKLEARN, bench.SQRT_LIBRARY,
+                                                 bench.FULL_LIBRARY]
+    row, sk, _, full = table["rows"][1:]
+    L = dataset.X.shape[1]
+    assert row.mflops * 1e6 / 2 == row.params + 2 * L  # the library is the model: one MAC per stored number + norm
+    # scikit-learn's kNN is the cross-check: the same predictions, hence the same accuracy on every split; timed in
+    # the same rounds, with its speed-up over the numpy search
+    assert sk.accuracy.values == row.accuracy.values and sk.speedup_over(bench.LIBRARY) is not None
+    assert full.val_accuracy is None and full.baseline == "knn_cosine" and full.group == bench.LIBRARY_GROUP
+    text = bench.library_search_text(table["rows"], 50.0)
+    assert "KNeighborsClassifier" in text and "×" in text and "validation spectra added to its library" in text
     assert row.pct_gemm_peak == pytest.approx(100 * row.mflops * 1e6 * row.throughput_b256 / 50e9)
     assert len(row.accuracy.values) == TINY.repeats  # per-split values are kept
     saved = json.loads((tmp_path / "bench_models.json").read_text())

@@ -26,7 +26,9 @@ def _pair(name, reference, kwargs, X, y):
 
 def _check_agreement(ours, theirs, X, *, rtol=1e-4, atol=1e-4):
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
-    if not isinstance(ours, LibrarySearch):  # KNeighborsClassifier has no decision_function
+    if isinstance(ours, LibrarySearch):  # 1-NN: the one-hot of the nearest library spectrum's class
+        np.testing.assert_array_equal(ours.predict_proba(X), theirs.predict_proba(X))
+    else:  # (KNeighborsClassifier has no decision_function)
         np.testing.assert_allclose(ours.decision_function(X), theirs.decision_function(X), rtol=rtol, atol=atol)
         np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=rtol, atol=atol)
 

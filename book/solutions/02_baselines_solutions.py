@@ -55,7 +55,7 @@ print(f"LDA {plain[0]:.2f} ± {plain[1]:.2f} %, LDA + shrinkage {shrunk[0]:.2f} 
 # (a residual background lifts every point), so it is more sensitive to what normalisation left behind.
 
 # %%
-euclid = lambda n_classes, length: rc.create_model("knn_cosine", n_classes, length).set_params(metric="euclidean")  # noqa: E731
+euclid = lambda n_classes, length: rc.create_model("knn_cosine_sklearn", n_classes, length).set_params(metric="euclidean")  # noqa: E731
 cos, euc = chapter_or_now("knn_cosine"), accuracy(euclid)[:2]
 print(f"1-NN cosine {cos[0]:.2f} ± {cos[1]:.2f} %, 1-NN Euclidean {euc[0]:.2f} ± {euc[1]:.2f} % "
       f"({euc[0] - cos[0]:+.2f} points)")

@@ -28,7 +28,7 @@ from ramancmp.data.splits import make_split, repeated_splits
 from ramancmp.data.summary import format_summary
 from ramancmp.data.tasks import GROUPS_CSV, load_task, mineral_groups
 from ramancmp.experiments import claims, identification, tables
-from ramancmp.experiments.bench import bench_all
+from ramancmp.experiments.bench import bench_all, library_search_rows, library_search_text
 from ramancmp.experiments.compression_study import (
                                               channel_conversion_experiment,
                                               compression_rows,
@@ -44,7 +44,7 @@ from ramancmp.experiments.curated_evaluation import (
 from ramancmp.experiments.deployment import bench_deployment, deployment_frame, deployment_rows
 from ramancmp.experiments.evaluation import evaluate, sibling_leakage, train_networks
 from ramancmp.experiments.results import load_rows
-from ramancmp.experiments.speed import PROTOCOL_NOTE, describe_speedup, speed_frame, speedup_of
+from ramancmp.experiments.speed import PROTOCOL_NOTE, describe_speedup, speed_frame, speedup_of, time_rows
 from ramancmp.experiments.store import get_or_train, train_config, train_part
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics import count_flops, count_params, layer_table, num_threads
@@ -107,5 +107,7 @@ from ramancmp.data.preprocess import correct_baseline, coverage_mask, remove_spi
 from ramancmp.data.tasks import raw_pairs  # noqa: E402
 from ramancmp.experiments import preprocessing_study  # noqa: E402
 from ramancmp.metrics.attribution import occlusion  # noqa: E402
+
+__all__ += ["library_search_rows", "library_search_text", "time_rows"]
 
 __all__ += ["correct_baseline", "coverage_mask", "occlusion", "preprocessing_study", "raw_pairs", "remove_spikes"]

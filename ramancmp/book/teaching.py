@@ -133,8 +133,12 @@ def _settings(model: str, model_kwargs: dict | None, profile: Profile, seed: int
     _, est = build_estimator(model, num_classes, in_length, profile=profile, seed=seed,
                              model_kwargs=dict(model_kwargs) if model_kwargs else None, device="cpu")
     rows: dict[tuple[str, str], Any] = {("protocol", "builder"): model, ("protocol", "repeats"): profile.repeats}
-    if not is_torch_model(model):  # a scikit-learn model: its own parameters are all there is
-        rows.update({("model", k): v for k, v in sorted(est.get_params(deep=False).items())})
+    if not is_torch_model(model):  # a classical model: its parameters are all there is (of the scikit-learn estimator
+        # an AffineClassifier fits and folds; a pipeline's by step, "pca__n_components", ...)
+        inner = getattr(est, "estimator", None)
+        inner = inner if hasattr(inner, "get_params") else est
+        rows.update({("model", k): v for k, v in sorted(inner.get_params(deep=True).items())
+                     if not hasattr(v, "get_params") and k not in ("steps", "memory", "verbose", "transform_input")})
         return rows
     config = est.resolved_config().to_dict()
     config["optimizer"] = "AdamW"  # the optimiser train_model builds (see its source)

@@ -9,10 +9,19 @@ GEMM peak, so every latency and throughput in a table comes from one run on the 
 
 "% of GEMM peak" is the arithmetic rate a model achieves at batch 256 (FLOPs per spectrum x spectra per second)
 divided by the rate of one large matrix multiply: how much of the processor the model actually uses.
+
+Beside the library search (``knn_cosine``, the numpy search of :mod:`ramancmp.models.library_search`), three rows of
+the group ``"library search"`` (:func:`library_search_rows`), timed in the same rounds as every model: scikit-learn's
+kNN (the cross-check, the same predictions: what its per-call overhead costs), the library search on square-root
+squashed spectra (the preprocessing option of chapter 12), and the library that also holds each split's validation
+spectra (legitimate for a method that tunes nothing on them). :func:`library_search_text` says what they do to the
+paper's premise, from the rows.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +30,7 @@ import numpy as np
 
 from ramancmp.config import BOOK_MODELS, DEFAULT_SEED, DRSN, NETWORKS, TIMING_THREADS, Profile
 from ramancmp.config import results_dir as default_results_dir
+from ramancmp.data.preprocess import PreprocessConfig, squash
 from ramancmp.data.splits import classes_hold_species
 from ramancmp.data.tasks import load_task
 from ramancmp.experiments.compression_study import (
@@ -36,11 +46,18 @@ from ramancmp.experiments.evaluation import evaluate, train_networks
 from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import load_result, save_result
 from ramancmp.experiments.speed import time_rows
-from ramancmp.experiments.tables import Row, to_text
+from ramancmp.experiments.tables import Row, accuracy_text, difference_text, end_to_end, to_text
 from ramancmp.metrics import gemm_peak_gflops
-from ramancmp.models import is_torch_model
+from ramancmp.models import is_torch_model, list_models
 
-__all__ = ["BENCHES", "bench_all", "bench_compression", "bench_models", "format_table", "run", "timing_check"]
+__all__ = ["BENCHES", "FULL_LIBRARY", "LIBRARY", "LIBRARY_GROUP", "LIBRARY_SKLEARN", "SQRT_LIBRARY", "bench_all",
+           "bench_compression", "bench_models", "format_table", "library_search_rows", "library_search_text", "run",
+           "timing_check"]
+
+LIBRARY, LIBRARY_SKLEARN = "knn_cosine", "knn_cosine_sklearn"  # the book's library search and its cross-check
+SQRT_LIBRARY = "knn_cosine, sqrt-squashed spectra"
+FULL_LIBRARY = "knn_cosine, library = training + validation"
+LIBRARY_GROUP = "library search"
 
 
 def _header(what: str, ds: Any, profile: Profile, seed: int, gemm: dict[str, Any]) -> dict[str, Any]:
@@ -58,10 +75,142 @@ def _save(name: str, table: dict[str, Any], ds: Any, profile: Profile, seed: int
     table["saved_to"] = str(path)
 
 
+def _squashed(ds: Any) -> Any | None:
+    """``ds`` with every spectrum square-root squashed (:func:`ramancmp.data.preprocess.squash`, the preprocessing
+    option ``squash="sqrt"`` applied to the normalised spectra, as :func:`ramancmp.data.tasks.load_task` applies it):
+    the same spectra, labels and samples, hence the same splits. ``None`` when ``ds`` is squashed already."""
+    config = getattr(ds, "preprocess", None)
+    if isinstance(config, PreprocessConfig) and config.squash is not None:
+        return None
+    out = copy.copy(ds)
+    out.X = squash(np.asarray(ds.X, dtype=np.float64), "sqrt").astype(np.float32)
+    if isinstance(config, PreprocessConfig):
+        out.preprocess = dataclasses.replace(config, squash="sqrt")
+    return out
+
+
+def library_search_rows(ds: Any, profile: Profile, seed: int, *, library: Row | None = None,
+                        progress: bool = False) -> tuple[list[Row], dict[str, Any]]:
+    """The rows beside the library search (group :data:`LIBRARY_GROUP`, by-sample splits, the classical models'
+    repeats) and the fitted estimator of each, to time with the rest (:func:`model_rows`):
+
+    * :data:`LIBRARY_SKLEARN`: scikit-learn's brute-force cosine kNN, the cross-check (the same predictions, so the
+      same accuracy; its latency is the numpy search's plus scikit-learn's per-call overhead);
+    * :data:`SQRT_LIBRARY`: the library search on square-root squashed spectra (chapter 12's preprocessing option);
+    * :data:`FULL_LIBRARY`: the library holds each split's training *and* validation spectra, tested on the same
+      test parts. Legitimate because the library search tunes nothing on the validation part; its validation
+      accuracy is left out (validation spectra are their own nearest neighbours there).
+
+    ``library``: the ``knn_cosine`` row of the same splits, the baseline of each row's paired difference.
+    """
+    common = dict(split_kind="sample", seed=seed, profile=profile, progress=progress, measure_speed=False)
+    rows, targets = [], {}
+
+    def add(name: str, result: Any, **extra: Any) -> Row:
+        row = Row.from_evaluation(result, group=LIBRARY_GROUP, name=name, **extra)
+        if library is not None:
+            row.compare_to(library)
+        rows.append(row)
+        targets[name] = result.estimator
+        return row
+
+    add(LIBRARY_SKLEARN, evaluate(LIBRARY_SKLEARN, ds, **common), role="cross-check")
+    squashed = _squashed(ds)
+    if squashed is not None:
+        add(SQRT_LIBRARY, evaluate(LIBRARY, squashed, **common), role="variant", squash="sqrt")
+    full = add(FULL_LIBRARY, evaluate(LIBRARY, ds, model_kwargs={"include_validation": True}, **common),
+               role="variant", library="train + validation")
+    full.val_accuracy = None  # its validation spectra are in its library: no validation accuracy
+    return rows, targets
+
+
+def _library_ratio(sk: Row) -> tuple[float, float | None, float | None] | None:
+    """scikit-learn's batch-1 time over the numpy search's, with the paired interval (same rounds)."""
+    s = sk.speedup_over(LIBRARY)
+    if s is None:
+        return None
+    return (1 - s.pct / 100, None if s.hi is None else 1 - s.hi / 100, None if s.lo is None else 1 - s.lo / 100)
+
+
+def library_search_text(rows: list[Row], peak_gflops: float | None = None) -> str:
+    """What the library search, timed as a practitioner writes it, does to the paper's premise -- generated from the
+    rows of one run: its accuracy and batch-1 latency, scikit-learn's latency for the same predictions and their
+    ratio (same interleaved rounds), its FLOPs limit at the GEMM peak, whether any network or compressed variant timed
+    from spectrum to class is more accurate or faster, which classical rows are faster, and the two variants beside
+    it."""
+    by_name = {r.model: r for r in rows}
+    lib = by_name.get(LIBRARY)
+    if lib is None or lib.latency_b1_ms is None:
+        return "(no timed library-search row in this table)"
+    parts = [f"The library search as a practitioner writes it (`{LIBRARY}`: numpy, the library scaled to unit length "
+             f"once as a float32 matrix, one matrix-vector product per spectrum) scores {accuracy_text(lib)} and "
+             f"takes {lib.latency_b1_ms:.4f} ms per spectrum at batch 1"]
+    if peak_gflops and lib.mflops:
+        limit = lib.mflops * 1e6 / (peak_gflops * 1e9) * 1e3
+        parts[-1] += (f" ({lib.mflops:.3g} MFLOPs: {limit:.4f} ms at this CPU's GEMM peak of {peak_gflops:.1f} "
+                      f"GFLOP/s; at batch 256 it reaches {lib.pct_gemm_peak or float('nan'):.1f} % of that peak)")
+    parts[-1] += "."
+    sk = by_name.get(LIBRARY_SKLEARN)
+    ratio = _library_ratio(sk) if sk is not None else None
+    if sk is not None and sk.latency_b1_ms is not None and ratio is not None:
+        same = "the same" if sk.accuracy and lib.accuracy and list(sk.accuracy.values) == list(lib.accuracy.values) \
+            else "not quite the same"
+        interval = "" if ratio[1] is None else f" [{ratio[1]:.1f}, {ratio[2]:.1f}]"
+        why = ("; the same arithmetic, so the difference is scikit-learn's per-call overhead (input validation, the "
+               "whole library re-normalised on every call)" if ratio[1] is not None and ratio[1] > 1 else
+               "; in this run the difference is not outside the timing noise")
+        parts.append(f"scikit-learn's `KNeighborsClassifier` gives {same} accuracy split by split "
+                     f"({accuracy_text(sk)}) and takes {sk.latency_b1_ms:.4f} ms, timed in the same interleaved "
+                     f"rounds: {ratio[0]:.1f}×{interval} the numpy search's time{why}.")
+    timed = [r for r in end_to_end(rows) if r.latency_b1_ms is not None and r.accuracy
+             and r.group != LIBRARY_GROUP and r is not lib]
+    classical = set(list_models("sklearn"))
+    networks = [r for r in timed if r.model not in classical]  # networks and their compressed / deployed variants
+    others = [r for r in timed if r.model in classical]  # LDA, PCA + LDA
+    if networks:
+        best = max(networks, key=lambda r: r.accuracy.mean)
+        fast = min(networks, key=lambda r: r.latency_b1_ms)
+        more_accurate = lib.accuracy.mean >= best.accuracy.mean
+        faster = lib.latency_b1_ms <= fast.latency_b1_ms
+        parts.append(
+            f"Against the {len(networks)} network rows of this table timed from spectrum to class (the book's networks "
+            "and every compressed or deployed variant): "
+            + (f"none is more accurate (the most accurate, {best.model}, minus the library search: "
+               if more_accurate else f"{best.model} is more accurate (minus the library search: ")
+            + f"{difference_text(best, lib)}), and "
+            + (f"none is faster at batch 1 (the fastest, {fast.model}, takes {fast.latency_b1_ms:.4f} ms, "
+               f"{fast.latency_b1_ms / lib.latency_b1_ms:.1f}× the library search's time)." if faster else
+               f"{fast.model} is faster at batch 1 ({fast.latency_b1_ms:.4f} ms)."))
+        if more_accurate and faster:
+            parts.append("So the paper's premise -- that a lightweight or compressed network is what makes Raman "
+                         "classification fast -- does not hold on this task: the method a mineralogist already uses, "
+                         "written plainly, is both faster and at least as accurate as every network and every "
+                         "compressed variant, with nothing trained. What compression buys a network is speed relative "
+                         "to that network, not relative to the library search.")
+        elif faster:
+            parts.append("So on speed the paper's premise does not hold on this task: no network or compressed "
+                         "variant is faster than the library search written plainly; a network has to earn its place "
+                         "by accuracy.")
+    quicker = sorted((r for r in others if r.latency_b1_ms < lib.latency_b1_ms), key=lambda r: r.latency_b1_ms)
+    if quicker:
+        parts.append("Of the classical rows, faster than it: " + ", ".join(
+            f"{r.model} ({r.latency_b1_ms:.4f} ms, {accuracy_text(r)})" for r in quicker)
+            + " -- each one matrix product with as many rows as classes, not as library spectra.")
+    for name, words in ((SQRT_LIBRARY, "On square-root squashed spectra"),
+                        (FULL_LIBRARY, "With each split's validation spectra added to its library (legitimate: the "
+                                       "library search tunes nothing on them, so the test parts stay untouched)")):
+        r = by_name.get(name)
+        if r is not None and r.accuracy:
+            lat = "" if r.latency_b1_ms is None else f" at {r.latency_b1_ms:.4f} ms"
+            parts.append(f"{words} it scores {accuracy_text(r)}{lat}, {difference_text(r, lib)} against the plain "
+                         "library search on the same splits.")
+    return " ".join(parts)
+
+
 def model_rows(ds: Any, profile: Profile, seed: int, *, models: Sequence[str] | None = None, random_split: bool = True,
                progress: bool = True, executor: Executor | str | None = None,
                peak_gflops: float | None = None, duplicate: str | None = None, species_split: bool = True,
-               curated: bool = True) -> list[Row]:
+               curated: bool = True, library_variants: bool = True) -> list[Row]:
     """One :class:`Row` per model (names of ``BOOK_MODELS``, default all): by-sample splits (the profile's
     ``comparison_repeats`` for every model, networks included, so every row pairs on the same splits), random splits
     beside.
@@ -73,7 +222,8 @@ def model_rows(ds: Any, profile: Profile, seed: int, *, models: Sequence[str] | 
 
     All rows are timed together by the book's protocol (:func:`ramancmp.experiments.speed.time_rows`) after
     everything is trained, with the book's DRSN (:data:`ramancmp.config.DRSN`) as the baseline of the speed-ups.
-    ``duplicate`` (a
+    With ``library_variants`` (and ``knn_cosine`` among the models), the rows of :func:`library_search_rows` follow
+    the models, timed in the same rounds (their speed-ups also over ``knn_cosine``). ``duplicate`` (a
     model of ``BOOK_MODELS``) times that model a second time in the same run, as its own row ``"<name> (timed again)"``
     placed last: the check that one model timed twice agrees within its interval.
     """
@@ -111,6 +261,12 @@ def model_rows(ds: Any, profile: Profile, seed: int, *, models: Sequence[str] | 
     for r in rows:
         if baselines:
             r.baseline = base
+    if library_variants and LIBRARY in targets:
+        extra_rows, extra_targets = library_search_rows(ds, profile, seed, library=rows[keys.index(LIBRARY)],
+                                                        progress=progress)
+        rows += extra_rows
+        targets.update(extra_targets)
+        baselines = baselines + [LIBRARY]
     if duplicate is not None:
         original = duplicate
         again = Row(model=f"{original} (timed again)", group="timing check", baseline=original,

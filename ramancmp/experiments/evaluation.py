@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
 from tqdm.auto import tqdm
 
 from ramancmp.config import TIMING_THREADS, Profile, checkpoints_dir, results_dir
@@ -50,7 +49,7 @@ from ramancmp.metrics import (
 )
 from ramancmp.metrics.statistics import Stat
 from ramancmp.metrics.timing import compare_speed
-from ramancmp.models import is_torch_model
+from ramancmp.models import LibrarySearch, is_torch_model
 
 __all__ = ["EvaluationResult", "evaluate", "sibling_leakage", "species_accuracy", "train_networks"]
 
@@ -347,8 +346,7 @@ def sibling_leakage(dataset: Any, split: Any) -> dict[str, Any]:
     """
     X, y, groups = np.asarray(dataset.X), np.asarray(dataset.y), np.asarray(dataset.groups)
     train, test = np.asarray(split.train), np.asarray(split.test)
-    nn = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute").fit(X[train])
-    nearest = train[nn.kneighbors(X[test], return_distance=False)[:, 0]]
+    nearest = train[LibrarySearch().fit(X[train], y[train]).kneighbors(X[test], 1)[1][:, 0]]
     has_sibling = np.isin(groups[test], groups[train])
     nearest_is_sibling = groups[nearest] == groups[test]
     correct = y[nearest] == y[test]

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ramancmp.config import PROJECT_ROOT, results_dir
+from ramancmp.experiments.bench import library_search_text
 from ramancmp.experiments.claims import (
     ACCURACY_TOLERANCE,
     SPEEDUP_TOLERANCE,
@@ -57,6 +58,10 @@ def readme_section(directory: Path | None = None) -> str:
         "",
         *[line for title, columns in COLUMN_GROUPS.items()
           for line in (f"**{title.capitalize()}**", "", to_markdown(rows, columns), "")],
+        "**The library search, timed as it would be written** (numpy beside scikit-learn, same run):",
+        "",
+        library_search_text(rows, gemm.get("gflops")),
+        "",
         "**Known and new species** (models):",
         "",
         species_text(models),

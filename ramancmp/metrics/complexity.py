@@ -52,9 +52,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ramancmp.models.classical import AffineClassifier
 from ramancmp.models.drsn import RSBU, Shrinkage, SoftThreshold
 from ramancmp.models.efficientnet import MBConv, SqueezeExcitation
 from ramancmp.models.layers import StochasticDepth
+from ramancmp.models.library_search import LibrarySearch
 
 __all__ = [
     "as_torch_module",
@@ -296,9 +298,6 @@ def _step_complexity(est: Any, n_features: int) -> tuple[int, int, int, str]:
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import Normalizer, StandardScaler
-
-    from ramancmp.models.classical import AffineClassifier
-    from ramancmp.models.library_search import LibrarySearch
 
     if isinstance(est, LibrarySearch):
         n_library, L = est.library_.shape

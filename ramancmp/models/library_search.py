@@ -18,8 +18,9 @@ split of the book's task). What scikit-learn adds is its per-call overhead: it v
 library on every call, which at batch 1 costs more than the search itself (chapter 10 times both in one run).
 
 Graded scores for the open-set classifier: ``decision_function(X)[i, c]`` is the cosine similarity of spectrum ``i``
-to the most similar library spectrum of class ``c``; ``predict_proba`` a softmax of those (temperature 1; wrap in
-:class:`ramancmp.models.OpenSetClassifier` to calibrate it). ``kneighbors`` gives the ``n`` most similar library
+to the most similar library spectrum of class ``c`` (:class:`ramancmp.models.OpenSetClassifier` calibrates a softmax
+of them); ``predict_proba`` is, as scikit-learn's 1-NN, the one-hot of the predicted class (how a soft vote counts
+the library search). ``kneighbors`` gives the ``n`` most similar library
 spectra (similarities and library indices, best first).
 """
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
@@ -173,5 +173,10 @@ class LibrarySearch(ClassifierMixin, BaseEstimator):
         return np.maximum.reduceat(sims[:, self._by_class], self._class_starts, axis=1)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Softmax of the class similarities at temperature 1 (wrap in :class:`OpenSetClassifier` to calibrate)."""
-        return softmax(self.decision_function(X).astype(np.float64), axis=1)
+        """One-hot of the predicted class: the class shares of the one nearest library spectrum, as scikit-learn's
+        1-NN gives them (a soft vote counts the library search's answer so). Graded scores are
+        :meth:`decision_function`'s; :class:`OpenSetClassifier` turns those into calibrated probabilities."""
+        nearest = self._nearest(self._similarities(X), 1)[:, 0]
+        proba = np.zeros((len(nearest), len(self.classes_)))
+        proba[np.arange(len(nearest)), self.library_labels_[nearest]] = 1.0
+        return proba
