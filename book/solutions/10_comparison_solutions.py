@@ -41,7 +41,7 @@ for a, b in itertools.combinations(rows, 2):
         pairs.append({"a": a.model, "b": b.model, "a - b (points)": 100 * d.mean, "95 % interval":
                       f"[{100 * d.lo:+.2f}, {100 * d.hi:+.2f}]", "within noise": bool(d.within_noise)})
 pairs = pd.DataFrame(pairs, columns=["a", "b", "a - b (points)", "95 % interval", "within noise"])
-within = pairs[pairs["within noise"]]
+within = pairs[pairs["within noise"].astype(bool)]
 print(f"{len(within)} of {len(pairs)} pairs of chapter 10's rows (profile {prof.name}) are within noise: their order "
       "is not a result, and another seed may reverse it")
 within.reindex(within["a - b (points)"].abs().sort_values().index).head(10).round(2)
