@@ -227,8 +227,8 @@ rc.md(f"""
 #    (`rc.evaluate("cnn", ds, profile=ch.profile, model_kwargs={"head_bins": 1})`) and retrain. What happens, and
 #    why?
 # 2. ★★ Turn augmentation off: `evaluate` also takes a factory, e.g. `lambda n_classes, length:
-#    rc.TorchClassifier(model="cnn", augment=False, max_epochs=ch.profile.max_epochs, patience=ch.profile.patience,
-#    batch_size=ch.profile.batch_size)`; train the same factory with `augment=True` beside it. How large is the
+#    rc.TorchClassifier(model="cnn", train_config=rc.train_config(ch.profile, "cnn").replace(augment=False))`;
+#    train the same factory with `augment=True` beside it. How large is the
 #    effect of augmentation on unseen samples?
 # 3. ★★ Predict the class of one of your own spectra with `python -m ramancmp predict --model cnn FILE` (it uses the
 #    CNN this chapter saved).

@@ -79,6 +79,9 @@ sizes = pd.DataFrame([
     for name, m in nets.items()])
 sizes
 
+# %% tags=["remove-input"]
+ch.timing_label
+
 # %%
 small, full = list(nets)[1], list(nets)[0]
 
@@ -213,7 +216,7 @@ rc.md("Paired on the same splits (EfficientNet minus each earlier model, 95 % in
 # Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,
 # longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
 #
-# 1. ★★ Train full B0 for two epochs (`rc.TorchClassifier(model="efficientnet_b0", max_epochs=2)` fitted on
+# 1. ★★ Train full B0 for two epochs (`rc.TorchClassifier(model="efficientnet_b0", train_config=rc.TrainConfig(max_epochs=2))` fitted on
 #    `rc.train_part(ds, split)` of a split from `rc.make_split`) and compare its epoch time (`history_.epoch_time`)
 #    with the variant's. Where does the time go? (`layer_table` gives FLOPs per stage; time a stage against the whole
 #    network with `rc.compare_speed`.)

@@ -96,6 +96,9 @@ rc.plots.soft_targets_figure(ds.class_names, logits, (1, 2, 4, 8), true_class=in
 # %%
 rc.plots.pareto_figure(rows, title="Teacher, student alone and distilled students")
 
+# %% tags=["remove-input"]
+ch.timing_label
+
 # %% [markdown]
 # ## The paper's number beside ours
 

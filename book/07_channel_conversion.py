@@ -101,6 +101,9 @@ phase = exp["timing"]["1"]["info"]
 print("load check:", phase.get("busy"), "|", phase.get("warning") or "no other process was busy")
 rc.speed_frame(rows)
 
+# %% tags=["remove-input"]
+ch.timing_label
+
 # %% [markdown]
 # ## Accuracy vs latency vs FLOPs
 
@@ -120,14 +123,13 @@ judged = rc.claims.judge_claims(rows, keys=["channel_conversion_speedup"])  # th
 rc.claims.to_frame(judged, claim_column=False)
 
 # %%
-closest = next((c for c in judged if c.closest), None)
+primary = next((c for c in judged if c.primary), None)
 
 # %% tags=["remove-input"]
-rc.md(f"**Closest to the paper's text:** {closest.reading} -- {closest.why_closest}. There the paper's "
-      f"{closest.paper:g} % compares with our {closest.ours:.1f} % "
-      f"(95 % interval {closest.lo:.1f} to {closest.hi:.1f} %): **{closest.verdict}**."
-      if closest else "The full-resolution DRSN was not measured in this run, so no reading is closest to the "
-                      "paper's text.")
+rc.md(f"**Primary reading** (★, fixed before the results: end to end): {primary.reading} -- {primary.reason}. "
+      f"There the paper's {primary.paper_text} compares with our {primary.ours:.1f} % "
+      f"(95 % interval {primary.interval_text}): **{primary.verdict}**."
+      if primary else "No speed-up of a converted DRSN was measured in this run.")
 
 # %%
 ch.save({"rows": rows, "claims": judged, "timing": exp["timing"]}, task=ds.task, split="sample",

@@ -94,6 +94,9 @@ rc.plots.deployment_figure(rows)
 # %%
 print(rc.PROTOCOL_NOTE)
 
+# %% tags=["remove-input"]
+ch.timing_label
+
 # %%
 base = table[table["variant"] == "float"].set_index("model")
 fmt = lambda s: "–" if not isinstance(s, rc.tables.Speedup) else f"{s.pct:.1f} [{s.lo:.1f}, {s.hi:.1f}]"
@@ -136,7 +139,7 @@ length = ds.X.shape[1]
 thread_rows = []
 for n in sorted({1, torch.get_num_threads()}):
     cmp = rc.compare_speed({"float": nets["cnn"], "int8": cnn_q}, length=length, batches=(1,), threads=n,
-                           inputs=ds.X[split.test], **ch.profile.timing)
+                           inputs=ds.X[split.test], **ch.profile.timing_with(processes=1))  # int8: one process
     for label in ("float", "int8"):
         c = cmp.cell(label, 1)
         thread_rows.append({"threads": n, "variant": label, "latency_b1_ms": c.median_ms,

@@ -57,6 +57,9 @@ rc.tables.to_frame(table["rows"])
 rc.plots.pareto_figure(rc.tables.end_to_end(table["rows"]),
                        title="Every model and variant: accuracy vs batch-1 latency (marker area ~ parameters)")
 
+# %% tags=["remove-input"]
+ch.timing_label
+
 # %% [markdown]
 # ## Which differences are real
 #
@@ -119,7 +122,10 @@ rc.md(f"""
 Each claim beside our number from the table above. A claim states a number to reach, so the verdict is one-sided:
 *{rc.claims.REACHED}* when even the worse end of our 95 % interval is at most {rc.claims.ACCURACY_TOLERANCE:g}
 accuracy points ({rc.claims.SPEEDUP_TOLERANCE:g} percentage points for speed-ups) short of the paper's number,
-*{rc.claims.NOT_REACHED}* when even its better end is further short, *{rc.claims.CONSISTENT}* in between. How far
+*{rc.claims.NOT_REACHED}* when even its better end is further short, *{rc.claims.CONSISTENT}* in between -- and
+for readings made of per-split values the splits must agree (a sign test at p < 0.05 on the splits above and below
+that threshold; *{rc.claims.TOO_FEW_SPLITS}* where no sign test on so few splits can reach it), while readings in
+seconds are *{rc.claims.NOT_COMPARABLE}* with the paper's seconds on hardware it does not describe. How far
 beyond the paper our number lies is a column of its own ("beyond the paper"), with its interval, not a verdict:
 whether a saving well past the paper's "beats" it by more than a tolerance is decided by run-to-run timing noise,
 and a verdict must not change when the book is run again. Every pick behind a number was made on validation accuracy. Speed-ups depend on

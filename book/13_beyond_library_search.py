@@ -346,8 +346,8 @@ rc.md("* What each lever did, on the same splits:\n" + "\n".join(
 # longer runs). Worked solutions, computed in the profile they run in: `book/solutions/`.
 #
 # 1. ★★ Switch off one distortion of `rc.RealisticAugment` at a time and train the CNN with it: `rc.TorchClassifier`
-#    takes the transform itself, `augment=rc.RealisticAugment(mix=0)` (a factory in `rc.evaluate`, as in chapter 3's
-#    exercise 2). Which distortion matters most for new species?
+#    takes the transform itself, `train_config=rc.TrainConfig(augment=rc.RealisticAugment(mix=0))` (a factory in
+#    `rc.evaluate`, as in chapter 3's exercise 2). Which distortion matters most for new species?
 # 2. ★★ The hybrid's threshold: plot validation accuracy against the threshold for one split
 #    (`rc.choose_hybrid_threshold` tries them all). How flat is the curve near its maximum, and what does that say
 #    about how well the threshold is determined?

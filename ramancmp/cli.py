@@ -99,6 +99,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import os
+
+    if "numpy" not in sys.modules:  # numpy's OpenBLAS reads this when it loads; an explicit setting is kept
+        # the library search's products are small (a few spectra against ~1,000 library spectra): one BLAS thread
+        # is as fast as two on an idle machine and many times faster on a busy one (torch has its own threads)
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from ramancmp.fileio import jsonable
     from ramancmp.predict import format_predictions, predict_paths, write_csv
 
@@ -128,6 +134,14 @@ def _cmd_report_compare(args: argparse.Namespace) -> int:
                                           as_stored=args.as_stored)
     print(text)
     return 1 if changed else 0
+
+
+def _cmd_report_timing_agreement(args: argparse.Namespace) -> int:
+    from ramancmp.experiments.report import timing_agreement_text
+
+    text, fraction = timing_agreement_text(Path(args.first), Path(args.second))
+    print(text)
+    return 0 if fraction is not None and fraction >= args.min else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-stored", action="store_true", help="compare the verdicts each run wrote (default: judge both "
                                                             "runs' numbers again with this code's rule)")
     p.set_defaults(func=_cmd_report_compare)
+    p = report.add_parser("timing-agreement", help="the timing cells two results files share: the fraction whose "
+                                                   "95 %% intervals overlap (exit 1 below --min)")
+    p.add_argument("first", help="a results file, e.g. results/07_channel_conversion.json")
+    p.add_argument("second", help="another, e.g. results/10_comparison.json")
+    p.add_argument("--min", type=float, default=0.95, help="the fraction below which the exit status is 1 "
+                                                           "(default 0.95)")
+    p.set_defaults(func=_cmd_report_timing_agreement)
 
     default_model = PREDICT_MODEL
     p = sub.add_parser(

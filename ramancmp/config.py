@@ -132,6 +132,10 @@ class Profile:
     timing_min_ms: float = 20.0
     timing_max_s: float = 60.0
     timing_all_cores: bool = True
+    # Separate processes each comparison's rounds are spread over (the same total rounds and budget, split between
+    # them; one after another, a fresh interpreter each): the timing intervals are built over processes, so they hold
+    # what a rerun in a new process changes. 1: everything in the calling process (the pipeline checks).
+    timing_processes: int = 1
     # Training-epoch budget of networks slower to train than the book's (registry name -> max epochs; others use
     # max_epochs): the paper-faithful full-resolution DRSN trains ~10x slower per epoch than the book's DRSN. The
     # full profile gives it the book's max_epochs (with 12 epochs it reached only ~40 % validation accuracy).
@@ -150,13 +154,29 @@ class Profile:
     # (chapter 5's nested selection, ...): None trains them all. A pipeline check needs one alternative to exercise
     # the code path; the full profile trains every one the chapter lists.
     max_alternatives: int | None = None
+    # By-sample splits of EVERY model of the main comparison (chapter 10's table, the README's): networks included,
+    # so the classical and the network rows pair on the same splits and no row's interval rests on fewer. None: each
+    # model's own default (classical_repeats for the classical models, repeats for the networks). The other
+    # evaluations of networks (chapters 3-9 and 11-13: distillation grid, conversion variants, feature depths, nested
+    # selection, preprocessing choices) keep `repeats`: they train many networks per split. Splits are the same for
+    # every count (split r uses seed + r), so the first `repeats` of these are the other chapters' splits and their
+    # stored networks are loaded, not trained again.
+    comparison_repeats: int | None = None
 
     @property
     def timing(self) -> dict:
         """The timing protocol's settings as keyword arguments of ``compare_speed``: ``compare_speed(targets,
         length=L, **profile.timing)``."""
         return {"rounds": self.timing_rounds, "min_sample_ms": self.timing_min_ms, "max_s": self.timing_max_s,
-                "idle_wait_s": self.idle_wait_s}
+                "idle_wait_s": self.idle_wait_s, "processes": self.timing_processes}
+
+    def timing_with(self, **changes: object) -> dict:
+        """:attr:`timing` with some settings changed, e.g. ``timing_with(processes=1)`` for a comparison whose
+        targets cannot be saved for separate processes (int8 FX networks: torch cannot pickle them)."""
+        unknown = set(changes) - set(self.timing)
+        if unknown:
+            raise ValueError(f"unknown timing settings {sorted(unknown)}; the settings are {sorted(self.timing)}")
+        return {**self.timing, **changes}
 
     def alternatives(self, options: dict) -> dict:
         """The first ``1 + max_alternatives`` entries of ``options`` (the book's choice first), or all of them."""
@@ -201,8 +221,8 @@ PROFILES: dict[str, Profile] = {
                     distillation_grid=((2.0, 0.9), (4.0, 0.5), (4.0, 0.9), (8.0, 0.9)),
                     conversion_variants=None, calibration_size=256, prune_ratios=(0.25, 0.5, 0.75),
                     fine_tune_epochs=7, fine_tune_patience=5, onnx_dynamo=True, timing_rounds=41, timing_min_ms=10.0,
-                    timing_max_s=75.0, timing_all_cores=True, preprocess_epochs=12,
-                    epochs_by_model=(("drsn_paper", 100), ("drsn_paper_folded", 100))),
+                    timing_max_s=75.0, timing_all_cores=True, timing_processes=3, preprocess_epochs=12,
+                    epochs_by_model=(("drsn_paper", 100), ("drsn_paper_folded", 100)), comparison_repeats=10),
 }
 
 

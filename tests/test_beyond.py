@@ -173,18 +173,19 @@ def test_soft_vote_selects_members_on_validation():
 # ------------------------------------------------------------------------------------------- pretraining
 def test_fine_tuning_starts_from_the_pretrained_feature_layers(tmp_path):
     X, y = synthetic_spectra(8, 4, length=128, seed=0)
-    pre = TorchClassifier(model="cnn", model_kwargs=SMALL_CNN, max_epochs=1, batch_size=8, validation_fraction=0,
-                          schedule="constant", device="cpu").fit(X, y)
+    pre = TorchClassifier(model="cnn", model_kwargs=SMALL_CNN, validation_fraction=0,
+                          train_config=TrainConfig(max_epochs=1, batch_size=8, schedule="constant",
+                                                   device="cpu")).fit(X, y)
     path = pre.save(tmp_path / "pre")
-    ft = FineTunedClassifier(init_checkpoint=str(path), model="cnn", model_kwargs=SMALL_CNN, max_epochs=1,
-                             batch_size=8, validation_fraction=0, lr=1e-9, schedule="constant",
-                             device="cpu").fit(X, y % 2)
+    ft = FineTunedClassifier(init_checkpoint=str(path), model="cnn", model_kwargs=SMALL_CNN, validation_fraction=0,
+                             train_config=TrainConfig(max_epochs=1, batch_size=8, lr=1e-9, schedule="constant",
+                                                      device="cpu")).fit(X, y % 2)
     assert "classifier.weight" not in ft.transferred_ and "stages.0.0.weight" in ft.transferred_
     assert torch.allclose(ft.model_.stages[0][0].weight, pre.model_.stages[0][0].weight, atol=1e-6)
     assert "init_checkpoint" in ft.get_params()
     with pytest.raises(ValueError, match="does not exist"):
         FineTunedClassifier(init_checkpoint=str(tmp_path / "none.pt"), model="cnn", model_kwargs=SMALL_CNN,
-                            max_epochs=1, validation_fraction=0, device="cpu").fit(X, y)
+                            validation_fraction=0, train_config=TrainConfig(max_epochs=1, device="cpu")).fit(X, y)
     seed_everything(0)
     with pytest.raises(ValueError, match="no tensor"):
         transfer_weights(torch.nn.Linear(2, 2), create_model("cnn", 2, 128, **SMALL_CNN))
@@ -209,7 +210,7 @@ def test_pretraining_pool_never_holds_a_validation_or_test_sample_and_jobs_chain
     assert len({fine[0].path, plain[0].path, pre[0].path}) == 3
     variants = {"book": ("cnn", kwargs, None), "realistic": ("cnn", kwargs, {"augment": "realistic"})}
     assert same_variant(("cnn", dict(kwargs), {"augment": "realistic"}), variants, ds, [split], quick) == "realistic"
-    assert same_variant(("cnn", kwargs, {"augment": "light"}), variants, ds, [split], quick) is None
+    assert same_variant(("cnn", kwargs, {"augment": False}), variants, ds, [split], quick) is None
     assert fine[0].key["pretrained"] == pre[0].key and plain[0].key["estimator"]["augment"] == "realistic"
     with pytest.raises(ValueError, match="does not exist"):
         run_job(fine[0])  # the pretrained network must be trained first

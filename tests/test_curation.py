@@ -154,16 +154,16 @@ def test_evaluate_curated_pairs_with_the_full_evaluation():
     quick = PROFILES["quick"]
     row = evaluate_curated("knn_cosine", ds, table=table, repeats=3, profile=quick, measure_speed=False,
                            progress=False)
-    assert len(row.accuracy_curated["values"]) == len(row.accuracy["values"]) == 3
+    assert len(row.accuracy_curated.values) == len(row.accuracy.values) == 3
     assert sum(row.extra["flagged_test_spectra"]) > 0
     d = curated_difference(row)
-    assert d is not None and d["mean"] == pytest.approx(
-        np.mean(row.accuracy_curated["values"]) - np.mean(row.accuracy["values"]))
+    assert d is not None and d.mean == pytest.approx(
+        np.mean(row.accuracy_curated.values) - np.mean(row.accuracy.values))
     assert "without the flagged ones" in curated_text([row])
     # dropping nothing gives the full accuracy back, split by split
     none = evaluate_curated("knn_cosine", ds, table=table.iloc[:0], repeats=3, profile=quick, measure_speed=False,
                             progress=False)
-    assert none.accuracy_curated["values"] == none.accuracy["values"]
+    assert none.accuracy_curated.values == none.accuracy.values
     with pytest.raises(ValueError, match="one value per spectrum"):
         from ramancmp.experiments.evaluation import evaluate
 

@@ -20,7 +20,7 @@ from ramancmp.compression import (
 from ramancmp.config import PROFILES
 from ramancmp.fileio import fingerprint
 from ramancmp.models import create_model
-from ramancmp.training import TorchClassifier
+from ramancmp.training import TorchClassifier, TrainConfig
 
 from conftest import synthetic_spectra
 
@@ -113,13 +113,15 @@ def _synthetic(n_per_class: int = 30, length: int = 64, seed: int = 0):
 def test_quick_distillation_on_synthetic_data_beats_chance(augment):
     X, y = _synthetic()
     teacher = TorchClassifier(model="cnn", model_kwargs={"channels": (8, 16), "kernel_sizes": (5, 5), "head_bins": 4},
-                              max_epochs=8, batch_size=16, patience=None, validation_fraction=0, augment=False,
-                              device="cpu").fit(X, y)
+                              validation_fraction=0,
+                              train_config=TrainConfig(max_epochs=8, batch_size=16, patience=None, augment=False,
+                                                       device="cpu")).fit(X, y)
     teacher.train_fingerprint_ = fingerprint(X, y)
     student = DistilledClassifier(teacher=teacher, model="cnn", temperature=4.0, alpha=0.5,
                                   model_kwargs={"channels": (4, 8), "kernel_sizes": (5, 5), "head_bins": 4},
-                                  max_epochs=8, batch_size=16, patience=None, validation_fraction=0, augment=augment,
-                                  device="cpu").fit(X, y)
+                                  validation_fraction=0,
+                                  train_config=TrainConfig(max_epochs=8, batch_size=16, patience=None, augment=augment,
+                                                           device="cpu")).fit(X, y)
     assert student.teacher_ is teacher
     assert student.score(X, y) > 0.6  # chance is 1/3
     assert student.predict_proba(X[:5]).shape == (5, 3)
@@ -128,11 +130,13 @@ def test_quick_distillation_on_synthetic_data_beats_chance(augment):
 def test_teacher_trained_on_other_data_is_refused():
     X, y = _synthetic(10)
     teacher = TorchClassifier(model="cnn", model_kwargs={"channels": (4,), "kernel_sizes": (3,), "head_bins": 2},
-                              max_epochs=1, batch_size=8, patience=None, validation_fraction=0, schedule="constant",
-                              device="cpu").fit(X, y)
+                              validation_fraction=0,
+                              train_config=TrainConfig(max_epochs=1, batch_size=8, patience=None, schedule="constant",
+                                                       device="cpu")).fit(X, y)
     teacher.train_fingerprint_ = fingerprint(X, y)
-    student = DistilledClassifier(teacher=teacher, max_epochs=1, batch_size=8, validation_fraction=0,
-                                  schedule="constant", device="cpu")
+    student = DistilledClassifier(teacher=teacher, validation_fraction=0,
+                                  train_config=TrainConfig(max_epochs=1, batch_size=8, schedule="constant",
+                                                           device="cpu"))
     with pytest.raises(ValueError, match="other data"):
         student.fit(X[:-3], y[:-3])
 
@@ -140,8 +144,9 @@ def test_teacher_trained_on_other_data_is_refused():
 def test_teacher_by_name_is_trained_on_the_same_data_and_clone_works():
     X, y = _synthetic(10)
     small = {"channels": (4,), "kernel_sizes": (3,), "head_bins": 2}
-    student = DistilledClassifier(teacher="cnn", teacher_kwargs=small, model_kwargs=small, max_epochs=1, batch_size=8,
-                                  schedule="constant", patience=None, validation_fraction=0, device="cpu").fit(X, y)
+    student = DistilledClassifier(teacher="cnn", teacher_kwargs=small, model_kwargs=small, validation_fraction=0,
+                                  train_config=TrainConfig(max_epochs=1, batch_size=8, schedule="constant",
+                                                           patience=None, device="cpu")).fit(X, y)
     assert isinstance(student.teacher_, TorchClassifier) and student.teacher_.n_features_in_ == X.shape[1]
     fresh = clone(student)
     assert not hasattr(fresh, "teacher_") and fresh.get_params()["temperature"] == 4.0

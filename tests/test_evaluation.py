@@ -29,9 +29,9 @@ def test_evaluate_lda_protocol(dataset):
     assert result.model == "lda" and result.repeats == 2 and result.split_kind == "sample"
     assert [r["seed"] for r in result.per_repeat] == [3, 4]
     acc = result.metrics["accuracy"]
-    assert len(acc["values"]) == 2 and acc["mean"] == pytest.approx(np.mean(acc["values"]))
-    assert acc["sd"] == pytest.approx(np.std(acc["values"], ddof=1))
-    assert acc["mean"] > 0.9  # three well separated bands
+    assert len(acc.values) == 2 and acc.mean == pytest.approx(np.mean(acc.values))
+    assert acc.sd == pytest.approx(np.std(acc.values, ddof=1))
+    assert acc.mean > 0.9  # three well separated bands
     # confusion matrix summed over repeats = every test spectrum once per repeat
     cm = np.asarray(result.confusion_matrix)
     assert cm.shape == (3, 3) and cm.sum() == sum(r["n_test"] for r in result.per_repeat)
@@ -49,12 +49,12 @@ def test_evaluate_network_keeps_histories_and_is_deterministic(dataset, tmp_path
     first = evaluate("cnn", dataset, **kwargs)
     second = evaluate("cnn", dataset, **kwargs)
     assert first.per_repeat[0]["confusion_matrix"] == second.per_repeat[0]["confusion_matrix"]
-    assert first.metrics["accuracy"]["values"] == second.metrics["accuracy"]["values"]
+    assert first.metrics["accuracy"].values == second.metrics["accuracy"].values
     assert len(first.histories) == 1 and 1 <= len(first.histories[0]["train_loss"]) <= TINY.max_epochs
     assert first.histories[0]["val_acc"], "the split's validation part must reach the network"
     assert first.speed is None
     assert first.complexity["params"] > 1000 and first.complexity["breakdown"]["conv_linear"] > 0
-    assert np.isnan(first.metrics["accuracy"]["sd"])  # one repeat: sd undefined
+    assert np.isnan(first.metrics["accuracy"].sd)  # one repeat: sd undefined
 
     saved = first.save(directory=tmp_path)
     payload = json.loads(saved.read_text())
@@ -73,7 +73,7 @@ def test_evaluate_factory_and_errors(dataset):
 
     result = evaluate(lambda n_classes, length: NearestCentroid(), dataset, profile=TINY, repeats=1,
                       progress=False, measure_speed=False)
-    assert result.metrics["accuracy"]["mean"] > 0.9
+    assert result.metrics["accuracy"].mean > 0.9
     # no counting rule for NearestCentroid: size is unknown (with the reason), not made up
     assert result.complexity["params"] is None and "NearestCentroid" in result.complexity["rule"]
     with pytest.raises(ValueError, match="repeats"):
@@ -94,7 +94,7 @@ def test_bench_models_table(dataset, tmp_path, monkeypatch):
     row = table["rows"][1]
     assert row.params == row.mflops * 1e6 / 2  # kNN: the library is the model, one MAC per stored number
     assert row.pct_gemm_peak == pytest.approx(100 * row.mflops * 1e6 * row.throughput_b256 / 50e9)
-    assert len(row.accuracy["values"]) == TINY.repeats  # per-split values are kept
+    assert len(row.accuracy.values) == TINY.repeats  # per-split values are kept
     saved = json.loads((tmp_path / "bench_models.json").read_text())
     assert saved["metrics"]["rows"][0]["model"] == "lda" and saved["provenance"]["task"] == "synthetic-3"
     text = bench.format_table(table)
@@ -168,7 +168,7 @@ def test_evaluation_reports_validation_species_and_f1_and_classical_models_take_
         assert rep["n_known_species"] == rep["n_test"] and rep["accuracy_new_species"] is None
     row = Row.from_evaluation(result)
     assert row.seeds == [0, 1, 2] and 0 < row.test_train_ratio < 1
-    assert row.val_accuracy and row.accuracy_new_species is None and len(row.accuracy_known_species["values"]) == 3
+    assert row.val_accuracy and row.accuracy_new_species is None and len(row.accuracy_known_species.values) == 3
 
 
 def test_species_accuracy_splits_the_test_part_by_species_seen_in_training():

@@ -70,7 +70,7 @@ def test_aggregate_mean_sd_ddof1_and_format():
     assert set(agg) == {"accuracy", "sensitivity"}  # non-scalars are not averaged
     assert agg["accuracy"].mean == pytest.approx(0.8)
     assert agg["accuracy"].sd == pytest.approx(math.sqrt(0.02))  # ddof=1: ((0.1^2 + 0.1^2) / 1) ** 0.5
-    assert agg["accuracy"].values == (0.9, 0.7) and agg["accuracy"]["values"] == [0.9, 0.7]  # also the old dict read
+    assert agg["accuracy"].values == (0.9, 0.7) and not hasattr(agg["accuracy"], "__getitem__")  # typed, not a dict
     assert format_mean_sd(agg["accuracy"]) == "0.800 ± 0.141"
     assert format_mean_sd(agg["accuracy"], scale=100, digits=1) == "80.0 ± 14.1"
     single = aggregate([{"accuracy": 0.5}])
@@ -197,7 +197,7 @@ def test_the_protocol_times_torch_sklearn_and_callables_alike():
     for name in ("net", "lda", "fn"):
         for batch in (1, 4):
             cell = cmp.cell(name, batch)
-            assert cell["lo_ms"] <= cell["median_ms"] <= cell["hi_ms"] and len(cell["samples_ms"]) == 3
+            assert cell.lo_ms <= cell.median_ms <= cell.hi_ms and len(cell.samples_ms) == 3
     assert set(seen) == {(1, 64), (4, 64)}
     with pytest.raises(ValueError, match="rounds"):
         compare_speed({"net": ConvLinear()}, length=64, rounds=0, exclusive=False)
@@ -246,11 +246,11 @@ def test_compare_speed_interleaves_every_target_and_gives_intervals():
     for name in targets:
         for b in (1, 4):
             c = cmp.cell(name, b)
-            assert len(c["samples_ms"]) == 4 and c["lo_ms"] <= c["median_ms"] <= c["hi_ms"]
+            assert len(c.samples_ms) == 4 and c.lo_ms <= c.median_ms <= c.hi_ms
     r = cmp.ratio("b", "a", 4)
-    assert r["lo"] <= r["ratio"] <= r["hi"]
+    assert r.lo <= r.ratio <= r.hi
     s = cmp.speedup("b", "a", 4)
-    assert s["pct"] == pytest.approx(100 * (1 - r["ratio"])) and s["lo"] <= s["pct"] <= s["hi"]
+    assert s.pct == pytest.approx(100 * (1 - r.ratio)) and s.lo <= s.pct <= s.hi
     assert cmp.info["flush_denormal"] is True and "samples_ms" not in str(cmp.summary())
     with pytest.raises(KeyError, match="no timing"):
         cmp.cell("c", 1)
@@ -268,7 +268,7 @@ def test_compare_speed_repeats_calls_to_reach_the_minimum_sample_time_and_respec
 
     cmp = compare_speed({"t": tiny}, length=8, batches=(1,), rounds=50, min_sample_ms=1.0, warmup=0, threads=1,
                         exclusive=False, max_s=0.01)
-    assert cmp.cell("t", 1)["reps"] > 1  # a call far shorter than 1 ms is repeated within one sample
+    assert cmp.cell("t", 1).reps > 1  # a call far shorter than 1 ms is repeated within one sample
     assert 3 <= cmp.rounds < 50  # the budget cut the rounds, never below 3
 
 
@@ -311,20 +311,20 @@ def test_corrected_resampled_t_interval_follows_nadeau_bengio():
     d = np.array([0.01, 0.03, -0.01, 0.02, 0.00])
     iv = corrected_interval(d, test_train_ratio=0.25)
     se = np.sqrt((1 / 5 + 0.25) * d.var(ddof=1))
-    assert iv["se"] == pytest.approx(se) and iv["df"] == 4
-    assert iv["hi"] - iv["mean"] == pytest.approx(stats.t.ppf(0.975, 4) * se)
+    assert iv.se == pytest.approx(se) and iv.df == 4
+    assert iv.hi - iv.mean == pytest.approx(stats.t.ppf(0.975, 4) * se)
     naive = corrected_interval(d)  # independent repeats: the plain t interval, narrower
-    assert naive["hi"] - naive["lo"] < iv["hi"] - iv["lo"]
-    assert corrected_interval([0.5])["lo"] is None  # one split: no interval
+    assert naive.hi - naive.lo < iv.hi - iv.lo
+    assert corrected_interval([0.5]).lo is None  # one split: no interval
     p = paired_difference([0.9, 0.92, 0.95], [0.89, 0.93, 0.90], 0.2)
-    assert p["within_noise"] and p["mean"] == pytest.approx(0.05 / 3)
-    assert not paired_difference([0.9, 0.91, 0.92], [0.8, 0.8, 0.82])["within_noise"]
+    assert p.within_noise and p.mean == pytest.approx(0.05 / 3)
+    assert not paired_difference([0.9, 0.91, 0.92], [0.8, 0.8, 0.82]).within_noise
     with pytest.raises(ValueError, match="same splits"):
         paired_difference([0.9, 0.9], [0.9])
     boot = paired_bootstrap([0.9, 0.91, 0.95, 0.93], [0.89, 0.9, 0.9, 0.91])
-    assert boot["lo"] <= boot["mean"] <= boot["hi"]
+    assert boot.lo <= boot.mean <= boot.hi
     u = unpaired_difference([0.9, 0.92, 0.91], [0.90, 0.91, 0.92], 0.25)
-    assert u["within_noise"] and u["mean"] == pytest.approx(0.0, abs=1e-12)
+    assert u.within_noise and u.mean == pytest.approx(0.0, abs=1e-12)
 
 
 def test_specificity_near_99_percent_is_what_ten_classes_give_any_usable_model():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import fields
+
 import numpy as np
 import pytest
 import torch
@@ -28,7 +31,7 @@ from ramancmp.models import (
 )
 from ramancmp.models import make_divisible as _make_divisible
 from ramancmp.models.efficientnet import B0_SETTING, MBConv
-from ramancmp.training import TorchClassifier
+from ramancmp.training import Augment, RealisticAugment, TorchClassifier, TrainConfig
 
 from conftest import synthetic_spectra
 
@@ -257,7 +260,8 @@ def test_drsn_folded_input_and_pad_shortcut():
 
 # ------------------------------------------------------------------------------------------------ classical
 @pytest.mark.parametrize("name,kwargs", [("lda", {}), ("lda", {"shrinkage": "auto"}), ("pca_lda", {"n_components": 10}),
-                                         ("knn_cosine", {})])
+                                         ("knn_cosine", {}), ("knn_cosine_sklearn", {}), ("lda_sklearn", {}),
+                                         ("pca_lda_sklearn", {"n_components": 10})])
 def test_classical_models_learn_synthetic_classes(name, kwargs):
     X, y = synthetic_spectra(20, 3, seed=0)
     Xt, yt = synthetic_spectra(10, 3, seed=1)
@@ -266,19 +270,26 @@ def test_classical_models_learn_synthetic_classes(name, kwargs):
 
 
 def test_lda_is_plain_by_default_and_knn_is_cosine_1nn():
-    lda = create_model("lda", 10)
+    lda = create_model("lda", 10).estimator  # the scikit-learn LDA it is fitted by
     assert lda.solver == "svd" and lda.shrinkage is None
+    reference = create_model("knn_cosine_sklearn", 10)  # the library search's cross-check
+    assert reference.n_neighbors == 1 and reference.metric == "cosine" and reference.algorithm == "brute"
     knn = create_model("knn_cosine", 10)
-    assert knn.n_neighbors == 1 and knn.metric == "cosine" and knn.algorithm == "brute"
+    assert type(knn).__name__ == "LibrarySearch" and not knn.include_validation
     X, y = synthetic_spectra(5, 3)
     knn.fit(X, y)
     np.testing.assert_array_equal(knn.predict(3.7 * X), y)  # cosine: intensity scale does not matter
 
 
 # ------------------------------------------------------------------------------------------------ estimator
+FAST = TrainConfig(max_epochs=30, batch_size=16, lr=1e-2, patience=None, device="cpu", seed=0)
+
+
 def fast_classifier(**kw):
-    params = dict(model="cnn", model_kwargs={"channels": (8, 16, 16), "kernel_sizes": (5, 5, 5)}, max_epochs=30,
-                  batch_size=16, lr=1e-2, patience=None, device="cpu", seed=0)
+    """A small CNN; keyword arguments that name a TrainConfig setting change the training run."""
+    settings = {k: kw.pop(k) for k in list(kw) if k in {f.name for f in fields(TrainConfig)}}
+    params = dict(model="cnn", model_kwargs={"channels": (8, 16, 16), "kernel_sizes": (5, 5, 5)},
+                  train_config=FAST.replace(**settings))
     return TorchClassifier(**{**params, **kw})
 
 
@@ -286,13 +297,17 @@ def fast_classifier(**kw):
                                    check_parameters_default_constructible])
 def test_sklearn_parameter_checks(check):
     check("TorchClassifier", TorchClassifier())
+    check("TorchClassifier", fast_classifier())
 
 
 def test_estimator_clone_params_and_pipeline():
     clf = fast_classifier()
     assert clone(clf).get_params() == clf.get_params()
-    clf.set_params(lr=5e-3)
-    assert clf.lr == 5e-3 and clone(clf).lr == 5e-3
+    config = clf.train_config
+    clf.set_params(train_config__lr=5e-3)
+    assert clf.train_config.lr == 5e-3 and clone(clf).train_config.lr == 5e-3
+    assert config.lr == 1e-2 and clf.train_config.max_epochs == config.max_epochs  # a new config, the old unchanged
+    assert clf.get_params()["train_config__lr"] == 5e-3  # every knob is a nested parameter
 
     X, y = synthetic_spectra(20, 3, seed=0)
     labels = np.array(["calcite", "gypsum", "quartz"])[y]
@@ -308,6 +323,31 @@ def test_estimator_clone_params_and_pipeline():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     assert pipe.score(Xt, np.array(["calcite", "gypsum", "quartz"])[yt]) > 0.8
     assert not hasattr(clone(fitted), "model_")
+
+
+def test_every_training_knob_reaches_the_loop():
+    """Each TrainConfig setting set on the estimator is the one train_model runs with (History.config)."""
+    X, y = synthetic_spectra(6, 3, seed=0)
+    changed = {"max_epochs": 2, "batch_size": 8, "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine",
+               "warmup_epochs": 1.0, "label_smoothing": 0.1, "patience": 1, "monitor": "val_loss",
+               "augment": "realistic", "shift": 1.0, "scale": 0.05, "noise": 0.0, "grad_clip": 1.0,
+               "eval_batch_size": 4, "device": "cpu", "seed": 7}
+    assert set(changed) == {f.name for f in fields(TrainConfig)}
+    default = TrainConfig()
+    assert all(getattr(default, k) != v for k, v in changed.items())
+    clf = fast_classifier(validation_fraction=0.34).set_params(**{f"train_config__{k}": v for k, v in changed.items()})
+    clf.fit(X, y)
+    assert {k: clf.history_.config[k] for k in changed} == changed
+    with pytest.raises(ValueError, match="no setting 'epochs'"):
+        clf.set_params(train_config__epochs=3)
+    with pytest.raises(ValueError, match="must be a ramancmp.training.TrainConfig"):
+        TorchClassifier(train_config={"max_epochs": 2}).fit(X, y)
+
+
+def test_train_config_round_trips_through_its_dict():
+    for config in (TrainConfig(), TrainConfig(augment=RealisticAugment(mix=0), seed=3),
+                   TrainConfig(augment=Augment(1, 0, 0))):
+        assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 def test_estimator_errors():

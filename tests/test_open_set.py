@@ -156,7 +156,7 @@ def test_open_set_protocol_units_on_synthetic_tasks():
     rows = protocol.run_units(protocol.open_set_items(ds, other, splits), "serial")
     assert [r["split_seed"] for r in rows] == [0, 1] and all(0 <= r["auroc"] <= 1 for r in rows)
     summary = protocol.summarize(rows, ("auroc", "known_accuracy"))[0]
-    assert summary["n"] == 2 and len(summary["auroc"]["values"]) == 2
+    assert summary["n"] == 2 and len(summary["auroc"].values) == 2
     logo = protocol.run_units(protocol.leave_one_group_out_items(ds, other, splits[0]), "serial")
     assert [r["held_out"] for r in logo] == ds.class_names
     assert all(r["n_unknown"] == int((ds.y == i).sum()) for i, r in enumerate(logo))
@@ -201,8 +201,8 @@ def test_library_search_in_a_network_embedding():
     assert [r["top1"] for r in emb] == [r["top1"] for r in lib] and [r["model"] for r in emb] == ["embedding"] * 3
     assert osp.embed(nets[0], ds.X[:5]).shape == (5, 64)
     rows = osp.top_k_rows(lib + emb, splits, "top1")
-    assert rows["embedding"].seeds == [0, 1, 2] and rows["embedding"].accuracy["values"] == rows[
-        "library search"].accuracy["values"]
+    assert rows["embedding"].seeds == [0, 1, 2] and rows["embedding"].accuracy.values == rows[
+        "library search"].accuracy.values
     assert difference_text(rows["embedding"], rows["library search"]).startswith("+0.00")
     with pytest.raises(ValueError, match="trained networks for"):
         osp.embedding_top_k(nets[:1], ds, splits, model="x")

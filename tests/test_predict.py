@@ -11,7 +11,7 @@ import pytest
 from ramancmp.cli import main
 from ramancmp.data.preprocess import PreprocessConfig
 from ramancmp.predict import format_predictions, predict_paths, resolve_checkpoint
-from ramancmp.training import TorchClassifier
+from ramancmp.training import TorchClassifier, TrainConfig
 
 CONFIG = PreprocessConfig(grid_start=150.0, grid_stop=1200.0, n_points=128)
 CLASSES = ["Calcite", "Quartz", "Gypsum"]
@@ -31,8 +31,9 @@ def checkpoint(tmp_path_factory):
     X = np.stack([band(CENTRES[c], grid, rng) for c in range(3) for _ in range(20)])
     X = ((X - X.min(1, keepdims=True)) / np.ptp(X, axis=1, keepdims=True)).astype(np.float32)
     y = np.repeat(np.arange(3), 20)
-    clf = TorchClassifier(model="cnn", max_epochs=15, patience=None, batch_size=16, lr=1e-2, augment=False,
-                          validation_fraction=0, device="cpu", seed=0).fit(X, y)
+    clf = TorchClassifier(model="cnn", validation_fraction=0,
+                          train_config=TrainConfig(max_epochs=15, patience=None, batch_size=16, lr=1e-2, augment=False,
+                                                   device="cpu", seed=0)).fit(X, y)
     path = tmp_path_factory.mktemp("ckpt") / "rruff-groups-10" / "cnn"
     return clf.save(path, extra={"class_names": CLASSES, "preprocess": CONFIG.to_dict(), "task": "synthetic"})
 
@@ -253,8 +254,9 @@ def test_a_stored_network_gets_the_open_set_rule_and_names_its_checkpoint(tmp_pa
     monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path))
     ds = load_task("rruff-groups-10")
     split = make_split(ds.y, ds.groups, kind="sample", seed=0)
-    clf = TorchClassifier(model="cnn", max_epochs=1, patience=None, validation_fraction=0, device="cpu",
-                          seed=0).fit(ds.X[split.train], ds.y[split.train])
+    clf = TorchClassifier(model="cnn", validation_fraction=0,
+                          train_config=TrainConfig(max_epochs=1, patience=None, device="cpu", seed=0)).fit(
+        ds.X[split.train], ds.y[split.train])
     path = clf.save(tmp_path / "rruff-groups-10" / "cnn", extra={"class_names": ds.class_names,
                                                                   "preprocess": ds.preprocess.to_dict(),
                                                                   "task": ds.task})
@@ -273,7 +275,7 @@ def test_a_stored_network_gets_the_open_set_rule_and_names_its_checkpoint(tmp_pa
 
 
 # ------------------------------------------------- the library search on a synthetic library (no archive needed)
-from ramancmp.predict import NOT_IN_LIBRARY, Predictor  # noqa: E402
+from ramancmp.predict import NOT_IN_LIBRARY, Identifier  # noqa: E402
 
 LIB_WN = np.arange(100.0, 1300.0, 0.5)
 SPECIES = {"Calcite": ("carbonate", [1086.0, 282.0]), "Fakeite": ("sulfate", [1091.0, 287.0, 700.0]),
@@ -303,7 +305,7 @@ def library_predictor():
     unknown = [preprocess_spectrum((LIB_WN, lines(rng.uniform(200, 1150, 3), rng=rng) + 1.0), config)
                for _ in range(40)]
     idx = np.arange(len(X))
-    return Predictor.from_arrays(np.stack(X), np.array(y), classes, pd.DataFrame(meta), idx[idx % 4 != 3],
+    return Identifier.from_arrays(np.stack(X), np.array(y), classes, pd.DataFrame(meta), idx[idx % 4 != 3],
                                  idx[idx % 4 == 3], np.stack(unknown), config)
 
 

@@ -19,6 +19,6 @@ def test_quick_profile_cnn_beats_chance_on_unseen_samples(rruff_zip):
     majority = np.bincount(ds.y).max() / len(ds.y)  # 0.27: always answering "carbonate"
     result = evaluate("cnn", ds, profile=replace(PROFILES["quick"], max_epochs=8, patience=3), repeats=1,
                       measure_speed=False, progress=False, reuse_checkpoints=False)
-    accuracy = result.metrics["accuracy"]["mean"]
+    accuracy = result.metrics["accuracy"].mean
     assert accuracy > max(0.6, 2 * majority), f"quick-profile CNN reached only {accuracy:.3f}"
     assert result.per_repeat[0]["n_test"] > 0 and result.split_kind == "sample"

@@ -49,11 +49,14 @@ def test_stat_from_older_layouts():
     assert Stat.from_dict({"mean": None, "values": []}) is None  # nothing measured (feature readings)
 
 
-def test_legacy_read_access_gives_what_the_dicts_held():
+def test_statistics_are_typed_not_dicts():
+    """Issue 22: no string-key access of a statistic; fields are attributes."""
     s = Stat.of([0.9, 0.8])
-    assert s["values"] == [0.9, 0.8] and s["mean"] == s.mean and s.get("nope", 1) == 1
-    with pytest.raises(KeyError):
-        s["nope"]
+    assert s.values == (0.9, 0.8) and s.to_dict()["values"] == [0.9, 0.8]
+    for typed in (s, corrected_interval([0.9, 0.8]), Speedup(50.0, 40.0, 60.0), TimingCell(1.0, 0.9, 1.1)):
+        with pytest.raises(TypeError):
+            typed["mean"]
+        assert not hasattr(typed, "get")
 
 
 def test_interval_equals_corrected_interval_and_round_trips():
@@ -135,16 +138,21 @@ def test_every_committed_result_loads_and_round_trips(path, tmp_path):
     assert to_text(rows)
 
 
-def test_claim_readings_are_typed_and_keep_their_json_layout():
+def test_claim_readings_are_typed_and_round_trip_through_json():
     from ramancmp.experiments.claims import ClaimReading, judge_claims, rejudge, to_frame
 
     rows = load_rows(["10_comparison"], directory=RESULTS)
     judged = judge_claims(rows)
     assert judged and all(isinstance(c, ClaimReading) for c in judged)
-    stored = json.loads((RESULTS / "10_comparison.json").read_text())["metrics"]["claims"]
-    assert [json.loads(json.dumps(c.to_dict())) for c in judged] == stored  # same numbers, same layout
-    assert [ClaimReading.from_dict(d) for d in stored] == judged
-    assert [rejudge(c) for c in judged] == [rejudge(d) for d in stored] == [c.verdict for c in judged]
-    assert to_frame(judged).equals(to_frame(stored))
+    saved = [json.loads(json.dumps(c.to_dict())) for c in judged]
+    assert [ClaimReading.from_dict(d) for d in saved] == judged
+    assert [rejudge(c) for c in judged] == [rejudge(d) for d in saved] == [c.verdict for c in judged]
+    assert to_frame(judged).equals(to_frame(saved))
     c = judged[0]
-    assert c["verdict"] == c.verdict and c.get("nope") is None and c.has_interval == (c.lo is not None)
+    with pytest.raises(TypeError):
+        c["verdict"]
+    # the committed (older) entries still load: closest / why_closest become primary / reason
+    stored = json.loads((RESULTS / "10_comparison.json").read_text())["metrics"]["claims"]
+    old = [ClaimReading.from_dict(d) for d in stored]
+    assert sum(e.primary for e in old) == sum(bool(d.get("closest", d.get("primary"))) for d in stored)
+    assert not to_frame(old).empty

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +16,7 @@ import torch
 
 from ramancmp.config import PROFILES
 from ramancmp.data.splits import repeated_splits
-from ramancmp.experiments import store
+from ramancmp.experiments import results, store
 from ramancmp.experiments.evaluation import evaluate
 from ramancmp.experiments.executor import DaskExecutor, LocalExecutor, SerialExecutor
 
@@ -111,3 +114,67 @@ def test_a_corrupt_checkpoint_side_car_is_retrained_not_trusted(dataset, tmp_pat
     clf = store.train_all([job], "serial")[0]
     assert job.is_stored() and isinstance(clf.model_, torch.nn.Module)
     assert np.isfinite(clf.predict_proba(dataset.X[:2])).all()
+
+
+def test_the_profile_makes_the_training_run_and_the_key_lists_what_it_always_listed(dataset, tmp_path):
+    """One place makes a profile a TrainConfig; the key of a network trained with the same settings is the one it
+    had when the settings were TorchClassifier's own parameters (a newly reachable knob enters only when changed)."""
+    full = PROFILES["full"]
+    assert store.train_config(full, "drsn_paper").max_epochs == full.epochs_for("drsn_paper") != full.max_epochs
+    config = store.train_config(TINY, "cnn", seed=4, device="cpu")
+    assert (config.max_epochs, config.patience, config.batch_size, config.seed) == (
+        TINY.max_epochs, TINY.patience, TINY.batch_size, 4)
+    split = repeated_splits(dataset.y, dataset.groups, "sample", repeats=1, seed=0)[0]
+    job = store.make_job("cnn", dataset, split, TINY, model_kwargs=SMALL, directory=tmp_path)
+    assert set(job.key["estimator"]) == {"model", "model_kwargs", "validation_fraction", "max_epochs", "batch_size",
+                                         "lr", "weight_decay", "schedule", "label_smoothing", "patience", "augment",
+                                         "seed"}
+    assert job.estimator.train_config == store.train_config(TINY, "cnn", seed=split.seed)
+    clipped = store.estimator_key(job.estimator.set_params(train_config__grad_clip=1.0))
+    assert clipped == {**job.key["estimator"], "grad_clip": 1.0}
+    assert "device" not in store.estimator_key(job.estimator.set_params(train_config__device="cpu"))
+
+
+# ------------------------------------------------------------------------------------------- provenance
+def _package_copy(tmp_path):
+    root = Path(store.__file__).resolve().parents[1]
+    for rel in store.FINGERPRINTED_CODE:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / rel, tmp_path / rel)
+    return tmp_path
+
+
+def test_a_change_to_the_training_code_changes_the_checkpoint_key(dataset, tmp_path):
+    split = repeated_splits(dataset.y, dataset.groups, "sample", repeats=1, seed=0)[0]
+    assert store.make_job("cnn", dataset, split, TINY, directory=tmp_path).key["code"] == store.code_fingerprint()
+    copy = _package_copy(tmp_path / "pkg")
+    assert store.code_fingerprint(copy) == store.code_fingerprint()
+    loop = copy / "training/loop.py"
+    source = loop.read_text()
+    loop.write_text(source.replace('"""Training networks', '"""Reworded: training networks', 1) + "\n# a comment\n")
+    assert store.code_fingerprint(copy) == store.code_fingerprint()  # docstrings, comments, layout: same code
+    assert "pct_start=0.25" in source
+    loop.write_text(source.replace("pct_start=0.25", "pct_start=0.3"))
+    assert store.code_fingerprint(copy) != store.code_fingerprint()  # what the weights depend on changed
+    assert set(store.FINGERPRINTED_CODE) >= {"training/loop.py", "compression/distillation.py", "models/cnn.py"}
+
+
+def test_results_name_the_commit_that_trained_every_network_they_load(dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "git_commit", lambda: "0123abcd+dirty")
+    monkeypatch.setattr(results, "_LOADED_NETWORKS", {})
+    job = _jobs(dataset, tmp_path)[0]
+    trained = store.train_all([job], "serial")[0]
+    assert trained.checkpoint_info_["trained_by"] == {"commit": "0123abcd+dirty"}
+    name = "/".join(job.path.parts[-3:])
+    assert results.loaded_networks() == {name: "0123abcd+dirty"}
+    path = results.save_result("provenance-check", {"rows": []}, directory=tmp_path / "results")
+    prov = json.loads(path.read_text())["provenance"]
+    assert prov["networks"] == {name: "0123abcd+dirty"} and prov["network_commits"] == ["0123abcd+dirty"]
+    assert store.trained_commit({}) == "unknown"  # a side-car from before commits were recorded
+
+
+def test_git_commit_is_a_sha_with_dirty_marker_or_unknown(tmp_path, monkeypatch):
+    commit = results.git_commit()
+    assert commit == "unknown" or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", commit)
+    monkeypatch.setattr(results, "PROJECT_ROOT", tmp_path)  # not a git checkout
+    assert results.git_commit() == "unknown"

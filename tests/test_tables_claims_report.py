@@ -39,8 +39,8 @@ def book_rows():
 
 def test_stat_keeps_per_split_values_and_sd_only_with_several():
     s = stat([0.9, 0.8, 1.0])
-    assert s["values"] == [0.9, 0.8, 1.0] and s["mean"] == pytest.approx(0.9) and s["sd"] == pytest.approx(0.1)
-    assert stat([0.5])["sd"] is None and stat(None) is None and stat([]) is None
+    assert s.values == (0.9, 0.8, 1.0) and s.mean == pytest.approx(0.9) and s.sd == pytest.approx(0.1)
+    assert stat([0.5]).sd is None and stat(None) is None and stat([]) is None
 
 
 def test_row_compares_with_its_baseline_and_survives_json():
@@ -96,13 +96,13 @@ def test_paired_comparison_matches_splits_by_seed_and_says_within_noise():
     a = row("a", [0.90, 0.92, 0.94], seeds=[0, 1, 2], test_train_ratio=0.25)
     b = row("b", [0.80, 0.91, 0.93, 0.99], seeds=[3, 0, 1, 2], test_train_ratio=0.25)
     d = paired(a, b)
-    assert d["n"] == 3 and d["mean"] == pytest.approx((-0.01 - 0.01 - 0.05) / 3)  # seed 3 has no partner
-    assert d["lo"] < 0 < d["hi"] and d["within_noise"]
+    assert d.n == 3 and d.mean == pytest.approx((-0.01 - 0.01 - 0.05) / 3)  # seed 3 has no partner
+    assert d.lo < 0 < d.hi and d.within_noise
     clear = paired(row("c", [0.95, 0.96, 0.97]), row("d", [0.80, 0.80, 0.82]))
-    assert clear["lo"] > 0 and not clear["within_noise"]
+    assert clear.lo > 0 and not clear.within_noise
     iv = interval(a)
-    assert iv["lo"] < iv["mean"] < iv["hi"] and iv["mean"] == pytest.approx(0.92)
-    assert paired(row("one", [0.9]), row("two", [0.8]))["lo"] is None  # one split: no interval
+    assert iv.lo < iv.mean < iv.hi and iv.mean == pytest.approx(0.92)
+    assert paired(row("one", [0.9]), row("two", [0.8])).lo is None  # one split: no interval
     r = row("v", [0.91, 0.93, 0.95]).compare_to(row("base", [0.90, 0.92, 0.94]))
     assert "within noise" not in to_frame([r])["Δ accuracy (points, 95 % CI)"][0]  # +1 point on every split
     r = row("w", [0.91, 0.90, 0.95]).compare_to(row("base", [0.90, 0.92, 0.94]))
@@ -110,31 +110,39 @@ def test_paired_comparison_matches_splits_by_seed_and_says_within_noise():
 
 
 def test_judge_claims_computes_every_claim_once_from_the_rows():
-    judged = {c["key"]: c for c in claims.judge_claims(book_rows())}
-    assert set(judged) == {c.key for c in claims.CLAIMS}
-    gap = judged["deep_vs_classical_gap"]
-    assert gap["ours"] == pytest.approx(96.0 - 91.0) and gap["at"] == f"{EFFNET} vs {CNN}"
-    assert gap["verdict"] == "not reached"  # 5 < 20 points
-    dist = judged["distillation_loss"]
-    assert dist["at"] == f"{CNN}_distilled" and dist["ours"] == pytest.approx(94.0 - 96.0)  # the chosen (T, alpha)
-    assert dist["verdict"] == "reached"  # -2.0 vs -2.07 within 0.5
-    assert dist["beyond"] == pytest.approx(0.07)  # a smaller loss than the paper's: beyond it
-    conv = judged["channel_conversion_speedup"]
-    assert (conv["at"] == "fast, 0.5 points less" and conv["ours"] == pytest.approx(70.0)
-            and conv["verdict"] == "reached")
-    assert judged["feature_lda_accuracy"]["ours"] == pytest.approx(92.0)
-    gain = judged["distillation_gain"]  # distilled - the CNN alone: +3 points, not the paper's +20
-    assert gain["ours"] == pytest.approx(3.0) and gain["verdict"] == "not reached"
-    time = judged["distillation_time"]  # training-time reading: 30 - (40, 50) s per split
-    assert time["ours"] == pytest.approx(-15.0) and time["reading"].startswith("training time")
-    assert time["verdict"] == "not reached" and time["lo"] <= -15.0 <= time["hi"]
+    judged = claims.judge_claims(book_rows())
+    primary = {c.key: c for c in judged if c.primary}
+    assert set(primary) == {c.key for c in claims.CLAIMS}  # one primary reading per claim
+    gap = primary["deep_vs_classical_gap"]
+    assert gap.ours == pytest.approx(96.0 - 91.0) and gap.at == f"{EFFNET} vs {CNN}"
+    # 5 < 20 points on both splits: the interval says not reached, but no sign test on 2 splits can say so
+    assert gap.interval_verdict == "not reached" and gap.verdict == claims.TOO_FEW_SPLITS
+    assert (gap.wins, gap.ties, gap.losses, gap.sign_p) == (0, 0, 2, 0.5)
+    halves = {c.reading: c for c in judged if c.key == "deep_vs_classical_gap" and not c.primary}
+    assert set(halves) == {f"{n} - {b}, test accuracy" for n in (EFFNET, DRSN) for b in ("lda", CNN)}
+    assert halves[f"{EFFNET} - lda, test accuracy"].ours == pytest.approx(96.0 - 71.0)
+    dist = primary["distillation_loss"]
+    assert dist.at == f"{CNN}_distilled" and dist.ours == pytest.approx(94.0 - 96.0)  # the chosen (T, alpha)
+    assert dist.interval_verdict == "reached" and dist.verdict == claims.TOO_FEW_SPLITS  # -2.0 vs -2.07
+    assert dist.beyond == pytest.approx(0.07)  # a smaller loss than the paper's: beyond it
+    conv = next(c for c in judged if c.key == "channel_conversion_speedup" and c.reading.endswith("batch 1"))
+    assert (conv.at == "fast, 0.5 points less" and conv.ours == pytest.approx(70.0)
+            and conv.verdict == "reached" and conv.sign is None)  # a timing: no splits, no sign test
+    assert primary["feature_lda_accuracy"].ours == pytest.approx(92.0)
+    gain = primary["distillation_gain"]  # distilled - the CNN alone: +3 points, not the paper's +20
+    assert gain.ours == pytest.approx(3.0) and gain.interval_verdict == "not reached"
+    time = primary["distillation_time"]  # the pipeline teacher + student against the teacher alone
+    assert time.reading == claims.TRAINING_TOTAL and time.unit == "%"
+    assert time.ours == pytest.approx((30 / 40 + 30 / 50) / 2 * 100) and time.verdict == claims.NOT_COMPARABLE
+    secs = next(c for c in judged if c.reading.startswith("training time per split"))
+    assert secs.ours == pytest.approx(-15.0) and secs.verdict == claims.NOT_COMPARABLE and secs.beyond is None
     only = claims.judge_claims(book_rows(), keys=["feature_lda_speedup"])
-    assert [c["key"] for c in only] == ["feature_lda_speedup"]
+    assert [c.key for c in only] == ["feature_lda_speedup"]
     assert claims.judge_claims([row("lda", [0.7])]) == []  # nothing to compare: no verdict is made up
     old_run = book_rows()
     for r in old_run:
         r.val_accuracy = None  # results of a run before validation accuracy was kept: nothing may be picked on test
-    verdicts = {c["key"]: c["verdict"] for c in claims.judge_claims(old_run)}
+    verdicts = {c.key: c.verdict for c in claims.judge_claims(old_run) if c.reading.startswith(("as stated", "book"))}
     assert verdicts["channel_conversion_speedup"] == verdicts["deep_vs_classical_gap"] == "not measured"
 
 
@@ -146,14 +154,15 @@ def test_readings_use_the_timing_protocol_cells_and_intervals():
     fold.timing = {"cells": {"1/torch/256": {"median_ms": 0.1, "lo_ms": 0.09, "hi_ms": 0.11}},
                    "speedup": {"paper": {"1/torch/256": {"pct": 58.0, "lo": 52.0, "hi": 63.0}}}}
     judged = claims.judge_claims([base, paper, fold], keys=["channel_conversion_speedup"])
-    closest = [c for c in judged if c["closest"]]
-    assert len(closest) == 1 and closest[0]["ours"] == 58.0 and closest[0]["lo"] == 52.0
-    assert closest[0]["reading"] == "full-resolution DRSN, eager PyTorch, batch 256"
+    primary = [c for c in judged if c.primary]
+    # the end-to-end reading is primary: one spectrum in, its class out, against the paper's own DRSN
+    assert len(primary) == 1 and primary[0].reading == "full-resolution DRSN, eager PyTorch, batch 1"
+    assert primary[0].ours == pytest.approx(50.0) and primary[0].lo is None  # plain latencies: no interval
+    b256 = next(c for c in judged if c.reading == "full-resolution DRSN, eager PyTorch, batch 256")
+    assert b256.ours == 58.0 and b256.lo == 52.0
     # 58 [52, 63]: the interval reaches 60, but its worse end is more than 5 points short of it
-    assert closest[0]["verdict"] == "consistent (within noise)"
-    assert (closest[0]["beyond"], closest[0]["beyond_lo"], closest[0]["beyond_hi"]) == (-2.0, -8.0, 3.0)
-    b1 = next(c for c in judged if c["reading"].endswith("eager PyTorch, batch 1"))
-    assert b1["ours"] == pytest.approx(50.0) and b1["lo"] is None  # plain latencies: no interval
+    assert b256.verdict == "consistent (within noise)"
+    assert (b256.beyond, b256.beyond_lo, b256.beyond_hi) == (-2.0, -8.0, 3.0)
 
 
 def test_verdict_tolerance_and_direction():
@@ -245,8 +254,8 @@ def test_the_full_network_fallback_is_never_judged_a_speed_up():
                                                                                   "lda": {}})
     cut = row("cut + LDA", [0.80, 0.80], 0.01, group="feature_extraction", extra={"depth": 0, "bins": 8, "lda": {}})
     judged = claims.judge_claims([base, full.compare_to(base), cut.compare_to(base)], keys=["feature_lda_speedup"])
-    assert judged and all(c["verdict"].startswith("not reached (the fallback") for c in judged)
-    assert "not a speed-up" in judged[0]["at"]
+    assert judged and all(c.verdict.startswith("not reached (the fallback") for c in judged)
+    assert "not a speed-up" in judged[0].at and judged[0].primary and judged[0].margin is None
 
 
 def test_end_to_end_drops_rows_timed_without_their_feature_extraction():
@@ -317,10 +326,10 @@ def test_rechoose_per_split_picks_on_validation_and_reports_the_picks_test_value
     other = row("bins 1", [0.99, 0.80, 0.99], val=[0.94, 0.96, 0.93], seeds=seeds, test_train_ratio=0.25)
     chosen, picks = claims.rechoose_per_split({"bins 4": default, "bins 1": other}, "bins 4")
     assert picks == ["bins 4", "bins 1", "bins 4"]  # split 2 ties on validation: the default is kept
-    assert chosen.accuracy["values"] == [0.90, 0.80, 0.92] and chosen.seeds == seeds
-    assert chosen.val_accuracy["values"] == [0.95, 0.96, 0.93]
+    assert chosen.accuracy.values == (0.90, 0.80, 0.92) and chosen.seeds == seeds
+    assert chosen.val_accuracy.values == (0.95, 0.96, 0.93)
     diff = paired(chosen, default)
-    assert diff["mean"] == pytest.approx(-0.11 / 3)
+    assert diff.mean == pytest.approx(-0.11 / 3)
     with pytest.raises(ValueError, match="not among the candidates"):
         claims.rechoose_per_split({"bins 1": other}, "bins 4")
     with pytest.raises(ValueError, match="validation accuracy"):

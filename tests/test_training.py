@@ -191,11 +191,30 @@ def test_checkpoint_errors(tmp_path):
 def test_estimator_checkpoint_round_trip(tmp_path, data):
     X, y, Xv, _ = data
     labels = np.array(["w", "x", "y", "z"])[y]
-    clf = TorchClassifier(model="cnn", model_kwargs=SMALL_CNN, max_epochs=3, batch_size=16, device="cpu",
-                          validation_fraction=0.25).fit(X, labels)
+    clf = TorchClassifier(model="cnn", model_kwargs=SMALL_CNN, validation_fraction=0.25,
+                          train_config=TrainConfig(max_epochs=3, batch_size=16, device="cpu")).fit(X, labels)
     clf.save(tmp_path / "clf", extra={"task": "synthetic"})
     back = TorchClassifier.from_checkpoint(tmp_path / "clf")
     np.testing.assert_array_equal(back.predict(Xv), clf.predict(Xv))
     np.testing.assert_allclose(back.predict_proba(Xv), clf.predict_proba(Xv), rtol=1e-6)
     assert back.get_params()["model_kwargs"] == {"channels": [8, 16, 16], "kernel_sizes": [5, 5, 5]}
     assert back.history_.epochs == clf.history_.epochs and back.checkpoint_info_["task"] == "synthetic"
+
+
+def test_a_side_car_of_the_flat_estimator_format_still_loads(tmp_path, data):
+    """Side-cars written when the training settings were TorchClassifier's own parameters load with those
+    settings as the TrainConfig (the weights are loaded, not retrained)."""
+    X, y, Xv, _ = data
+    clf = TorchClassifier(model="cnn", model_kwargs=SMALL_CNN, validation_fraction=0,
+                          train_config=TrainConfig(max_epochs=1, batch_size=16, device="cpu")).fit(X, y)
+    clf.save(tmp_path / "old")
+    side = tmp_path / "old.json"
+    info = json.loads(side.read_text())
+    info["estimator"] = {"model": "cnn", "model_kwargs": SMALL_CNN, "max_epochs": 1, "batch_size": 16, "lr": 0.003,
+                         "patience": 12, "augment": "Augment(shift=3.0, scale=0.1, noise=0.01)", "device": "cpu",
+                         "seed": 5, "validation_fraction": 0, "verbose": False}
+    side.write_text(json.dumps(info))
+    back = TorchClassifier.from_checkpoint(tmp_path / "old")
+    assert back.train_config == TrainConfig(max_epochs=1, batch_size=16, device="cpu", seed=5)
+    np.testing.assert_array_equal(back.predict(Xv), clf.predict(Xv))
+    assert TorchClassifier.from_checkpoint(clf.save(tmp_path / "new")).train_config == clf.train_config

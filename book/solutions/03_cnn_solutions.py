@@ -40,7 +40,7 @@ print(f"8 bins {bins8[0]:.2f} ± {bins8[1]:.2f} %, global pooling {bins1[0]:.2f}
 # %% [markdown]
 # ## Exercise 2 -- the effect of augmentation
 #
-# A factory (`lambda n_classes, length: rc.TorchClassifier(model="cnn", augment=False, ...)`) works with
+# A factory (`lambda n_classes, length: rc.TorchClassifier(model="cnn", train_config=rc.TrainConfig(augment=False, ...))`) works with
 # `rc.evaluate`, but its networks are trained in this process and not stored. Cheaper and exactly comparable: the
 # networks *with* augmentation are the chapter's stored ones, so only the networks *without* it are trained here --
 # with the same settings and the same seed per split as the store uses, on one thread.
@@ -52,9 +52,9 @@ with rc.num_threads(1):
     for split in splits:
         X_tr, y_tr, X_val, y_val = rc.train_part(ds, split)
         stored = rc.get_or_train(MODEL, ds, split, prof, model_kwargs=MODEL_KWARGS or None)
-        plain = rc.TorchClassifier(model=MODEL, model_kwargs=MODEL_KWARGS or None, augment=False,
-                                   max_epochs=prof.max_epochs, patience=prof.patience, batch_size=prof.batch_size,
-                                   seed=int(split.seed), device="cpu").fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+        config = rc.train_config(prof, MODEL, seed=int(split.seed), device="cpu").replace(augment=False)
+        plain = rc.TorchClassifier(model=MODEL, model_kwargs=MODEL_KWARGS or None, train_config=config).fit(
+            X_tr, y_tr, X_val=X_val, y_val=y_val)
         X_te, y_te = ds.X[split.test], ds.y[split.test]
         effect.append({"split seed": split.seed, "with augmentation %": 100 * np.mean(stored.predict(X_te) == y_te),
                        "without %": 100 * np.mean(plain.predict(X_te) == y_te)})

@@ -33,8 +33,9 @@ subset = np.random.default_rng(seed).choice(len(y_tr), size=min(128, len(y_tr)),
 epoch = {}
 for name in ("efficientnet_b0", MODEL):
     with rc.num_threads(1):
-        clf = rc.TorchClassifier(model=name, max_epochs=1, batch_size=prof.batch_size, validation_fraction=0,
-                                 device="cpu", seed=seed).fit(X_tr[subset], y_tr[subset])
+        one_epoch = rc.TrainConfig(max_epochs=1, batch_size=prof.batch_size, device="cpu", seed=seed)
+        clf = rc.TorchClassifier(model=name, train_config=one_epoch, validation_fraction=0).fit(X_tr[subset],
+                                                                                                y_tr[subset])
     epoch[name] = clf.history_.epoch_time[0]
 print(f"one epoch on {len(subset)} spectra: full B0 {epoch['efficientnet_b0']:.2f} s, {MODEL} {epoch[MODEL]:.2f} s "
       f"({epoch['efficientnet_b0'] / epoch[MODEL]:.1f}x)")

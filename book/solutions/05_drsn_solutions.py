@@ -30,9 +30,9 @@ MODEL, MODEL_KWARGS = ("drsn_cw", {})
 # %%
 res = {name: rc.evaluate(name, ds, seed=seed, profile=prof, progress=False, model_kwargs=kw or None)
        for name, kw in ((MODEL, MODEL_KWARGS), ("drsn_cs", {}))}
-table = pd.DataFrame({name: {"accuracy %": 100 * r.metrics["accuracy"].mean,
-                             "sd": 100 * r.metrics["accuracy"].sd, "params": r.complexity["params"],
-                             "latency b1 (ms)": r.speed["latency_b1"]["median_ms"]} for name, r in res.items()}).T
+rows = {name: rc.tables.Row.from_evaluation(r) for name, r in res.items()}
+table = pd.DataFrame({name: {"accuracy %": r.mean(), "sd": r.sd(), "params": r.params,
+                             "latency b1 (ms)": r.latency_b1_ms} for name, r in rows.items()}).T
 table.round(3)
 
 # %%
@@ -58,8 +58,7 @@ X_tr, y_tr, X_val, y_val = rc.train_part(ds, split)
 net = rc.create_model(MODEL, num_classes=len(ds.class_names), in_length=L, **MODEL_KWARGS)
 for unit in (m for m in net.modules() if isinstance(m, rc.RSBU)):
     unit.shrinkage = ReLUInstead(unit.shrinkage.fc[0].in_features)
-config = rc.TrainConfig(max_epochs=prof.max_epochs, patience=prof.patience, batch_size=prof.batch_size,
-                        device="cpu", seed=int(split.seed))
+config = rc.train_config(prof, MODEL, seed=int(split.seed), device="cpu")
 with rc.num_threads(1):
     history = rc.train_model(net, X_tr, y_tr, X_val, y_val, config, progress=False)
 relu_acc = 100 * np.mean(rc.predict_logits(net, ds.X[split.test], device="cpu").argmax(1) == ds.y[split.test])

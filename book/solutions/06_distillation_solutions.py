@@ -81,8 +81,7 @@ def narrow_student(channels):
     stored = iter(teachers)
     return lambda n_classes, length: rc.DistilledClassifier(
         teacher=next(stored), model=STUDENT, model_kwargs={**STUDENT_KWARGS, "channels": channels}, temperature=T,
-        alpha=alpha, max_epochs=prof.max_epochs, patience=prof.patience, batch_size=prof.batch_size, seed=seed,
-        device="cpu")
+        alpha=alpha, train_config=rc.train_config(prof, STUDENT, seed=seed, device="cpu"))
 
 
 widths = {"(16, 32, 64, 64) (the book's)": None, "(8, 16, 32, 32)": (8, 16, 32, 32), "(4, 8, 16, 16)": (4, 8, 16, 16)}

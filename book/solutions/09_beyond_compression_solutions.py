@@ -41,7 +41,7 @@ quantized = {label: rc.quantize_int8(nets["drsn"], X_cal, keep_float=keep)
              for label, keep in (("all that can be int8", []), ("shrinkage kept in float", [rc.Shrinkage]))}
 # timed together in interleaved rounds (the book's protocol), batch 1, one thread
 cmp = rc.compare_speed({"float (reference)": nets["drsn"], **quantized}, length=L, batches=(1,),
-                       inputs=ds.X, **prof.timing)
+                       inputs=ds.X, **prof.timing_with(processes=1))  # int8 networks: timed in this process
 rows = [{"int8 version": label, "int8 layers": q.report.n_quantized, "int8 -> float boundaries": q.report.dequantize_ops,
          "latency b1 (ms)": round(cmp.cell(label).median_ms, 3),
          "vs float, b1": rc.describe_speedup(cmp.speedup(label, "float (reference)")),

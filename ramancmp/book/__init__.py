@@ -45,7 +45,7 @@ from ramancmp.experiments.deployment import bench_deployment, deployment_frame, 
 from ramancmp.experiments.evaluation import evaluate, sibling_leakage, train_networks
 from ramancmp.experiments.results import load_rows
 from ramancmp.experiments.speed import PROTOCOL_NOTE, describe_speedup, speed_frame, speedup_of
-from ramancmp.experiments.store import get_or_train, train_part
+from ramancmp.experiments.store import get_or_train, train_config, train_part
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics import count_flops, count_params, layer_table, num_threads
 from ramancmp.metrics.timing import compare_speed
@@ -99,7 +99,7 @@ __all__ += ["HybridClassifier", "PretrainedClassifier", "RealisticAugment", "Sof
 
 __all__ += ["B0_SETTING", "DistilledClassifier", "FoldedDRSN", "MBConv", "OnnxClassifier", "PreprocessConfig", "RSBU",
             "Shrinkage", "TrainConfig", "distillation_loss", "export_onnx",
-            "fold_spectrum", "show_settings", "show_source", "train_model"]
+            "fold_spectrum", "show_settings", "show_source", "train_config", "train_model"]
 __all__ += ["content_fingerprint", "describe_archive", "file_sha256", "load_bands", "load_catalog"]
 
 # --- Preprocessing, measured, and what the models look at (issue 12, parts 2-3; chapter 12)

@@ -27,7 +27,10 @@ from ramancmp import plots
 from ramancmp.config import DATA_DIR_ENV, DEFAULT_SEED, PROJECT_ROOT, SEED_ENV, RunContext
 from ramancmp.experiments.results import save_result
 
-__all__ = ["Chapter", "SEED_ENV", "ShownPath", "md", "profile_dirs"]
+__all__ = ["Chapter", "SEED_ENV", "ShownPath", "TIMING_OF_RECORD", "md", "profile_dirs"]
+
+#: The chapter whose timings are the book's timing of record (every other chapter's timings are its own, labelled).
+TIMING_OF_RECORD = "10_comparison"
 
 
 def profile_dirs(profile: str, seed: int = DEFAULT_SEED) -> dict[str, Path]:
@@ -81,6 +84,15 @@ class Chapter:
         """Write ``results/<chapter>.json`` (atomically) with the profile, seed and any provenance given."""
         return ShownPath(save_result(self.name, metrics, directory=self.results_dir, profile=self.profile.name,
                                      seed=self.seed, chapter=self.name, **provenance_fields))
+
+    @property
+    def timing_label(self) -> Markdown:
+        """The label beside a chapter's own timings: they are this chapter's; the book's timing of record is chapter
+        :data:`TIMING_OF_RECORD`'s (the one the README and the other chapters cite)."""
+        record = f"chapter {int(TIMING_OF_RECORD[:2])}"
+        if self.name == TIMING_OF_RECORD:
+            return md(f"*These timings are the book's timing of record ({record}).*")
+        return md(f"*This chapter's timing; the timing of record is {record}'s.*")
 
     def __repr__(self) -> str:
         return f"Chapter({self.name!r}, profile={self.profile.name!r}, seed={self.seed})"

@@ -14,7 +14,7 @@ import inspect
 import pydoc
 import textwrap
 from collections.abc import Iterable
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from ramancmp.compression.distillation import DistillationConfig
 from ramancmp.config import PROJECT_ROOT, Profile
 from ramancmp.experiments.store import build_estimator
 from ramancmp.models import create_model, is_torch_model
-from ramancmp.training.loop import TrainConfig
 
 __all__ = ["SETTING_MEANINGS", "Source", "show_settings", "show_source"]
 
@@ -137,8 +136,7 @@ def _settings(model: str, model_kwargs: dict | None, profile: Profile, seed: int
     if not is_torch_model(model):  # a scikit-learn model: its own parameters are all there is
         rows.update({("model", k): v for k, v in sorted(est.get_params(deep=False).items())})
         return rows
-    params = est.get_params(deep=False)
-    config = TrainConfig(**{f.name: params[f.name] for f in fields(TrainConfig) if f.name in params}).to_dict()
+    config = est.resolved_config().to_dict()
     config["optimizer"] = "AdamW"  # the optimiser train_model builds (see its source)
     if config["schedule"] != "cosine":
         config.pop("warmup_epochs")

@@ -32,7 +32,7 @@ from sklearn.base import clone
 from torch import nn
 
 from ramancmp.fileio import fingerprint
-from ramancmp.training import TorchClassifier, predict_logits
+from ramancmp.training import TorchClassifier, TrainConfig, predict_logits
 
 __all__ = ["distillation_loss", "DistillationConfig", "DistillationLoss", "DistilledClassifier", "soft_targets"]
 
@@ -106,20 +106,16 @@ class DistilledClassifier(TorchClassifier):
     with the same settings and seed), an unfitted :class:`~ramancmp.models.TorchClassifier` (cloned and trained
     inside ``fit``: this is what ``sklearn.clone`` of a distilled classifier gives), or a fitted one (checked: same
     classes, and -- when it carries ``train_fingerprint_`` -- trained on exactly this training data). The teacher
-    used is kept as ``teacher_``.
-    All other parameters are the student's (see :class:`~ramancmp.models.TorchClassifier`).
+    used is kept as ``teacher_``. ``temperature`` and ``alpha`` are :func:`distillation_loss`'s; ``train_config``
+    (a :class:`~ramancmp.training.TrainConfig`) is the student's training run, and a teacher trained here trains
+    with it too; the other parameters are :class:`~ramancmp.training.TorchClassifier`'s.
     """
 
     def __init__(self, *, teacher: Any = "efficientnet_small", model: str = "cnn", temperature: float = 4.0,
                  alpha: float = 0.9, teacher_kwargs: dict | None = None, model_kwargs: dict | None = None,
-                 max_epochs: int = 60, batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 1e-2,
-                 schedule: str = "onecycle", label_smoothing: float = 0.0, patience: int | None = 12,
-                 augment: bool = True, validation_fraction: float = 0.15, device: str = "auto", seed: int = 0,
-                 verbose: bool = False):
-        super().__init__(model=model, model_kwargs=model_kwargs, max_epochs=max_epochs, batch_size=batch_size,
-                         lr=lr, weight_decay=weight_decay, schedule=schedule, label_smoothing=label_smoothing,
-                         patience=patience, augment=augment, validation_fraction=validation_fraction,
-                         device=device, seed=seed, verbose=verbose)
+                 train_config: TrainConfig | None = None, validation_fraction: float = 0.15, verbose: bool = False):
+        super().__init__(model=model, model_kwargs=model_kwargs, train_config=train_config,
+                         validation_fraction=validation_fraction, verbose=verbose)
         self.teacher = teacher
         self.temperature = temperature
         self.alpha = alpha
@@ -129,8 +125,9 @@ class DistilledClassifier(TorchClassifier):
         X_arr, y_arr = np.asarray(X, dtype=np.float32), np.asarray(y)
         if isinstance(self.teacher, str) or not hasattr(self.teacher, "model_"):  # train the teacher here
             if isinstance(self.teacher, str):
-                params = {k: v for k, v in self.get_params().items() if k in TorchClassifier._get_param_names()}
-                teacher = TorchClassifier(**{**params, "model": self.teacher, "model_kwargs": self.teacher_kwargs})
+                teacher = TorchClassifier(model=self.teacher, model_kwargs=self.teacher_kwargs,
+                                          train_config=self.train_config,
+                                          validation_fraction=self.validation_fraction, verbose=self.verbose)
             else:
                 teacher = clone(self.teacher)
             self.teacher_ = teacher.fit(X_arr, y_arr, X_val=X_val, y_val=y_val, groups=groups)
@@ -151,7 +148,7 @@ class DistilledClassifier(TorchClassifier):
     def _training_loss(self, X_train: np.ndarray, y_train: np.ndarray) -> DistillationLoss:
         teacher = self.teacher_.model_
         config = DistillationConfig(self.temperature, self.alpha)
-        if self.augment:
+        if self.resolved_config().augmenter() is not None:
             return DistillationLoss(teacher, config)
         logits = predict_logits(teacher, X_train, device=next(teacher.parameters()).device)
         return DistillationLoss(teacher, config, torch.from_numpy(logits))

@@ -45,7 +45,8 @@ __all__ = ["BENCHES", "bench_all", "bench_compression", "bench_models", "format_
 
 def _header(what: str, ds: Any, profile: Profile, seed: int, gemm: dict[str, Any]) -> dict[str, Any]:
     return {"what": what, "task": ds.task, "profile": profile.name, "seed": seed, "split_kind": "sample",
-            "repeats": profile.repeats, "n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names),
+            "repeats": profile.repeats, "comparison_repeats": profile.comparison_repeats, "n_spectra": int(len(ds.y)),
+            "n_classes": len(ds.class_names),
             "threads": TIMING_THREADS, "gemm": gemm}
 
 
@@ -61,7 +62,9 @@ def model_rows(ds: Any, profile: Profile, seed: int, *, models: Sequence[str] | 
                progress: bool = True, executor: Executor | str | None = None,
                peak_gflops: float | None = None, duplicate: str | None = None, species_split: bool = True,
                curated: bool = True) -> list[Row]:
-    """One :class:`Row` per model (names of ``BOOK_MODELS``, default all): by-sample splits, random splits beside.
+    """One :class:`Row` per model (names of ``BOOK_MODELS``, default all): by-sample splits (the profile's
+    ``comparison_repeats`` for every model, networks included, so every row pairs on the same splits), random splits
+    beside.
 
     Beside them, for the same models as the random split: ``accuracy_species_split``, the accuracy on by-species
     splits (every test species absent from training; only on a task whose classes hold several species), and
@@ -78,8 +81,9 @@ def model_rows(ds: Any, profile: Profile, seed: int, *, models: Sequence[str] | 
     # random splits for the classical models and the book's networks; the paper-faithful baselines of the readings
     # (BOOK_MODELS not in NETWORKS, e.g. "drsn_paper") are slow to train and only judged on by-sample splits
     random_keys = [k for k in keys if random_split and (k in NETWORKS or not is_torch_model(k))]
+    n_sample = profile.comparison_repeats  # every model's by-sample splits (None: each model's default)
     train_networks([(k, {}) for k in keys], ds, profile=profile, seed=seed, executor=executor, progress=progress,
-                   split_kinds=("sample",))
+                   split_kinds=("sample",), repeats=n_sample)
     species_keys = random_keys if species_split and classes_hold_species(ds) else []
     flagged = flagged_mask(ds) if curated else np.zeros(len(ds.y), bool)
     train_networks([(k, {}) for k in random_keys], ds, profile=profile, seed=seed, executor=executor,
@@ -90,7 +94,7 @@ def model_rows(ds: Any, profile: Profile, seed: int, *, models: Sequence[str] | 
     for key in keys:
         name = key
         common = dict(seed=seed, profile=profile, progress=progress, executor=executor)
-        res = evaluate(name, ds, split_kind="sample", measure_speed=False, **common)
+        res = evaluate(name, ds, split_kind="sample", measure_speed=False, repeats=n_sample, **common)
         row = Row.from_evaluation(res)
         targets[row.model], last = res.estimator, res
         if key in random_keys:
@@ -100,7 +104,7 @@ def model_rows(ds: Any, profile: Profile, seed: int, *, models: Sequence[str] | 
             row.accuracy_species_split = Row.from_evaluation(
                 evaluate(name, ds, split_kind="species", measure_speed=False, **common)).accuracy
         if key in random_keys and flagged.any():
-            evaluate_curated(name, ds, full=row, split_kind="sample", measure_speed=False, **common)
+            evaluate_curated(name, ds, full=row, split_kind="sample", measure_speed=False, repeats=n_sample, **common)
         rows.append(row)
     base = DRSN
     baselines = [base] if base in targets else []

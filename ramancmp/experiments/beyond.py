@@ -22,7 +22,7 @@ import hashlib
 import json
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -36,12 +36,13 @@ from ramancmp.experiments.store import (
     PretrainedClassifier,
     TrainJob,
     checkpoint_path,
+    estimator_key,
     make_job,
     sequence_factory,
     train_all,
 )
 from ramancmp.experiments.tables import Row
-from ramancmp.training import FineTunedClassifier, RealisticAugment, checkpoint_paths
+from ramancmp.training import FineTunedClassifier, RealisticAugment, TrainConfig, checkpoint_paths
 
 __all__ = ["PretrainingSet", "augment_examples", "features", "finetune_jobs", "frozen", "pretrain_jobs",
            "pretrained_networks", "pretraining_set", "same_variant", "stored_row", "trained", "variant_jobs",
@@ -56,17 +57,24 @@ def _digest(obj: Any) -> str:
 
 def _with_estimator(job: TrainJob, estimator: Any, variant: str, model: str, model_kwargs: dict | None,
                     split: Split, directory: Any, **key_extra: Any) -> TrainJob:
-    key = dict(job.key, estimator={k: v for k, v in estimator.get_params().items()
-                                   if k not in ("device", "verbose", "teacher", "init_checkpoint")}, **key_extra)
+    key = dict(job.key, estimator=estimator_key(estimator), **key_extra)
     path = checkpoint_path(model, key["task"] or "unknown", split, model_kwargs, directory, variant)
     return replace(job, estimator=estimator, key=key, path=path)
+
+
+def _set(estimator: Any, params: dict) -> Any:
+    """``estimator`` with ``params`` set: a name of a :class:`~ramancmp.training.TrainConfig` setting (e.g.
+    ``augment``) changes the training run, any other name the estimator's own parameter."""
+    settings = {f.name for f in fields(TrainConfig)}
+    return estimator.set_params(**{(f"train_config__{k}" if k in settings else k): v for k, v in params.items()})
 
 
 def variant_jobs(model: str, dataset: Any, splits: Sequence[Split], profile: Profile, *,
                  model_kwargs: dict | None = None, estimator_params: dict | None = None, device: str = "auto"
                  ) -> list[TrainJob]:
     """One job per split: registry network ``model`` with ``estimator_params`` set on its
-    :class:`~ramancmp.training.TorchClassifier` (e.g. ``{"augment": "realistic"}``); stored as a variant."""
+    :class:`~ramancmp.training.TorchClassifier` (e.g. ``{"augment": "realistic"}``: a name of a
+    :class:`~ramancmp.training.TrainConfig` setting changes the training run); stored as a variant."""
     directory = checkpoints_dir(profile.name)
     params = dict(estimator_params or {})
     variant = "est-" + _digest(params) if params else None
@@ -74,8 +82,7 @@ def variant_jobs(model: str, dataset: Any, splits: Sequence[Split], profile: Pro
     for split in splits:
         job = make_job(model, dataset, split, profile, model_kwargs=model_kwargs, device=device)
         if params:
-            job = _with_estimator(job, job.estimator.set_params(**params), variant, model, model_kwargs, split,
-                                  directory)
+            job = _with_estimator(job, _set(job.estimator, params), variant, model, model_kwargs, split, directory)
         jobs.append(job)
     return jobs
 
@@ -124,7 +131,7 @@ def pretrain_jobs(model: str, pool: Any, dataset: Any, splits: Sequence[Split], 
     for split in splits:
         sub = pretraining_set(pool, dataset, split)
         job = make_job(model, sub, sub.split, profile, model_kwargs=model_kwargs, device=device)
-        est = job.estimator.set_params(max_epochs=profile.pretrain_epochs)
+        est = job.estimator.set_params(train_config__max_epochs=profile.pretrain_epochs)
         jobs.append(_with_estimator(job, est, f"epochs{profile.pretrain_epochs}", model, model_kwargs, sub.split,
                                     directory))
     return jobs
@@ -141,9 +148,8 @@ def finetune_jobs(model: str, dataset: Any, splits: Sequence[Split], pretrained:
     jobs = []
     for split, pre in zip(splits, pretrained):
         job = make_job(model, dataset, split, profile, model_kwargs=model_kwargs, device=device)
-        params = {k: v for k, v in job.estimator.get_params().items()}
-        params.update(estimator_params or {})
-        est = FineTunedClassifier(init_checkpoint=str(checkpoint_paths(pre.path)[0]), **params)
+        est = _set(FineTunedClassifier(init_checkpoint=str(checkpoint_paths(pre.path)[0]),
+                                       **job.estimator.get_params(deep=False)), estimator_params or {})
         variant = "finetuned-" + _digest({"pre": pre.key, "params": estimator_params or {}})
         jobs.append(_with_estimator(job, est, variant, model, model_kwargs, split, directory, pretrained=pre.key))
     return jobs

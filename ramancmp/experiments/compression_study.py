@@ -27,7 +27,7 @@ from ramancmp.experiments.executor import Executor
 from ramancmp.experiments.results import save_result
 from ramancmp.experiments.speed import time_rows
 from ramancmp.experiments.store import PretrainedClassifier, TrainJob, make_job, sequence_factory, train_all
-from ramancmp.experiments.tables import Row
+from ramancmp.experiments.tables import Row, Stat
 from ramancmp.metrics import gemm_peak_gflops
 
 __all__ = ["PAPER_DRSN_LABEL", "PAPER_FOLDED_LABEL", "bench_compression", "channel_conversion_experiment",
@@ -170,11 +170,11 @@ def channel_conversion_experiment(dataset: Any, profile: Profile, seed: int = 0,
     return out
 
 
-def _val_accuracy(pipes: list[Any], dataset: Any, splits: list[Any]) -> dict[str, Any]:
-    """Accuracy of each split's fitted pipeline on that split's validation part (for choices made on validation)."""
+def _val_accuracy(pipes: list[Any], dataset: Any, splits: list[Any]) -> Stat | None:
+    """Accuracy of each split's fitted pipeline on that split's validation part (for choices made on validation);
+    ``None`` where no split has a validation part."""
     X, y = np.asarray(dataset.X, dtype=np.float32), np.asarray(dataset.y)
-    vals = [float(p.score(X[s.val], y[s.val])) for p, s in zip(pipes, splits) if len(s.val)]
-    return {"mean": float(np.mean(vals)) if vals else None, "values": vals}
+    return Stat.of([float(p.score(X[s.val], y[s.val])) for p, s in zip(pipes, splits) if len(s.val)])
 
 
 class _PrecomputedHead:
@@ -237,7 +237,7 @@ def feature_extraction_experiment(dataset: Any, profile: Profile, seed: int = 0,
                    reading=d["reading"], bins=d["bins"], lda=d["lda"], val_accuracy=d["val_accuracy"])
         targets[row.model] = PrefixLDA(d["result"].estimator)
     shrunk = [d for d in out["depths"] if d["lda"]]
-    chosen = max(shrunk, key=lambda d: d["val_accuracy"]["mean"] or 0.0)  # on validation, never test
+    chosen = max(shrunk, key=lambda d: d["val_accuracy"].mean if d["val_accuracy"] else 0.0)  # validation, not test
     out["chosen_depth"] = chosen["depth"]
     X_test = _inputs(dataset, out["baseline"])
     for d in {id(d): d for d in (chosen, shrunk[-1])}.values():

@@ -16,8 +16,8 @@ import pandas as pd
 
 from ramancmp.data.curation import FLAGS, flagged_samples, read_curation
 from ramancmp.experiments.evaluation import evaluate
-from ramancmp.experiments.tables import Row, accuracy_text, stat
-from ramancmp.metrics.statistics import WITHIN_NOISE, Interval, format_interval, paired_difference
+from ramancmp.experiments.tables import Row, accuracy_text, points_text, stat
+from ramancmp.metrics.statistics import Interval, paired_difference
 
 __all__ = ["curated_difference", "curated_difference_text", "curated_text", "evaluate_curated", "flagged_mask",
            "flagged_in_task"]
@@ -85,8 +85,7 @@ def curated_difference_text(row: Row) -> str:
     d = curated_difference(row)
     if d is None:
         return "n/a (no result without the flagged spectra)"
-    text = format_interval(d, signed=True)
-    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d.within_noise else text + " points"
+    return points_text(d)
 
 
 def curated_text(rows: list[Row]) -> str:

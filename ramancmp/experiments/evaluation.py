@@ -145,16 +145,16 @@ def _speed(estimator: Any, inputs: np.ndarray, profile: Profile, threads: int | 
     target = module.cpu() if module is not None else estimator
     cmp = compare_speed({"model": target}, length=inputs.shape[1], batches=(1, 256), rounds=profile.timing_rounds,
                         min_sample_ms=profile.timing_min_ms, threads=threads, inputs=inputs, seed=seed,
-                        max_s=profile.timing_max_s)
+                        max_s=profile.timing_max_s, processes=profile.timing_processes)
     b1, b256 = cmp.cell("model", 1), cmp.cell("model", 256)
-    samples = np.asarray(b1["samples_ms"])
+    samples = np.asarray(b1.samples_ms)
     common = {"rounds": cmp.rounds, "threads": cmp.threads, "device": "cpu"}
     return {
-        "latency_b1": {"median_ms": b1["median_ms"], "lo_ms": b1["lo_ms"], "hi_ms": b1["hi_ms"],
+        "latency_b1": {"median_ms": b1.median_ms, "lo_ms": b1.lo_ms, "hi_ms": b1.hi_ms,
                        "p10_ms": float(np.percentile(samples, 10)), "p90_ms": float(np.percentile(samples, 90)),
                        "batch": 1, **common},
-        "throughput_b256": {"spectra_per_s": 1e3 / b256["median_ms"], "median_ms_per_batch": 256 * b256["median_ms"],
-                            "lo_ms": b256["lo_ms"], "hi_ms": b256["hi_ms"], "batch": 256, **common},
+        "throughput_b256": {"spectra_per_s": 1e3 / b256.median_ms, "median_ms_per_batch": 256 * b256.median_ms,
+                            "lo_ms": b256.lo_ms, "hi_ms": b256.hi_ms, "batch": 256, **common},
         "protocol": cmp.info,
     }
 
@@ -175,9 +175,10 @@ def _complexity(estimator: Any, in_length: int) -> dict[str, Any]:
 
 def train_networks(models: list[tuple[str, dict | None]], dataset: Any, *, profile: Profile,
                    seed: int = 0, split_kinds: tuple[str, ...] = ("sample",), device: str = "auto",
-                   executor: Executor | str | None = None, progress: bool = False) -> int:
-    """Train every network of ``models`` (``(registry name, kwargs)``) on every repeated split of ``split_kinds`` --
-    in ONE batch through ``executor``, so no worker idles while another still has work -- and store them.
+                   executor: Executor | str | None = None, progress: bool = False, repeats: int | None = None) -> int:
+    """Train every network of ``models`` (``(registry name, kwargs)``) on every repeated split of ``split_kinds``
+    (``repeats`` of them, default the profile's ``repeats``) -- in ONE batch through ``executor``, so no worker idles
+    while another still has work -- and store them.
 
     What :func:`evaluate` would train split kind by split kind; afterwards it only loads. Networks already stored
     are not trained again. Returns how many networks were trained now.
@@ -186,7 +187,8 @@ def train_networks(models: list[tuple[str, dict | None]], dataset: Any, *, profi
     jobs = [make_job(name, dataset, split, profile, model_kwargs=kwargs, device=device)
             for name, kwargs in models if is_torch_model(name)
             for kind in split_kinds
-            for split in repeated_splits(y, split_groups(dataset, kind), kind=kind, repeats=profile.repeats, seed=seed)]
+            for split in repeated_splits(y, split_groups(dataset, kind), kind=kind,
+                                         repeats=profile.repeats if repeats is None else int(repeats), seed=seed)]
     pending = sum(not job.is_stored() for job in jobs)
     train_all(jobs, executor, progress=progress)
     return pending

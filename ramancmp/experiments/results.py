@@ -23,16 +23,35 @@ from ramancmp.fileio import read_json, write_json_atomic
 _PACKAGES = ("ramancmp", "torch", "numpy", "scipy", "scikit-learn", "pandas", "thop", "onnxruntime", "torch-pruning")
 
 
-def git_commit() -> str | None:
-    """The project's current git commit (with ``-dirty`` if the tree has changes), or None outside a checkout."""
+def git_commit() -> str:
+    """The project's current git commit (``git rev-parse HEAD``), with ``+dirty`` when tracked files have
+    uncommitted changes, or ``"unknown"`` outside a git checkout (an installed package, an unpacked archive)."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
+        return "unknown"
+    return (sha + ("+dirty" if dirty else "")) if sha else "unknown"
+
+
+#: Every stored network this process has loaded (``<task>/<model>/<split>`` -> the commit that trained it), filled
+#: by the model store (:func:`ramancmp.experiments.store.train_all` / ``get_or_train``): a result computed in this
+#: process names the commit behind each network it may have used. Over-inclusive by design -- a process that writes
+#: several results lists in each the networks loaded so far -- never silent.
+_LOADED_NETWORKS: dict[str, str] = {}
+
+
+def record_loaded_network(name: str, commit: str | None) -> None:
+    """Note that the stored network ``name`` (trained at ``commit``; ``None``: a checkpoint written before
+    commits were recorded) was loaded by this process."""
+    _LOADED_NETWORKS[str(name)] = commit or "unknown"
+
+
+def loaded_networks() -> dict[str, str]:
+    """``{network: commit that trained it}`` of every stored network this process loaded, sorted by name."""
+    return dict(sorted(_LOADED_NETWORKS.items()))
 
 
 def package_versions() -> dict[str, str]:
@@ -46,10 +65,16 @@ def package_versions() -> dict[str, str]:
 
 
 def provenance(**fields: Any) -> dict[str, Any]:
-    """Provenance block: what produced a result (caller adds data sha256, task, split, seed, profile, ...)."""
+    """Provenance block: what produced a result (caller adds data sha256, task, split, seed, profile, ...): the
+    commit of this code (:func:`git_commit`), the commit that trained every stored network the process loaded
+    (:func:`loaded_networks`), package versions, the machine and the time."""
+    networks = loaded_networks()
     return {
         **fields,
         "git_commit": git_commit(),
+        # the commit that trained each stored network this process loaded, and those commits once each
+        "networks": networks,
+        "network_commits": sorted(set(networks.values())),
         "versions": package_versions(),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count()},

@@ -5,9 +5,10 @@
 thread setting -- interleaved rounds, batch 1 and batch 256 per spectrum, eager PyTorch and ONNX Runtime (networks
 are exported once with the TorchScript exporter: seconds instead of tens of seconds per network, and ONNX Runtime
 optimises both exporters' graphs to the same kernels; chapter 9 checks the logits), 1 thread and, when the profile asks,
-all cores -- and writes into
-every row its cells with 95 % intervals and its speed-ups over the baselines named, each with a paired bootstrap
-interval over the same rounds. Ratios are only ever computed between rows of the same run.
+all cores, the rounds spread over the profile's ``timing_processes`` separate processes -- and writes into
+every row its cells with 95 % intervals and its speed-ups over the baselines named, each with a paired interval
+(over the processes' per-process ratios; over the rounds with one process). Ratios are only ever computed between
+rows of the same run; ``row.timing.processes`` records how many processes each thread setting used.
 
 Cells are read by ``row.cell(threads, runtime, batch)`` and ``row.speedup_over(baseline, threads, runtime,
 batch)`` (:class:`~ramancmp.experiments.tables.Timing`; in JSON keyed ``f"{threads}/{runtime}/{batch}"``) with
@@ -103,6 +104,7 @@ def time_rows(rows: list[Row], targets: dict[str, Any], *, baselines: list[str] 
                 row = by_name[n]
                 row.timing = row.timing or Timing()
                 row.timing.rounds[label] = cmp.rounds
+                row.timing.processes[label] = cmp.processes
                 for runtime in RUNTIMES:
                     key = f"{n}|{runtime}"
                     if key not in cmp.cells:
@@ -173,7 +175,18 @@ def _onnx_runner(paths: dict[int | None, Path], threads: int) -> Any:
     sessions = {b: OnnxClassifier(p, threads=threads) for b, p in paths.items()}
     if None in sessions:
         return sessions[None].predict_logits
-    return lambda X: sessions[len(X)].predict_logits(X)
+    return _SessionsByBatch(sessions)
+
+
+class _SessionsByBatch:
+    """ONNX Runtime sessions of static batch sizes as one callable (``predict_logits`` of the batch's session); a
+    module-level class, so the timing protocol can save it for its separate processes."""
+
+    def __init__(self, sessions: dict[int, OnnxClassifier]):
+        self.sessions = sessions
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return self.sessions[len(X)].predict_logits(X)
 
 
 def _fill_columns(row: Row) -> None:

@@ -2,8 +2,11 @@
 
 A network is identified by everything that determines its weights: model and keyword arguments, the architecture
 as built now, training settings (the profile's epochs, patience, batch size; the seed), the task, the data (sha256
-of the archive) and a fingerprint of the exact training spectra and labels -- and, for a distilled student, the
-teacher's identity and (T, alpha). :func:`get_or_train` loads a stored network only when all of that matches.
+of the archive), a fingerprint of the exact training spectra and labels, a fingerprint of the code that trains it
+(:func:`code_fingerprint` of :data:`FINGERPRINTED_CODE`) -- and, for a distilled student, the teacher's identity
+and (T, alpha). :func:`get_or_train` loads a stored network only when all of that matches. Each side-car also
+records the commit that trained it (``"trained_by"``); every results file lists the commits of the stored networks
+its process loaded (:func:`ramancmp.experiments.results.provenance`).
 
 Layout: ``<checkpoints>/<task>/<model>[-<kwargs hash>]/<split kind>-seed<split seed>[-<variant>]`` + ``.pt`` /
 ``.json`` (the format of :mod:`ramancmp.training.checkpoint`); the book runner points ``<checkpoints>`` at a folder
@@ -22,10 +25,12 @@ harness reports test accuracy of a stored network without any chance of testing 
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,30 +40,66 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from ramancmp.compression.distillation import DistilledClassifier
 from ramancmp.config import Profile, checkpoints_dir
 from ramancmp.experiments.executor import Executor, get_executor, resolve_scheduler
+from ramancmp.experiments.results import git_commit, record_loaded_network
 from ramancmp.fileio import fingerprint, read_json
 from ramancmp.metrics import num_threads
 from ramancmp.models import create_model, is_torch_model
-from ramancmp.training import TorchClassifier
+from ramancmp.training import TorchClassifier, TrainConfig
 
-__all__ = ["PretrainedClassifier", "TrainJob", "architecture_signature", "build_estimator", "checkpoint_path",
-           "get_or_train", "make_job", "run_job", "sequence_factory", "train_all", "train_part"]
+__all__ = ["FINGERPRINTED_CODE", "PretrainedClassifier", "TrainJob", "architecture_signature", "build_estimator",
+           "checkpoint_path", "code_fingerprint", "estimator_key", "get_or_train", "make_job", "run_job",
+           "sequence_factory", "train_all", "train_config", "train_part", "trained_commit"]
+
+
+def train_config(profile: Profile, model: str, *, seed: int = 0, device: str = "auto") -> TrainConfig:
+    """The :class:`~ramancmp.training.TrainConfig` with which the book trains registry network ``model`` under
+    ``profile``: the profile's epochs for that model (:meth:`Profile.epochs_for`), patience and batch size, seed
+    ``seed`` (the split's); every other knob at :class:`TrainConfig`'s default. The ONE place a profile becomes a
+    training run."""
+    return TrainConfig(max_epochs=profile.epochs_for(model), patience=profile.patience,
+                       batch_size=profile.batch_size, seed=int(seed), device=device)
 
 
 def build_estimator(model: str | Callable[..., Any], num_classes: int, in_length: int, *, profile: Profile,
                     seed: int = 0, model_kwargs: dict | None = None, device: str = "auto") -> tuple[str, Any]:
     """``(name, unfitted estimator)`` for a registry name or a factory ``factory(num_classes, in_length)``.
 
-    Networks become a :class:`~ramancmp.training.TorchClassifier` with the profile's ``max_epochs``, ``patience``
-    and ``batch_size`` and ``seed``; classical models come from :func:`ramancmp.models.create_model` as they are.
+    Networks become a :class:`~ramancmp.training.TorchClassifier` trained with :func:`train_config` (the profile's
+    epochs, patience and batch size; ``seed``); classical models come from :func:`ramancmp.models.create_model` as
+    they are.
     """
     if callable(model) and not isinstance(model, str):
         name = getattr(model, "__name__", type(model).__name__)
         return name, model(num_classes, in_length, **(model_kwargs or {}))
     if is_torch_model(model):
-        return model, TorchClassifier(model=model, model_kwargs=model_kwargs, max_epochs=profile.epochs_for(model),
-                                      patience=profile.patience, batch_size=profile.batch_size, seed=seed,
-                                      device=device)
+        return model, TorchClassifier(model=model, model_kwargs=model_kwargs,
+                                      train_config=train_config(profile, model, seed=seed, device=device))
     return model, create_model(model, num_classes, in_length, **(model_kwargs or {}))
+
+
+#: The training settings a checkpoint's key has always listed (before :class:`TrainConfig` was the estimators' one
+#: parameter, these were :class:`TorchClassifier`'s own); every other setting enters the key only when it differs
+#: from its default -- so a network trained with the same settings keeps the same key, and one trained with a knob
+#: changed gets another.
+_KEYED_SETTINGS = ("max_epochs", "batch_size", "lr", "weight_decay", "schedule", "label_smoothing", "patience",
+                   "augment", "seed")
+#: Never part of the key: where a network trains and how loudly (the weights do not depend on them), the teacher
+#: object (its own key is in ``key["teacher"]``) and the pretrained file (its key is in ``key["pretrained"]``).
+_UNKEYED = ("device", "verbose", "teacher", "init_checkpoint")
+
+
+def estimator_key(estimator: TorchClassifier) -> dict[str, Any]:
+    """The part of a checkpoint's key that the estimator decides: its own parameters (model, kwargs, validation
+    fraction, distillation's T and alpha, ...) and its training run's settings, flat (see :data:`_KEYED_SETTINGS`)."""
+    params = estimator.get_params(deep=False)
+    params.pop("train_config", None)
+    out = {k: v for k, v in params.items() if k not in _UNKEYED}
+    config, default = estimator.resolved_config(), TrainConfig()
+    for f in fields(TrainConfig):
+        value = getattr(config, f.name)
+        if f.name not in _UNKEYED and (f.name in _KEYED_SETTINGS or value != getattr(default, f.name)):
+            out[f.name] = value
+    return out
 
 
 def architecture_signature(model: str, num_classes: int, in_length: int, model_kwargs: dict | None = None) -> str:
@@ -70,6 +111,50 @@ def architecture_signature(model: str, num_classes: int, in_length: int, model_k
     net = create_model(model, num_classes=num_classes, in_length=in_length, **(model_kwargs or {}))
     layout = [(name, tuple(t.shape)) for name, t in net.state_dict().items()]
     return hashlib.sha256(repr(layout).encode()).hexdigest()[:16]
+
+
+#: The code that determines a network's weights once its training data is fixed: the network builders and their
+#: layers, label encoding, the training loop, augmentation, the estimators (validation carve, seeding, fine-tuning)
+#: and distillation -- paths relative to the package. Their code fingerprint is part of every checkpoint's key, so
+#: a change to any of them retrains instead of loading weights another version of the code produced. Not listed:
+#: the data code (parsing, preprocessing, tasks, splits) -- the key's ``train_fingerprint`` is a hash of the exact
+#: training spectra and labels, so a change there that changes the data changes the key already, and one that does
+#: not cannot change the weights; nor the checkpoint format, timing, the classical models or the book's protocol.
+FINGERPRINTED_CODE: tuple[str, ...] = (
+    "models/base.py", "models/registry.py", "models/layers.py", "models/inputs.py", "models/labels.py",
+    "models/cnn.py", "models/efficientnet.py", "models/drsn.py", "models/folded.py",
+    "training/loop.py", "training/augment.py", "training/classifier.py", "training/finetune.py",
+    "compression/distillation.py",
+)
+
+
+def _code_without_docs(source: str) -> str:
+    """The module's syntax tree without comments, formatting and docstrings: what the code does, not how it reads."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
+def code_fingerprint(package_dir: Path | None = None) -> str:
+    """A short sha256 of the code in :data:`FINGERPRINTED_CODE` (comments, formatting and docstrings ignored):
+    part of every checkpoint's key (``key["code"]``). ``package_dir``: another copy of the package (default this
+    one, computed once per process)."""
+    if package_dir is None:
+        return _this_code_fingerprint()
+    h = hashlib.sha256()
+    for rel in FINGERPRINTED_CODE:
+        code = _code_without_docs((Path(package_dir) / rel).read_text(encoding="utf-8"))
+        h.update(rel.encode() + b"\0" + code.encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+@functools.cache
+def _this_code_fingerprint() -> str:
+    return code_fingerprint(Path(__file__).resolve().parents[1])
 
 
 def _digest(obj: Any, n: int = 8) -> str:
@@ -149,14 +234,25 @@ def run_job(job: TrainJob) -> Path:
         est.model_.cpu()
         if isinstance(est, DistilledClassifier):
             est.teacher = None  # the student's checkpoint stores the student only
-        est.save(job.path, extra={"key": job.key, "class_names": [job.class_names[int(c)] for c in est.classes_]})
+        est.save(job.path, extra={"key": job.key, "class_names": [job.class_names[int(c)] for c in est.classes_],
+                                  "trained_by": {"commit": git_commit()}})
     return job.path
 
 
 def _load(path: Path, train_fp: str) -> TorchClassifier:
+    """The stored network at ``path``, with the fingerprint of its training data; the commit that trained it is
+    recorded for the results of this process (:func:`ramancmp.experiments.results.loaded_networks`)."""
     clf = TorchClassifier.from_checkpoint(path, device="cpu")
     clf.train_fingerprint_ = train_fp
+    record_loaded_network("/".join(Path(path).parts[-3:]), trained_commit(clf.checkpoint_info_))
     return clf
+
+
+def trained_commit(info: dict[str, Any]) -> str:
+    """The commit that trained a stored network, from its side-car (``"unknown"`` for one written before commits
+    were recorded, or trained outside a git checkout)."""
+    by = info.get("trained_by")
+    return str(by.get("commit") or "unknown") if isinstance(by, dict) else "unknown"
 
 
 def make_job(model: str, dataset: Any, split: Any, profile: Profile, *, model_kwargs: dict | None = None,
@@ -177,15 +273,16 @@ def make_job(model: str, dataset: Any, split: Any, profile: Profile, *, model_kw
         if distillation is None:
             raise ValueError("a distilled student needs distillation=(temperature, alpha)")
         t, a = (float(v) for v in distillation)
-        params = {k: v for k, v in est.get_params().items() if k != "model"}
-        est = DistilledClassifier(teacher=None, model=model, temperature=t, alpha=a, **params)
+        est = DistilledClassifier(teacher=None, model=model, temperature=t, alpha=a, model_kwargs=est.model_kwargs,
+                                  train_config=est.train_config, validation_fraction=est.validation_fraction,
+                                  verbose=est.verbose)
         variant = f"distilled-{_digest(teacher.key)}-T{t:g}-a{a:g}"
     key = {"model": model, "model_kwargs": dict(model_kwargs or {}),
            "architecture": architecture_signature(model, n_classes, in_length, model_kwargs),
            "task": str(getattr(dataset, "task", "")), "split_kind": split.kind, "split_seed": int(split.seed),
            "train_fingerprint": fp, "data_sha256": getattr(dataset, "source_sha256", None),
-           "estimator": {k: v for k, v in est.get_params().items()
-                         if k not in ("device", "verbose", "teacher")}}
+           "code": code_fingerprint(),
+           "estimator": estimator_key(est)}
     if teacher is not None:
         key["teacher"] = teacher.key
     directory = directory if directory is not None else checkpoints_dir(profile.name)

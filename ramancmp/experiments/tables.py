@@ -40,9 +40,9 @@ from ramancmp.metrics.statistics import (
 )
 
 __all__ = ["WITHIN_NOISE", "Interval", "Row", "Speedup", "Stat", "Timing", "TimingCell", "accuracy_text",
-           "difference_text", "end_to_end", "interval", "paired", "species_text",
-           "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text",
-           "speedup"]
+           "common_values", "corrected_ratio", "difference_text", "end_to_end", "interval", "paired", "points_text",
+           "species_text", "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame",
+           "to_markdown", "to_text", "speedup"]
 
 STATS = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
          "accuracy_known_species", "accuracy_new_species", "new_species_fraction", "fit_time_s", "accuracy_random",
@@ -67,12 +67,14 @@ def cell_key(threads: str = "1", runtime: str = "torch", batch: int = 1) -> str:
 class Timing:
     """A row's cells of the timing protocol (:func:`ramancmp.experiments.speed.time_rows`): ``cells[key]`` (a
     :class:`TimingCell` per spectrum) and ``speedup[baseline][key]`` (a :class:`Speedup` over row ``baseline``,
-    same run), ``key`` = :func:`cell_key` ``"{threads}/{runtime}/{batch}"``; ``rounds[threads]`` = rounds timed.
-    Read them with :meth:`cell` and :meth:`speedup_over`."""
+    same run), ``key`` = :func:`cell_key` ``"{threads}/{runtime}/{batch}"``; ``rounds[threads]`` = rounds timed
+    (in all), ``processes[threads]`` = the separate processes they were spread over. Read them with :meth:`cell`
+    and :meth:`speedup_over`."""
 
     cells: dict[str, TimingCell] = field(default_factory=dict)
     speedup: dict[str, dict[str, Speedup]] = field(default_factory=dict)
     rounds: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, int] = field(default_factory=dict)
 
     def cell(self, threads: str = "1", runtime: str = "torch", batch: int = 1) -> TimingCell | None:
         return self.cells.get(cell_key(threads, runtime, batch))
@@ -81,14 +83,6 @@ class Timing:
                      batch: int = 1) -> Speedup | None:
         return self.speedup.get(baseline or "", {}).get(cell_key(threads, runtime, batch))
 
-    def __getitem__(self, key: str) -> Any:  # legacy read access: timing["cells"], timing["speedup"], ...
-        if key not in ("cells", "speedup", "rounds"):
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key) if key in ("cells", "speedup", "rounds") else default
-
     def cell_keys(self) -> list[tuple[str, str, int]]:
         """``(threads, runtime, batch)`` of every cell, in the order timed."""
         return [(t, r, int(b)) for t, r, b in (k.split("/") for k in self.cells)]
@@ -96,7 +90,7 @@ class Timing:
     def to_dict(self) -> dict[str, Any]:
         return {"cells": {k: c.to_dict() for k, c in self.cells.items()},
                 "speedup": {b: {k: s.to_dict() for k, s in per.items()} for b, per in self.speedup.items()},
-                "rounds": dict(self.rounds)}
+                "rounds": dict(self.rounds), **({"processes": dict(self.processes)} if self.processes else {})}
 
     @classmethod
     def from_dict(cls, d: Any) -> Timing | None:
@@ -111,7 +105,8 @@ class Timing:
                 cells.update({cell_key(k, rt, b): TimingCell.from_dict(c) for rt, per in v.items()
                               for b, c in per.items()})
         return cls(cells, {b: {k: Speedup.from_dict(s) for k, s in per.items()}
-                           for b, per in (d.get("speedup") or {}).items()}, dict(d.get("rounds") or {}))
+                           for b, per in (d.get("speedup") or {}).items()}, dict(d.get("rounds") or {}),
+                   dict(d.get("processes") or {}))
 
 
 def speedup(latency_ms: float, baseline_ms: float) -> float:
@@ -266,11 +261,6 @@ def _plain(v: Any) -> Any:
     return copy.deepcopy(v)
 
 
-def _ratio(a: Row, b: Row) -> float:
-    ratios = [r.test_train_ratio for r in (a, b) if r.test_train_ratio is not None]
-    return max(ratios) if ratios else 0.0
-
-
 def interval(row: Row, key: str = "accuracy", confidence: float = 0.95) -> Interval | None:
     """Mean of ``row``'s per-split ``key`` with its corrected resampled-t interval (fractions; ``None`` if absent).
 
@@ -284,25 +274,35 @@ def interval(row: Row, key: str = "accuracy", confidence: float = 0.95) -> Inter
     return out if key == "fit_time_s" else out.clipped(0.0, 1.0)  # fractions: the interval cannot leave [0, 1]
 
 
+def common_values(a: Row, b: Row, key: str = "accuracy") -> tuple[list[float], list[float]]:
+    """The per-split values of statistic ``key`` of rows ``a`` and ``b`` on the splits both were measured on, in
+    ``a``'s order (matched by split seed; rows without seeds pair their first values); two empty lists if none."""
+    sa, sb = getattr(a, key), getattr(b, key)
+    if not sa or not sb:
+        return [], []
+    va, vb = list(sa.values), list(sb.values)
+    if a.seeds is not None and b.seeds is not None and len(a.seeds) == len(va) and len(b.seeds) == len(vb):
+        common = [s for s in a.seeds if s in set(b.seeds)]
+        return [va[a.seeds.index(s)] for s in common], [vb[b.seeds.index(s)] for s in common]
+    n = min(len(va), len(vb))
+    return va[:n], vb[:n]
+
+
+def corrected_ratio(*rows: Row) -> float:
+    """The n_test / n_train the corrected interval of values of ``rows`` uses (the largest of theirs; 0 if none)."""
+    ratios = [r.test_train_ratio for r in rows if r.test_train_ratio is not None]
+    return max(ratios) if ratios else 0.0
+
+
 def paired(a: Row, b: Row, key: str = "accuracy", confidence: float = 0.95) -> Interval | None:
     """``a - b`` on the splits both rows were measured on (matched by split seed), by the corrected resampled
     t-test (:func:`ramancmp.metrics.statistics.paired_difference`): an :class:`Interval` (``mean, lo, hi, p,
     within_noise, n, ...``) in fractions, or ``None`` when the rows share no split (e.g. a one-split deployment
     row)."""
-    sa, sb = getattr(a, key), getattr(b, key)
-    if not sa or not sb:
-        return None
-    va, vb = list(sa.values), list(sb.values)
-    if a.seeds is not None and b.seeds is not None and len(a.seeds) == len(va) and len(b.seeds) == len(vb):
-        common = [s for s in a.seeds if s in set(b.seeds)]
-        va = [va[a.seeds.index(s)] for s in common]
-        vb = [vb[b.seeds.index(s)] for s in common]
-    else:
-        n = min(len(va), len(vb))
-        va, vb = va[:n], vb[:n]
+    va, vb = common_values(a, b, key)
     if not va:
         return None
-    out = paired_difference(va, vb, _ratio(a, b), confidence)
+    out = paired_difference(va, vb, corrected_ratio(a, b), confidence)
     return out if key == "fit_time_s" else out.clipped(-1.0, 1.0)  # a difference of fractions lies in [-1, 1]
 
 
@@ -316,13 +316,23 @@ def accuracy_text(row: Row, key: str = "accuracy") -> str:
 
 
 def difference_text(a: Row, b: Row, key: str = "accuracy") -> str:
-    """``"+2.14 points [0.51, 3.77]"`` or ``"... [-0.80, +1.90] within noise"``: ``a - b`` paired on their common
-    splits with the corrected resampled t interval, for generated prose."""
+    """``"+2.14 [+0.51, +3.77] 9/1/0 (sign p 0.00391) points"`` or ``"... points, within noise"``: ``a - b`` paired on
+    their common splits with the corrected resampled t interval and the sign test, for generated prose
+    (:func:`points_text`)."""
     d = paired(a, b, key)
     if d is None:
         return "n/a (no common split)"
+    return points_text(d)
+
+
+def points_text(d: Interval) -> str:
+    """A difference of fractions in points for generated prose: ``"+2.14 [+0.51, +3.77] 9/1/0 (sign p 0.00391)
+    points"``, or ``"... points, within noise"`` / ``"... points, too few splits to call"`` where its
+    :attr:`~ramancmp.metrics.statistics.Interval.call` is not beyond noise."""
     text = format_interval(d, signed=True)
-    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d.within_noise else text + " points"
+    if d.beyond_noise:
+        return text + " points"
+    return text[: -len(d.call) - 1] + f" points, {d.call}"
 
 
 def split_gap_text(row: Row) -> str:
@@ -330,9 +340,7 @@ def split_gap_text(row: Row) -> str:
     if not row.accuracy or not row.accuracy_random:
         return "n/a"
     d = unpaired_difference(row.accuracy_random.values, row.accuracy.values, row.test_train_ratio or 0.0)
-    d = d.clipped(-1.0, 1.0)  # a difference of fractions lies in [-1, 1]
-    text = format_interval(d, signed=True)
-    return text.replace(f" {WITHIN_NOISE}", f" points, {WITHIN_NOISE}") if d.within_noise else text + " points"
+    return points_text(d.clipped(-1.0, 1.0))  # a difference of fractions lies in [-1, 1]
 
 
 def end_to_end(rows: list[Row]) -> list[Row]:

@@ -21,6 +21,7 @@ from ramancmp.metrics.statistics import (
     format_interval,
     paired_bootstrap,
     paired_difference,
+    sign_test,
     unpaired_difference,
     within_noise,
 )
@@ -33,5 +34,5 @@ from ramancmp.metrics.timing import (
 
 __all__ = ["SCALAR_METRICS", "WITHIN_NOISE", "aggregate", "as_torch_module", "classification_metrics",
     "corrected_interval", "count_flops", "count_params", "flop_counter_flops", "format_interval", "format_mean_sd",
-    "paired_bootstrap", "paired_difference", "unpaired_difference", "within_noise", "specificity_floor",
+    "paired_bootstrap", "paired_difference", "sign_test", "unpaired_difference", "within_noise", "specificity_floor",
     "gemm_peak_gflops", "layer_table", "measure_fit_time", "num_threads", "sklearn_complexity", "threads"]

@@ -34,8 +34,10 @@ DRSN threshold (container) 1     ``|x|`` before the pooling, plus one multiply p
 The cross-check :func:`flop_counter_flops` uses PyTorch's own ``FlopCounterMode``, which counts only matrix
 multiplies and convolutions (``2 x MAC``, no bias); it must equal ``2 x`` the conv/linear part of the thop count.
 
-Scikit-learn baselines are counted with explicit rules too (see :func:`sklearn_complexity`), so every model in the
-benchmark table has a parameter and FLOP count computed, not typed in.
+The classical models are counted with explicit rules too (see :func:`sklearn_complexity`), so every model in the
+benchmark table has a parameter and FLOP count computed, not typed in: what the deployed predictor computes per
+spectrum (the library search: ``n_library x n_features`` MACs and the query's normalisation; LDA and PCA + LDA:
+``n_classes x n_features`` MACs of the folded map; scikit-learn's own estimators, the cross-checks: their steps).
 """
 
 from __future__ import annotations
@@ -295,6 +297,20 @@ def _step_complexity(est: Any, n_features: int) -> tuple[int, int, int, str]:
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import Normalizer, StandardScaler
 
+    from ramancmp.models.classical import AffineClassifier
+    from ramancmp.models.library_search import LibrarySearch
+
+    if isinstance(est, LibrarySearch):
+        n_library, L = est.library_.shape
+        return (n_library * L, n_library * L + 2 * L, 1,
+                ("library search (numpy): the stored library is the model (n_library x n_features numbers); per "
+                 "query one matrix-vector product with the unit-length library (n_library x n_features MACs) and the "
+                 "query's own scaling to unit length (n_features MACs for its norm, n_features divisions)"))
+    if isinstance(est, AffineClassifier):
+        n = est.coef_.size + est.intercept_.size
+        return (n, n, est.coef_.shape[0],
+                ("linear classifier as deployed: the fitted LDA (any PCA folded into its coefficients) is one "
+                 "affine map W x + b, one MAC per weight plus the bias adds"))
     if isinstance(est, LinearDiscriminantAnalysis):
         coef, intercept = np.atleast_2d(est.coef_), np.ravel(est.intercept_)
         k = coef.shape[0]

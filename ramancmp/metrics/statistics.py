@@ -9,10 +9,15 @@ repeats by the test/train size ratio:
 
 with ``s^2`` the sample variance over repeats, and use Student's t with ``J - 1`` degrees of freedom. Applied to the
 per-split *differences* between two models measured on the same splits, it is the **corrected resampled t-test**;
-its interval is what the book prints beside every difference, and a difference whose interval covers 0 is reported
-as *within noise*. :func:`paired_bootstrap` is the distribution-free alternative on the per-split differences
-(``scipy.stats.bootstrap``); with few repeats it is narrower than the corrected t interval, because it ignores the
-overlap, so the book's verdicts use the corrected t-test.
+its interval is what the book prints beside every difference and every verdict (one interval rule). Beside it, the
+**sign test** over the splits (:func:`sign_test`: wins / ties / losses and the exact two-sided binomial p): a
+difference is *beyond noise* only when its interval excludes 0 AND the sign test reaches p < 0.05
+(:attr:`Interval.call`), because a near-constant difference (one test spectrum on every split) has a zero-width
+interval that excludes 0 however few the splits; with five splits no sign test can reach 0.05 (0.0625 at best), and
+the call is then *too few splits to call*. A difference whose interval covers 0 is *within noise*.
+:func:`paired_bootstrap` is a percentile bootstrap on the per-split differences (``scipy.stats.bootstrap``); with
+few repeats it is narrower than the corrected t interval (for five values it covers about 84 %, not 95 %) because it
+ignores the overlap, so no table and no verdict of the book uses it.
 """
 
 from __future__ import annotations
@@ -26,14 +31,15 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["WITHIN_NOISE", "Interval", "Ratio", "Speedup", "Stat", "TimingCell", "corrected_interval",
-           "format_interval", "paired_bootstrap", "paired_difference", "unpaired_difference", "within_noise"]
+__all__ = ["BEYOND_NOISE", "SIGN_ALPHA", "TOO_FEW_SPLITS", "WITHIN_NOISE", "Interval", "Ratio", "SignTest", "Speedup",
+           "Stat", "TimingCell", "corrected_interval", "format_interval", "paired_bootstrap", "paired_difference",
+           "sign_test", "unpaired_difference", "within_noise"]
 
 
 # ------------------------------------------------------------------------------------------------ typed statistics
 class _Record:
-    """Shared by the statistics types: ``to_dict`` (the JSON layout), ``from_dict`` (tolerant of older layouts) and
-    read-only ``s["key"]`` / ``s.get("key")`` for code written against the dicts these types replace."""
+    """Shared by the statistics types: ``to_dict`` (the JSON layout) and ``from_dict`` (tolerant of older layouts).
+    Fields are read as attributes (``s.mean``, ``iv.lo``); the types are not dicts (no ``s["mean"]``)."""
 
     _OPTIONAL: tuple[str, ...] = ()  # fields left out of ``to_dict`` while ``None`` (absent from the older dicts)
 
@@ -54,19 +60,6 @@ class _Record:
             return d
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in dict(d).items() if k in names})
-
-    def __getitem__(self, key: str) -> Any:  # legacy read access: what the dicts these types replace held
-        try:
-            v = getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-        return list(v) if isinstance(v, tuple) else v
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
 
 
 def _floats(values: Any) -> tuple[float, ...]:
@@ -115,11 +108,72 @@ class Stat(_Record):
 
 
 @dataclass(frozen=True)
+class SignTest(_Record):
+    """The exact two-sided sign test of per-split values against a ``threshold`` (0 for a paired difference):
+    ``wins`` (values above it), ``ties`` (equal to it: dropped) and ``losses`` (below it), and ``p``, the two-sided
+    binomial p-value of wins among ``wins + losses`` at one half (``scipy.stats.binomtest``). JSON: ``{"wins",
+    "ties", "losses", "p"}``.
+
+    Why beside the corrected t interval: a difference that is nearly the same on every split (one test spectrum on
+    each of five splits) has a near-zero sd, so its t interval shrinks to a point and excludes 0 whatever the number
+    of splits. The sign test asks only how many splits went which way; with ``n`` untied splits its smallest
+    two-sided p is ``2 / 2**n`` (:attr:`min_p`), 0.0625 for five splits: five splits cannot call anything at 0.05.
+    """
+
+    wins: int
+    ties: int
+    losses: int
+    p: float
+
+    @property
+    def n(self) -> int:
+        """The untied splits the test counts."""
+        return self.wins + self.losses
+
+    @property
+    def min_p(self) -> float:
+        """The smallest two-sided p these untied splits could give (all of them one way): ``min(1, 2 / 2**n)``."""
+        return min(1.0, 2.0 * 0.5 ** self.n)
+
+    @property
+    def can_reach(self) -> bool:
+        """Whether these splits could reach p < :data:`SIGN_ALPHA` at all."""
+        return self.min_p < SIGN_ALPHA
+
+    def text(self) -> str:
+        """``"5/0/0 (sign p 0.062)"``: wins / ties / losses over the splits and the sign-test p."""
+        return f"{self.wins}/{self.ties}/{self.losses} (sign p {self.p:.3g})"
+
+
+#: The level a sign test must reach for a call "beyond noise" (and for a claim's "reached" / "not reached").
+SIGN_ALPHA = 0.05
+#: Per-split values closer than this to the threshold count as ties (accuracies of the same test part that differ
+#: by no spectrum are equal up to rounding).
+TIE_TOLERANCE = 1e-9
+
+
+def sign_test(values: Sequence[float] | np.ndarray, threshold: float = 0.0) -> SignTest:
+    """The exact two-sided sign test of per-split ``values`` against ``threshold`` (ties dropped): a
+    :class:`SignTest`. For a paired difference, ``values`` are the per-split differences and ``threshold`` is 0."""
+    arr = _values(values, "values") - float(threshold)
+    wins, losses = int((arr > TIE_TOLERANCE).sum()), int((arr < -TIE_TOLERANCE).sum())
+    ties = int(arr.size - wins - losses)
+    p = 1.0 if wins + losses == 0 else float(stats.binomtest(wins, wins + losses, 0.5).pvalue)
+    return SignTest(wins, ties, losses, p)
+
+
+#: The three calls on a difference (:attr:`Interval.call`).
+BEYOND_NOISE, WITHIN_NOISE, TOO_FEW_SPLITS = "beyond noise", "within noise", "too few splits to call"
+
+
+@dataclass(frozen=True)
 class Interval(_Record):
     """An estimate (``mean``: of per-split values, or of a difference between two rows) with its interval
     ``[lo, hi]`` at ``confidence``; ``lo``/``hi`` are ``None`` where one split cannot give an interval. ``se``,
-    ``df`` and ``p`` (two-sided, "the mean is 0") come with the t intervals. JSON: ``{"mean", "lo", "hi", "se",
-    "df", "p", "n", "confidence"}``, plus ``"within_noise"`` for a difference."""
+    ``df`` and ``p`` (two-sided, "the mean is 0") come with the t intervals; a paired difference also carries its
+    sign test over the splits (``wins``, ``ties``, ``losses``, ``sign_p``: :func:`sign_test`). JSON: ``{"mean",
+    "lo", "hi", "se", "df", "p", "n", "confidence"}`` (+ ``"wins", "ties", "losses", "sign_p"``), plus
+    ``"within_noise"`` for a difference (:attr:`call` follows from the fields)."""
 
     mean: float
     lo: float | None = None
@@ -129,12 +183,45 @@ class Interval(_Record):
     p: float | None = None
     n: int | None = None
     confidence: float = 0.95
+    wins: int | None = None
+    ties: int | None = None
+    losses: int | None = None
+    sign_p: float | None = None
     difference: bool = field(default=False, repr=False)  # an interval of a difference (adds "within_noise")
+
+    _OPTIONAL = ("wins", "ties", "losses", "sign_p")
 
     @property
     def within_noise(self) -> bool:
         """The interval covers 0, or is undefined (one split cannot tell)."""
         return self.lo is None or self.hi is None or self.lo <= 0.0 <= self.hi
+
+    @property
+    def sign(self) -> SignTest | None:
+        """The sign test over the splits, where this difference carries one."""
+        if self.wins is None or self.sign_p is None:
+            return None
+        return SignTest(self.wins, self.ties or 0, self.losses or 0, self.sign_p)
+
+    @property
+    def call(self) -> str:
+        """The book's one rule for a difference: :data:`BEYOND_NOISE` needs BOTH the interval to exclude 0 AND the
+        sign test over the splits (where the difference carries one) to reach p < :data:`SIGN_ALPHA` -- the interval
+        alone calls a near-constant difference (one spectrum on every split) certain. :data:`TOO_FEW_SPLITS` where
+        the interval excludes 0 but the untied splits are too few for any sign test to reach 0.05 (five splits:
+        0.0625 at best); :data:`WITHIN_NOISE` otherwise."""
+        if self.within_noise:
+            return WITHIN_NOISE
+        s = self.sign
+        if s is None:
+            return BEYOND_NOISE
+        if not s.can_reach:
+            return TOO_FEW_SPLITS
+        return BEYOND_NOISE if s.p < SIGN_ALPHA else WITHIN_NOISE
+
+    @property
+    def beyond_noise(self) -> bool:
+        return self.call == BEYOND_NOISE
 
     @property
     def has_interval(self) -> bool:
@@ -163,8 +250,8 @@ class Interval(_Record):
 
 @dataclass(frozen=True)
 class Speedup(_Record):
-    """Per cent less time than a reference, ``pct``, with its 95 % paired bootstrap interval. JSON:
-    ``{"pct", "lo", "hi"}``."""
+    """Per cent less time than a reference, ``pct``, with its 95 % interval (``100 (1 - ratio)`` of a
+    :class:`Ratio`). JSON: ``{"pct", "lo", "hi"}``."""
 
     pct: float
     lo: float | None = None
@@ -173,7 +260,9 @@ class Speedup(_Record):
 
 @dataclass(frozen=True)
 class Ratio(_Record):
-    """A ratio of two times (of medians), with its 95 % paired bootstrap interval. JSON: ``{"ratio", "lo", "hi"}``."""
+    """A ratio of two times with its 95 % interval: of medians with a paired bootstrap over the rounds of one
+    process, or over several processes the geometric mean of the per-process ratios of medians with the interval
+    of :func:`ramancmp.metrics.timing.across_processes`. JSON: ``{"ratio", "lo", "hi"}``."""
 
     ratio: float
     lo: float | None = None
@@ -186,32 +275,37 @@ class Ratio(_Record):
 
 @dataclass(frozen=True)
 class TimingCell(_Record):
-    """One timing cell: the median milliseconds per spectrum with the 95 % bootstrap interval of the median;
-    ``samples_ms`` (every round's sample) and ``reps`` are kept by :class:`~ramancmp.metrics.timing.SpeedComparison`
-    only. JSON: ``{"median_ms", "lo_ms", "hi_ms"}`` (+ ``"samples_ms"``, ``"reps"``)."""
+    """One timing cell: milliseconds per spectrum with its 95 % interval. Timed in one process: the median over
+    rounds and the bootstrap interval of that median; timed in several: ``process_ms`` (each process's median) and
+    the geometric mean of those with the interval of :func:`ramancmp.metrics.timing.across_processes` (the field
+    keeps its name ``median_ms``). ``samples_ms`` (every round's sample) and ``reps`` are kept by
+    :class:`~ramancmp.metrics.timing.SpeedComparison` only. JSON: ``{"median_ms", "lo_ms", "hi_ms"}`` (+
+    ``"process_ms"``, ``"samples_ms"``, ``"reps"``)."""
 
     median_ms: float
     lo_ms: float | None = None
     hi_ms: float | None = None
     samples_ms: tuple[float, ...] | None = None
     reps: int | None = None
+    process_ms: tuple[float, ...] | None = None
 
-    _OPTIONAL = ("samples_ms", "reps")
+    _OPTIONAL = ("samples_ms", "reps", "process_ms")
 
     def __post_init__(self) -> None:
-        if self.samples_ms is not None:
-            object.__setattr__(self, "samples_ms", _floats(self.samples_ms))
+        for name in ("samples_ms", "process_ms"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _floats(getattr(self, name)))
 
     @property
     def ci_ms(self) -> list[float | None]:
         return [self.lo_ms, self.hi_ms]
 
     def without_samples(self, keep_reps: bool = False) -> TimingCell:
-        """The cell without every round's sample (what rows and summaries keep); ``reps`` with ``keep_reps``."""
-        return TimingCell(self.median_ms, self.lo_ms, self.hi_ms, reps=self.reps if keep_reps else None)
+        """The cell without every round's sample (what rows and summaries keep: the per-process medians stay);
+        ``reps`` with ``keep_reps``."""
+        return TimingCell(self.median_ms, self.lo_ms, self.hi_ms, reps=self.reps if keep_reps else None,
+                          process_ms=self.process_ms)
 
-#: The words the book prints wherever an interval of a difference covers 0.
-WITHIN_NOISE = "within noise"
 
 
 def _values(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
@@ -251,13 +345,16 @@ def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
                       test_train_ratio: float = 0.0, confidence: float = 0.95) -> Interval:
     """The corrected resampled t-test of ``a - b`` (per-split values of two models on the SAME splits, in order).
 
-    Returns :func:`corrected_interval` of the differences, an :class:`Interval` of a difference (its
-    ``within_noise``: the interval covers 0, or is undefined).
+    Returns :func:`corrected_interval` of the differences with their :func:`sign_test` (wins / ties / losses and
+    the exact sign-test p), an :class:`Interval` of a difference: its ``within_noise`` says the interval covers 0
+    (or is undefined), its ``call`` applies the book's one rule (beyond noise, within noise, too few splits).
     """
     a, b = _values(a, "a"), _values(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"paired values need the same splits: {a.size} values vs {b.size}")
-    return corrected_interval(a - b, test_train_ratio, confidence, difference=True)
+    out = corrected_interval(a - b, test_train_ratio, confidence, difference=True)
+    s = sign_test(a - b)
+    return dataclasses.replace(out, wins=s.wins, ties=s.ties, losses=s.losses, sign_p=s.p)
 
 
 def unpaired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
@@ -300,15 +397,16 @@ def paired_bootstrap(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.nd
     return out
 
 
-def within_noise(interval: Interval | Mapping[str, Any]) -> bool:
+def within_noise(interval: Interval) -> bool:
     """True when the interval of a difference covers 0 (or is undefined: one split cannot tell)."""
-    lo, hi = interval.get("lo"), interval.get("hi")
-    return lo is None or hi is None or lo <= 0.0 <= hi
+    return Interval.from_dict(interval).within_noise
 
 
 def format_interval(interval: Interval | Mapping[str, Any] | None, scale: float = 100.0, digits: int = 2,
                     signed: bool = False) -> str:
-    """``"+1.23 [-0.40, +2.86] within noise"`` (``signed``) or ``"95.12 [93.80, 96.44]"``; ``"–"`` for ``None``."""
+    """``"+1.23 [-0.40, +2.86] 3/1/1 (sign p 0.625) within noise"`` (``signed``: a difference, with its wins / ties /
+    losses over the splits where it carries them and its :attr:`Interval.call` unless beyond noise) or ``"95.12
+    [93.80, 96.44]"``; ``"–"`` for ``None``."""
     if not interval:
         return "–"
     iv = interval if isinstance(interval, Interval) else Interval.from_dict(interval)
@@ -316,6 +414,8 @@ def format_interval(interval: Interval | Mapping[str, Any] | None, scale: float 
     text = f.format(scale * iv.mean)
     if iv.has_interval:
         text += f" [{f.format(scale * iv.lo)}, {f.format(scale * iv.hi)}]"
-    if signed and iv.within_noise:
-        text += f" {WITHIN_NOISE}"
+    if signed and iv.sign is not None:
+        text += f" {iv.sign.text()}"
+    if signed and not iv.beyond_noise:
+        text += f" {iv.call}"
     return text

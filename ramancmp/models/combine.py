@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ramancmp.models.open_set import LibrarySearch
+from ramancmp.models.library_search import LibrarySearch
 
 __all__ = ["HybridClassifier", "SoftVoteClassifier", "choose_hybrid_threshold", "hybrid_predict", "soft_vote"]
 

@@ -1,14 +1,10 @@
 """Open-set identification: calibrated probabilities and a "not in library" answer instead of a forced class.
 
-A closed-set classifier names one of its classes for *every* spectrum, also for a mineral it has never seen. Two
-estimators fix that, both scikit-learn style (``fit`` / ``predict`` / ``predict_proba``):
-
-:class:`LibrarySearch`
-    1-NN cosine library search as a classifier with *graded* class scores: ``decision_function(X)[i, c]`` is the
-    cosine similarity of spectrum ``i`` to the most similar library spectrum of class ``c``. ``predict`` is the class
-    of the nearest library spectrum (what ``knn_cosine`` predicts), and ``predict_proba`` a softmax of those
-    similarities (a temperature makes it a calibrated probability, see below). No training: ``fit`` stores the
-    library.
+A closed-set classifier names one of its classes for *every* spectrum, also for a mineral it has never seen.
+:class:`OpenSetClassifier` fixes that, scikit-learn style (``fit`` / ``predict`` / ``predict_proba``), for any
+classifier; with the library search (:class:`ramancmp.models.library_search.LibrarySearch`, the 1-NN cosine search
+with graded class scores: the similarity of the most similar library spectrum of each class) it is the book's
+identification.
 
 :class:`OpenSetClassifier`
     Wraps any fitted-on-``fit`` classifier (or a :class:`sklearn.frozen.FrozenEstimator` of an already trained one)
@@ -46,85 +42,11 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ramancmp.models.labels import encode_labels
 
-__all__ = ["LibrarySearch", "OpenSetClassifier", "SCORES", "fit_temperature", "open_set_metrics"]
+__all__ = ["OpenSetClassifier", "SCORES", "fit_temperature", "open_set_metrics"]
 
 SCORES = ("max_proba", "max_score")
 """The open-set scores; ``score="auto"`` picks the one with the higher validation AUROC."""
 _T_BOUNDS = (1e-4, 1e4)
-
-
-# ------------------------------------------------------------------------------------------------ library search
-def _unit_rows(X: np.ndarray, what: str) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError(f"{what}: spectrum {int(np.flatnonzero(norms[:, 0] == 0)[0])} is all zeros; cosine "
-                         "similarity is undefined for it")
-    return X / norms
-
-
-class LibrarySearch(ClassifierMixin, BaseEstimator):
-    """1-NN cosine library search with per-class similarity scores (see the module docstring).
-
-    Parameters
-    ----------
-    batch_size : int, default 1024
-        Query spectra compared with the library at a time (bounds memory: ``batch_size x n_library`` floats).
-
-    Fitted attributes (set by ``fit``)
-    ----------------------------------
-    classes_ : ndarray (n_classes,)
-        The class labels, sorted.
-    library_ : ndarray (n_library, n_features)
-        The training spectra scaled to unit length.
-    library_labels_ : ndarray (n_library,)
-        Index into ``classes_`` of each library spectrum.
-    n_features_in_ : int
-        Number of wavenumbers per spectrum.
-    """
-
-    def __init__(self, batch_size: int = 1024):
-        self.batch_size = batch_size
-
-    def fit(self, X: Any, y: Any) -> LibrarySearch:
-        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, self.library_labels_ = np.unique(y, return_inverse=True)
-        self.library_ = _unit_rows(X, "LibrarySearch.fit")
-        return self
-
-    def _similarities(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "library_")
-        X = _unit_rows(validate_data(self, X, dtype=np.float64, reset=False), "LibrarySearch")
-        out = np.empty((len(X), len(self.library_)))
-        for start in range(0, len(X), self.batch_size):
-            out[start:start + self.batch_size] = X[start:start + self.batch_size] @ self.library_.T
-        return out
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        """``(n, n_classes)``: cosine similarity to the most similar library spectrum of each class."""
-        sims = self._similarities(X)
-        scores = np.full((len(sims), len(self.classes_)), -1.0)
-        for c in range(len(self.classes_)):
-            members = self.library_labels_ == c
-            scores[:, c] = sims[:, members].max(axis=1)
-        return scores
-
-    def kneighbors(self, X: Any, n_neighbors: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """``(similarities, library indices)`` of the ``n_neighbors`` most similar library spectra, best first."""
-        if not 1 <= n_neighbors <= len(getattr(self, "library_", [])):
-            raise ValueError(f"n_neighbors must be in [1, library size], got {n_neighbors}")
-        sims = self._similarities(X)
-        idx = np.argsort(-sims, axis=1, kind="stable")[:, :n_neighbors]
-        return np.take_along_axis(sims, idx, axis=1), idx
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Softmax of the class similarities at temperature 1 (wrap in :class:`OpenSetClassifier` to calibrate)."""
-        return softmax(self.decision_function(X), axis=1)
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[self.decision_function(X).argmax(axis=1)]
 
 
 # ------------------------------------------------------------------------------------------ temperature scaling

@@ -1,6 +1,7 @@
 """Training the networks: one loop, the checkpoint format, and a scikit-learn face for every network.
 
-- :mod:`ramancmp.training.loop` -- seeding, augmentation, :class:`TrainConfig`, :func:`train_model`, :class:`History`
+- :mod:`ramancmp.training.loop` -- seeding, augmentation, :class:`TrainConfig` (the one definition of a training
+  run: every estimator takes it whole), :func:`train_model`, :class:`History`
 - :mod:`ramancmp.training.checkpoint` -- weights-only ``.pt`` + JSON recipe (:func:`save_checkpoint`,
   :func:`load_checkpoint`)
 - :mod:`ramancmp.training.classifier` -- :class:`TorchClassifier` (fit / predict / predict_proba, checkpoints)

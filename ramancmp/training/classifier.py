@@ -14,6 +14,7 @@ e.g. ``pipeline.fit(X, y, clf__groups=sample_ids)``.
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,16 @@ from ramancmp.training.loop import History, TrainConfig, predict_logits, seed_ev
 class TorchClassifier(ClassifierMixin, BaseEstimator):
     """Train registry network ``model`` (e.g. ``"cnn"``, ``"drsn_cw"``, ``"efficientnet_small"``) like an estimator.
 
-    Parameters (keyword-only) mirror :class:`ramancmp.training.TrainConfig`; ``model_kwargs`` go to the model builder
-    (e.g. ``{"width_mult": 0.5}`` or ``{"in_channels": 4}`` for folded spectra). ``validation_fraction=0`` trains all
-    ``max_epochs`` without early stopping when no validation data is given.
+    Parameters (keyword-only):
+        model, model_kwargs: the registry name and its builder's keyword arguments (e.g. ``{"width_mult": 0.5}`` or
+            ``{"in_channels": 4}`` for folded spectra).
+        train_config: the :class:`~ramancmp.training.TrainConfig` of the training run -- every knob of the loop,
+            the seed and the device included (``None``: ``TrainConfig()``). One knob at a time, scikit-learn's way:
+            ``clf.set_params(train_config__lr=1e-2)`` (a new config replaces the old; the old is never changed),
+            or a grid search over ``train_config__<name>``.
+        validation_fraction: the share ``fit`` carves out for early stopping when no ``X_val`` is given (``0``:
+            none, all ``max_epochs`` are trained).
+        verbose: a progress bar per epoch.
 
     Attributes (set only by :meth:`fit` or :meth:`from_checkpoint`):
         classes_: the labels, sorted; output ``i`` of the network is ``classes_[i]``.
@@ -46,30 +54,32 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         checkpoint_path_: only after :meth:`from_checkpoint`: the ``.pt`` file it was loaded from.
     """
 
-    def __init__(self, *, model: str = "cnn", model_kwargs: dict | None = None, max_epochs: int = 60,
-                 batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 1e-2, schedule: str = "onecycle",
-                 label_smoothing: float = 0.0, patience: int | None = 12, augment: Any = True,
-                 validation_fraction: float = 0.15, device: str = "auto", seed: int = 0, verbose: bool = False):
+    def __init__(self, *, model: str = "cnn", model_kwargs: dict | None = None,
+                 train_config: TrainConfig | None = None, validation_fraction: float = 0.15, verbose: bool = False):
         self.model = model
         self.model_kwargs = model_kwargs
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.label_smoothing = label_smoothing
-        self.patience = patience
-        self.augment = augment
+        self.train_config = train_config
         self.validation_fraction = validation_fraction
-        self.device = device
-        self.seed = seed
         self.verbose = verbose
 
-    def _train_config(self) -> TrainConfig:
-        return TrainConfig(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
-                           weight_decay=self.weight_decay, schedule=self.schedule,
-                           label_smoothing=self.label_smoothing, patience=self.patience, augment=self.augment,
-                           device=self.device, seed=self.seed)
+    def resolved_config(self) -> TrainConfig:
+        """The training run this estimator does: ``train_config``, or the default :class:`TrainConfig`."""
+        if self.train_config is None:
+            return TrainConfig()
+        if not isinstance(self.train_config, TrainConfig):
+            raise ValueError(f"train_config must be a ramancmp.training.TrainConfig (or None), got "
+                             f"{type(self.train_config).__name__}; build one with TrainConfig(max_epochs=..., ...)")
+        return self.train_config
+
+    def set_params(self, **params: Any) -> TorchClassifier:
+        """scikit-learn's ``set_params``; ``train_config__<name>=value`` replaces ``train_config`` by a copy with
+        that setting changed (:meth:`TrainConfig.replace`)."""
+        prefix = "train_config__"
+        changes = {k[len(prefix):]: params.pop(k) for k in list(params) if k.startswith(prefix)}
+        super().set_params(**params)
+        if changes:
+            self.train_config = self.resolved_config().replace(**changes)
+        return self
 
     def _carve_validation(self, y: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Indices (train, val): stratified, and group-aware when ``groups`` is given."""
@@ -84,12 +94,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             n_splits = max(2, round(1 / frac))
             if len(np.unique(groups)) < n_splits:
                 raise ValueError(f"only {len(np.unique(groups))} groups: too few for a {frac:.0%} validation part")
-            cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=self.seed)
+            cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=self.resolved_config().seed)
             return next(iter(cv.split(all_idx, y, groups)))
         try:
-            return train_test_split(all_idx, test_size=frac, stratify=y, random_state=self.seed)
+            return train_test_split(all_idx, test_size=frac, stratify=y, random_state=self.resolved_config().seed)
         except ValueError:  # a class too small to stratify
-            return train_test_split(all_idx, test_size=frac, random_state=self.seed)
+            return train_test_split(all_idx, test_size=frac, random_state=self.resolved_config().seed)
 
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, groups: Any = None) -> TorchClassifier:
         if not is_torch_model(self.model):
@@ -115,11 +125,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         channels = int(kwargs.get("in_channels", 1))
         if X.shape[1] % channels:
             raise ValueError(f"{X.shape[1]} features cannot be folded into {channels} channels")
-        seed_everything(self.seed)
+        config = self.resolved_config()
+        seed_everything(config.seed)
         self.model_ = create_model(self.model, len(self.classes_), X.shape[1] // channels, **kwargs)
         self._initialize(self.model_)
         start = time.perf_counter()
-        self.history_ = train_model(self.model_, X_tr, y_tr, X_val, y_val_enc, self._train_config(),
+        self.history_ = train_model(self.model_, X_tr, y_tr, X_val, y_val_enc, config,
                                     progress=self.verbose, loss_fn=self._training_loss(X_tr, y_tr))
         self.fit_time_ = time.perf_counter() - start
         return self
@@ -153,7 +164,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
         """Checkpoint the fitted network (``path.pt`` + ``path.json``) with the classes and estimator parameters."""
         check_is_fitted(self, "model_")
-        info = {"classes": self.classes_.tolist(), "estimator": self.get_params(),
+        params = self.get_params(deep=False)
+        params["train_config"] = self.resolved_config().to_dict()
+        info = {"classes": self.classes_.tolist(), "estimator": params,
                 "history": self.history_.to_dict(), "fit_time": self.fit_time_, **(extra or {})}
         return save_checkpoint(path, self.model_, info)
 
@@ -163,8 +176,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         model, info = load_checkpoint(path, device=device)
         if "classes" not in info:
             raise ValueError(f"checkpoint {path} has no 'classes'; it was not saved by TorchClassifier.save")
-        params = {k: v for k, v in info.get("estimator", {}).items() if k in cls._get_param_names()}
-        clf = cls(**params)
+        clf = cls(**_estimator_params(cls, info.get("estimator") or {}))
         clf.model_, clf.classes_ = model, np.asarray(info["classes"])
         clf.n_features_in_ = model.in_length * model.in_channels
         hist = info.get("history") or {}
@@ -172,3 +184,25 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         clf.history_, clf.fit_time_, clf.checkpoint_info_ = History(**hist), info.get("fit_time"), info
         clf.checkpoint_path_ = checkpoint_paths(path)[0]
         return clf
+
+
+def _estimator_params(cls: type, stored: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments of ``cls`` from a side-car's ``"estimator"``: ``train_config`` as written by
+    :meth:`TorchClassifier.save`, or -- a side-car of the earlier flat format -- rebuilt from the training settings
+    it listed one by one (a setting this version cannot read is left at its default: the weights are loaded, not
+    retrained)."""
+    names = set(cls._get_param_names())
+    params = {k: v for k, v in stored.items() if k in names and k != "train_config"}
+    if isinstance(stored.get("train_config"), dict):
+        params["train_config"] = TrainConfig.from_dict(stored["train_config"])
+    else:
+        settings = {f.name for f in fields(TrainConfig)}
+        config = TrainConfig()
+        for k, v in stored.items():
+            if k in settings:
+                try:
+                    config = config.replace(**{k: v})
+                except (ValueError, TypeError):
+                    pass
+        params["train_config"] = config
+    return params

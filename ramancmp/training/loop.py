@@ -11,6 +11,7 @@ Checkpoints (the file format) live in :mod:`ramancmp.training.checkpoint`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 import time
@@ -79,9 +80,15 @@ class Augment:
 AUGMENTATIONS = ("realistic",)  # the named augmentations besides True (Augment) and False
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Settings of :func:`train_model`. ``patience=None`` (or no validation data) trains all ``max_epochs``."""
+    """One training run, the ONE place it is configured: every knob of :func:`train_model`.
+
+    :class:`~ramancmp.training.TorchClassifier` and its subclasses take it whole (``train_config=``), the book's
+    profiles produce it (:func:`ramancmp.experiments.store.train_config`), :func:`train_model` reads it. Frozen: a
+    changed run is a new config (:meth:`replace`), so an estimator's parameter is never changed behind its back.
+    ``patience=None`` (or no validation data) trains all ``max_epochs``.
+    """
 
     max_epochs: int = 60
     batch_size: int = 32
@@ -100,8 +107,8 @@ class TrainConfig:
     noise: float = 0.01
     grad_clip: float | None = 5.0
     eval_batch_size: int = 256
-    device: str = "auto"
-    seed: int = 0
+    device: str = "auto"  # where the network trains; never part of what the weights are keyed by
+    seed: int = 0  # initial weights (the estimators seed them with it), batch order, augmentation, dropout
 
     def __post_init__(self) -> None:
         if self.schedule not in ("onecycle", "cosine", "constant"):
@@ -115,9 +122,52 @@ class TrainConfig:
             raise ValueError(f"augment must be True, False or one of {sorted(AUGMENTATIONS)}, got {self.augment!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be None (no early stopping) or >= 1, got {self.patience}")
+        if self.eval_batch_size < 1:
+            raise ValueError(f"eval_batch_size must be >= 1, got {self.eval_batch_size}")
+
+    def __repr__(self) -> str:  # the settings that differ from the defaults: what makes this run this run
+        default = TrainConfig()
+        changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                   if getattr(self, f.name) != getattr(default, f.name)]
+        return f"TrainConfig({', '.join(changed)})"
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some settings changed (validated like a new config); unknown names raise ``ValueError``."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"TrainConfig has no setting {', '.join(map(repr, unknown))}; its settings are "
+                             f"{', '.join(f.name for f in fields(self))}")
+        return dataclasses.replace(self, **changes)
+
+    # scikit-learn's nested-parameter protocol: ``clf.get_params()`` lists ``train_config__lr`` etc.,
+    # ``clone(clf)`` copies the config through it, and :meth:`TorchClassifier.set_params` replaces the config
+    # for ``train_config__<name>=...`` (a grid search over any knob)
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as JSON-ready values; an augmentation object becomes its fields plus ``"type"`` (its class
+        name), so :meth:`from_dict` rebuilds the same config."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if isinstance(self.augment, (Augment, RealisticAugment)):
+            out["augment"] = {"type": type(self.augment).__name__, **asdict(self.augment)}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The config :meth:`to_dict` wrote (unknown keys raise ``ValueError``)."""
+        data = dict(data)
+        augment = data.get("augment")
+        if isinstance(augment, dict):
+            kinds = {"Augment": Augment, "RealisticAugment": RealisticAugment}
+            augment = dict(augment)
+            kind = augment.pop("type", None)
+            if kind not in kinds:
+                raise ValueError(f"augment type {kind!r} is not one of {sorted(kinds)}")
+            data["augment"] = kinds[kind](**augment)
+        return cls().replace(**data)
 
     def augmenter(self) -> Augment | RealisticAugment | None:
         """The batch transform: :class:`Augment` for ``augment=True``, :class:`RealisticAugment` (with this
