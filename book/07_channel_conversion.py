@@ -20,8 +20,8 @@
 # * **(c) narrower channels** (a width multiplier).
 #
 # Two baselines, both trained on the same splits: chapter 5's DRSN-CW (loaded from its checkpoints when present),
-# whose stride-8 stem already cuts the 1024 points to 128 positions, and a **paper-faithful, full-resolution DRSN**
-# (Zhao et al.'s RSBU-CW layout in 1D: a 3-tap stem that does not downsample, three stages of four residual
+# whose stride-8 stem already cuts the 1024 points to 128 positions, and the **paper-layout DRSN** (`drsn_paper`,
+# at full resolution: Zhao et al.'s RSBU-CW layout in 1D, a 3-tap stem that does not downsample, three stages of four residual
 # shrinkage units with 4, 8 and 16 channels, and a 4-bin head in place of Zhao's global pooling, chosen on validation
 # data in chapter 5; `("drsn_paper", {})`), folded into 4 channels the same way.
 # Every row is timed in one run of the book's timing protocol, printed below the table.
@@ -116,7 +116,7 @@ rc.plots.pareto_figure(rows, title="Channel-conversion variants vs their DRSN (m
 # The rule, fixed before looking at the numbers (and shared with chapters 8 and 10,
 # `rc.claims.pick_fastest_within`): keep the **fastest variant whose mean accuracy is at most one point below its
 # baseline's**, or the most accurate one if none is. Each reading applies it with its own times: against the book's
-# DRSN and against the full-resolution DRSN, at batch 1 and batch 256, in eager PyTorch and ONNX Runtime.
+# DRSN and against the paper-layout DRSN, at batch 1 and batch 256, in eager PyTorch and ONNX Runtime.
 
 # %%
 judged = rc.claims.judge_claims(rows, keys=["channel_conversion_speedup"])  # the one place claims are judged

@@ -67,3 +67,61 @@ def test_every_citation_is_in_the_references(path):
 
 def test_the_checker_finds_an_undefined_abbreviation():
     assert _used_abbreviations("the XYZQ block and R040063 in H2O") == {"XYZQ"}
+
+
+# --- Terms and model names (issue 20, item 8). A chapter defines a term by setting it in bold in its markdown; such a
+# term must be a glossary head (or part of one: heads list their synonyms, "LDA (linear discriminant analysis),
+# shrinkage LDA"). Bold text that is not a term: run-in headings (ending in "." or ":"), enumerated options "(a) ...",
+# and the emphasis below. Every registry name a chapter uses (in code or prose, as a string) must be defined too.
+EMPHASIS = {"one", "one run", "one graph", "a shallow cut", "the classifier alone", "training/adaptation time",
+            "species", "wider wavenumber ranges", "species held out", "without flagged", "reading"}
+
+
+def _norm(term: str) -> str:
+    term = re.sub(r"[`*]", "", term).lower().replace("-", " ")
+    return " ".join(w.removesuffix("s") if len(w) > 3 else w for w in term.split())
+
+
+def _glossary_heads() -> list[str]:
+    return re.findall(r"^\*\*(.+?)\*\*", (BOOK / "glossary.md").read_text(encoding="utf-8"), flags=re.M)
+
+
+def _covered(term: str, heads: list[str]) -> bool:
+    parts = {_norm(p) for head in heads for p in re.split(r"[,/()]| or ", head) if p.strip()}
+    return _norm(term) in parts or any(_norm(term) in _norm(head) for head in heads)
+
+
+def _bold_terms(path: Path) -> set[str]:
+    cells = [c.source for c in jupytext.read(path).cells if c.cell_type == "markdown"]
+    found = set()
+    for term in re.findall(r"\*\*([^*\n]+?)\*\*", "\n".join(cells)):
+        term = term.strip()
+        if term.endswith((".", ":")) or re.match(r"\([a-z]\) ", term) or _norm(term) in {_norm(e) for e in EMPHASIS}:
+            continue
+        found.add(term)
+    return found
+
+
+def _registry_names_used(path: Path) -> set[str]:
+    from ramancmp.models import list_models
+
+    text = path.read_text(encoding="utf-8")
+    return {n for n in list_models() if re.search(rf"[\"'`]{re.escape(n)}[\"'`]", text)}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_bold_term_and_model_name_of_a_chapter_is_in_the_glossary(chapter):
+    heads = _glossary_heads()
+    missing = sorted(t for t in _bold_terms(chapter) if not _covered(t, heads))
+    assert not missing, f"{chapter.name} defines {missing} in bold: add them to book/glossary.md (or, if emphasis, " \
+                        "use *italics*)"
+    glossary = (BOOK / "glossary.md").read_text(encoding="utf-8")
+    names = sorted(n for n in _registry_names_used(chapter) if f"`{n}`" not in glossary)
+    assert not names, f"{chapter.name} uses the models {names}, which book/glossary.md does not name"
+
+
+def test_the_term_checker_matches_synonyms_and_plurals():
+    heads = ["LDA (linear discriminant analysis), shrinkage LDA", "Head, head bins", "MBConv"]
+    assert _covered("linear discriminant analysis", heads) and _covered("shrinkage LDA", heads)
+    assert _covered("head bin", heads) and _covered("MBConv", heads) and not _covered("MBConv blocks", heads)
+    assert not _covered("stochastic depth", heads)

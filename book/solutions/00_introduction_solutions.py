@@ -27,7 +27,9 @@ ds = rc.load_task("rruff-groups-10")
 
 # %%
 claims = pd.DataFrame(rc.claims.claims_table())
-claims["depends on hardware"] = claims["how_we_measure"].str.contains("latency")
+# A claim depends on the hardware when what it measures is a time: a latency, a training or inference time, seconds.
+claims["depends on hardware"] = (claims["how_we_measure"].str.contains(r"latency|\btime\b", regex=True)
+                                 | claims["unit"].eq("s"))
 claims[["statement", "value", "unit", "depends on hardware"]]
 
 # %%
