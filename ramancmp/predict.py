@@ -97,6 +97,18 @@ SHIFT_STEP = 1.0
 LARGE_SHIFT = 3.0
 """A best shift of at least this many cm^-1 is reported as a warning (check the instrument's calibration)."""
 SATURATION_RUN = 3
+LOW_WING = "steep rise at the low end"
+"""The named warning of a spectrum whose low end falls steadily over tens of cm^-1 (a laser/Rayleigh wing or an edge
+filter): that part is left out of the comparison. Without it a silicon wafer with a strong wing (decay length 60
+cm^-1) matched Bismutite, "carbonate", at 0.94. It fires on 1 of the 931 library spectra (Chabazite-Ca) and 13 of
+the 3,076 outside-group spectra."""
+WING_MIN_HALF = 25.0
+BROAD_BANDS = "only broad bands"
+"""The named warning of a spectrum whose strongest band is wider than :data:`BROAD_BAND_FWHM`: answered "not in
+library" (a glass's two broad humps were called amphibole at 0.920 after a baseline correction)."""
+BROAD_BAND_FWHM = 100.0
+"""cm^-1. The strongest band of the library spectra (task rruff-groups-10, 931): FWHM median 15, 99th percentile 54,
+largest 79 cm^-1; of the outside-group spectra 142 of 3,076 are wider than 50. A basaltic glass's humps: 150-250."""
 
 
 def resolve_checkpoint(model: str | Path, task: str = DEFAULT_TASK) -> Path:
@@ -344,7 +356,7 @@ class Identifier:
         for n, reading in enumerate(readings):
             matches = _top_matches(self, sims[n], shifts[n], top)
             pred = _prediction(reading, self.class_names, proba[n], top, float(scores[n]),
-                               bool(scores[n] > threshold), M[n], notes[n])
+                               bool(scores[n] > threshold) and not _broad(notes[n]), M[n], notes[n])
             pred["matches"] = matches
             nn = matches[0]
             pred["nearest"] = {"mineral": nn["mineral"], "rruff_id": nn["rruff_id"], "cosine": nn["similarity"],
@@ -538,7 +550,9 @@ def _as_reading(spectrum: Any) -> Reading:
             not np.all(np.isfinite(inten)):
         raise ValueError("wavenumbers and intensities must be finite 1-D arrays of the same length")
     order = np.argsort(wn, kind="stable")
-    return Reading(Spectrum(wavenumber=wn[order], intensity=inten[order], source="<array>"), "in memory")
+    return Reading(Spectrum(wavenumber=wn[order], intensity=inten[order], mineral="", rruff_id="", sample_id=None,
+                            laser_nm=None, orientation=None, processing=None, locality=None, source="<array>"),
+                   "in memory")
 
 
 def _prediction(reading: Reading, class_names: list[str], p: np.ndarray, top: int, score: float | None,
@@ -856,7 +870,55 @@ def _prepare(reading: Reading, config: PreprocessConfig, baseline: str) -> tuple
                                 sample_id=spectrum.sample_id, laser_nm=spectrum.laser_nm, orientation=None,
                                 processing="corrected", locality=None, source=spectrum.source)
     row = preprocess_spectrum(spectrum, cfg)
+    wing_end = _low_wing(grid[mask], row[mask])
+    if wing_end is not None:
+        lo = float(grid[mask][0])
+        mask = mask & (grid >= wing_end)
+        if mask.mean() < MIN_COVERAGE:
+            raise ValueError(f"a steep rise toward the low end ({lo:.0f}-{wing_end:.0f} cm^-1, a laser/Rayleigh wing "
+                             f"or an edge filter) leaves {mask.mean():.0%} of the grid to compare; at least "
+                             f"{MIN_COVERAGE:.0%} is needed")
+        row = np.where(mask, row, 0.0)
+        notes.append(f"{LOW_WING}: {lo:.0f}-{wing_end:.0f} cm^-1 falls steadily from the low end (a laser/Rayleigh "
+                     "wing, an edge filter or a boson peak, not a band); left out of the comparison")
+    width = _strongest_band_fwhm(grid[mask], row[mask])
+    if width > BROAD_BAND_FWHM:
+        notes.append(f"{BROAD_BANDS}: the strongest band is {width:.0f} cm^-1 wide (FWHM), wider than any library "
+                     f"spectrum's ({BROAD_BAND_FWHM:g} cm^-1 allowed): a glass or amorphous material, or a band "
+                     "made by the baseline correction -- not identified")
     return row, mask, notes
+
+
+def _low_wing(g: np.ndarray, v: np.ndarray) -> float | None:
+    """Where a steady fall from the low end of the covered range ends (the first point below 5 % of the edge
+    value), or None: the edge is the highest point of its first 40 cm^-1, at least half the spectrum's maximum, and
+    it takes at least :data:`WING_MIN_HALF` cm^-1 to fall to half (a band's tail falls within a few)."""
+    if len(v) < 8:
+        return None
+    v = v - np.quantile(v, 0.05)
+    top = v.max()
+    k40 = max(int(np.searchsorted(g, g[0] + 40.0)), 2)
+    if top <= 0 or np.argmax(v[:k40]) > 1 or v[0] < 0.5 * top:
+        return None
+    below = np.flatnonzero(v < v[0] / 2)
+    if not below.size or g[below[0]] - g[0] < WING_MIN_HALF:
+        return None
+    end = np.flatnonzero(v < 0.05 * v[0])
+    return float(g[end[0]]) if end.size else float(g[-1])
+
+
+def _strongest_band_fwhm(g: np.ndarray, v: np.ndarray) -> float:
+    """The full width at half maximum (cm^-1) of the strongest band above the spectrum's 5 % quantile."""
+    if len(v) < 3:
+        return 0.0
+    v = v - np.quantile(v, 0.05)
+    i = int(np.argmax(v))
+    half = v[i] / 2
+    left = np.flatnonzero(v[:i] <= half)
+    right = np.flatnonzero(v[i:] <= half)
+    lo = g[left[-1]] if left.size else g[0]
+    hi = g[i + right[0]] if right.size else g[-1]
+    return float(hi - lo)
 
 
 def _warnings(spectrum: Any) -> list[str]:
@@ -953,8 +1015,13 @@ def _network_answers(predictor: Predictor, X: np.ndarray, M: np.ndarray, reading
         accepted = scores > clf.threshold_
     else:
         scores, accepted = [None] * len(X), np.ones(len(X), bool)
-    return [_prediction(r, predictor.class_names, proba[n], top, scores[n], bool(accepted[n]), M[n], notes[n])
+    return [_prediction(r, predictor.class_names, proba[n], top, scores[n],
+                        bool(accepted[n]) and not (predictor.open_set and _broad(notes[n])), M[n], notes[n])
             for n, r in enumerate(readings)]
+
+
+def _broad(notes: list[str]) -> bool:
+    return any(w.startswith(BROAD_BANDS) for w in notes)
 
 
 DISTRIBUTION_SHIFT = "distribution shift"
