@@ -195,7 +195,8 @@ class Identifier:
         self.user_references = 0
         self.library_size = len(self.library_X)
         self._key, self._cache_folder = key, cache_folder
-        self._calibration = calibration  # (train, val, X_unknown), or a callable returning them (loaded lazily)
+        # (X_library, y_library, X_val, X_unknown) of the calibration split, or a callable returning it (lazily)
+        self._calibration = calibration
         self._shift_rules: dict[float, dict[str, float]] = {}
         self._lib_sq = None
 
@@ -213,7 +214,7 @@ class Identifier:
         X_unknown = np.asarray(X_unknown, dtype=np.float32)
         rule = _calibrate(X[train], y[train], X[val], y[val], X_unknown, len(class_names))
         return cls(X, y, class_names, _rows_of(meta, len(X)), preprocess, rule, task=task,
-                   calibration=(train, val, X_unknown))
+                   calibration=(X[train], y[train], X[val], X_unknown))
 
     @classmethod
     def for_task(cls, task: str = DEFAULT_TASK, cache: bool = True) -> Identifier:
@@ -244,9 +245,9 @@ class Identifier:
         if loaded is not None:
             X, y, names, rows, rule = loaded
         else:
-            X, y, names, meta, calibration = _task_library(task, config)
-            train, val, X_unknown = calibration
+            X, y, names, meta, (train, val, X_unknown) = _task_library(task, config)
             rule = _calibrate(X[train], y[train], X[val], y[val], X_unknown, len(names))
+            calibration = (X[train], y[train], X[val], X_unknown)
             rows = _rows_of(meta, len(X))
             loader = calibration
             if cache:
@@ -271,10 +272,9 @@ class Identifier:
             if calibration is None:
                 raise ValueError("this library has no calibration data: it cannot choose a threshold for a shift")
             self._calibration = calibration
-            train, val, X_unknown = calibration
-            lib, labels = self.library_X[train], self.library_y[train]
+            lib, labels, X_val, X_unknown = calibration
             n = len(self.class_names)
-            val_scores = self._scores(_search(self.library_X[val], None, lib, max_shift)[0], labels, n)
+            val_scores = self._scores(_search(X_val, None, lib, max_shift)[0], labels, n)
             unk_scores = self._scores(_search(X_unknown, None, lib, max_shift)[0], labels, n)
             thr = float(np.quantile(unk_scores, UNKNOWN_REJECTION, method="higher"))
             self._shift_rules[max_shift] = {"threshold": thr,
@@ -290,9 +290,9 @@ class Identifier:
         import hashlib
 
         if self._key is None:
-            train, val, X_unknown = self._calibration
             h = hashlib.sha256()
-            for part in (self.library_X, self.library_y, np.asarray(train, np.int64), np.asarray(val, np.int64),
+            lib, labels, X_val, X_unknown = self._calibration
+            for part in (np.asarray(lib, np.float32), np.asarray(labels, np.int64), np.asarray(X_val, np.float32),
                          np.asarray(X_unknown, np.float32)):
                 h.update(np.ascontiguousarray(part).tobytes())
             h.update(f"{UNKNOWN_REJECTION}|{SHIFT_STEP}|{self.rule['score']}|{self.rule['temperature']!r}".encode())
@@ -309,6 +309,25 @@ class Identifier:
 
     def _scores(self, sims: np.ndarray, labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
         return _open_set_scores(self._class_logits(sims, labels, n_classes), self.rule)
+
+    def without(self, rruff_ids: list[str] | tuple[str, ...]) -> Identifier:
+        """A copy whose library leaves out every spectrum of the given RRUFF samples (``--hold-out``): to identify a
+        sample's spectrum against the *other* samples, as a spectrum from outside the library would be. The rule
+        stays (it was chosen with the calibration split's training part as the library)."""
+        ids = {str(i).strip() for i in rruff_ids if str(i).strip()}
+        known = {r["rruff_id"] for r in self.library_rows}
+        missing = sorted(ids - known)
+        if missing:
+            raise ValueError(f"--hold-out: no library spectrum has RRUFF ID {', '.join(missing)} (IDs look like "
+                             "R040068; the report's matches list them)")
+        keep = np.array([r["rruff_id"] not in ids for r in self.library_rows])
+        out = Identifier(self.library_X[keep], self.library_y[keep], self.class_names,
+                         [r for r, k in zip(self.library_rows, keep) if k], self.preprocess, self.rule, task=self.task,
+                         key=self._key, cache_folder=self._cache_folder, calibration=self._calibration)
+        out._shift_rules = self._shift_rules
+        out.notes = [*self.notes, f"held out of the library: every spectrum of {', '.join(sorted(ids))} "
+                                  f"({int((~keep).sum())} spectra)"]
+        return out
 
     # ------------------------------------------------------------------------------------------- references
     def add_references(self, readings: list[Reading], baseline: str) -> list[dict[str, str]]:
@@ -487,7 +506,11 @@ def _task_library(task: str, config: PreprocessConfig) -> tuple[Any, ...]:
 
 
 def _task_calibration(task: str, config: PreprocessConfig) -> Any:
-    return lambda: _task_library(task, config)[4]
+    def load() -> tuple[np.ndarray, ...]:
+        X, y, _names, _meta, (train, val, X_unknown) = _task_library(task, config)
+        return X[train], y[train], X[val], X_unknown
+
+    return load
 
 
 _INDEX_RULE = ("temperature", "threshold", "validation_unknowns_rejected", "validation_knowns_accepted")
@@ -934,7 +957,7 @@ def predict_paths(model: str | Path | Predictor | Identifier | None, paths: list
                   task: str = DEFAULT_TASK, open_set: bool = True, *, baseline: str = "auto",
                   max_shift: float = DEFAULT_MAX_SHIFT, library: str | Path | None = None,
                   x_column: str | int | None = None, y_column: str | int | None = None,
-                  plot_dir: str | Path | None = None) -> dict[str, Any]:
+                  plot_dir: str | Path | None = None, hold_out: list[str] | None = None) -> dict[str, Any]:
     """Identify every spectrum in ``paths``; returns ``{"model", "predictions", "errors"}``.
 
     ``model``: ``None`` (:func:`default_model`), ``"library"``, a network name / checkpoint path, or a
@@ -943,6 +966,7 @@ def predict_paths(model: str | Path | Predictor | Identifier | None, paths: list
     ``max_shift``: the calibration tolerance of the library search in cm^-1 (0: none). ``library``: a folder (or
     file, or zip) of the lab's own reference spectra added to the library search. ``x_column``/``y_column``: which
     columns of a many-column table to use. ``plot_dir``: write one HTML figure per spectrum there (plotly, offline).
+    ``hold_out``: RRUFF sample IDs whose spectra are left out of the library search (:meth:`Identifier.without`).
 
     ``model``: what was used (:meth:`Predictor.info`: name, task, profile, checkpoint, open-set rule).
     ``predictions``: one ``{"source", "reader", "label_in_file", "identified", "score", "top": [{"class",
@@ -971,6 +995,10 @@ def predict_paths(model: str | Path | Predictor | Identifier | None, paths: list
     is_library = isinstance(predictor, Identifier)
     if library is not None and not is_library:
         raise ValueError("--library adds reference spectra to the library search; use it with --model library")
+    if hold_out:
+        if not is_library:
+            raise ValueError("--hold-out leaves samples out of the library search; use it with --model library")
+        predictor = predictor.without(hold_out)
     readings, errors = read_inputs(list(paths), x_column=x_column, y_column=y_column)
     if library is not None:
         refs, ref_errors = read_inputs([library])

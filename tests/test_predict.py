@@ -194,7 +194,8 @@ def _readme_example() -> str:
 @pytest.mark.slow
 def test_the_readme_predict_example_works_as_written(tmp_path, monkeypatch):
     """The README's commands, run as written in a folder holding the data cache: no trained network exists, so the
-    library search answers -- the albite is a feldspar, the gypsum (in none of the ten groups) not in library."""
+    library search answers -- the albite, its sample held out of the library, is a feldspar found through another
+    albite sample; the gypsum (in none of the ten groups) is not in library. Fails if identification breaks."""
     import shutil
     import subprocess
     import sys
@@ -218,6 +219,9 @@ def test_the_readme_predict_example_works_as_written(tmp_path, monkeypatch):
     assert "model: library search (1-NN cosine)" in out and "no checkpoint" in out and "open-set rule" in out
     albite, gypsum = out.split("\n\n")[1], out.split("\n\n")[2]
     assert "Albite" in albite and "-> feldspar" in albite
+    assert "held out of the library: every spectrum of R040068" in out
+    assert "R040068 " not in albite.split("top library")[1]
+    assert "nearest library spectrum: Albite R" in albite
     assert "Gypsum" in gypsum and "-> not in library (score" in gypsum
     assert "2 classified, 0 failed; 1 of them not in library" in out
 
@@ -355,6 +359,19 @@ def test_a_raw_spectrum_is_baseline_corrected_when_it_looks_uncorrected(library_
     assert not predict_paths(library_predictor, [clean])["predictions"][0]["baseline_corrected"]
 
 
+def test_held_out_samples_leave_the_library(library_predictor, tmp_path):
+    query = write_xy(tmp_path / "quartz.txt", LIB_WN, lines(SPECIES["Quartz"][1]) + 1.0)
+    ids = {r["rruff_id"] for r in library_predictor.library_rows if r["mineral"] == "Quartz"}
+    first = sorted(ids)[0]
+    report = predict_paths(library_predictor, [query], hold_out=[first])
+    pred = report["predictions"][0]
+    assert pred["nearest"]["mineral"] == "Quartz" and all(m["rruff_id"] != first for m in pred["matches"])
+    assert any(first in n for n in report["model"]["notes"])
+    assert library_predictor.library_size == 16  # the original is untouched
+    with pytest.raises(ValueError, match="no library spectrum has RRUFF ID R999"):
+        predict_paths(library_predictor, [query], hold_out=["R999"])
+
+
 def test_saturated_bands_are_reported(library_predictor, tmp_path):
     y = np.minimum(lines(SPECIES["Quartz"][1]) + 1.0, 60.0)
     pred = predict_paths(library_predictor, [write_xy(tmp_path / "sat.txt", LIB_WN, y)])["predictions"][0]
@@ -439,10 +456,12 @@ def test_the_numpy_rule_is_the_open_set_classifiers(library_predictor):
     from ramancmp.models import LibrarySearch, OpenSetClassifier
 
     ident = library_predictor
-    train, val, X_unknown = ident._calibration
+    idx = np.arange(ident.library_size)  # the fixture's split
+    train, val = idx[idx % 4 != 3], idx[idx % 4 == 3]
     X, y = ident.library_X, ident.library_y
     clf = OpenSetClassifier(LibrarySearch(), unknown_rejection=0.95).fit(X[train], y[train], X_val=X[val],
-                                                                         y_val=y[val], X_unknown=X_unknown)
+                                                                         y_val=y[val],
+                                                                         X_unknown=ident._calibration[3])
     rule = ident.rule
     assert rule["score"] == clf.score_
     assert rule["temperature"] == pytest.approx(clf.temperature_, rel=1e-3)
