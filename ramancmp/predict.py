@@ -55,10 +55,13 @@ from typing import Any
 import numpy as np
 
 from ramancmp.config import CHECKPOINT_DIR_ENV, DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir, data_dir, env_setting
+from ramancmp.data import list_tasks, load_task, make_split, species_halves
+from ramancmp.data.cache import archive_path
 from ramancmp.data.instruments import Reading, read_inputs
 from ramancmp.data.preprocess import PreprocessConfig, coverage_mask, coverage_problem, preprocess_spectrum
 from ramancmp.data.rruff import Spectrum
-from ramancmp.fileio import file_sha256, write_json_atomic
+from ramancmp.data.tasks import GROUPS_CSV, source_fingerprint
+from ramancmp.fileio import atomic_path, file_sha256, write_json_atomic
 from ramancmp.fileio import printable as _p
 
 __all__ = ["DISTRIBUTION_SHIFT", "LIBRARY", "NOT_IN_LIBRARY", "Identifier", "Predictor", "default_model",
@@ -221,8 +224,6 @@ class Identifier:
         """The task's library (every spectrum of the task) and its open-set rule, from the data cache's archive;
         loaded from ``<data cache>/cache/predict-library-*.npz`` when it is there and intact, else built (seconds)
         and saved there."""
-        from ramancmp.data.cache import archive_path
-        from ramancmp.data.tasks import GROUPS_CSV, source_fingerprint
 
         if task not in UNKNOWNS_TASK:
             raise ValueError(f"the library search's open-set rule is defined for tasks {sorted(UNKNOWNS_TASK)}, "
@@ -495,7 +496,6 @@ def _rows_of(meta: Any, n: int) -> list[dict[str, Any]]:
 
 def _task_library(task: str, config: PreprocessConfig) -> tuple[Any, ...]:
     """The task's spectra, classes and metadata, and its calibration split ``(train, val, X_unknown)``."""
-    from ramancmp.data import load_task, make_split, species_halves
 
     ds = load_task(task, preprocess=config)
     unknown = load_task(UNKNOWNS_TASK[ds.task], preprocess=ds.preprocess)
@@ -518,7 +518,6 @@ _INDEX_RULE = ("temperature", "threshold", "validation_unknowns_rejected", "vali
 
 def _write_index(path: Path, X: np.ndarray, y: np.ndarray, names: list[str], rows: list[dict[str, Any]],
                  rule: dict[str, Any]) -> None:
-    from ramancmp.fileio import atomic_path
 
     try:
         with atomic_path(path, suffix=".npz") as tmp:
@@ -625,7 +624,6 @@ class Predictor:
         self.classifier = net
         if not open_set:
             return
-        from ramancmp.data import list_tasks, load_task
 
         if self.task not in UNKNOWNS_TASK or self.task not in list_tasks():
             self.notes.append(f"no open-set rule for task {self.task!r}: every spectrum is forced into a class")
@@ -640,7 +638,6 @@ class Predictor:
 
     def _calibrate(self, estimator: Any, ds: Any) -> Any:
         """Temperature and threshold on the first by-sample split and half of the unknown species."""
-        from ramancmp.data import load_task, make_split, species_halves
         from ramancmp.models.open_set import OpenSetClassifier
 
         unknown = load_task(UNKNOWNS_TASK[ds.task], preprocess=ds.preprocess)
