@@ -26,14 +26,24 @@ cannot be read, or that does not cover the model's wavenumber grid, is reported 
 files are still classified.
 
 **Which model.** Without ``--model``: the book's default network (``PREDICT_MODEL``,
-:mod:`ramancmp.config`) when its checkpoint exists, else the **library search** -- 1-NN cosine similarity to every
-spectrum of the task (:class:`ramancmp.models.LibrarySearch`), which needs no training, so ``predict`` works on a
-fresh clone right after ``data fetch``. ``--model library`` forces the library search; ``--model NAME`` a network:
+:mod:`ramancmp.config`) when its checkpoint exists, else the **library search** (:class:`Identifier`) -- 1-NN cosine
+similarity to every spectrum of the task, which needs no training, so ``predict`` works on a fresh clone right after
+``data fetch``. The library search is numpy only (no torch, no scikit-learn: a fresh process answers in about a
+second) and its preprocessed library and rule are kept in the data cache, keyed by the archive's fingerprint and the
+preprocessing (``benchmarks/predict_speed.py`` measures both paths). ``--model library`` forces the library search;
+``--hold-out ID`` leaves RRUFF samples out of it; ``--model NAME`` a network:
 a checkpoint (``name.pt`` + ``name.json`` from :meth:`ramancmp.experiments.evaluation.EvaluationResult.save_checkpoint`
 or :func:`ramancmp.training.save_checkpoint` with ``class_names`` and ``preprocess`` in its extra info) or a model
 name, looked up as ``<task>/<name>.pt`` under :func:`ramancmp.config.checkpoints_dir` (``$RAMANCMP_CHECKPOINT_DIR``
 if set), then the full profile's ``checkpoints/`` and the quick profile's ``build/quick/checkpoints``; where no
 model was saved explicitly, the book's stored network of the first by-sample split is used.
+
+**Guards.** A network's answer is checked for distribution shift before it is trusted: the input's library score
+must be above the library search's own threshold, else the answer is "not in library" with a ``distribution
+shift`` warning (a strong fluorescence background, SNR 3 noise and pure noise had been given classes at p near 1).
+A steady rise at the low end of the range (a Rayleigh wing, an edge filter) is left out of the comparison
+(:data:`LOW_WING`), and a spectrum whose strongest band is wider than any library spectrum's is not identified
+(:data:`BROAD_BANDS`): without them a silicon wafer with a strong wing was called carbonate at 0.94.
 
 **"Not in library".** Every model is wrapped in :class:`ramancmp.models.OpenSetClassifier`, fitted on the task's
 first by-sample split (seed ``DEFAULT_SEED``; a stored network was trained on its training part): temperature
