@@ -109,11 +109,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from ramancmp.predict import format_predictions, predict_paths, write_csv
 
     model = args.model
-    if args.library is not None and model is None:
-        model = "library"  # your references join the library search
+    if (args.library is not None or args.hold_out) and model is None:
+        model = "library"  # your references join (held-out samples leave) the library search
     report = predict_paths(model, args.paths, top=args.top, open_set=not args.closed_set, baseline=args.baseline,
                            max_shift=args.max_shift, library=args.library, x_column=args.x_column,
-                           y_column=args.y_column, plot_dir=args.plot)
+                           y_column=args.y_column, plot_dir=args.plot,
+                           hold_out=args.hold_out.split(",") if args.hold_out else None)
     if args.csv is not None:
         print(f"wrote {write_csv(report, args.csv)}", file=sys.stderr)
     print(json.dumps(jsonable(report), indent=2, allow_nan=False) if args.json else format_predictions(report))
@@ -247,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, default=None, metavar="DIR",
                    help="write an HTML figure per spectrum (plotly, works offline) of it over its best matches")
     p.add_argument("--csv", type=Path, default=None, metavar="FILE", help="also write one CSV row per file")
+    p.add_argument("--hold-out", default=None, metavar="IDS",
+                   help="RRUFF sample IDs (comma-separated, e.g. R040068) left out of the library search: identify a "
+                        "sample's spectrum against the other samples only")
     p.set_defaults(func=_cmd_predict)
     return parser
 

@@ -26,14 +26,24 @@ cannot be read, or that does not cover the model's wavenumber grid, is reported 
 files are still classified.
 
 **Which model.** Without ``--model``: the book's default network (``PREDICT_MODEL``,
-:mod:`ramancmp.config`) when its checkpoint exists, else the **library search** -- 1-NN cosine similarity to every
-spectrum of the task (:class:`ramancmp.models.LibrarySearch`), which needs no training, so ``predict`` works on a
-fresh clone right after ``data fetch``. ``--model library`` forces the library search; ``--model NAME`` a network:
+:mod:`ramancmp.config`) when its checkpoint exists, else the **library search** (:class:`Identifier`) -- 1-NN cosine
+similarity to every spectrum of the task, which needs no training, so ``predict`` works on a fresh clone right after
+``data fetch``. The library search is numpy only (no torch, no scikit-learn: a fresh process answers in about a
+second) and its preprocessed library and rule are kept in the data cache, keyed by the archive's fingerprint and the
+preprocessing (``benchmarks/predict_speed.py`` measures both paths). ``--model library`` forces the library search;
+``--hold-out ID`` leaves RRUFF samples out of it; ``--model NAME`` a network:
 a checkpoint (``name.pt`` + ``name.json`` from :meth:`ramancmp.experiments.evaluation.EvaluationResult.save_checkpoint`
 or :func:`ramancmp.training.save_checkpoint` with ``class_names`` and ``preprocess`` in its extra info) or a model
 name, looked up as ``<task>/<name>.pt`` under :func:`ramancmp.config.checkpoints_dir` (``$RAMANCMP_CHECKPOINT_DIR``
 if set), then the full profile's ``checkpoints/`` and the quick profile's ``build/quick/checkpoints``; where no
 model was saved explicitly, the book's stored network of the first by-sample split is used.
+
+**Guards.** A network's answer is checked for distribution shift before it is trusted: the input's library score
+must be above the library search's own threshold, else the answer is "not in library" with a ``distribution
+shift`` warning (a strong fluorescence background, SNR 3 noise and pure noise had been given classes at p near 1).
+A steady rise at the low end of the range (a Rayleigh wing, an edge filter) is left out of the comparison
+(:data:`LOW_WING`), and a spectrum whose strongest band is wider than any library spectrum's is not identified
+(:data:`BROAD_BANDS`): without them a silicon wafer with a strong wing was called carbonate at 0.94.
 
 **"Not in library".** Every model is wrapped in :class:`ramancmp.models.OpenSetClassifier`, fitted on the task's
 first by-sample split (seed ``DEFAULT_SEED``; a stored network was trained on its training part): temperature
@@ -55,10 +65,13 @@ from typing import Any
 import numpy as np
 
 from ramancmp.config import CHECKPOINT_DIR_ENV, DEFAULT_SEED, PREDICT_MODEL, checkpoints_dir, data_dir, env_setting
+from ramancmp.data import list_tasks, load_task, make_split, species_halves
+from ramancmp.data.cache import archive_path
 from ramancmp.data.instruments import Reading, read_inputs
 from ramancmp.data.preprocess import PreprocessConfig, coverage_mask, coverage_problem, preprocess_spectrum
 from ramancmp.data.rruff import Spectrum
-from ramancmp.fileio import file_sha256, write_json_atomic
+from ramancmp.data.tasks import GROUPS_CSV, source_fingerprint
+from ramancmp.fileio import atomic_path, file_sha256, write_json_atomic
 from ramancmp.fileio import printable as _p
 
 __all__ = ["DISTRIBUTION_SHIFT", "LIBRARY", "NOT_IN_LIBRARY", "Identifier", "Predictor", "default_model",
@@ -97,6 +110,18 @@ SHIFT_STEP = 1.0
 LARGE_SHIFT = 3.0
 """A best shift of at least this many cm^-1 is reported as a warning (check the instrument's calibration)."""
 SATURATION_RUN = 3
+LOW_WING = "steep rise at the low end"
+"""The named warning of a spectrum whose low end falls steadily over tens of cm^-1 (a laser/Rayleigh wing or an edge
+filter): that part is left out of the comparison. Without it a silicon wafer with a strong wing (decay length 60
+cm^-1) matched Bismutite, "carbonate", at 0.94. It fires on 1 of the 931 library spectra (Chabazite-Ca) and 13 of
+the 3,076 outside-group spectra."""
+WING_MIN_HALF = 25.0
+BROAD_BANDS = "only broad bands"
+"""The named warning of a spectrum whose strongest band is wider than :data:`BROAD_BAND_FWHM`: answered "not in
+library" (a glass's two broad humps were called amphibole at 0.920 after a baseline correction)."""
+BROAD_BAND_FWHM = 100.0
+"""cm^-1. The strongest band of the library spectra (task rruff-groups-10, 931): FWHM median 15, 99th percentile 54,
+largest 79 cm^-1; of the outside-group spectra 142 of 3,076 are wider than 50. A basaltic glass's humps: 150-250."""
 
 
 def resolve_checkpoint(model: str | Path, task: str = DEFAULT_TASK) -> Path:
@@ -183,7 +208,8 @@ class Identifier:
         self.user_references = 0
         self.library_size = len(self.library_X)
         self._key, self._cache_folder = key, cache_folder
-        self._calibration = calibration  # (train, val, X_unknown), or a callable returning them (loaded lazily)
+        # (X_library, y_library, X_val, X_unknown) of the calibration split, or a callable returning it (lazily)
+        self._calibration = calibration
         self._shift_rules: dict[float, dict[str, float]] = {}
         self._lib_sq = None
 
@@ -201,15 +227,13 @@ class Identifier:
         X_unknown = np.asarray(X_unknown, dtype=np.float32)
         rule = _calibrate(X[train], y[train], X[val], y[val], X_unknown, len(class_names))
         return cls(X, y, class_names, _rows_of(meta, len(X)), preprocess, rule, task=task,
-                   calibration=(train, val, X_unknown))
+                   calibration=(X[train], y[train], X[val], X_unknown))
 
     @classmethod
     def for_task(cls, task: str = DEFAULT_TASK, cache: bool = True) -> Identifier:
         """The task's library (every spectrum of the task) and its open-set rule, from the data cache's archive;
         loaded from ``<data cache>/cache/predict-library-*.npz`` when it is there and intact, else built (seconds)
         and saved there."""
-        from ramancmp.data.cache import archive_path
-        from ramancmp.data.tasks import GROUPS_CSV, source_fingerprint
 
         if task not in UNKNOWNS_TASK:
             raise ValueError(f"the library search's open-set rule is defined for tasks {sorted(UNKNOWNS_TASK)}, "
@@ -232,9 +256,9 @@ class Identifier:
         if loaded is not None:
             X, y, names, rows, rule = loaded
         else:
-            X, y, names, meta, calibration = _task_library(task, config)
-            train, val, X_unknown = calibration
+            X, y, names, meta, (train, val, X_unknown) = _task_library(task, config)
             rule = _calibrate(X[train], y[train], X[val], y[val], X_unknown, len(names))
+            calibration = (X[train], y[train], X[val], X_unknown)
             rows = _rows_of(meta, len(X))
             loader = calibration
             if cache:
@@ -259,10 +283,9 @@ class Identifier:
             if calibration is None:
                 raise ValueError("this library has no calibration data: it cannot choose a threshold for a shift")
             self._calibration = calibration
-            train, val, X_unknown = calibration
-            lib, labels = self.library_X[train], self.library_y[train]
+            lib, labels, X_val, X_unknown = calibration
             n = len(self.class_names)
-            val_scores = self._scores(_search(self.library_X[val], None, lib, max_shift)[0], labels, n)
+            val_scores = self._scores(_search(X_val, None, lib, max_shift)[0], labels, n)
             unk_scores = self._scores(_search(X_unknown, None, lib, max_shift)[0], labels, n)
             thr = float(np.quantile(unk_scores, UNKNOWN_REJECTION, method="higher"))
             self._shift_rules[max_shift] = {"threshold": thr,
@@ -278,9 +301,9 @@ class Identifier:
         import hashlib
 
         if self._key is None:
-            train, val, X_unknown = self._calibration
             h = hashlib.sha256()
-            for part in (self.library_X, self.library_y, np.asarray(train, np.int64), np.asarray(val, np.int64),
+            lib, labels, X_val, X_unknown = self._calibration
+            for part in (np.asarray(lib, np.float32), np.asarray(labels, np.int64), np.asarray(X_val, np.float32),
                          np.asarray(X_unknown, np.float32)):
                 h.update(np.ascontiguousarray(part).tobytes())
             h.update(f"{UNKNOWN_REJECTION}|{SHIFT_STEP}|{self.rule['score']}|{self.rule['temperature']!r}".encode())
@@ -297,6 +320,25 @@ class Identifier:
 
     def _scores(self, sims: np.ndarray, labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
         return _open_set_scores(self._class_logits(sims, labels, n_classes), self.rule)
+
+    def without(self, rruff_ids: list[str] | tuple[str, ...]) -> Identifier:
+        """A copy whose library leaves out every spectrum of the given RRUFF samples (``--hold-out``): to identify a
+        sample's spectrum against the *other* samples, as a spectrum from outside the library would be. The rule
+        stays (it was chosen with the calibration split's training part as the library)."""
+        ids = {str(i).strip() for i in rruff_ids if str(i).strip()}
+        known = {r["rruff_id"] for r in self.library_rows}
+        missing = sorted(ids - known)
+        if missing:
+            raise ValueError(f"--hold-out: no library spectrum has RRUFF ID {', '.join(missing)} (IDs look like "
+                             "R040068; the report's matches list them)")
+        keep = np.array([r["rruff_id"] not in ids for r in self.library_rows])
+        out = Identifier(self.library_X[keep], self.library_y[keep], self.class_names,
+                         [r for r, k in zip(self.library_rows, keep) if k], self.preprocess, self.rule, task=self.task,
+                         key=self._key, cache_folder=self._cache_folder, calibration=self._calibration)
+        out._shift_rules = self._shift_rules
+        out.notes = [*self.notes, f"held out of the library: every spectrum of {', '.join(sorted(ids))} "
+                                  f"({int((~keep).sum())} spectra)"]
+        return out
 
     # ------------------------------------------------------------------------------------------- references
     def add_references(self, readings: list[Reading], baseline: str) -> list[dict[str, str]]:
@@ -344,7 +386,7 @@ class Identifier:
         for n, reading in enumerate(readings):
             matches = _top_matches(self, sims[n], shifts[n], top)
             pred = _prediction(reading, self.class_names, proba[n], top, float(scores[n]),
-                               bool(scores[n] > threshold), M[n], notes[n])
+                               bool(scores[n] > threshold) and not _broad(notes[n]), M[n], notes[n])
             pred["matches"] = matches
             nn = matches[0]
             pred["nearest"] = {"mineral": nn["mineral"], "rruff_id": nn["rruff_id"], "cosine": nn["similarity"],
@@ -464,7 +506,6 @@ def _rows_of(meta: Any, n: int) -> list[dict[str, Any]]:
 
 def _task_library(task: str, config: PreprocessConfig) -> tuple[Any, ...]:
     """The task's spectra, classes and metadata, and its calibration split ``(train, val, X_unknown)``."""
-    from ramancmp.data import load_task, make_split, species_halves
 
     ds = load_task(task, preprocess=config)
     unknown = load_task(UNKNOWNS_TASK[ds.task], preprocess=ds.preprocess)
@@ -475,7 +516,11 @@ def _task_library(task: str, config: PreprocessConfig) -> tuple[Any, ...]:
 
 
 def _task_calibration(task: str, config: PreprocessConfig) -> Any:
-    return lambda: _task_library(task, config)[4]
+    def load() -> tuple[np.ndarray, ...]:
+        X, y, _names, _meta, (train, val, X_unknown) = _task_library(task, config)
+        return X[train], y[train], X[val], X_unknown
+
+    return load
 
 
 _INDEX_RULE = ("temperature", "threshold", "validation_unknowns_rejected", "validation_knowns_accepted")
@@ -483,7 +528,6 @@ _INDEX_RULE = ("temperature", "threshold", "validation_unknowns_rejected", "vali
 
 def _write_index(path: Path, X: np.ndarray, y: np.ndarray, names: list[str], rows: list[dict[str, Any]],
                  rule: dict[str, Any]) -> None:
-    from ramancmp.fileio import atomic_path
 
     try:
         with atomic_path(path, suffix=".npz") as tmp:
@@ -538,7 +582,9 @@ def _as_reading(spectrum: Any) -> Reading:
             not np.all(np.isfinite(inten)):
         raise ValueError("wavenumbers and intensities must be finite 1-D arrays of the same length")
     order = np.argsort(wn, kind="stable")
-    return Reading(Spectrum(wavenumber=wn[order], intensity=inten[order], source="<array>"), "in memory")
+    return Reading(Spectrum(wavenumber=wn[order], intensity=inten[order], mineral="", rruff_id="", sample_id=None,
+                            laser_nm=None, orientation=None, processing=None, locality=None, source="<array>"),
+                   "in memory")
 
 
 def _prediction(reading: Reading, class_names: list[str], p: np.ndarray, top: int, score: float | None,
@@ -588,7 +634,6 @@ class Predictor:
         self.classifier = net
         if not open_set:
             return
-        from ramancmp.data import list_tasks, load_task
 
         if self.task not in UNKNOWNS_TASK or self.task not in list_tasks():
             self.notes.append(f"no open-set rule for task {self.task!r}: every spectrum is forced into a class")
@@ -603,7 +648,6 @@ class Predictor:
 
     def _calibrate(self, estimator: Any, ds: Any) -> Any:
         """Temperature and threshold on the first by-sample split and half of the unknown species."""
-        from ramancmp.data import load_task, make_split, species_halves
         from ramancmp.models.open_set import OpenSetClassifier
 
         unknown = load_task(UNKNOWNS_TASK[ds.task], preprocess=ds.preprocess)
@@ -856,7 +900,55 @@ def _prepare(reading: Reading, config: PreprocessConfig, baseline: str) -> tuple
                                 sample_id=spectrum.sample_id, laser_nm=spectrum.laser_nm, orientation=None,
                                 processing="corrected", locality=None, source=spectrum.source)
     row = preprocess_spectrum(spectrum, cfg)
+    wing_end = _low_wing(grid[mask], row[mask])
+    if wing_end is not None:
+        lo = float(grid[mask][0])
+        mask = mask & (grid >= wing_end)
+        if mask.mean() < MIN_COVERAGE:
+            raise ValueError(f"a steep rise toward the low end ({lo:.0f}-{wing_end:.0f} cm^-1, a laser/Rayleigh wing "
+                             f"or an edge filter) leaves {mask.mean():.0%} of the grid to compare; at least "
+                             f"{MIN_COVERAGE:.0%} is needed")
+        row = np.where(mask, row, 0.0)
+        notes.append(f"{LOW_WING}: {lo:.0f}-{wing_end:.0f} cm^-1 falls steadily from the low end (a laser/Rayleigh "
+                     "wing, an edge filter or a boson peak, not a band); left out of the comparison")
+    width = _strongest_band_fwhm(grid[mask], row[mask])
+    if width > BROAD_BAND_FWHM:
+        notes.append(f"{BROAD_BANDS}: the strongest band is {width:.0f} cm^-1 wide (FWHM), wider than any library "
+                     f"spectrum's ({BROAD_BAND_FWHM:g} cm^-1 allowed): a glass or amorphous material, or a band "
+                     "made by the baseline correction -- not identified")
     return row, mask, notes
+
+
+def _low_wing(g: np.ndarray, v: np.ndarray) -> float | None:
+    """Where a steady fall from the low end of the covered range ends (the first point below 5 % of the edge
+    value), or None: the edge is the highest point of its first 40 cm^-1, at least half the spectrum's maximum, and
+    it takes at least :data:`WING_MIN_HALF` cm^-1 to fall to half (a band's tail falls within a few)."""
+    if len(v) < 8:
+        return None
+    v = v - np.quantile(v, 0.05)
+    top = v.max()
+    k40 = max(int(np.searchsorted(g, g[0] + 40.0)), 2)
+    if top <= 0 or np.argmax(v[:k40]) > 1 or v[0] < 0.5 * top:
+        return None
+    below = np.flatnonzero(v < v[0] / 2)
+    if not below.size or g[below[0]] - g[0] < WING_MIN_HALF:
+        return None
+    end = np.flatnonzero(v < 0.05 * v[0])
+    return float(g[end[0]]) if end.size else float(g[-1])
+
+
+def _strongest_band_fwhm(g: np.ndarray, v: np.ndarray) -> float:
+    """The full width at half maximum (cm^-1) of the strongest band above the spectrum's 5 % quantile."""
+    if len(v) < 3:
+        return 0.0
+    v = v - np.quantile(v, 0.05)
+    i = int(np.argmax(v))
+    half = v[i] / 2
+    left = np.flatnonzero(v[:i] <= half)
+    right = np.flatnonzero(v[i:] <= half)
+    lo = g[left[-1]] if left.size else g[0]
+    hi = g[i + right[0]] if right.size else g[-1]
+    return float(hi - lo)
 
 
 def _warnings(spectrum: Any) -> list[str]:
@@ -872,7 +964,7 @@ def predict_paths(model: str | Path | Predictor | Identifier | None, paths: list
                   task: str = DEFAULT_TASK, open_set: bool = True, *, baseline: str = "auto",
                   max_shift: float = DEFAULT_MAX_SHIFT, library: str | Path | None = None,
                   x_column: str | int | None = None, y_column: str | int | None = None,
-                  plot_dir: str | Path | None = None) -> dict[str, Any]:
+                  plot_dir: str | Path | None = None, hold_out: list[str] | None = None) -> dict[str, Any]:
     """Identify every spectrum in ``paths``; returns ``{"model", "predictions", "errors"}``.
 
     ``model``: ``None`` (:func:`default_model`), ``"library"``, a network name / checkpoint path, or a
@@ -881,6 +973,7 @@ def predict_paths(model: str | Path | Predictor | Identifier | None, paths: list
     ``max_shift``: the calibration tolerance of the library search in cm^-1 (0: none). ``library``: a folder (or
     file, or zip) of the lab's own reference spectra added to the library search. ``x_column``/``y_column``: which
     columns of a many-column table to use. ``plot_dir``: write one HTML figure per spectrum there (plotly, offline).
+    ``hold_out``: RRUFF sample IDs whose spectra are left out of the library search (:meth:`Identifier.without`).
 
     ``model``: what was used (:meth:`Predictor.info`: name, task, profile, checkpoint, open-set rule).
     ``predictions``: one ``{"source", "reader", "label_in_file", "identified", "score", "top": [{"class",
@@ -909,6 +1002,10 @@ def predict_paths(model: str | Path | Predictor | Identifier | None, paths: list
     is_library = isinstance(predictor, Identifier)
     if library is not None and not is_library:
         raise ValueError("--library adds reference spectra to the library search; use it with --model library")
+    if hold_out:
+        if not is_library:
+            raise ValueError("--hold-out leaves samples out of the library search; use it with --model library")
+        predictor = predictor.without(hold_out)
     readings, errors = read_inputs(list(paths), x_column=x_column, y_column=y_column)
     if library is not None:
         refs, ref_errors = read_inputs([library])
@@ -953,8 +1050,13 @@ def _network_answers(predictor: Predictor, X: np.ndarray, M: np.ndarray, reading
         accepted = scores > clf.threshold_
     else:
         scores, accepted = [None] * len(X), np.ones(len(X), bool)
-    return [_prediction(r, predictor.class_names, proba[n], top, scores[n], bool(accepted[n]), M[n], notes[n])
+    return [_prediction(r, predictor.class_names, proba[n], top, scores[n],
+                        bool(accepted[n]) and not (predictor.open_set and _broad(notes[n])), M[n], notes[n])
             for n, r in enumerate(readings)]
+
+
+def _broad(notes: list[str]) -> bool:
+    return any(w.startswith(BROAD_BANDS) for w in notes)
 
 
 DISTRIBUTION_SHIFT = "distribution shift"

@@ -48,6 +48,16 @@ def server(small_zip):
                 self.wfile.flush()
                 stall.wait(30)
                 return
+            elif self.path == "/trickle.zip":  # one byte every 0.2 s, never silent long enough to time out
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                for b in payload[:200]:
+                    if stall.wait(0.2):
+                        return
+                    self.wfile.write(bytes([b]))
+                    self.wfile.flush()
+                return
             elif self.path == "/cut.zip":
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(payload)))
@@ -127,6 +137,24 @@ def test_connection_cut_half_way(server, tmp_path):
     with pytest.raises(FetchError, match=r"cut\.zip.*(incomplete|broke off)"):
         fetch(f"{url}/cut.zip", dest_dir=tmp_path / "cache")
     assert leftovers(tmp_path / "cache") == []  # no zip, no record, no temporary file
+
+
+def test_a_trickling_server_meets_the_overall_deadline_with_progress_lines(server, tmp_path, monkeypatch, caplog):
+    import logging
+    import sys
+    import time
+
+    fetch_module = sys.modules["ramancmp.data.fetch"]  # the package's `fetch` name is the function
+
+    url, _ = server
+    monkeypatch.setattr(fetch_module, "_DEADLINE_S", 1.5)
+    monkeypatch.setattr(fetch_module, "_PROGRESS_EVERY_S", 0.5)
+    start = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="ramancmp.data.fetch"), pytest.raises(FetchError, match="gave up after"):
+        fetch(f"{url}/trickle.zip", dest_dir=tmp_path / "cache")
+    assert time.monotonic() - start < 20
+    assert any("MiB of" in r.getMessage() for r in caplog.records)  # stderr is not a terminal under pytest
+    assert leftovers(tmp_path / "cache") == []
 
 
 def test_http_404(server, tmp_path):

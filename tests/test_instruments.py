@@ -261,3 +261,32 @@ def test_one_huge_line_is_not_split_into_millions_of_fields(tmp_path):
     path.write_text("1," * 3_000_000 + "\n")
     with pytest.raises(SpectrumParseError, match="no table of numbers"):
         read_spectrum(path)
+
+
+def test_an_unreadable_subfolder_is_a_reported_skip(tmp_path, monkeypatch):
+    import os
+
+    from ramancmp.data.instruments import read_inputs
+
+    if os.geteuid() == 0:  # root lists every folder: refuse to list this one as a permission error would
+        real = os.scandir
+
+        def scandir(path="."):
+            if str(path).endswith("locked"):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+
+        monkeypatch.setattr(os, "scandir", scandir)
+    good = tmp_path / "batch"
+    (good / "locked").mkdir(parents=True)
+    wn = np.arange(100.0, 1300.0, 1.0)
+    (good / "a.csv").write_text("wavenumber,intensity\n" + "\n".join(f"{w},{np.exp(-((w - 500) / 5) ** 2) + 1}"
+                                                                       for w in wn))
+    (good / "locked" / "b.csv").write_text((good / "a.csv").read_text())
+    os.chmod(good / "locked", 0)
+    try:
+        readings, errors = read_inputs([good])
+    finally:
+        os.chmod(good / "locked", 0o755)
+    assert len(readings) == 1
+    assert any(e["source"].endswith("locked") and "folder not read" in e["reason"] for e in errors)

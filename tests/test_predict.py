@@ -195,7 +195,8 @@ def _readme_example() -> str:
 @pytest.mark.slow
 def test_the_readme_predict_example_works_as_written(tmp_path, monkeypatch):
     """The README's commands, run as written in a folder holding the data cache: no trained network exists, so the
-    library search answers -- the albite is a feldspar, the gypsum (in none of the ten groups) not in library."""
+    library search answers -- the albite, its sample held out of the library, is a feldspar found through another
+    albite sample; the gypsum (in none of the ten groups) is not in library. Fails if identification breaks."""
     import shutil
     import subprocess
     import sys
@@ -219,6 +220,9 @@ def test_the_readme_predict_example_works_as_written(tmp_path, monkeypatch):
     assert "model: library search (1-NN cosine)" in out and "no checkpoint" in out and "open-set rule" in out
     albite, gypsum = out.split("\n\n")[1], out.split("\n\n")[2]
     assert "Albite" in albite and "-> feldspar" in albite
+    assert "held out of the library: every spectrum of R040068" in out
+    assert "R040068 " not in albite.split("top library")[1]
+    assert "nearest library spectrum: Albite R" in albite
     assert "Gypsum" in gypsum and "-> not in library (score" in gypsum
     assert "2 classified, 0 failed; 1 of them not in library" in out
 
@@ -357,6 +361,19 @@ def test_a_raw_spectrum_is_baseline_corrected_when_it_looks_uncorrected(library_
     assert not predict_paths(library_predictor, [clean])["predictions"][0]["baseline_corrected"]
 
 
+def test_held_out_samples_leave_the_library(library_predictor, tmp_path):
+    query = write_xy(tmp_path / "quartz.txt", LIB_WN, lines(SPECIES["Quartz"][1]) + 1.0)
+    ids = {r["rruff_id"] for r in library_predictor.library_rows if r["mineral"] == "Quartz"}
+    first = sorted(ids)[0]
+    report = predict_paths(library_predictor, [query], hold_out=[first])
+    pred = report["predictions"][0]
+    assert pred["nearest"]["mineral"] == "Quartz" and all(m["rruff_id"] != first for m in pred["matches"])
+    assert any(first in n for n in report["model"]["notes"])
+    assert library_predictor.library_size == 16  # the original is untouched
+    with pytest.raises(ValueError, match="no library spectrum has RRUFF ID R999"):
+        predict_paths(library_predictor, [query], hold_out=["R999"])
+
+
 def test_saturated_bands_are_reported(library_predictor, tmp_path):
     y = np.minimum(lines(SPECIES["Quartz"][1]) + 1.0, 60.0)
     pred = predict_paths(library_predictor, [write_xy(tmp_path / "sat.txt", LIB_WN, y)])["predictions"][0]
@@ -432,3 +449,165 @@ def test_text_output_escapes_control_characters_from_files(library_predictor, tm
     text = format_predictions(predict_paths(library_predictor, [path]))
     assert "\x1b" not in text and "\u202e" not in text and "\n  -> garnet" not in text
     assert "\\x1b[2K" in text and "\\u202e" in text
+
+
+# ------------------------------------------------ the numpy library search: the same rule, the same baseline
+def test_the_numpy_rule_is_the_open_set_classifiers(library_predictor):
+    """Identifier computes temperature, score and threshold itself (no scikit-learn on predict's path); they are
+    the ones OpenSetClassifier fits around LibrarySearch on the same split."""
+    from ramancmp.models import LibrarySearch, OpenSetClassifier
+
+    ident = library_predictor
+    idx = np.arange(ident.library_size)  # the fixture's split
+    train, val = idx[idx % 4 != 3], idx[idx % 4 == 3]
+    X, y = ident.library_X, ident.library_y
+    clf = OpenSetClassifier(LibrarySearch(), unknown_rejection=0.95).fit(X[train], y[train], X_val=X[val],
+                                                                         y_val=y[val],
+                                                                         X_unknown=ident._calibration[3])
+    rule = ident.rule
+    assert rule["score"] == clf.score_
+    assert rule["temperature"] == pytest.approx(clf.temperature_, rel=1e-3)
+    assert rule["threshold"] == pytest.approx(clf.threshold_, abs=1e-5)
+    assert rule["validation_knowns_accepted"] == pytest.approx(clf.val_known_acceptance_)
+    assert rule["val_auroc"]["max_score"] == pytest.approx(clf.val_auroc_["max_score"], abs=1e-9)
+
+
+def test_the_banded_arpls_is_pybaselines_arpls():
+    from ramancmp.data.preprocess import correct_baseline
+    from ramancmp.predict import _arpls
+
+    grid = PreprocessConfig().grid
+    rng = np.random.default_rng(5)
+    y = lines([300.0, 700.0], wn=grid) + 80 * np.exp(-0.5 * ((grid - 900) / 300) ** 2) + rng.normal(0, 0.5, grid.size)
+    for lam in (1e5, 1e6, 1e7):
+        assert np.allclose(_arpls(y, lam), correct_baseline((grid, y), "arpls", lam=lam)[1], atol=1e-6)
+
+
+def test_the_library_index_round_trips_and_a_damaged_one_is_rebuilt(library_predictor, tmp_path):
+    from ramancmp.predict import _read_index, _write_index
+
+    ident = library_predictor
+    path = tmp_path / "predict-library-x.npz"
+    _write_index(path, ident.library_X, ident.library_y, ident.class_names, ident.library_rows, ident.rule)
+    X, y, names, rows, rule = _read_index(path)
+    assert np.array_equal(X, ident.library_X) and names == ident.class_names and rows == ident.library_rows
+    assert rule == {k: ident.rule[k] for k in rule}
+    path.write_bytes(path.read_bytes()[:500])
+    assert _read_index(path) is None  # truncated: rebuilt, not a traceback
+
+
+def test_an_identifier_answers_arrays_directly(library_predictor):
+    answer = library_predictor.identify((LIB_WN, lines(SPECIES["Gypsum"][1]) + 1.0), top=2)
+    assert answer["identified"] == "sulfate" and answer["nearest"]["mineral"] == "Gypsum" and len(answer["top"]) == 2
+    with pytest.raises(ValueError, match="finite 1-D arrays"):
+        library_predictor.identify((LIB_WN, np.full(LIB_WN.size, np.nan)))
+
+
+def test_a_rayleigh_wing_is_left_out_and_broad_humps_are_not_identified(library_predictor, tmp_path):
+    from ramancmp.predict import BROAD_BANDS, LOW_WING
+
+    wing = 1000 * np.exp(-(LIB_WN - 100) / 60)
+    query = write_xy(tmp_path / "quartz_wing.txt", LIB_WN, lines(SPECIES["Quartz"][1]) + wing + 1.0)
+    pred = predict_paths(library_predictor, [query])["predictions"][0]
+    assert any(w.startswith(LOW_WING) for w in pred["warnings"]) and pred["covered"] < 1.0
+    assert pred["nearest"]["mineral"] == "Quartz"
+    humps = 50 * np.exp(-0.5 * ((LIB_WN - 500) / 90) ** 2) + 60 * np.exp(-0.5 * ((LIB_WN - 980) / 70) ** 2) + 1
+    glass = predict_paths(library_predictor, [write_xy(tmp_path / "glass.txt", LIB_WN, humps)])["predictions"][0]
+    assert glass["identified"] == NOT_IN_LIBRARY and any(w.startswith(BROAD_BANDS) for w in glass["warnings"])
+
+
+# ----------------------------------------- out of distribution, on the RRUFF library (needs the fetched archive)
+def _real_library():
+    from ramancmp.data.fetch import archive_path
+
+    if not archive_path().is_file():
+        pytest.skip("needs the fetched RRUFF archive in the data cache")
+    from ramancmp.predict import Identifier
+
+    return Identifier.for_task()
+
+
+WN = np.arange(100.0, 1300.0, 0.5)
+
+
+def _gauss(c, w, h):
+    return h * np.exp(-0.5 * ((WN - c) / w) ** 2)
+
+
+def _hostile_spectra(ident):
+    """The cases of issues 21 and 23, built here: a silicon wafer (one sharp band at 520.7 cm^-1) under a strong
+    Rayleigh wing, a basaltic glass (two broad humps) under a fluorescence background, pure noise, and an archive
+    spectrum at SNR 3 and under a fluorescence background 30x its strongest band."""
+    rng = np.random.default_rng(11)
+    silicon = 100 / (1 + ((WN - 520.7) / 2) ** 2) + _gauss(960, 25, 3) + _gauss(300, 20, 1.5)
+    glass = _gauss(500, 90, 50) + _gauss(980, 70, 60)
+    fluorescence = _gauss(1500, 600, 1.0) + 0.002 * WN
+    base = np.interp(WN, ident.preprocess.grid, ident.library_X[100])
+    return {"silicon wafer + wing": silicon + 1000 * np.exp(-(WN - 100) / 60) + rng.normal(0, 0.3, WN.size),
+            "basaltic glass + fluorescence": glass + 200 * fluorescence + rng.normal(0, 0.5, WN.size),
+            "pure noise": rng.normal(10, 1, WN.size),
+            "SNR 3": base + rng.normal(0, base.max() / 3, WN.size) + 0.5,
+            "fluorescence 30x": base + 30 * base.max() * fluorescence + rng.normal(0, 0.01, WN.size)}
+
+
+def test_silicon_glass_and_noise_are_not_in_the_library():
+    ident = _real_library()
+    for name, y in _hostile_spectra(ident).items():
+        if name == "fluorescence 30x":
+            continue
+        answer = ident.identify((WN, y))
+        assert answer["identified"] == NOT_IN_LIBRARY, (name, answer["identified"], answer["score"])
+
+
+def test_a_confidently_wrong_network_is_not_trusted_out_of_distribution(tmp_path):
+    """A network that says apatite at p = 1 for everything (what the quick CNN did on fluorescence and noise): each
+    answer is checked against the library's threshold; unlike every library spectrum -> not in library, with the
+    named warning; an archive spectrum keeps the network's answer."""
+    from ramancmp.predict import DISTRIBUTION_SHIFT, Predictor
+
+    ident = _real_library()
+    apatite = ident.class_names.index("apatite")
+
+    class Sure:
+        threshold_, score_, temperature_ = 0.0, "max_proba", 1.0
+        val_unknown_rejection_ = val_known_acceptance_ = 0.95
+
+        def predict_proba(self, X):
+            p = np.full((len(X), len(ident.class_names)), 1e-6)
+            p[:, apatite] = 1.0
+            return p / p.sum(1, keepdims=True)
+
+        def score_samples(self, X):
+            return np.ones(len(X))
+
+    net = object.__new__(Predictor)
+    net.notes, net.path, net.profile, net.name, net.task = [], tmp_path / "sure.pt", "custom", "sure", ident.task
+    net.class_names, net.preprocess, net.classifier = list(ident.class_names), ident.preprocess, Sure()
+    cases = _hostile_spectra(ident)
+    cases["archive apatite"] = np.interp(WN, ident.preprocess.grid, ident.library_X[ident.library_y == apatite][0])
+    paths = [write_xy(tmp_path / f"{n.replace(' ', '_')}.txt", WN, y) for n, y in cases.items()]
+    report = predict_paths(net, paths)
+    by = {p["source"].rsplit("/", 1)[-1].removesuffix(".txt").replace("_", " "): p for p in report["predictions"]}
+    assert report["model"]["distribution_check"]["checked"]
+    for name in ("silicon wafer + wing", "basaltic glass + fluorescence", "pure noise", "SNR 3"):
+        assert by[name]["identified"] == NOT_IN_LIBRARY, name
+        assert any(w.startswith(DISTRIBUTION_SHIFT) for w in by[name]["warnings"]), name
+        assert not by[name]["distribution_check"]["passed"]
+    assert by["archive apatite"]["identified"] == "apatite" and by["archive apatite"]["distribution_check"]["passed"]
+    net.classifier = type("Closed", (), {"predict_proba": Sure.predict_proba})()  # --closed-set: kept, flagged
+    closed = predict_paths(net, paths[2:3])["predictions"][0]
+    assert closed["identified"] == "apatite" and any(w.startswith(DISTRIBUTION_SHIFT) for w in closed["warnings"])
+
+
+def test_the_library_path_imports_neither_torch_nor_scikit_learn(tmp_path):
+    import subprocess
+    import sys
+
+    ident = _real_library()
+    path = write_xy(tmp_path / "s.txt", ident.preprocess.grid, ident.library_X[0])
+    code = ("import sys; from ramancmp.predict import predict_paths; "
+            f"r = predict_paths('library', [{str(path)!r}]); assert r['predictions'], r; "
+            "print(sorted(m for m in ('torch', 'sklearn', 'pybaselines') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

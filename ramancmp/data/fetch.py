@@ -38,7 +38,9 @@ __all__ = ["FetchError", "archive_content_fingerprint", "archive_path", "content
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20  # 1 MiB
-_TIMEOUT_S = 60.0
+_TIMEOUT_S = 60.0  # per read: a server silent this long is given up on
+_DEADLINE_S = 1800.0  # the whole download: a server trickling bytes cannot hold `data fetch` for ever
+_PROGRESS_EVERY_S = 10.0  # a progress line this often when stderr is not a terminal (no progress bar there)
 
 
 class FetchError(ValueError):
@@ -61,17 +63,35 @@ def _verified_record(dest: Path) -> dict | None:
     return record if isinstance(record, dict) and record.get("sha256") == file_sha256(dest) else None
 
 
-def _copy_stream(src: BinaryIO, dst: BinaryIO, total: int | None, desc: str) -> tuple[int, str]:
-    """Stream ``src`` into ``dst`` with a byte progress bar (shown on a terminal); return (bytes, sha256)."""
+def _copy_stream(src: BinaryIO, dst: BinaryIO, total: int | None, desc: str,
+                 deadline_s: float | None = None) -> tuple[int, str]:
+    """Stream ``src`` into ``dst`` with a byte progress bar on a terminal, else a progress line every
+    :data:`_PROGRESS_EVERY_S` s; give up (FetchError) once ``deadline_s`` seconds have passed. Returns (bytes,
+    sha256)."""
+    import sys
+    import time
+
     from tqdm.auto import tqdm
 
     digest, size = hashlib.sha256(), 0
+    start = last = time.monotonic()
+    read = getattr(src, "read1", src.read)  # what has arrived, not a full MiB: a slow server cannot block for ever
+    quiet = not sys.stderr.isatty()
     with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=None) as bar:
-        for chunk in iter(lambda: src.read(_CHUNK), b""):
+        for chunk in iter(lambda: read(_CHUNK), b""):
             dst.write(chunk)
             digest.update(chunk)
             size += len(chunk)
             bar.update(len(chunk))
+            now = time.monotonic()
+            if deadline_s is not None and now - start > deadline_s:
+                raise FetchError(f"{desc}: gave up after {now - start:.0f} s with {size:,} bytes"
+                                 + (f" of {total:,}" if total else "") + f" (the deadline is {deadline_s:.0f} s); the "
+                                 "server is too slow -- try again later, or download the zip and use --from FILE")
+            if quiet and now - last >= _PROGRESS_EVERY_S:
+                last = now
+                of = f" of {total / 2**20:.1f} MiB ({size / total:.0%})" if total else ""
+                log.info("%s: %.1f MiB%s after %.0f s", desc, size / 2**20, of, now - start)
     return size, digest.hexdigest()
 
 
@@ -81,7 +101,7 @@ def _download(url: str, out: BinaryIO) -> tuple[int, str]:
         with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
-            size, sha = _copy_stream(response, out, expected, config.RRUFF_ZIP_NAME)
+            size, sha = _copy_stream(response, out, expected, config.RRUFF_ZIP_NAME, deadline_s=_DEADLINE_S)
     except urllib.error.HTTPError as exc:
         raise FetchError(f"could not download {url}: HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:

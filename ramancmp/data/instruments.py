@@ -624,6 +624,23 @@ def _unsupported(name: str) -> str:
             "skipped")
 
 
+def _walk(folder: Path, errors: list[dict[str, str]]) -> list[Path]:
+    """Every file below ``folder`` (not following links to folders); a subfolder that cannot be listed is reported
+    in ``errors`` (a reported skip, never a silent one)."""
+    import os
+
+    def unreadable(exc: OSError) -> None:
+        errors.append({"source": str(exc.filename or folder), "reason": f"folder not read: {exc.strerror or exc}; "
+                                                                        "its files were skipped (check permissions)"})
+
+    out = []
+    for root, _dirs, names in os.walk(folder, onerror=unreadable):
+        out += [Path(root) / n for n in names]
+        if len(out) > MAX_MEMBERS:
+            break
+    return out
+
+
 def read_inputs(paths: list[str | Path] | str | Path, *, x_column: str | int | None = None,
                 y_column: str | int | None = None) -> tuple[list[Reading], list[dict[str, str]]]:
     """Every spectrum in files, folders (recursively) and zips, and ``{"source", "reason"}`` per file not read."""
@@ -636,7 +653,7 @@ def read_inputs(paths: list[str | Path] | str | Path, *, x_column: str | int | N
         path = Path(item).expanduser()
         try:
             if path.is_dir():
-                files = sorted(p for p in path.rglob("*") if not p.is_dir() and _wanted(p.relative_to(path).as_posix()))
+                files = sorted(p for p in _walk(path, errors) if _wanted(p.relative_to(path).as_posix()))
                 if len(files) > MAX_MEMBERS:
                     raise InstrumentFileError(str(path), f"{len(files):,} files, more than the limit of "
                                                          f"{MAX_MEMBERS:,}; split the folder")
