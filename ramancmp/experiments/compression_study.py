@@ -171,9 +171,9 @@ def channel_conversion_experiment(dataset: Any, profile: Profile, seed: int = 0,
 
 
 def _val_accuracy(pipes: list[Any], dataset: Any, splits: list[Any]) -> dict[str, Any]:
-    """Accuracy of each split's fitted pipeline on that split's validation part (for choices made on validation)."""
+    """Accuracy of each split's fitted pipeline on that split's selection half of validation (no fit saw it)."""
     X, y = np.asarray(dataset.X, dtype=np.float32), np.asarray(dataset.y)
-    vals = [float(p.score(X[s.val], y[s.val])) for p, s in zip(pipes, splits) if len(s.val)]
+    vals = [float(p.score(X[s.select], y[s.select])) for p, s in zip(pipes, splits) if len(s.select)]
     return {"mean": float(np.mean(vals)) if vals else None, "values": vals}
 
 

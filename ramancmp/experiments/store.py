@@ -174,8 +174,9 @@ def checkpoint_path(model: str, task: str, split: Any, model_kwargs: dict | None
 
 
 def train_part(dataset: Any, split: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(X_train, y_train, X_val, y_val) of a split: the validation part keeps only classes seen in training (a class
-    unseen in training cannot be validated)."""
+    """(X_train, y_train, X_val, y_val) of a split: ``X_val`` is the half of validation that fitting may use
+    (``split.val``: early stopping), restricted to classes seen in training (a class unseen in training cannot be
+    validated). The selection half (``split.select``) is never returned: models are compared on it."""
     X, y = np.asarray(dataset.X, dtype=np.float32), np.asarray(dataset.y)
     val = split.val[np.isin(y[split.val], y[split.train])]
     return X[split.train], y[split.train], X[val], y[val]
@@ -324,7 +325,8 @@ def get_or_train(model: str, dataset: Any, split: Any, profile: Profile, *, mode
     """A :class:`~ramancmp.training.TorchClassifier` for ``model`` trained on ``split.train`` of ``dataset``.
 
     Loads the stored network when its key matches (see the module docstring); otherwise trains it in this process
-    (seed ``split.seed``, the profile's epochs/patience/batch size, early stopping on ``split.val``) and saves it.
+    (seed ``split.seed``, the profile's epochs/patience/batch size, early stopping on ``split.val``, never on
+    ``split.select``) and saves it.
     The returned classifier carries ``train_fingerprint_`` so that :class:`PretrainedClassifier` and the
     compression code can check they are given the same training data.
     """
