@@ -19,6 +19,7 @@ from ramancmp.data.splits import repeated_splits
 from ramancmp.experiments import results, store
 from ramancmp.experiments.evaluation import evaluate
 from ramancmp.experiments.executor import DaskExecutor, LocalExecutor, SerialExecutor
+from ramancmp.fileio import fingerprint
 
 from conftest import synthetic_dataset
 
@@ -188,6 +189,7 @@ def test_the_selection_half_never_reaches_training_or_early_stopping(dataset, tm
     assert len(split.select) and not set(dataset.groups[split.select]) & set(
         dataset.groups[np.concatenate([split.train, split.val, split.test])])
     job = store.make_job("cnn", dataset, split, TINY, model_kwargs=SMALL, directory=tmp_path)
+    assert job.key["val_fingerprint"] == fingerprint(*store.train_part(dataset, split)[2:])  # keyed: it picks the epoch
     rows = {np.asarray(x).tobytes() for x in np.concatenate([job.X_train, job.X_val])}
     assert not rows & {np.asarray(x, dtype=np.float32).tobytes() for x in dataset.X[split.select]}
     res = evaluate("cnn", dataset, profile=TINY, model_kwargs=SMALL, repeats=1, progress=False, measure_speed=False,

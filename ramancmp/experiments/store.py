@@ -2,11 +2,11 @@
 
 A network is identified by everything that determines its weights: model and keyword arguments, the architecture
 as built now, training settings (the profile's epochs, patience, batch size; the seed), the task, the data (sha256
-of the archive), a fingerprint of the exact training spectra and labels, a fingerprint of the code that trains it
-(:func:`code_fingerprint` of :data:`FINGERPRINTED_CODE`) -- and, for a distilled student, the teacher's identity
-and (T, alpha). :func:`get_or_train` loads a stored network only when all of that matches. Each side-car also
-records the commit that trained it (``"trained_by"``); every results file lists the commits of the stored networks
-its process loaded (:func:`ramancmp.experiments.results.provenance`).
+of the archive), fingerprints of the exact training and early-stopping spectra and labels, a fingerprint of the
+code that trains it (:func:`code_fingerprint` of :data:`FINGERPRINTED_CODE`) -- and, for a distilled student, the
+teacher's identity and (T, alpha). :func:`get_or_train` loads a stored network only when all of that matches. Each
+side-car also records the commit that trained it (``"trained_by"``); every results file lists the commits of the
+stored networks its process loaded (:func:`ramancmp.experiments.results.provenance`).
 
 Layout: ``<checkpoints>/<task>/<model>[-<kwargs hash>]/<split kind>-seed<split seed>[-<variant>]`` + ``.pt`` /
 ``.json`` (the format of :mod:`ramancmp.training.checkpoint`); the book runner points ``<checkpoints>`` at a folder
@@ -282,6 +282,8 @@ def make_job(model: str, dataset: Any, split: Any, profile: Profile, *, model_kw
            "architecture": architecture_signature(model, n_classes, in_length, model_kwargs),
            "task": str(getattr(dataset, "task", "")), "split_kind": split.kind, "split_seed": int(split.seed),
            "train_fingerprint": fp, "data_sha256": getattr(dataset, "source_sha256", None),
+           # the early-stopping part decides the epoch whose weights are kept: part of what the weights depend on
+           "val_fingerprint": fingerprint(X_val, y_val),
            "code": code_fingerprint(),
            "estimator": estimator_key(est)}
     if teacher is not None:
