@@ -198,7 +198,7 @@ def test_pretraining_pool_never_holds_a_validation_or_test_sample_and_jobs_chain
     pool.task = "synthetic-pool"
     split = make_split(ds.y, ds.groups, kind="sample", seed=0)
     sub = pretraining_set(pool, ds, split)
-    held = set(ds.groups[np.concatenate([split.val, split.test])])
+    held = set(ds.groups[np.concatenate([split.val, split.select, split.test])])
     assert held and not held & set(sub.groups) and len(sub) == np.sum(~np.isin(pool.groups, list(held)))
     assert not set(sub.groups[sub.split.train]) & set(sub.groups[sub.split.val])
     kwargs = {**SMALL_CNN, "channels": (4, 4)}

@@ -19,9 +19,9 @@ def synthetic(n_classes=10, samples_per_class=8, spectra_per_sample=3, seed=0):
 
 
 def assert_partition(split: Split, n: int):
-    parts = np.concatenate([split.train, split.val, split.test])
+    parts = np.concatenate([split.train, split.val, split.select, split.test])
     assert len(parts) == n and len(np.unique(parts)) == n  # disjoint and complete
-    for part in (split.train, split.val, split.test):
+    for part in (split.train, split.val, split.select, split.test):
         assert np.all(np.diff(part) > 0)
 
 
@@ -30,8 +30,9 @@ def test_sample_split_never_shares_a_sample(seed):
     y, groups = synthetic(seed=seed)
     split = make_split(y, groups, kind="sample", seed=seed)
     assert_partition(split, len(y))
-    train, val, test = (set(groups[p]) for p in (split.train, split.val, split.test))
+    train, val, select, test = (set(groups[p]) for p in (split.train, split.val, split.select, split.test))
     assert not (train & val) and not (train & test) and not (val & test)
+    assert select and not select & (train | val | test)  # the selection half: whole samples too
     assert set(y[split.train]) == set(range(10))
     assert set(y[split.test]) == set(range(10))  # stratified: every class is tested
     assert split.kind == "sample" and split.seed == seed
@@ -40,16 +41,16 @@ def test_sample_split_never_shares_a_sample(seed):
 def test_sample_split_fractions_are_whole_folds():
     y, groups = synthetic(samples_per_class=20, spectra_per_sample=1)
     s = make_split(y, groups, test_size=0.2, val_size=0.15)
-    assert s.sizes() == {"train": 128, "val": 32, "test": 40}  # 1/5 of 200, then 1/5 of 160
+    assert s.sizes() == {"train": 128, "val": 16, "select": 16, "test": 40}  # 1/5 of 200, 1/5 of 160, halved
     s = make_split(y, groups, val_size=0.0)
-    assert len(s.val) == 0 and len(s.test) == 40
+    assert len(s.val) == len(s.select) == 0 and len(s.test) == 40
 
 
 @pytest.mark.parametrize("kind", ["sample", "random"])
 def test_seeded_reproducible_and_seed_sensitive(kind):
     y, groups = synthetic()
     a, b, c = (make_split(y, groups, kind=kind, seed=s) for s in (3, 3, 4))
-    for part in ("train", "val", "test"):
+    for part in ("train", "val", "select", "test"):
         np.testing.assert_array_equal(getattr(a, part), getattr(b, part))
     assert not np.array_equal(a.test, c.test)
 
@@ -59,7 +60,8 @@ def test_random_split_is_stratified():
     s = make_split(y, None, kind="random", test_size=0.25, val_size=0.15, seed=0)
     assert_partition(s, len(y))
     np.testing.assert_allclose(np.bincount(y[s.test]), [10, 20, 30, 40], atol=1)
-    np.testing.assert_allclose(np.bincount(y[s.val]), 0.15 * np.bincount(y), atol=1)
+    np.testing.assert_allclose(np.bincount(y[np.concatenate([s.val, s.select])]), 0.15 * np.bincount(y), atol=1)
+    np.testing.assert_allclose(np.bincount(y[s.select]), 0.075 * np.bincount(y), atol=1)
 
 
 def test_repeated_splits_use_consecutive_seeds():
@@ -108,8 +110,9 @@ def test_species_split_holds_out_whole_species(seed):
     y, species, _ = synthetic_species(seed=seed)
     split = make_split(y, species, kind="species", seed=seed)
     assert_partition(split, len(y))
-    train, val, test = (set(species[p]) for p in (split.train, split.val, split.test))
+    train, val, select, test = (set(species[p]) for p in (split.train, split.val, split.select, split.test))
     assert not (train & test) and not (train & val) and not (val & test)  # every test species is new
+    assert not select & (train | val | test)
     assert set(y[split.test]) == set(y[split.train]) == set(range(5))  # stratified over the groups
     assert split.kind == "species"
     # a by-sample split of the same data does share species between training and test

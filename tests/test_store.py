@@ -19,6 +19,7 @@ from ramancmp.data.splits import repeated_splits
 from ramancmp.experiments import results, store
 from ramancmp.experiments.evaluation import evaluate
 from ramancmp.experiments.executor import DaskExecutor, LocalExecutor, SerialExecutor
+from ramancmp.fileio import fingerprint
 
 from conftest import synthetic_dataset
 
@@ -178,3 +179,21 @@ def test_git_commit_is_a_sha_with_dirty_marker_or_unknown(tmp_path, monkeypatch)
     assert commit == "unknown" or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", commit)
     monkeypatch.setattr(results, "PROJECT_ROOT", tmp_path)  # not a git checkout
     assert results.git_commit() == "unknown"
+
+
+def test_the_selection_half_never_reaches_training_or_early_stopping(dataset, tmp_path, monkeypatch):
+    """The model store trains on split.train and stops early on split.val only; the validation accuracy the book
+    compares models by is measured on split.select, which no fit saw."""
+    monkeypatch.setenv("RAMANCMP_CHECKPOINT_DIR", str(tmp_path / "store"))
+    split = repeated_splits(dataset.y, dataset.groups, "sample", repeats=1, seed=0)[0]
+    assert len(split.select) and not set(dataset.groups[split.select]) & set(
+        dataset.groups[np.concatenate([split.train, split.val, split.test])])
+    job = store.make_job("cnn", dataset, split, TINY, model_kwargs=SMALL, directory=tmp_path)
+    assert job.key["val_fingerprint"] == fingerprint(*store.train_part(dataset, split)[2:])  # keyed: it picks the epoch
+    rows = {np.asarray(x).tobytes() for x in np.concatenate([job.X_train, job.X_val])}
+    assert not rows & {np.asarray(x, dtype=np.float32).tobytes() for x in dataset.X[split.select]}
+    res = evaluate("cnn", dataset, profile=TINY, model_kwargs=SMALL, repeats=1, progress=False, measure_speed=False,
+                   executor="serial", device="cpu")
+    net = store.train_all([job], "serial")[0]
+    expected = float(np.mean(net.predict(dataset.X[split.select]) == dataset.y[split.select]))
+    assert res.per_repeat[0]["val_accuracy"] == expected and res.per_repeat[0]["n_select"] == len(split.select)

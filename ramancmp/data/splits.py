@@ -16,13 +16,23 @@ paper's split is of this kind. ``kind="sample"`` keeps every sample whole:
   class would be in training, and :func:`make_split` refuses it.
 * **random** -- :func:`sklearn.model_selection.train_test_split` stratified by class (the paper's protocol), twice.
 
+**Validation that means the same for every model.** The validation part is divided once more, by the same unit
+(sample, species, or spectrum for a random split), seeded, into two halves: ``val``, what fitting may use (a
+network's early stopping and best epoch, a hybrid's threshold, a soft vote's members, an open-set threshold), and
+``select``, which no fit ever sees and on which the validation accuracy of every model is measured
+(:func:`ramancmp.experiments.evaluation.evaluate`'s ``val_accuracy``). The reason: a network that stopped at its
+best epoch on a part, or a combination tuned on it, scores higher on that part than on new data (about 3 points for
+the DRSN, 2.5 for chapter 13's combinations), a classical model does not, so a pick across kinds on that part
+leans to the most tuned model. On ``select`` every model is as new to the data as on the test part, so "best on
+validation" compares like with like. A validation part of fewer than two units keeps ``select`` empty.
+
 Repeat ``r`` of :func:`repeated_splits` uses ``seed + r``; one seed gives the same split on every machine.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,16 +47,25 @@ GROUPED_KINDS = ("sample", "species")  # the kinds that keep every group (sample
 
 @dataclass(frozen=True)
 class Split:
-    """Index arrays (sorted, disjoint) into the dataset, and how they were made."""
+    """Index arrays (sorted, disjoint) into the dataset, and how they were made: ``val`` is what fitting may use
+    (early stopping, thresholds), ``select`` the validation half no fit sees, on which models are compared and
+    picked (see the module docstring)."""
 
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
     kind: str
     seed: int
+    select: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+
+    @property
+    def validation(self) -> np.ndarray:
+        """The whole validation part (``val`` and ``select``, sorted): for a protocol whose only use of validation
+        is a choice inside one model (chapter 11's open-set threshold), never for a pick across models."""
+        return np.union1d(self.val, self.select)
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+        return {"train": len(self.train), "val": len(self.val), "select": len(self.select), "test": len(self.test)}
 
 
 def _check(y, groups, kind: str, test_size: float, val_size: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -141,7 +160,7 @@ def make_split(y, groups=None, kind: str = "sample", test_size: float = 0.2, val
             _CACHE.clear()
         _CACHE[key] = _make_split(y, groups, kind, test_size, val_size, seed)
     s = _CACHE[key]
-    return Split(s.train.copy(), s.val.copy(), s.test.copy(), s.kind, s.seed)
+    return Split(s.train.copy(), s.val.copy(), s.test.copy(), s.kind, s.seed, s.select.copy())
 
 
 def _make_split(y: np.ndarray, groups: np.ndarray, kind: str, test_size: float, val_size: float,
@@ -161,7 +180,28 @@ def _make_split(y: np.ndarray, groups: np.ndarray, kind: str, test_size: float, 
             train, val = _random_part(rest, y, val_size / (1.0 - test_size), seed, "validation")
         else:
             train, val = rest, idx[:0]
-    return Split(np.sort(train), np.sort(val), np.sort(test), kind, int(seed))
+    val, select = _selection_half(val, y, groups if kind in GROUPED_KINDS else None, seed)
+    return Split(np.sort(train), np.sort(val), np.sort(test), kind, int(seed), np.sort(select))
+
+
+def _selection_half(val: np.ndarray, y: np.ndarray, groups: np.ndarray | None, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(fit half, selection half) of the validation part ``val``: whole groups (stratified, seeded) when ``groups``
+    is given, else stratified spectra; the selection half is empty when the part holds fewer than two units."""
+    if groups is not None:
+        if len(np.unique(groups[val])) < 2:
+            return val, val[:0]
+        fit, select = _group_fold(y[val], groups[val], 0.5, seed, "the selection half of validation")
+        return val[fit], val[select]
+    if len(val) < 2:
+        return val, val[:0]
+    from sklearn.model_selection import train_test_split
+
+    try:
+        fit, select = train_test_split(np.arange(len(val)), test_size=0.5, stratify=y[val], random_state=int(seed))
+    except ValueError:  # a class with one validation spectrum cannot be stratified
+        fit, select = train_test_split(np.arange(len(val)), test_size=0.5, random_state=int(seed))
+    return val[fit], val[select]
 
 
 def repeated_splits(y, groups=None, kind: str = "sample", repeats: int = 5, seed: int = 0, test_size: float = 0.2,

@@ -107,7 +107,7 @@ class PretrainingSet:
 def pretraining_set(pool: Any, dataset: Any, split: Split) -> PretrainingSet:
     """The spectra of ``pool`` whose sample is in neither the validation nor the test part of ``split`` of
     ``dataset``, with a group-aware, seeded train / early-stopping division of them (seed ``split.seed``)."""
-    held_out = set(np.asarray(dataset.groups)[np.concatenate([split.val, split.test])])
+    held_out = set(np.asarray(dataset.groups)[np.concatenate([split.val, split.select, split.test])])
     pool_groups = np.asarray(pool.groups)
     keep = np.flatnonzero(~np.isin(pool_groups, list(held_out)))
     if not len(keep):

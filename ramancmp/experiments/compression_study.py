@@ -171,10 +171,10 @@ def channel_conversion_experiment(dataset: Any, profile: Profile, seed: int = 0,
 
 
 def _val_accuracy(pipes: list[Any], dataset: Any, splits: list[Any]) -> Stat | None:
-    """Accuracy of each split's fitted pipeline on that split's validation part (for choices made on validation);
-    ``None`` where no split has a validation part."""
+    """Accuracy of each split's fitted pipeline on that split's selection half of validation (no fit saw it);
+    ``None`` where no split has a selection half."""
     X, y = np.asarray(dataset.X, dtype=np.float32), np.asarray(dataset.y)
-    return Stat.of([float(p.score(X[s.val], y[s.val])) for p, s in zip(pipes, splits) if len(s.val)])
+    return Stat.of([float(p.score(X[s.select], y[s.select])) for p, s in zip(pipes, splits) if len(s.select)])
 
 
 class _PrecomputedHead:

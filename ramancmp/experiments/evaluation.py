@@ -281,9 +281,11 @@ def evaluate(model_name_or_factory: str | Callable[..., Any], dataset: Any, *, s
         y_pred = estimator.predict(X[split.test])
         metrics = classification_metrics(y[split.test], y_pred, labels=labels, class_names=class_names)
         metrics.update({"fit_time_s": fit_time, "seed": int(split.seed), "n_train": len(split.train),
-                        "n_val": len(split.val), "n_test": len(split.test),
-                        "val_accuracy": (float(np.mean(estimator.predict(X[split.val]) == y[split.val]))
-                                         if len(split.val) else None)})
+                        "n_val": len(split.val), "n_select": len(split.select), "n_test": len(split.test),
+                        # on the validation half no fit saw (early stopping, thresholds use split.val): the one
+                        # validation accuracy that means the same for every model kind (ramancmp.data.splits)
+                        "val_accuracy": (float(np.mean(estimator.predict(X[split.select]) == y[split.select]))
+                                         if len(split.select) else None)})
         if drop_from_test is not None:
             metrics["n_dropped_test"] = dropped[r]
         metrics.update(species_accuracy(species, split, y[split.test] == y_pred))

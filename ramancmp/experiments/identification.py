@@ -94,7 +94,7 @@ def open_set_items(dataset: Any, unknown: Any, splits: list[Split], estimator: A
     for split, estimator in zip(splits, estimators):
         uv, ut = species_halves(species, seed=split.seed)
         items.append(OpenSetItem(model, estimator, dataset.X[split.train], dataset.y[split.train],
-                                 dataset.X[split.val], dataset.y[split.val], unknown.X[uv],
+                                 dataset.X[split.validation], dataset.y[split.validation], unknown.X[uv],
                                  dataset.X[split.test], dataset.y[split.test], unknown.X[ut], split.seed))
     return items
 
@@ -107,7 +107,7 @@ def leave_one_group_out_items(dataset: Any, unknown: Any, split: Split, estimato
     items = []
     for c, name in enumerate(dataset.class_names):
         keep = lambda idx, c=c: idx[dataset.y[idx] != c]  # noqa: E731
-        tr, va, te = keep(split.train), keep(split.val), keep(split.test)
+        tr, va, te = keep(split.train), keep(split.validation), keep(split.test)
         items.append(OpenSetItem(model, estimator, dataset.X[tr], dataset.y[tr], dataset.X[va], dataset.y[va],
                                  unknown.X[uv], dataset.X[te], dataset.y[te], dataset.X[dataset.y == c], split.seed,
                                  held_out=str(name)))

@@ -2,11 +2,11 @@
 
 A network is identified by everything that determines its weights: model and keyword arguments, the architecture
 as built now, training settings (the profile's epochs, patience, batch size; the seed), the task, the data (sha256
-of the archive), a fingerprint of the exact training spectra and labels, a fingerprint of the code that trains it
-(:func:`code_fingerprint` of :data:`FINGERPRINTED_CODE`) -- and, for a distilled student, the teacher's identity
-and (T, alpha). :func:`get_or_train` loads a stored network only when all of that matches. Each side-car also
-records the commit that trained it (``"trained_by"``); every results file lists the commits of the stored networks
-its process loaded (:func:`ramancmp.experiments.results.provenance`).
+of the archive), fingerprints of the exact training and early-stopping spectra and labels, a fingerprint of the
+code that trains it (:func:`code_fingerprint` of :data:`FINGERPRINTED_CODE`) -- and, for a distilled student, the
+teacher's identity and (T, alpha). :func:`get_or_train` loads a stored network only when all of that matches. Each
+side-car also records the commit that trained it (``"trained_by"``); every results file lists the commits of the
+stored networks its process loaded (:func:`ramancmp.experiments.results.provenance`).
 
 Layout: ``<checkpoints>/<task>/<model>[-<kwargs hash>]/<split kind>-seed<split seed>[-<variant>]`` + ``.pt`` /
 ``.json`` (the format of :mod:`ramancmp.training.checkpoint`); the book runner points ``<checkpoints>`` at a folder
@@ -174,8 +174,9 @@ def checkpoint_path(model: str, task: str, split: Any, model_kwargs: dict | None
 
 
 def train_part(dataset: Any, split: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(X_train, y_train, X_val, y_val) of a split: the validation part keeps only classes seen in training (a class
-    unseen in training cannot be validated)."""
+    """(X_train, y_train, X_val, y_val) of a split: ``X_val`` is the half of validation that fitting may use
+    (``split.val``: early stopping), restricted to classes seen in training (a class unseen in training cannot be
+    validated). The selection half (``split.select``) is never returned: models are compared on it."""
     X, y = np.asarray(dataset.X, dtype=np.float32), np.asarray(dataset.y)
     val = split.val[np.isin(y[split.val], y[split.train])]
     return X[split.train], y[split.train], X[val], y[val]
@@ -281,6 +282,8 @@ def make_job(model: str, dataset: Any, split: Any, profile: Profile, *, model_kw
            "architecture": architecture_signature(model, n_classes, in_length, model_kwargs),
            "task": str(getattr(dataset, "task", "")), "split_kind": split.kind, "split_seed": int(split.seed),
            "train_fingerprint": fp, "data_sha256": getattr(dataset, "source_sha256", None),
+           # the early-stopping part decides the epoch whose weights are kept: part of what the weights depend on
+           "val_fingerprint": fingerprint(X_val, y_val),
            "code": code_fingerprint(),
            "estimator": estimator_key(est)}
     if teacher is not None:
@@ -324,7 +327,8 @@ def get_or_train(model: str, dataset: Any, split: Any, profile: Profile, *, mode
     """A :class:`~ramancmp.training.TorchClassifier` for ``model`` trained on ``split.train`` of ``dataset``.
 
     Loads the stored network when its key matches (see the module docstring); otherwise trains it in this process
-    (seed ``split.seed``, the profile's epochs/patience/batch size, early stopping on ``split.val``) and saves it.
+    (seed ``split.seed``, the profile's epochs/patience/batch size, early stopping on ``split.val``, never on
+    ``split.select``) and saves it.
     The returned classifier carries ``train_fingerprint_`` so that :class:`PretrainedClassifier` and the
     compression code can check they are given the same training data.
     """
