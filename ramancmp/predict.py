@@ -167,7 +167,7 @@ def _profile_of(path: Path) -> str:
 
 
 # ------------------------------------------------------------------------------- the library search (numpy only)
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 """Bump when what the cached library index holds, or how its calibration is computed, changes."""
 
 
@@ -505,13 +505,14 @@ def _rows_of(meta: Any, n: int) -> list[dict[str, Any]]:
 
 
 def _task_library(task: str, config: PreprocessConfig) -> tuple[Any, ...]:
-    """The task's spectra, classes and metadata, and its calibration split ``(train, val, X_unknown)``."""
+    """The task's spectra, classes and metadata, and its calibration split ``(train, validation, X_unknown)``: the
+    whole validation part (both halves), as chapter 11 calibrates its open-set rule."""
 
     ds = load_task(task, preprocess=config)
     unknown = load_task(UNKNOWNS_TASK[ds.task], preprocess=ds.preprocess)
     split = make_split(ds.y, ds.groups, kind="sample", seed=DEFAULT_SEED)
     val_unknown, _ = species_halves(unknown.meta["mineral"].to_numpy(), seed=DEFAULT_SEED)
-    return ds.X, ds.y, list(ds.class_names), ds.meta, (np.asarray(split.train), np.asarray(split.val),
+    return ds.X, ds.y, list(ds.class_names), ds.meta, (np.asarray(split.train), np.asarray(split.validation),
                                                         unknown.X[val_unknown])
 
 
@@ -654,7 +655,7 @@ class Predictor:
         split = make_split(ds.y, ds.groups, kind="sample", seed=DEFAULT_SEED)
         val_unknown, _ = species_halves(unknown.meta["mineral"].to_numpy(), seed=DEFAULT_SEED)
         return OpenSetClassifier(estimator, unknown_rejection=UNKNOWN_REJECTION).fit(
-            ds.X[split.train], ds.y[split.train], X_val=ds.X[split.val], y_val=ds.y[split.val],
+            ds.X[split.train], ds.y[split.train], X_val=ds.X[split.validation], y_val=ds.y[split.validation],
             X_unknown=unknown.X[val_unknown])
 
     @property
