@@ -110,8 +110,8 @@ def format_number(x) -> str:
 
 def configure_outputs(static: bool = True) -> None:
     """Clean notebook outputs: figures as interactive plotly output with a static image beside it (unless
-    ``static=False``; :func:`ramancmp.plots.configure_renderer`), tables without six-decimal floats and without cut cells or rows,
-    no spurious log lines."""
+    ``static=False``; :func:`ramancmp.plots.configure_renderer`), tables without six-decimal floats and without cut
+    cells or rows, no spurious log lines."""
     plots.configure_renderer(static)
     pd.set_option("styler.format.formatter", format_number)
     pd.set_option("styler.format.na_rep", "–")

@@ -18,13 +18,16 @@ from typing import Any
 
 import pandas as pd
 
+from ramancmp.config import results_dir
 from ramancmp.experiments.claims import CLAIMS, ClaimReading, pick_best
-from ramancmp.experiments.tables import Row, accuracy_text, difference_text, paired
+from ramancmp.experiments.tables import Row, accuracy_text, difference_text, paired, split_gap_text
 from ramancmp.fileio import read_json
+from ramancmp.metrics.statistics import Speedup, unpaired_difference
 
-__all__ = ["MODEL_WORDS", "VERDICT_SENTENCE", "claim_sentence", "claims_frame", "claims_markdown", "findings",
+__all__ = ["MODEL_WORDS", "VERDICT_SENTENCE", "book_findings", "claim_sentence", "claims_frame", "claims_markdown",
+           "findings",
            "findings_markdown", "headline_claims", "load_findings", "model_words", "no_lever_sentence",
-           "verdict_sentence"]
+           "speedup_sentence", "split_sentence", "verdict_sentence"]
 
 #: The words a sentence uses for the book's registered models (the tables keep the registry names).
 MODEL_WORDS = {"lda": "LDA", "pca_lda": "PCA + LDA", "knn_cosine": "the library search",
@@ -62,6 +65,31 @@ def verdict_sentence(a: Row, b: Row, key: str = "accuracy", a_words: str | None 
     if d.hi < 0:
         return f"{_capital(a_words)} is **worse than** {b_words}: {text}."
     return f"{_capital(a_words)} does **not** beat {b_words}: {text}."
+
+
+def split_sentence(row: Row, words: str | None = None) -> str:
+    """Whether the random split inflates ``row``'s accuracy over the by-sample split: random minus by-sample, an
+    unpaired corrected interval (the splits differ; :func:`ramancmp.experiments.tables.split_gap_text`)."""
+    words = words or model_words(row.model)
+    if not row.accuracy or not row.accuracy_random:
+        return f"The random split was not measured for {words}."
+    d = unpaired_difference(row.accuracy_random.values, row.accuracy.values, row.test_train_ratio or 0.0)
+    d = d.clipped(-1.0, 1.0)
+    verb = ("**inflates**" if d.lo is not None and d.lo > 0 else "**deflates**" if d.hi is not None and d.hi < 0
+            else "does **not** measurably inflate")
+    return f"The random split {verb} the accuracy of {words}: {split_gap_text(row)} (random minus by sample)."
+
+
+def speedup_sentence(s: Speedup | dict | None, subject: str) -> str:
+    """``"int8 (cnn, batch 256) is **faster**: 35.2 % [30.1, 40.0] less time per spectrum."``: a speed-up with its
+    interval in words that cannot contradict it (faster / slower only when the interval excludes 0)."""
+    if s is None:
+        return f"{_capital(subject)} was not timed."
+    s = Speedup.from_dict(s)
+    if s.lo is None or s.hi is None:
+        return f"{_capital(subject)} saves {s.pct:.1f} % per spectrum (one reading, no interval)."
+    word = "**faster**" if s.lo > 0 else "**slower**" if s.hi < 0 else "**no faster or slower** (within noise)"
+    return f"{_capital(subject)} is {word}: {s.pct:+.1f} % [{s.lo:+.1f}, {s.hi:+.1f}] less time per spectrum."
 
 
 def _num(v: float | None) -> str:
@@ -199,6 +227,20 @@ def no_lever_sentence(rows: dict[str, Row], library: Row, networks: list[str]) -
                 + "; ".join(f"{n}: {difference_text(rows[n], library)}" for n in beating) + ".")
     return (f"**No lever beats the library search**: none of the {len(diffs)} networks has a paired interval above "
             f"0; the nearest, {nearest}, differs by {difference_text(rows[nearest], library)}.")
+
+
+def book_findings(directory: Path) -> tuple[list[Row], list[ClaimReading], str] | None:
+    """Chapter 10's rows and judged claims for a chapter that runs before it (chapter 0): from ``directory`` (the
+    run's own results folder) if chapter 10 has run there, else from the committed full-profile results
+    (``results/``); ``(rows, claims, where they come from)``, or ``None`` if neither has them."""
+    book = results_dir("full")
+    for folder in (Path(directory), book):
+        found = load_findings(folder)
+        if found is not None:
+            where = ("the book's full-profile results, `results/10_comparison.json`"
+                     if folder.resolve() == book.resolve() else "this profile's chapter 10")
+            return (*found, where)
+    return None
 
 
 def load_findings(directory: Path) -> tuple[list[Row], list[ClaimReading]] | None:

@@ -45,7 +45,7 @@ from ramancmp.metrics.statistics import (
 __all__ = ["MAX_COLUMNS", "SECTIONS", "WITHIN_NOISE", "Interval", "Row", "Speedup", "Stat", "Timing", "TimingCell",
            "accuracy_text", "difference_text", "end_to_end", "interval", "paired", "species_text",
            "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame", "to_markdown", "to_text",
-           "sections", "sections_markdown", "speedup", "write_csv"]
+           "TableView", "sections", "sections_markdown", "show", "speedup", "write_csv"]
 
 STATS = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
          "accuracy_known_species", "accuracy_new_species", "new_species_fraction", "fit_time_s", "accuracy_random",
@@ -549,6 +549,43 @@ def write_csv(rows: Any, directory: str | Path, stem: str = "bench_all") -> list
             frame.to_csv(tmp, index=False)
         written.append(path)
     return written
+
+
+class TableView:
+    """Several tables shown one under the other, each at most :data:`MAX_COLUMNS` columns (:func:`show`);
+    ``parts`` is the list of ``(title, DataFrame)``."""
+
+    def __init__(self, parts: list[tuple[str, pd.DataFrame]]):
+        self.parts = parts
+
+    def _repr_html_(self) -> str:
+        return "".join((f"<p><b>{title}</b></p>" if title else "") + frame.to_html(index=False)
+                       for title, frame in self.parts)
+
+    def __repr__(self) -> str:
+        return "\n\n".join((f"{title}\n" if title else "") + frame.to_string(index=False)
+                           for title, frame in self.parts)
+
+
+def show(table: Any, keep: int = 1) -> TableView:
+    """A table for the page: rows (:class:`Row`) as the views of :data:`COLUMN_GROUPS` (accuracy; by kind of
+    spectrum; size and speed), a DataFrame split into parts of at most :data:`MAX_COLUMNS` columns that each repeat
+    its first ``keep`` columns (the names). Views without a value are left out."""
+    if isinstance(table, pd.DataFrame):
+        if not isinstance(table.index, pd.RangeIndex):  # a named index is a column of the page
+            table = table.reset_index()
+        head, rest = list(table.columns[:keep]), list(table.columns[keep:])
+        step = MAX_COLUMNS - keep
+        chunks = [rest[i:i + step] for i in range(0, len(rest), step)] or [[]]
+        return TableView([("" if len(chunks) == 1 else f"({i + 1} of {len(chunks)})", table[head + chunk])
+                          for i, chunk in enumerate(chunks)])
+    rows = _as_rows(table)
+    parts = []
+    for title, columns in COLUMN_GROUPS.items():
+        frame = to_frame(rows, columns)
+        if frame.shape[1] > 1:
+            parts.append((title[:1].upper() + title[1:], frame))
+    return TableView(parts)
 
 
 def to_text(rows: Any, columns: tuple[str, ...] | None = None) -> str:
