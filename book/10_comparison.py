@@ -193,13 +193,16 @@ rc.claims.to_frame(claims).style.hide(axis="index")
 # %%
 verdicts = {v: sum(c.verdict.startswith(v) for c in rc.findings.headline_claims(claims))
             for v in (rc.claims.REACHED, rc.claims.CONSISTENT, rc.claims.NOT_REACHED)}
+other = len(rc.findings.headline_claims(claims)) - sum(verdicts.values())
+other_text = f", {other} with another verdict (the claims table above)" if other else ""
 nets = [r for r in models if r.model in rc.NETWORKS]
 best_net = rc.claims.pick_best(nets) if nets else None
 
 # %% tags=["remove-input"]
 rc.md(f"""
-* Of the paper's {sum(verdicts.values())} claims, read closest to its text: {verdicts[rc.claims.REACHED]} reached,
-  {verdicts[rc.claims.CONSISTENT]} consistent within noise, {verdicts[rc.claims.NOT_REACHED]} not reached.
+* Of the paper's {len(rc.findings.headline_claims(claims))} claims, read closest to its text:
+  {verdicts[rc.claims.REACHED]} reached, {verdicts[rc.claims.CONSISTENT]} consistent within noise,
+  {verdicts[rc.claims.NOT_REACHED]} not reached{other_text}.
 * {rc.findings.verdict_sentence(best_net, library) if best_net is not None and library is not None else
    "The networks and the library search were not both measured in this run."}
 
