@@ -234,7 +234,7 @@ int8_b256 = {m: r["speedup_b256"] if isinstance(r["speedup_b256"], rc.tables.Spe
 rc.md(f"""
 **Verdict.**
 
-{chr(10).join(f"* {rc.findings.speedup_sentence(s, f'int8 against float ({m}, batch 256, eager PyTorch)')}"
+{chr(10).join(f"* {rc.findings.speedup_sentence(s, f'against float, int8 ({m}, batch 256, eager PyTorch)')}"
               for m, s in int8_b256.items())}
 
 Next: [chapter 10](10_comparison.ipynb) puts every model and variant in one table and judges the paper's claims.

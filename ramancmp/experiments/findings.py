@@ -88,7 +88,10 @@ def speedup_sentence(s: Speedup | dict | None, subject: str) -> str:
     s = Speedup.from_dict(s)
     if s.lo is None or s.hi is None:
         return f"{_capital(subject)} saves {s.pct:.1f} % per spectrum (one reading, no interval)."
-    word = "**faster**" if s.lo > 0 else "**slower**" if s.hi < 0 else "**no faster or slower** (within noise)"
+    if s.hi < 0:
+        return (f"{_capital(subject)} is **slower**: {-s.pct:.1f} % [{-s.hi:.1f}, {-s.lo:.1f}] more time per "
+                "spectrum.")
+    word = "**faster**" if s.lo > 0 else "**no faster or slower** (within noise)"
     return f"{_capital(subject)} is {word}: {s.pct:+.1f} % [{s.lo:+.1f}, {s.hi:+.1f}] less time per spectrum."
 
 
