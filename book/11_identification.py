@@ -220,13 +220,14 @@ ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 ratio = len(splits[0].test) / len(splits[0].train)
 auroc_rows = {name: rc.Row(model=name, accuracy=s["auroc"], seeds=list(range(len(s["auroc"].values))),
                            test_train_ratio=ratio) for name, s in (("library", ls), (net_name, cnn))}
+net_words = f"as an open-set score (AUROC, in points), the softmax confidence of {net_name}"
+lib_words = "the library search's cosine similarity"
 
 # %% tags=["remove-input"]
 rc.md(f"""
 **Verdict.**
 
-* As an open-set score (AUROC, in points): {rc.findings.verdict_sentence(auroc_rows[net_name], auroc_rows["library"],
-  a_words=f"the softmax confidence of {net_name}", b_words="the library search's cosine similarity")}
+* {rc.findings.verdict_sentence(auroc_rows[net_name], auroc_rows["library"], a_words=net_words, b_words=lib_words)}
 
 Next: [chapter 12](12_preprocessing.ipynb) measures each preprocessing step and the wavenumber range.
 """)
