@@ -338,7 +338,8 @@ rc.md("* What each lever did, on the same splits:\n" + "\n".join(
 * Every choice above was made on validation data, and the goals are judged for the validation picks -- not for the
   row that happens to have the best test accuracy.
 * {rc.findings.no_lever_sentence(rows, library, network_names)}
-* {rc.findings.verdict_sentence(best_net, library, a_words=f"the best single network on validation, {BEST_NET},")}
+* {rc.findings.verdict_sentence(best_net, library, a_words=f"the best single network on validation, {BEST_NET},",
+                               b_words="the library search")}
 
 Next: the book ends here; the [README](../README.md) and [chapter 10](10_comparison.ipynb) collect what it found.
 """)
