@@ -398,7 +398,21 @@ ch.save({"n_spectra": int(len(ds.y)), "n_classes": len(ds.class_names), "n_sampl
 # * Most samples have several spectra. Splitting spectra at random lets test spectra find their own sample's other
 #   spectra in the training set, and those are recognised almost perfectly; the book's main split keeps each sample
 #   on one side, and reports mean ± sd over repeated splits.
-#
+
+# %%
+gap_row = rc.Row.from_evaluation(knn["sample"])
+gap_row.accuracy_random = rc.Row.from_evaluation(knn["random"]).accuracy
+
+# %% tags=["remove-input"]
+rc.md(f"""
+**Verdict.**
+
+* {rc.findings.split_sentence(gap_row)}
+
+Next: [chapter 2](02_baselines.ipynb) trains the classical baselines and the library search.
+""")
+
+# %% [markdown]
 # ## Exercises
 #
 # Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,

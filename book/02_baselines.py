@@ -103,7 +103,7 @@ baselines = ["lda", "pca_lda", "knn_cosine"]
 by_sample = {name: rc.evaluate(name, ds, split_kind="sample", seed=ch.seed, profile=ch.profile, progress=False)
              for name in baselines}
 model_rows = [rc.Row.from_evaluation(r) for r in by_sample.values()]
-rc.tables.to_frame(model_rows)
+rc.tables.show(model_rows)
 
 # %%
 R = {r.model: r for r in model_rows}
@@ -309,6 +309,19 @@ rc.md(f"""
   'accuracy_known_species')}): naming the group of a new mineral is the harder task, and the one worth learning.
 * Leaving the flagged spectra of `data/curation.csv` out of the test parts changes the library search's accuracy by
   {rc.curated_difference_text(R['knn_cosine'])}.
+""")
+
+# %%
+lib = R["knn_cosine"]
+
+# %% tags=["remove-input"]
+rc.md(f"""
+**Verdict.**
+
+* {rc.findings.verdict_sentence(R["pca_lda"], lib)}
+* {rc.findings.verdict_sentence(R["lda"], lib, a_words="LDA, the paper's classical baseline,")}
+
+Next: [chapter 3](03_cnn.ipynb) builds the paper's plain 1D CNN and asks whether it beats this library search.
 """)
 
 # %% [markdown]

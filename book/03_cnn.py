@@ -172,7 +172,7 @@ random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=ch.seed, profile
                            measure_speed=False)
 row = rc.Row.from_evaluation(by_sample)
 row.accuracy_random = rc.Row.from_evaluation(random_split).accuracy
-rc.tables.to_frame([row])
+rc.tables.show([row])
 
 # %%
 rc.plots.confusion_figure(by_sample.confusion_matrix, ds.class_names, title="CNN: confusion matrix (by-sample splits)")
@@ -194,7 +194,7 @@ ch.save({"rows": [row], "complexity": by_sample.complexity, "per_split": by_samp
         task=ds.task, split="sample", data_sha256=ds.source_sha256)
 checkpoint = by_sample.save_checkpoint()  # for `python -m ramancmp predict --model cnn`
 compared = rc.load_rows(["02_baselines", "03_cnn"], directory=ch.results_dir)
-rc.tables.to_frame(compared)
+rc.tables.show(compared)
 
 # %%
 base = {r.model: r for r in compared if r.model != row.model}
@@ -215,6 +215,18 @@ rc.md(f"""
   of each by-sample split decides when to stop.
 * Whether it beats the library search of chapter 2 is the first real question of the book: the paired differences
   above answer it for this run, and "within noise" means this run cannot tell.
+""")
+
+# %%
+lib = base.get("knn_cosine")
+
+# %% tags=["remove-input"]
+rc.md(f"""
+**Verdict.**
+
+* {rc.findings.verdict_sentence(row, lib) if lib is not None else "The library search was not measured in this run."}
+
+Next: [chapter 4](04_efficientnet.ipynb) builds the 1D-EfficientNet, the paper's teacher.
 """)
 
 # %% [markdown]

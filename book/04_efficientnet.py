@@ -173,7 +173,7 @@ random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=ch.seed, profile
                            measure_speed=False)
 row = rc.Row.from_evaluation(by_sample)
 row.accuracy_random = rc.Row.from_evaluation(random_split).accuracy
-rc.tables.to_frame([row])
+rc.tables.show([row])
 
 # %%
 rc.plots.confusion_figure(by_sample.confusion_matrix, ds.class_names,
@@ -195,7 +195,7 @@ ch.save({"rows": [row], "complexity": by_sample.complexity, "model_kwargs": MODE
         task=ds.task, split="sample", data_sha256=ds.source_sha256)
 by_sample.save_checkpoint()  # the distillation teacher's architecture; `python -m ramancmp predict --model ...`
 compared = rc.load_rows(["02_baselines", "03_cnn", "04_efficientnet"], directory=ch.results_dir)
-rc.tables.to_frame(compared)
+rc.tables.show(compared)
 
 # %% tags=["remove-input"]
 rc.md("Paired on the same splits (EfficientNet minus each earlier model, 95 % interval):\n\n" + "\n".join(
@@ -210,7 +210,20 @@ rc.md("Paired on the same splits (EfficientNet minus each earlier model, 95 % in
 #   trained here is what the rest of the book uses as "1D-EfficientNet", and this chapter shows both.
 # * Its accuracy on unseen samples, with its interval, its known- and new-species parts and the paired differences to
 #   the baselines and the CNN, is computed above.
-#
+
+# %%
+lib = next((r for r in compared if r.model == "knn_cosine"), None)
+
+# %% tags=["remove-input"]
+rc.md(f"""
+**Verdict.**
+
+* {rc.findings.verdict_sentence(row, lib) if lib is not None else "The library search was not measured in this run."}
+
+Next: [chapter 5](05_drsn.ipynb) builds the 1D-DRSN and judges the paper's first claim.
+""")
+
+# %% [markdown]
 # ## Exercises
 #
 # Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,

@@ -158,7 +158,7 @@ random_split = rc.evaluate(MODEL, ds, split_kind="random", seed=ch.seed, profile
                            measure_speed=False)
 row = rc.Row.from_evaluation(by_sample)
 row.accuracy_random = rc.Row.from_evaluation(random_split).accuracy
-rc.tables.to_frame([row])
+rc.tables.show([row])
 
 # %% tags=["remove-input"]
 rc.md(f"""
@@ -190,7 +190,7 @@ metrics = {"rows": [row], "complexity": by_sample.complexity, "model_kwargs": MO
 ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 by_sample.save_checkpoint()
 rows = rc.load_rows(["02_baselines", "03_cnn", "04_efficientnet", "05_drsn"], directory=ch.results_dir)
-rc.tables.to_frame(rows)
+rc.tables.show(rows)
 
 # %%
 judged = rc.claims.judge_claims(rows, keys=["deep_vs_classical_gap"])  # the one place claims are judged
@@ -261,7 +261,7 @@ for network, (name, options) in alternatives.items():
     book_label = next(iter(options))
     rechosen, picks = rc.claims.rechoose_per_split(candidates, book_label)
     nested[network] = {"candidates": candidates, "book": candidates[book_label], "rechosen": rechosen, "picks": picks}
-rc.tables.to_frame([r for n in nested.values() for r in (*n["candidates"].values(), n["rechosen"])])
+rc.tables.show([r for n in nested.values() for r in (*n["candidates"].values(), n["rechosen"])])
 
 # %% tags=["remove-input"]
 rc.md("\n".join(
@@ -316,7 +316,22 @@ ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 #   search, each difference paired with its interval; a difference marked "within noise" is no ranking.
 # * The book's fixed head and stem settings were re-chosen on every split's validation data; the difference to the
 #   fixed choice measures the selection bias of choosing them once.
-#
+
+# %%
+lib = by_name.get("knn_cosine")
+headline = rc.findings.headline_claims(judged)
+
+# %% tags=["remove-input"]
+rc.md(f"""
+**Verdict.**
+
+* {" ".join(rc.findings.claim_sentence(c) for c in headline)}
+* {rc.findings.verdict_sentence(row, lib) if lib is not None else "The library search was not measured in this run."}
+
+Next: [chapter 6](06_distillation.ipynb) distils the EfficientNet into the CNN.
+""")
+
+# %% [markdown]
 # ## Exercises
 #
 # Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,

@@ -60,7 +60,7 @@ rc.md(f"The paper's claim, quoted ({rc.claims.PAPER['journal']}): *{loss_claim.s
 # %%
 exp = rc.distillation_experiment(ds, profile=ch.profile, seed=ch.seed)
 rows = rc.compression_rows(exp, None, None)  # teacher, student alone, one distilled student per (T, alpha)
-rc.tables.to_frame(rows)
+rc.tables.show(rows)
 
 # %%
 # The distillation loss, and the hook that runs the frozen teacher on the very batch the student sees.
@@ -143,7 +143,20 @@ ch.save({"rows": rows, "chosen": exp["chosen"], "claims": judged,
 #   same CNN trained alone (each with its interval: "within noise" is no gain), and how much faster it is at batch 1.
 #   In the quick profile (few epochs) the numbers only show that the pipeline runs; the full profile gives the book's
 #   results.
-#
+
+# %%
+headline = rc.findings.headline_claims(judged)
+
+# %% tags=["remove-input"]
+rc.md(f"""
+**Verdict.**
+
+{chr(10).join(f"* {rc.findings.claim_sentence(c)}" for c in headline)}
+
+Next: [chapter 7](07_channel_conversion.ipynb) measures three readings of the paper's "channel conversion".
+""")
+
+# %% [markdown]
 # ## Exercises
 #
 # Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,

@@ -80,7 +80,7 @@ base, paper = rows[0], next(r for r in rows if r.extra.get("role") == "paper bas
 table = rc.tables.to_frame(rows)
 table.insert(1, "reading", [(r.extra.get("variant") or {}).get("reading", "baseline") for r in rows])
 table.insert(2, "compared with", [r.baseline for r in rows])
-table
+rc.tables.show(table, keep=2)
 
 # %%
 # Every setting in effect for the baseline and each variant (same training recipe; the architectures differ).
@@ -162,6 +162,18 @@ rc.md("\n".join([
     f" at batch 1 and {rc.describe_speedup(rc.speedup_of(paper_fold, paper.model, '1/torch/256'))} per spectrum "
     f"at batch 256 (eager PyTorch), with accuracy {paper_fold.mean():.1f} % vs {paper.mean():.1f} %.",
 ]))
+
+# %%
+headline = rc.findings.headline_claims(judged)
+
+# %% tags=["remove-input"]
+rc.md(f"""
+**Verdict.**
+
+{chr(10).join(f"* {rc.findings.claim_sentence(c)}" for c in headline)}
+
+Next: [chapter 8](08_feature_extraction.ipynb) uses the trained DRSN as a feature extractor for LDA.
+""")
 
 # %% [markdown]
 # ## Exercises

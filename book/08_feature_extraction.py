@@ -66,7 +66,7 @@ table.insert(1, "reading", [r.extra.get("reading", "baseline") for r in rows])
 table.insert(2, "validation accuracy (%)",
              ["–" if not (v := rc.tables.Stat.from_dict(r.extra.get("val_accuracy"))) or not v.mean else
               f"{100 * v.mean:.2f}" for r in rows])
-table
+rc.tables.show(table, keep=2)
 
 # %% [markdown]
 # ## Every timing cell, with its interval
@@ -139,14 +139,16 @@ alone = [r for r in rows if r.extra.get("role") == "classifier alone"]
 train_reading = next((c for c in judged if c.reading.startswith("training")), None)
 best_acc = max(graphs, key=lambda r: r.mean())
 paper_acc = next(c.value for c in rc.claims.CLAIMS if c.key == "feature_lda_accuracy")
+faster = [r for r in graphs if (sp := rc.speedup_of(r, base.model)) is not None and sp.lo is not None and sp.lo > 0]
+headline = rc.findings.headline_claims(judged)
 
 # %% tags=["remove-input"]
 rc.md("\n".join([
     "* **Prefix + shrinkage LDA as one graph** (batch 1, eager PyTorch, against the full DRSN): "
     + "; ".join(f"depth {r.extra['depth']}: {rc.describe_speedup(rc.speedup_of(r, base.model))}, "
-                f"{r.mean():.1f} % accuracy" for r in graphs) + ". A cut removes FLOPs, but a shallow prefix runs "
-    "on long, high-resolution feature maps, so it is not necessarily faster than the whole network: the intervals "
-    "say which cuts are.",
+                f"{r.mean():.1f} % accuracy" for r in graphs) + f". {len(faster)} of {len(graphs)} cuts are measurably faster than the whole network (interval above 0)"
+    + ("" if len(faster) == len(graphs) else "; a shallow prefix removes FLOPs but runs on long, high-resolution "
+       "feature maps, so a cut is not faster by construction") + ".",
     f"* **Accuracy**: the best reading reaches {best_acc.mean():.2f} % ({best_acc.model}) against the DRSN's "
     f"{base.mean():.2f} % and the paper's {paper_acc:g} %.",
     "* **The classifier alone** on stored features: "
@@ -156,6 +158,10 @@ rc.md("\n".join([
     "* **Training/adaptation**: " + ("not measured" if train_reading is None else
     f"fitting LDA on frozen features takes {train_reading.ours:.1f} % less time than training the DRSN "
     f"(95 % interval {train_reading.lo:.1f} to {train_reading.hi:.1f} %)") + ".",
+    "",
+    *[f"* {rc.findings.claim_sentence(c)}" for c in headline],
+    "",
+    "Next: [chapter 9](09_beyond_compression.ipynb) goes beyond the paper: int8, pruning and ONNX Runtime.",
 ]))
 
 # %% [markdown]

@@ -215,7 +215,24 @@ ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
 # * On the all-species task the library search is the anchor any model must beat; a species with samples only in
 #   the test part cannot be named by anyone, which sets a ceiling on by-sample accuracy.
 # * `python -m ramancmp predict` uses exactly this rule (library search by default, no training needed).
-#
+
+# %%
+ratio = len(splits[0].test) / len(splits[0].train)
+auroc_rows = {name: rc.Row(model=name, accuracy=s["auroc"], seeds=list(range(len(s["auroc"].values))),
+                           test_train_ratio=ratio) for name, s in (("library", ls), (net_name, cnn))}
+net_words = f"as an open-set score (AUROC, in points), the softmax confidence of {net_name}"
+lib_words = "the library search's cosine similarity"
+
+# %% tags=["remove-input"]
+rc.md(f"""
+**Verdict.**
+
+* {rc.findings.verdict_sentence(auroc_rows[net_name], auroc_rows["library"], a_words=net_words, b_words=lib_words)}
+
+Next: [chapter 12](12_preprocessing.ipynb) measures each preprocessing step and the wavenumber range.
+""")
+
+# %% [markdown]
 # ## Exercises
 #
 # Marked by kind: ★ explain why, ★★ change something and measure, ★★★ a project (listed under *Projects*,

@@ -124,7 +124,7 @@ rc.show_source(rc.remove_spikes)
 
 # %%
 spike_table = P.spike_benchmark(ds.X, seed=ch.seed)
-spike_table
+rc.tables.show(spike_table)
 
 # %%
 s = spike_table.iloc[0]
@@ -202,7 +202,7 @@ all choices at the same budget, so they compare with each other, not with chapte
 
 # %%
 table = P.choices_table(rows, DEFAULT)
-table
+rc.tables.show(table, keep=2)
 
 # %%
 rc.show_source(rc.claims.pick_preprocessing)
@@ -279,6 +279,21 @@ rc.md(f"""
    else "the O–H stretches (from 3200 cm⁻¹) are measured in few of its spectra"}.
 * Occlusion maps show which wavenumbers the CNN uses; they are a measurement of one network on one split, not a proof
   of what it "knows".
+""")
+
+# %%
+same_model = [r for r in rows if r.extra["model"] == pick.extra["model"]]
+default_row = next(r for r in same_model if r.model == DEFAULT)
+rival = pick if pick is not default_row else rc.claims.pick_best([r for r in same_model if r is not default_row])
+
+# %% tags=["remove-input"]
+rc.md(f"""
+**Verdict.**
+
+* {rc.findings.verdict_sentence(rival, default_row, a_words=f"{rival.model} ({rival.extra['model']})",
+   b_words=f"the book's default ({DEFAULT})")}
+
+Next: [chapter 13](13_beyond_library_search.ipynb) tries every lever that might beat the library search.
 """)
 
 # %% [markdown]

@@ -10,7 +10,7 @@
 # <!-- nav:end -->
 #
 # Chapters 2-5 ended with an uncomfortable result: the 1-NN cosine library search, a method with nothing to train, is
-# as accurate as every network of the paper on unseen samples. Chapter 11 showed why. Almost every error is a spectrum
+# as accurate as every network of the paper on unseen samples. Chapters 2 and 10 showed why. Almost every error is a spectrum
 # of a *species absent from the training part* -- most species of the ten groups have a single RRUFF sample, so a
 # by-sample split puts many of them only in the test part. On a new sample of a known species the library search is
 # nearly perfect: a spectrum of the same mineral is in the library, and it is the most similar one. On a new species
@@ -128,7 +128,7 @@ first = {  # name: (registry model, model kwargs, estimator settings, lever)
 trained = rc.beyond.variant_networks(first, ds, splits, ch.profile)  # one parallel batch
 for name, spec in first.items():
     network_row(name, spec[-1], trained[name])
-rc.tables.to_frame([rows[n] for n in (LIBRARY, *first)])
+rc.tables.show([rows[n] for n in (LIBRARY, *first)])
 
 # %% [markdown]
 # **The combination, chosen on validation.** The augmentation with the better validation accuracy (the book's or the
@@ -337,6 +337,11 @@ rc.md("* What each lever did, on the same splits:\n" + "\n".join(
   The hybrid and the ensembles exist to take the better of the two on each kind of spectrum.
 * Every choice above was made on validation data, and the goals are judged for the validation picks -- not for the
   row that happens to have the best test accuracy.
+* {rc.findings.no_lever_sentence(rows, library, network_names)}
+* {rc.findings.verdict_sentence(best_net, library, a_words=f"the best single network on validation, {BEST_NET},",
+                               b_words="the library search")}
+
+Next: the book ends here; the [README](../README.md) and [chapter 10](10_comparison.ipynb) collect what it found.
 """)
 
 # %% [markdown]

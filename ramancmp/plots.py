@@ -134,7 +134,12 @@ def _every(n: int, step: int) -> slice:
 def spectra_figure(grid: np.ndarray, X: np.ndarray, y: np.ndarray, class_names: Sequence[str], *,
                    per_class: int = 3, decimate: int = 4, seed: int = 0, labels: Sequence[str] | None = None,
                    title: str = "Example spectra, per class") -> go.Figure:
-    """A few spectra of each class, stacked with an offset; click a legend entry to hide a class."""
+    """A few spectra of each class, stacked with an offset; click a legend entry to hide a class.
+
+    ``y`` holds one class index per row of ``X`` (a list or an array); a class without spectra draws nothing."""
+    X, y = np.asarray(X), np.asarray(y)
+    if y.shape != (len(X),):
+        raise ValueError(f"y must hold one class index per spectrum of X: got shape {y.shape} for {len(X)} spectra")
     rng = np.random.default_rng(seed)
     fig = go.Figure()
     sl = _every(len(grid), decimate)

@@ -31,7 +31,7 @@ def test_time_rows_fills_cells_intervals_and_same_run_speedups():
     assert speedup_of(rows[0], "base") is None and rows[0].speedup_pct == 0.0
     frame = speed_frame(rows)
     assert len(frame) == 12 and "[" in frame["µs per spectrum"].iloc[0]
-    assert "[" in to_frame(rows)["latency b1 (ms)"].iloc[0]  # the table shows the interval
+    assert "[" in to_frame(rows)["latency, batch 1 (ms)"].iloc[0]  # the table shows the interval
     with pytest.raises(ValueError, match="same run"):
         time_rows(rows, {"folded": nets["folded"]}, baselines=["base"], profile=PROFILES["tiny"], inputs=X)
 

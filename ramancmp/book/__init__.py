@@ -27,7 +27,7 @@ from ramancmp.data.preprocess import preprocess_spectrum
 from ramancmp.data.splits import make_split, repeated_splits
 from ramancmp.data.summary import format_summary
 from ramancmp.data.tasks import GROUPS_CSV, load_task, mineral_groups
-from ramancmp.experiments import claims, identification, tables
+from ramancmp.experiments import claims, findings, identification, tables
 from ramancmp.experiments.bench import bench_all, library_search_rows, library_search_text
 from ramancmp.experiments.compression_study import (
                                               channel_conversion_experiment,
@@ -48,15 +48,16 @@ from ramancmp.experiments.speed import PROTOCOL_NOTE, describe_speedup, speed_fr
 from ramancmp.experiments.store import get_or_train, train_config, train_part
 from ramancmp.experiments.tables import Row
 from ramancmp.metrics import count_flops, count_params, layer_table, num_threads
-from ramancmp.metrics.timing import compare_speed
+from ramancmp.metrics.timing import WithThreads, compare_speed
 from ramancmp.models import LibrarySearch, OpenSetClassifier, create_model
 from ramancmp.navigation import chapter_titles
 from ramancmp.training import TorchClassifier, predict_logits
 
-__all__ = ["BOOK_MODELS", "Chapter", "PROTOCOL_NOTE", "compare_speed", "describe_speedup", "speed_frame", "speedup_of",
+__all__ = ["BOOK_MODELS", "Chapter", "PROTOCOL_NOTE", "WithThreads", "compare_speed", "describe_speedup", "speed_frame",
+           "speedup_of",
            "chapter_titles", "NETWORKS", "Row", "TorchClassifier", "archive_path", "bench_all", "bench_deployment",
            "channel_conversion_experiment", "claims", "compression_rows", "count_flops", "count_params", "create_model",
-           "deployment_frame", "deployment_rows", "distillation_experiment", "evaluate",
+           "deployment_frame", "deployment_rows", "distillation_experiment", "evaluate", "findings",
            "feature_extraction_experiment",
            "feature_pipeline", "format_summary", "get_or_train", "LibrarySearch", "OpenSetClassifier", "identification",
            "RunContext", "layer_table", "load_rows", "load_task", "make_split", "md", "mineral_groups", "GROUPS_CSV",

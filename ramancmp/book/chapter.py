@@ -122,12 +122,19 @@ def format_number(x) -> str:
 
 def configure_outputs(static: bool = True) -> None:
     """Clean notebook outputs: figures as interactive plotly output with a static image beside it (unless
-    ``static=False``; :func:`ramancmp.plots.configure_renderer`), tables without six-decimal floats, no spurious log
-    lines."""
+    ``static=False``; :func:`ramancmp.plots.configure_renderer`), tables without six-decimal floats and without cut
+    cells or rows, no spurious log lines."""
     plots.configure_renderer(static)
     pd.set_option("styler.format.formatter", format_number)
     pd.set_option("styler.format.na_rep", "–")
     pd.set_option("display.float_format", format_number)
+    # Nothing cut: pandas would shorten a cell to 50 characters with "..." (so "…, batch 1" and "…, batc…" rows
+    # cannot be told apart) and show 10 of 80 rows; the book's tables are split to at most 9 columns instead
+    # (ramancmp.experiments.tables.MAX_COLUMNS) and a section that says "every" shows every row.
+    for option, value in (("display.max_colwidth", None), ("display.max_rows", None), ("display.min_rows", None),
+                          ("display.max_columns", None), ("display.width", None), ("styler.render.max_rows", None),
+                          ("styler.render.max_columns", None), ("styler.render.max_elements", 2 ** 22)):
+        pd.set_option(option, value)
     # torch's ONNX exporter logs "torchvision is not installed. Skipping torchvision::nms" (4 lines per export) on
     # every export: the book never uses torchvision's operators, so the warning says nothing about it.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)

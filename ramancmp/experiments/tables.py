@@ -20,12 +20,15 @@ accuracy is scikit-learn's, which equals macro sensitivity, so the tables show i
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ramancmp.fileio import atomic_path
 from ramancmp.metrics.classification import specificity_floor
 from ramancmp.metrics.statistics import (
     WITHIN_NOISE,
@@ -39,10 +42,11 @@ from ramancmp.metrics.statistics import (
     unpaired_difference,
 )
 
-__all__ = ["WITHIN_NOISE", "Interval", "Row", "Speedup", "Stat", "Timing", "TimingCell", "accuracy_text",
-           "common_values", "corrected_ratio", "difference_text", "end_to_end", "interval", "paired", "points_text",
-           "species_text", "species_split_text", "specificity_text", "split_gap_text", "stat", "to_frame",
-           "to_markdown", "to_text", "speedup"]
+__all__ = ["MAX_COLUMNS", "SECTIONS", "WITHIN_NOISE", "Interval", "Row", "Speedup", "Stat", "Timing", "TimingCell",
+           "accuracy_text", "common_values", "corrected_ratio", "difference_text", "end_to_end", "interval", "paired",
+           "points_text", "species_text", "species_split_text", "specificity_text", "split_gap_text", "stat",
+           "to_frame", "to_markdown", "to_text", "TableView", "sections", "sections_markdown", "show", "speedup",
+           "write_csv"]
 
 STATS = ("accuracy", "val_accuracy", "balanced_accuracy", "macro_f1", "sensitivity", "specificity",
          "accuracy_known_species", "accuracy_new_species", "new_species_fraction", "fit_time_s", "accuracy_random",
@@ -326,13 +330,16 @@ def difference_text(a: Row, b: Row, key: str = "accuracy") -> str:
 
 
 def points_text(d: Interval) -> str:
-    """A difference of fractions in points for generated prose: ``"+2.14 [+0.51, +3.77] 9/1/0 (sign p 0.00391)
-    points"``, or ``"... points, within noise"`` / ``"... points, too few splits to call"`` where its
+    """A difference of fractions in points for generated prose: ``"+2.14 [+0.51, +3.77] points (splits 9/1/0, sign
+    p 0.00391)"``, followed by ``", within noise"`` / ``", too few splits to call"`` where its
     :attr:`~ramancmp.metrics.statistics.Interval.call` is not beyond noise."""
-    text = format_interval(d, signed=True)
-    if d.beyond_noise:
-        return text + " points"
-    return text[: -len(d.call) - 1] + f" points, {d.call}"
+    text = f"{100 * d.mean:+.2f}"
+    if d.has_interval:
+        text += f" [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}]"
+    text += " points"
+    if d.sign is not None:
+        text += f" (splits {d.sign.text().replace(' (sign p', ', sign p')}"
+    return text if d.beyond_noise else text + f", {d.call}"
 
 
 def split_gap_text(row: Row) -> str:
@@ -423,10 +430,12 @@ def _mflops(v: float | None) -> str:
     return "–" if v is None else f"{v:.3g}"
 
 
-#: (header, cell formatter) of the displayed table; columns whose cells are all "–" are dropped.
+#: (header, cell formatter) of the displayed table; columns whose cells are all "–" are dropped. Headers are words
+#: with their units; every cell is formatted text (the raw fields are in the results JSON and in the CSV files).
 COLUMNS: tuple[tuple[str, Any], ...] = (
     ("model", lambda r: r.model),
     ("group", lambda r: r.group),
+    ("baseline", lambda r: r.baseline or "–"),
     ("accuracy (%)", lambda r: _mean_sd(r.accuracy)),
     ("95 % CI (%)", _interval_cell),
     ("validation (%)", lambda r: _mean_sd(r.val_accuracy)),
@@ -435,31 +444,54 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("new species (%)", lambda r: _mean_sd(r.accuracy_new_species)),
     ("without flagged (%)", lambda r: _mean_sd(r.accuracy_curated)),
     ("species held out (%)", lambda r: _mean_sd(r.accuracy_species_split)),
-    ("balanced acc. = sensitivity (%)", lambda r: _mean_sd(r.balanced_accuracy or r.sensitivity)),
+    ("balanced accuracy = sensitivity (%)", lambda r: _mean_sd(r.balanced_accuracy or r.sensitivity)),
     ("macro-F1 (%)", lambda r: _mean_sd(r.macro_f1)),
     ("specificity (%)", lambda r: _mean_sd(r.specificity)),
     ("Δ accuracy (points, 95 % CI)", _delta_cell),
-    ("params", lambda r: _num(r.params, ",")),
-    ("MFLOPs", lambda r: _mflops(r.mflops)),
-    ("train s", lambda r: "–" if not r.fit_time_s else f"{r.fit_time_s.mean:.1f}"),
-    ("latency b1 (ms)", lambda r: _with_ci(r.latency_b1_ms, r.latency_b1_ci, ".3f")),
-    ("speed-up (%)", lambda r: _with_ci(r.speedup_pct, r.speedup_ci, ".1f")),
-    ("throughput b256 (/s)", lambda r: _num(r.throughput_b256, ",.0f")),
-    ("% GEMM peak", lambda r: _num(r.pct_gemm_peak, ".1f")),
+    ("parameters", lambda r: _num(r.params, ",")),
+    ("MFLOPs per spectrum", lambda r: _mflops(r.mflops)),
+    ("training time (s)", lambda r: "–" if not r.fit_time_s else f"{r.fit_time_s.mean:.1f}"),
+    ("latency, batch 1 (ms)", lambda r: _with_ci(r.latency_b1_ms, r.latency_b1_ci, ".3f")),
+    ("speed-up over baseline (%)", lambda r: _with_ci(r.speedup_pct, r.speedup_ci, ".1f")),
+    ("throughput, batch 256 (spectra/s)", lambda r: _num(r.throughput_b256, ",.0f")),
+    ("GEMM peak reached (%)", lambda r: _num(r.pct_gemm_peak, ".1f")),
 )
 
+#: The most columns a displayed table may have (tests hold every chapter to it): a screen shows about 7.
+MAX_COLUMNS = 9
 
-#: The columns of :data:`COLUMNS` in three tables of at most 9 columns each (a screen shows about 7): accuracy
-#: with its interval and its difference to the baseline; the accuracy by kind of test spectrum and class; size and
-#: speed. Every column of COLUMNS is in exactly one of them.
+#: The columns of :data:`COLUMNS` in three tables of at most :data:`MAX_COLUMNS` columns each: accuracy with its
+#: interval and its difference to the baseline; the accuracy by kind of test spectrum and class; size and speed.
+#: Every column of COLUMNS but ``baseline`` is in exactly one of them.
 COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
     "accuracy": ("model", "group", "accuracy (%)", "95 % CI (%)", "Δ accuracy (points, 95 % CI)", "validation (%)",
                  "random split (%)"),
     "by kind of spectrum": ("model", "known species (%)", "new species (%)", "without flagged (%)",
-                            "species held out (%)", "balanced acc. = sensitivity (%)", "macro-F1 (%)",
+                            "species held out (%)", "balanced accuracy = sensitivity (%)", "macro-F1 (%)",
                             "specificity (%)"),
-    "size and speed": ("model", "params", "MFLOPs", "train s", "latency b1 (ms)", "speed-up (%)",
-                       "throughput b256 (/s)", "% GEMM peak"),
+    "size and speed": ("model", "parameters", "MFLOPs per spectrum", "training time (s)", "latency, batch 1 (ms)",
+                       "speed-up over baseline (%)", "throughput, batch 256 (spectra/s)", "GEMM peak reached (%)"),
+}
+
+#: The one big table of chapter 10 and the README in sections of at most :data:`MAX_COLUMNS` columns: ``title ->
+#: (row groups, columns)``. Models (three views), the compression variants against their baseline, the deployment
+#: variants against their float network.
+SECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "models: accuracy": (("model",), ("model", "accuracy (%)", "95 % CI (%)", "validation (%)", "random split (%)",
+                                      "known species (%)", "new species (%)", "species held out (%)")),
+    "models: by class, and without the flagged spectra": (
+        ("model",), ("model", "balanced accuracy = sensitivity (%)", "macro-F1 (%)", "specificity (%)",
+                     "without flagged (%)")),
+    "models: size and speed": (("model",), ("model", "parameters", "MFLOPs per spectrum", "training time (s)",
+                                            "latency, batch 1 (ms)", "throughput, batch 256 (spectra/s)",
+                                            "GEMM peak reached (%)")),
+    "compression variants against their baseline": (
+        ("distillation", "channel_conversion", "feature_extraction"),
+        ("model", "group", "baseline", "accuracy (%)", "Δ accuracy (points, 95 % CI)", "validation (%)",
+         "latency, batch 1 (ms)", "speed-up over baseline (%)")),
+    "deployment variants against their float network (one split)": (
+        ("deployment",), ("model", "baseline", "accuracy (%)", "Δ accuracy (points, 95 % CI)", "parameters",
+                          "latency, batch 1 (ms)", "speed-up over baseline (%)", "throughput, batch 256 (spectra/s)")),
 }
 
 
@@ -488,6 +520,84 @@ def to_markdown(rows: Any, columns: tuple[str, ...] | None = None) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
     return "\n".join(lines)
+
+
+def sections(rows: Any) -> dict[str, pd.DataFrame]:
+    """The rows as the tables of :data:`SECTIONS` (each at most :data:`MAX_COLUMNS` columns; empty sections left
+    out): ``title -> DataFrame``."""
+    rows = _as_rows(rows)
+    out = {}
+    for title, (groups, columns) in SECTIONS.items():
+        mine = [r for r in rows if r.group in groups]
+        if mine:
+            out[title] = to_frame(mine, columns)
+    return out
+
+
+def sections_markdown(rows: Any) -> str:
+    """:func:`sections` as markdown: a bold title and a table per section."""
+    rows = _as_rows(rows)
+    parts = []
+    for title, (groups, columns) in SECTIONS.items():
+        mine = [r for r in rows if r.group in groups]
+        if mine:
+            parts += [f"**{title[:1].upper() + title[1:]}**", "", to_markdown(mine, columns), ""]
+    return "\n".join(parts).rstrip()
+
+
+def write_csv(rows: Any, directory: str | Path, stem: str = "bench_all") -> list[Path]:
+    """Write the full table (every column of :data:`COLUMNS`, every row) as ``<stem>.csv`` and each section of
+    :data:`SECTIONS` as ``<stem>_<section>.csv`` (``bench_all_models_accuracy.csv``, ...) into ``directory``,
+    atomically; GitHub renders CSV files as tables. Returns the paths written."""
+    rows = _as_rows(rows)
+    header, cells = _cells(rows, tuple(h for h, _ in COLUMNS))
+    frames = {stem: pd.DataFrame(cells, columns=header)}
+    frames.update({f"{stem}_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}": frame
+                   for title, frame in sections(rows).items()})
+    written = []
+    for name, frame in frames.items():
+        path = Path(directory) / f"{name}.csv"
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+        written.append(path)
+    return written
+
+
+class TableView:
+    """Several tables shown one under the other, each at most :data:`MAX_COLUMNS` columns (:func:`show`);
+    ``parts`` is the list of ``(title, DataFrame)``."""
+
+    def __init__(self, parts: list[tuple[str, pd.DataFrame]]):
+        self.parts = parts
+
+    def _repr_html_(self) -> str:
+        return "".join((f"<p><b>{title}</b></p>" if title else "") + frame.to_html(index=False)
+                       for title, frame in self.parts)
+
+    def __repr__(self) -> str:
+        return "\n\n".join((f"{title}\n" if title else "") + frame.to_string(index=False)
+                           for title, frame in self.parts)
+
+
+def show(table: Any, keep: int = 1) -> TableView:
+    """A table for the page: rows (:class:`Row`) as the views of :data:`COLUMN_GROUPS` (accuracy; by kind of
+    spectrum; size and speed), a DataFrame split into parts of at most :data:`MAX_COLUMNS` columns that each repeat
+    its first ``keep`` columns (the names). Views without a value are left out."""
+    if isinstance(table, pd.DataFrame):
+        if not isinstance(table.index, pd.RangeIndex):  # a named index is a column of the page
+            table = table.reset_index()
+        head, rest = list(table.columns[:keep]), list(table.columns[keep:])
+        step = MAX_COLUMNS - keep
+        chunks = [rest[i:i + step] for i in range(0, len(rest), step)] or [[]]
+        return TableView([("" if len(chunks) == 1 else f"({i + 1} of {len(chunks)})", table[head + chunk])
+                          for i, chunk in enumerate(chunks)])
+    rows = _as_rows(table)
+    parts = []
+    for title, columns in COLUMN_GROUPS.items():
+        frame = to_frame(rows, columns)
+        if frame.shape[1] > 1:
+            parts.append((title[:1].upper() + title[1:], frame))
+    return TableView(parts)
 
 
 def to_text(rows: Any, columns: tuple[str, ...] | None = None) -> str:

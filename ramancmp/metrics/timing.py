@@ -51,6 +51,7 @@ __all__ = [
     "measure_fit_time",
     "num_threads",
     "save_target",
+    "WithThreads",
     "threads",
 ]
 
@@ -82,6 +83,27 @@ def num_threads(n: int | None) -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(before)
+
+
+class WithThreads(torch.nn.Module):
+    """``module`` run with ``n`` torch intra-op threads: wrap each thread count of one network in its own target of
+    :func:`compare_speed` (called with ``threads=None``) and the thread counts are timed in the same interleaved
+    rounds, so warm-up and order effects fall on every count alike instead of on whichever is timed first.
+
+    The thread count is set on the first call of each sample only (when it differs), so the switch costs nothing
+    measurable in a sample of many calls.
+    """
+
+    def __init__(self, module: torch.nn.Module, n: int):
+        super().__init__()
+        if int(n) < 1:
+            raise ValueError(f"threads must be >= 1, got {n}")
+        self.module, self.n = module, int(n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.get_num_threads() != self.n:
+            torch.set_num_threads(self.n)
+        return self.module(x)
 
 
 _threads = threads  # the parameter ``threads`` shadows the function inside the measuring functions
