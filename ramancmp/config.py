@@ -162,6 +162,11 @@ class Profile:
     # every count (split r uses seed + r), so the first `repeats` of these are the other chapters' splits and their
     # stored networks are loaded, not trained again.
     comparison_repeats: int | None = None
+    # Chapter 10's final table (ramancmp.experiments.bench.bench_all). False: every compression and deployment row is
+    # measured again, in the table's own run (the book's "one table, one run"). True: the rows chapters 6-9 measured in
+    # this profile and seed are taken as they are (each experiment's rows were still timed together, in its chapter)
+    # when all four chapters have run -- a pipeline check need not measure them twice.
+    final_table_reuses_chapters: bool = False
 
     @property
     def timing(self) -> dict:
@@ -202,15 +207,17 @@ PROFILES: dict[str, Profile] = {
                     epochs_by_model=(("drsn_paper", 1), ("drsn_paper_folded", 1)), pretrain_epochs=1,
                     preprocess_epochs=1, idle_wait_s=0.0, max_alternatives=1),
     # quick: a pipeline check of the whole book on RRUFF (CI, "Run All" in JupyterLab): every chapter and every
-    # section runs, on 2 splits with few epochs, one alternative per choice and short timings. Its numbers check that
+    # section runs, on 2 splits with one epoch, one alternative per choice and short timings; chapter 10 takes the
+    # rows chapters 6-9 measured instead of measuring them again. Its numbers check that
     # the code runs; they are not results.
-    "quick": Profile("quick", repeats=2, classical_repeats=2, max_epochs=2, patience=1, batch_size=64, latency_runs=5,
+    "quick": Profile("quick", repeats=2, classical_repeats=2, max_epochs=1, patience=1, batch_size=64, latency_runs=5,
                      throughput_runs=2, distillation_grid=((4.0, 0.9),),
                      conversion_variants=("DRSN-CS", "fold k=4 (interleaved)", "fold k=8 + CS + x0.5"),
                      calibration_size=64, prune_ratios=(0.5,), fine_tune_epochs=1, fine_tune_patience=1,
                      onnx_dynamo=False, timing_rounds=3, timing_min_ms=0.5, timing_max_s=1.0,
                      timing_all_cores=False, epochs_by_model=(("drsn_paper", 1), ("drsn_paper_folded", 1)),
-                     pretrain_epochs=1, preprocess_epochs=1, idle_wait_s=0.0, max_alternatives=1),
+                     pretrain_epochs=1, preprocess_epochs=1, idle_wait_s=0.0, max_alternatives=1,
+                     final_table_reuses_chapters=True),
     # The full grid: T in {2, 4, 8} at alpha = 0.9, plus T = 4 at alpha = 0.5 (how much the soft targets weigh).
     # 41 timing rounds: the 95 % interval of a median of n rounds ends near its (n/2 + sqrt(n))-th sample; with 15
     # rounds that is the 12th of 15, and when a fifth of the rounds are disturbed (batch-1 ONNX Runtime on two shared

@@ -11,6 +11,7 @@ import os
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -173,26 +174,65 @@ def synthetic_dataset(n_classes: int = 3, samples_per_class: int = 6, spectra_pe
                           source_sha256="0" * 64, preprocess=PreprocessConfig(n_points=length), summary={})
 
 
-@pytest.fixture
-def local_scheduler(monkeypatch):
-    """The book's own scheduler (worker processes on every core) for tests that run chapters as the runner does."""
-    monkeypatch.setenv("RAMANCMP_SCHEDULER", "local")
+class QuickBook(NamedTuple):
+    """The whole book run once in the quick profile (:func:`quick_book`): the runner's exit code, the folder of the
+    executed notebooks and the context its chapters ran in (its results and model store)."""
+
+    code: int
+    notebooks: Path
+    ctx: Any
 
 
 @pytest.fixture(scope="session")
-def quick_book(tmp_path_factory) -> tuple[int, Path]:
+def quick_book(tmp_path_factory) -> QuickBook:
     """The whole book, run once per test session in the quick profile as ``book run --profile quick --force`` does
-    (chapters in order, networks trained by worker processes): ``(exit code, folder of executed notebooks)``. The
-    book tests check it; the solutions read what its chapters stored (results, networks)."""
-    from ramancmp.book import runner
+    (chapters in order, networks trained by worker processes). The book tests check it; the solutions read what its
+    chapters stored (results, networks), through ``quick_book.ctx``.
 
-    output = tmp_path_factory.mktemp("quick-book")
-    return runner.run_book("quick", output=output, force=True, scheduler="local"), output
+    Under pytest-xdist (the book tier runs on both cores: ``make test-book``) the first worker that asks runs it and
+    the others wait for it and take its outcome: the results and the model store are in the session's shared
+    temporary folder, not in a worker's own."""
+    import fcntl
+    import json
+
+    from ramancmp.book import runner
+    from ramancmp.config import RunContext
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "quick-book"
+    shared.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext.from_env("quick", 0, results_dir=shared / "results", checkpoints_dir=shared / "checkpoints",
+                              scheduler="local")
+    done = shared / "exit-code.json"
+    with open(shared / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # blocks while another worker runs the book
+        try:
+            if not done.exists():
+                saved = {k: os.environ.get(k) for k in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR")}
+                os.environ.update({"RAMANCMP_RESULTS_DIR": str(ctx.results_root),
+                                   "RAMANCMP_CHECKPOINT_DIR": str(ctx.checkpoints_dir)})
+                try:
+                    code = runner.run_book("quick", output=shared / "build", force=True, scheduler="local")
+                finally:
+                    for key, value in saved.items():
+                        if value is None:
+                            os.environ.pop(key, None)
+                        else:
+                            os.environ[key] = value
+                done.write_text(json.dumps({"code": code}))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return QuickBook(json.loads(done.read_text())["code"], shared / "build" / "quick", ctx)
 
 
 def pytest_collection_modifyitems(config, items):
     """The book tier runs whole chapters (the first such test also runs the whole quick book for the session): give
-    it a limit of its own instead of the suite's per-test one (pyproject.toml)."""
+    it a limit of its own instead of the suite's per-test one (pyproject.toml); the site's tests form one group for
+    pytest-xdist."""
     for item in items:
         if item.get_closest_marker("book") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(2400))
+        if "built_site" in getattr(item, "fixturenames", ()):
+            # one worker builds the site once (the fixture is per module and process) and opens it in the browser,
+            # while the other runs the quick book: `pytest -n 2 --dist loadgroup`
+            item.add_marker(pytest.mark.xdist_group("site"))

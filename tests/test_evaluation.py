@@ -217,3 +217,41 @@ def test_species_split_through_evaluate_tests_only_new_species():
     with pytest.raises(ValueError, match="several species"):
         evaluate("knn_cosine", plain, split_kind="species", repeats=1, profile=TINY, progress=False,
                  measure_speed=False)
+
+
+def test_final_table_takes_the_rows_chapters_6_to_9_saved_when_the_profile_says_so(tmp_path):
+    """The quick profile's chapter 10 (bench_all) takes the compression and deployment rows of chapters 6-9 instead of
+    measuring them again, only when all four ran with this profile, seed and task; baselines are listed once and of
+    the distillation grid only the chosen (T, alpha)."""
+    from types import SimpleNamespace
+
+    from ramancmp.experiments import bench
+    from ramancmp.experiments.results import save_result
+    from ramancmp.experiments.tables import Row
+
+    quick = PROFILES["quick"]
+    assert quick.final_table_reuses_chapters and not PROFILES["full"].final_table_reuses_chapters
+    saved = {
+        "06_distillation": {"chosen": {"temperature": 4.0, "alpha": 0.9}, "rows": [
+            Row("efficientnet_small", group="distillation", extra={"role": "teacher"}),
+            Row("cnn_distilled_T4_a0.9", group="distillation", extra={"role": "distilled", "chosen": True}),
+            Row("cnn_distilled_T2_a0.9", group="distillation", extra={"role": "distilled", "chosen": False})]},
+        "07_channel_conversion": {"rows": [Row("drsn_cw", group="channel_conversion"),
+                                           Row("DRSN-CS", group="channel_conversion", mflops=2.0,
+                                               throughput_b256=1000.0)]},
+        "08_feature_extraction": {"rows": [Row("drsn_cw", group="feature_extraction"),
+                                           Row("drsn_features1_lda", group="feature_extraction")]},
+        "09_beyond_compression": {"variants": [], "fine_tune": {"max_epochs": 1}, "split_sizes": {"test": 9}},
+    }
+    for chapter, metrics in saved.items():
+        save_result(chapter, metrics, directory=tmp_path, profile="quick", seed=0, task="t")
+    ds = SimpleNamespace(task="t")
+    compressed, chosen, deployed, about = bench._chapters_rows(tmp_path, ds, quick, 0, 100.0)
+    assert chosen == {"temperature": 4.0, "alpha": 0.9} and deployed == [] and about["split_sizes"] == {"test": 9}
+    listed = bench._listed_once(compressed, {"efficientnet_small", "drsn_cw"})
+    assert [r.model for r in listed] == ["cnn_distilled_T4_a0.9", "DRSN-CS", "drsn_features1_lda"]
+    assert listed[1].pct_gemm_peak == pytest.approx(100 * 2e6 * 1000.0 / 100e9)  # this run's GEMM peak
+    assert bench._chapters_rows(tmp_path, ds, quick, 1, 100.0) is None  # another seed: measured again
+    assert bench._chapters_rows(tmp_path, SimpleNamespace(task="other"), quick, 0, 100.0) is None
+    (tmp_path / "08_feature_extraction.json").unlink()
+    assert bench._chapters_rows(tmp_path, ds, quick, 0, 100.0) is None  # a chapter has not run

@@ -193,6 +193,7 @@ def test_error_item_repr_is_shortened():
     assert len(str(info.value)) < 600 and "TypeError" in str(info.value)
 
 
+@pytest.mark.slow  # starts a Dask cluster (like every test that takes dask_client)
 def test_what_cannot_travel_fails_as_its_unit_in_dask(dask_client):
     # Dask workers stay up after a failed unit, so every case is checked there
     with DaskExecutor(dask_client) as e:

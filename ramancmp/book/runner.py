@@ -30,6 +30,7 @@ import fcntl
 import json
 import os
 import re
+import resource
 import shutil
 import sys
 import time
@@ -227,13 +228,14 @@ def _run_chapters(selected: list[str], ctx: RunContext, force: bool, update_book
                   out: Path) -> int:
     profile, seed, results = ctx.profile.name, ctx.seed, ctx.results_dir
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for chapter in selected:
         if not force and chapter_finished(chapter, profile, seed, results):
             print(f"[book] {chapter}: already finished in profile {profile!r} (seed {seed}); skipped "
                   f"(use --force to rerun)")
             continue
         print(f"[book] {chapter}: running (profile {profile}, seed {seed}) ...", flush=True)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _children_cpu_s()
         marker = _running_marker(results, chapter)
         write_json_atomic(marker, {"pid": os.getpid(), "started": time.time()})
         began = time.time()
@@ -255,8 +257,10 @@ def _run_chapters(selected: list[str], ctx: RunContext, force: bool, update_book
                       "comes back with `git checkout -- results/`)", file=sys.stderr)
             return 1
         timings[chapter] = round(time.perf_counter() - start, 1)
-        _record_timings(results, profile, {chapter: timings[chapter]})  # kept if a later one stops
-        print(f"[book] {chapter}: done in {timings[chapter]:.1f} s -> {executed}", flush=True)
+        cpu[chapter] = round(_children_cpu_s() - cpu_start, 1)
+        _record_timings(results, profile, {chapter: timings[chapter]}, {chapter: cpu[chapter]})  # kept if one stops
+        print(f"[book] {chapter}: done in {timings[chapter]:.1f} s (CPU {cpu[chapter]:.1f} s) -> {executed}",
+              flush=True)
         if update_book:
             shutil.copyfile(executed, book_dir / f"{chapter}.ipynb")
         marker.unlink(missing_ok=True)  # the very last step: only now does the chapter count as finished
@@ -264,14 +268,22 @@ def _run_chapters(selected: list[str], ctx: RunContext, force: bool, update_book
     return 0
 
 
-def _record_timings(results: Path, profile: str, timings: dict[str, float]) -> None:
-    """Keep each chapter's latest wall time in ``book_timings.json`` (read by the comparison chapter)."""
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's finished children: a chapter's kernel and the worker processes
+    it started, once the kernel has shut down. Unlike the wall time, it hardly changes when the machine is shared."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _record_timings(results: Path, profile: str, timings: dict[str, float], cpu: dict[str, float]) -> None:
+    """Keep each chapter's latest wall time (``chapters``) and CPU time (``cpu_s``) in ``book_timings.json``."""
     path = results / "book_timings.json"
     try:
         previous = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = {}
     previous.setdefault("chapters", {}).update(timings)
+    previous.setdefault("cpu_s", {}).update(cpu)
     previous["profile"] = profile
     previous["cpu_count"] = os.cpu_count()
     write_json_atomic(path, previous)

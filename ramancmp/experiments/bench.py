@@ -319,6 +319,48 @@ def _chosen_distillation(directory: Path) -> list[tuple[float, float]] | None:
     return [(float(chosen["temperature"]), float(chosen["alpha"]))]
 
 
+#: The chapters whose rows the final table takes when the profile says so (``Profile.final_table_reuses_chapters``).
+COMPRESSION_CHAPTERS = ("06_distillation", "07_channel_conversion", "08_feature_extraction", "09_beyond_compression")
+
+
+def _listed_once(compressed: list[Row], known: set[str]) -> list[Row]:
+    """The compression experiments' rows for the final table: baselines listed once (the first time), and of the
+    distillation grid only the (T, alpha) chosen on validation."""
+    out = []
+    for row in compressed:
+        if row.model in known or (row.group == "distillation" and row.extra.get("role") == "distilled"
+                                  and not row.extra.get("chosen")):
+            continue
+        out.append(row)
+        known.add(row.model)
+    return out
+
+
+def _chapters_rows(directory: Path, ds: Any, profile: Profile, seed: int,
+                   peak_gflops: float | None) -> tuple[list[Row], dict, list[Row], dict] | None:
+    """What chapters 6-9 measured in this profile, seed and task (their results in ``directory``): the compression
+    rows, the chosen (T, alpha), the deployment rows and the deployment run's settings; ``None`` when one of the
+    chapters has not run (or ran with other settings): then the final table measures them itself."""
+    metrics = {}
+    for chapter in COMPRESSION_CHAPTERS:
+        try:
+            payload = load_result(chapter, directory=directory)
+        except (FileNotFoundError, ValueError):
+            return None
+        prov = payload.get("provenance", {})
+        if (prov.get("profile"), prov.get("seed"), prov.get("task")) != (profile.name, seed, ds.task):
+            return None
+        metrics[chapter] = payload["metrics"]
+    compressed = [Row.from_dict(r) for c in COMPRESSION_CHAPTERS[:3] for r in metrics[c]["rows"]]
+    for row in compressed:
+        row.set_gemm_peak(peak_gflops)
+    deployment = metrics["09_beyond_compression"]
+    about = {"from": "09_beyond_compression", "fine_tune": deployment.get("fine_tune"),
+             "split_sizes": deployment.get("split_sizes")}
+    return (compressed, metrics["06_distillation"]["chosen"], deployment_rows(deployment["variants"], peak_gflops),
+            about)
+
+
 def bench_all(task: str = "rruff-groups-10", *, profile: Profile, seed: int = DEFAULT_SEED,
               dataset: Any = None, save: bool = True, progress: bool = True,
               executor: Executor | str | None = None, results_dir: Path | None = None) -> dict[str, Any]:
@@ -330,7 +372,8 @@ def bench_all(task: str = "rruff-groups-10", *, profile: Profile, seed: int = DE
     Models: by-sample *and* random split (per-split values, mean ± sd over the profile's repeats), size, speed. The
     paper's three compression methods (same splits) and the deployment variants (int8, pruning, ONNX Runtime; one
     split) follow. Networks trained earlier in the same profile (by the chapters) are loaded from the model store,
-    not retrained.
+    not retrained. With ``profile.final_table_reuses_chapters`` (the quick profile: a pipeline check) the
+    compression and deployment rows are the ones chapters 6-9 saved in ``results_dir``, when all four have run.
     """
     ds = dataset if dataset is not None else load_task(task)
     gemm = gemm_peak_gflops(n=2048, runs=5, threads=TIMING_THREADS)
@@ -338,24 +381,25 @@ def bench_all(task: str = "rruff-groups-10", *, profile: Profile, seed: int = DE
                       duplicate=DRSN)
     check = timing_check(rows)
     rows = [r for r in rows if r.group != "timing check"]
-    kw = dict(profile=profile, seed=seed, progress=progress, executor=executor)
     results = Path(results_dir) if results_dir is not None else default_results_dir(profile.name)
-    dist = distillation_experiment(ds, grid=_chosen_distillation(results), **kw)
-    conv = channel_conversion_experiment(ds, **kw)
-    feat = feature_extraction_experiment(ds, **kw)
-    known = {r.model for r in rows}
-    for row in compression_rows(dist, conv, feat, gemm["gflops"]):
-        if row.model in known or (row.group == "distillation" and row.extra.get("role") == "distilled"
-                                  and not row.extra.get("chosen")):
-            continue  # baselines are listed once; of the distillation grid, the (T, alpha) chosen on validation
-        rows.append(row)
-        known.add(row.model)
-    deployment = bench_deployment(task=task, profile=profile, seed=seed, dataset=ds, save=False, progress=progress,
-                                  executor=executor)
-    rows += deployment_rows(deployment["rows"], gemm["gflops"])
+    reused = _chapters_rows(results, ds, profile, seed, gemm["gflops"]) if profile.final_table_reuses_chapters \
+        else None
+    if reused is None:  # measured again, in this run
+        kw = dict(profile=profile, seed=seed, progress=progress, executor=executor)
+        dist = distillation_experiment(ds, grid=_chosen_distillation(results), **kw)
+        conv = channel_conversion_experiment(ds, **kw)
+        feat = feature_extraction_experiment(ds, **kw)
+        deployment = bench_deployment(task=task, profile=profile, seed=seed, dataset=ds, save=False,
+                                      progress=progress, executor=executor)
+        compressed, chosen = compression_rows(dist, conv, feat, gemm["gflops"]), dist["chosen"]
+        deployed = deployment_rows(deployment["rows"], gemm["gflops"])
+        about = {k: v for k, v in deployment.items() if k != "rows"}
+    else:
+        compressed, chosen, deployed, about = reused
+    rows += _listed_once(compressed, {r.model for r in rows})
+    rows += deployed
     table = _header("all", ds, profile, seed, gemm)
-    table.update({"rows": rows, "distillation_chosen": dist["chosen"], "timing_check": check,
-                  "deployment": {k: v for k, v in deployment.items() if k != "rows"}})
+    table.update({"rows": rows, "distillation_chosen": chosen, "timing_check": check, "deployment": about})
     if save:
         _save("bench_all", table, ds, profile, seed, results)
     return table

@@ -142,9 +142,10 @@ def _speed(estimator: Any, inputs: np.ndarray, profile: Profile, threads: int | 
     and budget) on the test spectra ``inputs``; times per spectrum, medians over rounds with 95 % intervals."""
     module = as_torch_module(estimator)
     target = module.cpu() if module is not None else estimator
-    cmp = compare_speed({"model": target}, length=inputs.shape[1], batches=(1, 256), rounds=profile.timing_rounds,
-                        min_sample_ms=profile.timing_min_ms, threads=threads, inputs=inputs, seed=seed,
-                        max_s=profile.timing_max_s, processes=profile.timing_processes)
+    # **profile.timing: the rounds, minimum sample time, budget AND the idle wait (0 in the quick and tiny profiles;
+    # without it every evaluate() on a shared machine waited compare_speed's default 30 s before timing)
+    cmp = compare_speed({"model": target}, length=inputs.shape[1], batches=(1, 256), threads=threads, inputs=inputs,
+                        seed=seed, **profile.timing)
     b1, b256 = cmp.cell("model", 1), cmp.cell("model", 256)
     samples = np.asarray(b1.samples_ms)
     common = {"rounds": cmp.rounds, "threads": cmp.threads, "device": "cpu"}
