@@ -237,8 +237,9 @@ def no_lever_sentence(rows: dict[str, Row], library: Row, networks: list[str]) -
 def book_findings(directory: Path) -> tuple[list[Row], list[ClaimReading], str] | None:
     """Chapter 10's rows and judged claims for a chapter that runs before it (chapter 0): from ``directory`` (the
     run's own results folder) if chapter 10 has run there, else from the committed full-profile results
-    (``results/``); ``(rows, claims, where they come from)``, or ``None`` if neither has them."""
-    book = results_dir("full")
+    (``results/``, whatever ``$RAMANCMP_RESULTS_DIR`` says: the runner points that at the run's own folder);
+    ``(rows, claims, where they come from)``, or ``None`` if neither has them."""
+    book = results_dir("full", environ={})
     for folder in (Path(directory), book):
         found = load_findings(folder)
         if found is not None:
