@@ -163,6 +163,7 @@ pairs = pairs.assign(in_task=pairs["mineral_raw"].isin(set(rc.mineral_groups()))
 pairs[["mineral_raw", "rruff_id", "laser_nm", "in_task"]].reset_index(drop=True)
 
 # %%
+fig = None
 if len(pairs):
     pair = pairs.iloc[0]
     raw, processed = rc.read_spectrum(pair["source_raw"]), rc.read_spectrum(pair["source_processed"])
@@ -170,9 +171,9 @@ if len(pairs):
         {"RAW (as measured)": (raw.wavenumber, raw.intensity),
          "Processed (RRUFF)": (processed.wavenumber, processed.intensity)},
         title=f"{raw.mineral} {raw.rruff_id}, {raw.laser_nm} nm: RAW and Processed", yaxis_title="intensity (counts)")
-else:
-    fig = rc.md("This archive has no sample with both a RAW and a Processed spectrum at the same laser.")
-fig
+
+# %% tags=["remove-input"]
+fig if fig is not None else rc.md("This archive has no sample with both a RAW and a Processed spectrum at the same laser.")
 
 # %% [markdown]
 # ## The main task: ten mineral groups

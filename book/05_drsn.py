@@ -205,6 +205,9 @@ if judged and light:
     ch.save(metrics, task=ds.task, split="sample", data_sha256=ds.source_sha256)
     stated = next(c for c in judged if c.primary)
     halves = [c for c in judged if not c.primary and c.ours is not None]
+
+# %% tags=["remove-input"]
+if judged and light:
     verdict_text = rc.md(f"""
 Ours: {stated.ours:+.2f} points ({stated.at}) against the paper's more than {stated.paper:g}: **{stated.verdict}**.
 Both halves of the claim, each network against LDA and against the CNN (95 % interval; splits on which the

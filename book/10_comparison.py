@@ -59,7 +59,7 @@ rc.md(rc.findings.findings_markdown(table["rows"], claims, source=f"this run, pr
 
 # %%
 for title, frame in rc.tables.sections(table["rows"]).items():
-    display(rc.md(f"**{title[:1].upper() + title[1:]}**"), frame.style.hide(axis="index"))
+    display(frame.style.hide(axis="index").set_caption(title[:1].upper() + title[1:]))
 
 # %% [markdown]
 # ## Accuracy against latency

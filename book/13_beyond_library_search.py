@@ -241,6 +241,8 @@ network_votes = [rc.HybridClassifier(rc.SoftVoteClassifier([rc.PretrainedClassif
                  for r in range(len(splits))]
 HYBRID_VOTE = "hybrid: library search + soft vote of the networks"
 add_row(HYBRID_VOTE, "(c) + (d) hybrid of an ensemble", lambda r: network_votes[r])
+
+# %% tags=["remove-input"]
 rc.md("Networks voting, per split: " + "; ".join(
     f"split {r}: {', '.join(network_names[i] for i in h.network.selected_)} (library decides "
     f"{100 * h.choice_['library_share']:.0f} % of the validation spectra)" for r, h in enumerate(network_votes)))
