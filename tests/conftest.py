@@ -208,17 +208,10 @@ def quick_book(tmp_path_factory) -> QuickBook:
         fcntl.flock(lock, fcntl.LOCK_EX)  # blocks while another worker runs the book
         try:
             if not done.exists():
-                saved = {k: os.environ.get(k) for k in ("RAMANCMP_RESULTS_DIR", "RAMANCMP_CHECKPOINT_DIR")}
-                os.environ.update({"RAMANCMP_RESULTS_DIR": str(ctx.results_root),
-                                   "RAMANCMP_CHECKPOINT_DIR": str(ctx.checkpoints_dir)})
-                try:
+                with pytest.MonkeyPatch.context() as mp:  # the folders for this run only, restored after it
+                    mp.setenv("RAMANCMP_RESULTS_DIR", str(ctx.results_root))
+                    mp.setenv("RAMANCMP_CHECKPOINT_DIR", str(ctx.checkpoints_dir))
                     code = runner.run_book("quick", output=shared / "build", force=True, scheduler="local")
-                finally:
-                    for key, value in saved.items():
-                        if value is None:
-                            os.environ.pop(key, None)
-                        else:
-                            os.environ[key] = value
                 done.write_text(json.dumps({"code": code}))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -98,9 +98,7 @@ class ClaimReading:
     @property
     def sign(self) -> SignTest | None:
         """The sign test over the splits the verdict used, or ``None`` (no per-split values)."""
-        if self.wins is None or self.sign_p is None:
-            return None
-        return SignTest(self.wins, self.ties or 0, self.losses or 0, self.sign_p)
+        return SignTest.of(self.wins, self.ties, self.losses, self.sign_p)
 
     @property
     def paper_text(self) -> str:

@@ -140,6 +140,13 @@ class SignTest(_Record):
         """Whether these splits could reach p < :data:`SIGN_ALPHA` at all."""
         return self.min_p < SIGN_ALPHA
 
+    @classmethod
+    def of(cls, wins: int | None, ties: int | None, losses: int | None, p: float | None) -> SignTest | None:
+        """The test from the counts a record stores (``None`` where it carries none: no per-split values)."""
+        if wins is None or p is None:
+            return None
+        return cls(wins, ties or 0, losses or 0, p)
+
     def text(self) -> str:
         """``"5/0/0 (sign p 0.062)"``: wins / ties / losses over the splits and the sign-test p."""
         return f"{self.wins}/{self.ties}/{self.losses} (sign p {self.p:.3g})"
@@ -199,9 +206,7 @@ class Interval(_Record):
     @property
     def sign(self) -> SignTest | None:
         """The sign test over the splits, where this difference carries one."""
-        if self.wins is None or self.sign_p is None:
-            return None
-        return SignTest(self.wins, self.ties or 0, self.losses or 0, self.sign_p)
+        return SignTest.of(self.wins, self.ties, self.losses, self.sign_p)
 
     @property
     def call(self) -> str:

@@ -30,7 +30,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 
-from ramancmp.models.library_search import LibrarySearch
+from ramancmp.models.library_search import LibrarySearch, spectra_rows
 from ramancmp.models.registry import register_model
 
 __all__ = ["AffineClassifier", "affine_map"]
@@ -102,16 +102,7 @@ class AffineClassifier(ClassifierMixin, BaseEstimator):
     def _inputs(self, X: Any) -> np.ndarray:
         if not hasattr(self, "coef_"):
             raise NotFittedError("This AffineClassifier instance is not fitted yet: call fit(X, y) first")
-        X = np.asarray(X)
-        if X.dtype.kind not in "biuf":
-            raise ValueError(f"spectra must be numbers, got an array of dtype {X.dtype}")
-        X = X.astype(np.float32, copy=False)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X must be (n_spectra, {self.n_features_in_}) -- one spectrum per row, on the grid the "
-                             f"model was fitted on -- got shape {X.shape}")
-        if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinite values")
-        return X
+        return spectra_rows(X, self.n_features_in_, "model")
 
     def _scores(self, X: Any) -> np.ndarray:
         return self._inputs(X) @ self.coef_.T + self.intercept_

@@ -34,7 +34,23 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, validate_data
 
-__all__ = ["LibrarySearch"]
+__all__ = ["LibrarySearch", "spectra_rows"]
+
+
+def spectra_rows(X: Any, n_features: int, fitted: str) -> np.ndarray:
+    """Query spectra as a float32 ``(n_spectra, n_features)`` array, checked the cheap way (no scikit-learn per-call
+    validation: these predictors are timed at batch 1): numbers, one spectrum per row on the grid the ``fitted``
+    estimator ("library", "model") was fitted on, finite."""
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"spectra must be numbers, got an array of dtype {X.dtype}")
+    X = X.astype(np.float32, copy=False)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(f"X must be (n_spectra, {n_features}) -- one spectrum per row, on the grid the {fitted} "
+                         f"was fitted on -- got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinite values")
+    return X
 
 
 def _unit_rows(X: np.ndarray, what: str) -> np.ndarray:
@@ -110,17 +126,9 @@ class LibrarySearch(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "library_"):
             raise NotFittedError("This LibrarySearch instance is not fitted yet: call fit(X, y) with the library "
                                  "spectra first")
-        X = np.asarray(X)
-        if X.dtype.kind not in "biuf":
-            raise ValueError(f"spectra must be numbers, got an array of dtype {X.dtype}")
-        X = X.astype(np.float32, copy=False)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X must be (n_spectra, {self.n_features_in_}) -- one spectrum per row, on the grid the "
-                             f"library was fitted on -- got shape {X.shape}")
+        X = spectra_rows(X, self.n_features_in_, "library")
         if len(X) == 0:
             raise ValueError("X holds no spectrum")
-        if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinite values")
         return _unit_rows(X, "LibrarySearch")
 
     def _similarities(self, X: Any) -> np.ndarray:
